@@ -1,0 +1,31 @@
+//! Use cases: load → decide (pure rules) → save in one transaction → publish after commit.
+
+pub mod audit;
+pub mod bootstrap;
+pub mod settings;
+
+use chrono::{DateTime, Utc};
+
+use crate::identity::authz::Actor;
+
+/// What every use case needs to know about the call: who, when, and the request it came with.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Who is acting.
+    pub actor: Actor,
+    /// The time to act at (a parameter, so rules are testable).
+    pub now: DateTime<Utc>,
+    /// The HTTP request id, for the audit log.
+    pub request_id: Option<String>,
+}
+
+impl Context {
+    /// A context for switchboard's own actions.
+    pub fn system(label: &str) -> Self {
+        Self {
+            actor: Actor::system(label),
+            now: Utc::now(),
+            request_id: None,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! sea-orm entities and the queries over them.
+//!
+//! Tenant-owned tables are only ever queried with their Domain id; the services module is the
+//! only caller.
+
+pub mod api_keys;
+pub mod audit_log;
+pub mod auth_failures;
+pub mod domains;
+pub mod password_tokens;
+pub mod refresh_tokens;
+pub mod role_assignments;
+pub mod roles;
+pub mod server_settings;
+pub mod sessions;
+pub mod users;

@@ -1,0 +1,20 @@
+//! Database migrations for switchboard.
+//!
+//! One file per migration, named by date and purpose. They run from the `switchboard migrate`
+//! command, automatically on `switchboard serve` (unless turned off), and from the tests.
+//! Every schema invariant the product relies on (uniqueness, references, allowed values) is
+//! declared here as a constraint, not only checked in code.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_identity;
+
+/// The ordered list of switchboard's migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_identity::Migration)]
+    }
+}
