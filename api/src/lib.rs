@@ -1,1 +1,20 @@
-//! placeholder
+//! The HTTP edge of switchboard and the `switchboard` binary.
+//!
+//! The actix-web application ([`startup::Application`]), configuration, problem+json errors,
+//! extractors, pagination, OpenAPI, and one module per resource under [`routes`]. Handlers are
+//! thin: extract → authorize → call `switchboard_domain` → map the result.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod extract;
+pub mod openapi;
+pub mod pagination;
+pub mod problem;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::Application;

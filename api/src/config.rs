@@ -1,0 +1,431 @@
+//! Configuration in layers: built-in defaults → optional TOML file → `SWITCHBOARD_*`
+//! environment variables (nested fields with `__`, e.g. `SWITCHBOARD_HTTP__PORT=8080`).
+//!
+//! Every field is documented in `switchboard.example.toml`. [`Config::load`] validates
+//! everything and names the offending field; secrets are [`SecretString`]s, whose `Debug`
+//! prints `[REDACTED]`.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// How strict start-up is about secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Convenient defaults: generated keys are created and kept in the database.
+    #[default]
+    Development,
+    /// Refuses to start without explicitly configured keys.
+    Production,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `development` or `production`.
+    pub mode: Mode,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Database pool and migrations.
+    pub database: DatabaseConfig,
+    /// The HTTP listener.
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Login sessions and tokens.
+    pub auth: AuthConfig,
+    /// The first platform administrator.
+    pub bootstrap: BootstrapConfig,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Maximum pooled connections.
+    pub max_connections: u32,
+    /// Seconds to wait for a free connection.
+    pub acquire_timeout_secs: u64,
+    /// Apply pending migrations when `serve` starts.
+    pub auto_migrate: bool,
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    pub port: u16,
+    /// Worker threads (default: one per CPU core).
+    pub workers: Option<usize>,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Origins (e.g. `https://app.example.com`) allowed to call the API from a browser.
+    pub cors_allowed_origins: Vec<String>,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `info,switchboard_api=debug`.
+    pub level: String,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Key that signs access tokens (at least 32 characters). In development it is generated
+    /// and kept in the database when unset; production requires it.
+    pub jwt_secret: Option<SecretString>,
+    /// Lifetime of an access token in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a login session (and its refresh tokens) in days.
+    pub session_ttl_days: u32,
+    /// Lifetime of invitation and password-reset tokens in hours.
+    pub password_token_ttl_hours: u32,
+    /// Failed logins per account or per client address within the window before 429.
+    pub login_max_failures: u32,
+    /// The throttling window in seconds.
+    pub login_window_secs: u64,
+}
+
+/// First-administrator settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BootstrapConfig {
+    /// Email of the administrator created on an empty database.
+    pub admin_email: Option<String>,
+    /// Its password; when unset a random one is generated and printed once.
+    pub admin_password: Option<SecretString>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Development,
+            database_url: "sqlite://switchboard.db?mode=rwc".to_owned(),
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+            auth: AuthConfig::default(),
+            bootstrap: BootstrapConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout_secs: 5, auto_migrate: true }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+            workers: None,
+            max_body_bytes: 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, level: "info".to_owned() }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_token_ttl_secs: 900,
+            session_ttl_days: 30,
+            password_token_ttl_hours: 72,
+            login_max_failures: 5,
+            login_window_secs: 900,
+        }
+    }
+}
+
+/// A configuration problem, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path of the field, e.g. `http.port`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// One or more configuration problems.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for e in &self.0 {
+            writeln!(f, "  - {}: {}", e.field, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// The environment variable naming a configuration file.
+pub const CONFIG_FILE_ENV: &str = "SWITCHBOARD_CONFIG";
+
+impl Config {
+    /// The layered sources: defaults (serde) → `file` if given → `SWITCHBOARD_*` variables.
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.merge(
+            Env::prefixed("SWITCHBOARD_")
+                .split("__")
+                // Not configuration fields: the file pointer and the test suite's own variables.
+                .filter(|key| key.as_str() != "config" && !key.as_str().starts_with("test_")),
+        )
+    }
+
+    /// Loads and validates the configuration from `file` (or `SWITCHBOARD_CONFIG`) and the
+    /// environment.
+    pub fn load(file: Option<PathBuf>) -> Result<Self, ConfigErrors> {
+        let file = file.or_else(|| std::env::var_os(CONFIG_FILE_ENV).map(PathBuf::from));
+        if let Some(path) = &file
+            && !path.is_file()
+        {
+            return Err(ConfigErrors(vec![ConfigError {
+                field: "--config".to_owned(),
+                message: format!("no configuration file at {}", path.display()),
+            }]));
+        }
+        Self::from_figment(Self::figment(file.as_deref()))
+    }
+
+    /// Extracts and validates a configuration from any figment (used by tests).
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigErrors> {
+        let config: Config = figment.extract().map_err(|errors| {
+            ConfigErrors(
+                errors
+                    .into_iter()
+                    .map(|e| {
+                        let field = if e.path.is_empty() { "(root)".to_owned() } else { e.path.join(".") };
+                        let source = e
+                            .metadata
+                            .as_ref()
+                            .map(|m| match &m.source {
+                                Some(src) => format!(" (from {} {src})", m.name),
+                                None => format!(" (from {})", m.name),
+                            })
+                            .unwrap_or_default();
+                        ConfigError { field, message: format!("{}{source}", e.kind) }
+                    })
+                    .collect(),
+            )
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every rule that types alone cannot express.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut fail = |field: &str, message: String| {
+            errors.push(ConfigError { field: field.to_owned(), message })
+        };
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            fail("database_url", "must start with sqlite:, postgres:// or postgresql://".into());
+        }
+        if self.database.max_connections == 0 {
+            fail("database.max_connections", "must be at least 1".into());
+        }
+        if self.http.host.parse::<IpAddr>().is_err() && self.http.host != "localhost" {
+            fail("http.host", format!("{:?} is not an IP address (or localhost)", self.http.host));
+        }
+        if self.http.workers == Some(0) {
+            fail("http.workers", "must be at least 1 when set".into());
+        }
+        if self.http.max_body_bytes < 1024 {
+            fail("http.max_body_bytes", "must be at least 1024".into());
+        }
+        for (i, origin) in self.http.cors_allowed_origins.iter().enumerate() {
+            if !is_origin(origin) {
+                fail(
+                    &format!("http.cors_allowed_origins[{i}]"),
+                    format!("{origin:?} is not an origin like https://app.example.com[:port]"),
+                );
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            fail("log.level", format!("{:?} is not a valid filter such as info or warn,switchboard_api=debug", self.log.level));
+        }
+        match &self.auth.jwt_secret {
+            Some(secret) if secret.expose_secret().len() < 32 => {
+                fail("auth.jwt_secret", "must be at least 32 characters".into())
+            }
+            None if self.mode == Mode::Production => {
+                fail("auth.jwt_secret", "is required in production mode".into())
+            }
+            _ => {}
+        }
+        if !(60..=86_400).contains(&self.auth.access_token_ttl_secs) {
+            fail("auth.access_token_ttl_secs", "must be between 60 and 86400".into());
+        }
+        if self.auth.session_ttl_days == 0 {
+            fail("auth.session_ttl_days", "must be at least 1".into());
+        }
+        if self.auth.password_token_ttl_hours == 0 {
+            fail("auth.password_token_ttl_hours", "must be at least 1".into());
+        }
+        if self.auth.login_max_failures == 0 {
+            fail("auth.login_max_failures", "must be at least 1".into());
+        }
+        if self.auth.login_window_secs == 0 {
+            fail("auth.login_window_secs", "must be at least 1".into());
+        }
+        if let Some(email) = &self.bootstrap.admin_email
+            && switchboard_domain::identity::email::Email::parse(email).is_err()
+        {
+            fail("bootstrap.admin_email", format!("{email:?} is not a valid email address"));
+        }
+        if self.bootstrap.admin_password.is_some() && self.bootstrap.admin_email.is_none() {
+            fail("bootstrap.admin_email", "is required when bootstrap.admin_password is set".into());
+        }
+        if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
+    }
+
+    /// The database URL with any password masked, for logs.
+    pub fn database_url_for_logs(&self) -> String {
+        redact_url_password(&self.database_url)
+    }
+}
+
+fn is_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else { return false };
+    if scheme != "http" && scheme != "https" {
+        return false;
+    }
+    let host = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => host,
+        Some(_) => return false,
+        None => rest,
+    };
+    !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '[' || c == ']')
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn fields(result: Result<Config, ConfigErrors>) -> Vec<String> {
+        result.err().map(|e| e.0.into_iter().map(|e| e.field).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        Jail::expect_with(|_| {
+            let config = Config::from_figment(Config::figment(None)).map_err(|e| e.to_string())?;
+            assert_eq!(config.database_url, "sqlite://switchboard.db?mode=rwc");
+            assert_eq!(config.http.port, 8080);
+            assert!(config.database.auto_migrate);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment_override_in_order() {
+        Jail::expect_with(|jail| {
+            jail.create_file("sb.toml", "[http]\nport = 9000\nhost = \"0.0.0.0\"\n[log]\nformat = \"json\"\n")?;
+            jail.set_env("SWITCHBOARD_HTTP__PORT", "9100");
+            jail.set_env("SWITCHBOARD_CONFIG", "ignored-by-the-filter");
+            jail.set_env("SWITCHBOARD_TEST_POSTGRES_URL", "ignored-too");
+            let config = Config::from_figment(Config::figment(Some(Path::new("sb.toml")))).map_err(|e| e.to_string())?;
+            assert_eq!(config.http.port, 9100);
+            assert_eq!(config.http.host, "0.0.0.0");
+            assert_eq!(config.log.format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHBOARD_HTTP__PORT", "eighty");
+            assert_eq!(fields(Config::from_figment(Config::figment(None))), vec!["http.port"]);
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file("sb.toml", "[http]\nprot = 1\n")?;
+            let errors = fields(Config::from_figment(Config::figment(Some(Path::new("sb.toml")))));
+            assert_eq!(errors, vec!["http.prot"]);
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHBOARD_DATABASE_URL", "mysql://x");
+            jail.set_env("SWITCHBOARD_MODE", "production");
+            jail.set_env("SWITCHBOARD_LOG__LEVEL", "info,[");
+            jail.set_env("SWITCHBOARD_HTTP__CORS_ALLOWED_ORIGINS", "[\"https://ok.example\", \"ftp://no\"]");
+            let errors = fields(Config::from_figment(Config::figment(None)));
+            assert_eq!(errors, vec!["database_url", "http.cors_allowed_origins[1]", "log.level", "auth.jwt_secret"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHBOARD_AUTH__JWT_SECRET", "a-very-long-secret-that-must-not-leak-0123");
+            let config = Config::from_figment(Config::figment(None)).map_err(|e| e.to_string())?;
+            assert!(!format!("{config:?}").contains("must-not-leak"));
+            Ok(())
+        });
+        assert_eq!(redact_url_password("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url_password("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,132 @@
+//! The OpenAPI 3.1 document, built from the same route registration as the server.
+
+use actix_web::App;
+use actix_web::dev::ResourceDef;
+use actix_web::http::Method;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as OpenApiDoc, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+use crate::problem::{PROBLEM_JSON, Problem, ProblemField};
+use crate::routes;
+
+/// Static parts of the document; paths and their schemas are collected from the routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "switchboard",
+        description = "Multi-tenant PBX backend for FreeSWITCH. Errors are RFC 9457 problem \
+documents (`application/problem+json`) with a stable `code`; lists take `limit` and an opaque \
+`cursor` and answer `{\"items\": [...], \"next_cursor\": ...}`.",
+        license(name = "AGPL-3.0-or-later", identifier = "AGPL-3.0-or-later")
+    ),
+    tags(
+        (name = "health", description = "Liveness and readiness probes"),
+    ),
+    components(schemas(Problem, ProblemField)),
+    modifiers(&Conventions)
+)]
+pub struct ApiDoc;
+
+/// Adds the security schemes and the problem response every operation can return.
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT access token, or an API key sk_…")
+                    .description(Some("`Authorization: Bearer <access token or API key>`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Gives every operation a `default` response: a problem document.
+fn add_problem_defaults(doc: &mut OpenApiDoc) {
+    let problem = ResponseBuilder::new()
+        .description("An error, as an RFC 9457 problem document")
+        .content(PROBLEM_JSON, Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))))
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            op.responses.responses.entry("default".to_owned()).or_insert_with(|| RefOr::T(problem.clone()));
+        }
+    }
+}
+
+/// The complete document, exactly as `/api/openapi.json` serves it.
+pub fn document() -> OpenApiDoc {
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes::configure)
+        .split_for_parts();
+    add_problem_defaults(&mut doc);
+    doc
+}
+
+/// The document as pretty JSON with a trailing newline (the committed file's format).
+pub fn document_json() -> Result<String, serde_json::Error> {
+    let mut json = serde_json::to_string_pretty(&document())?;
+    json.push('\n');
+    Ok(json)
+}
+
+/// Path templates and their methods, to tell "wrong method" (405) from "no such route" (404).
+#[derive(Debug)]
+pub struct RouteTable(Vec<(ResourceDef, Vec<Method>)>);
+
+impl RouteTable {
+    /// Builds the table from the document (plus the documentation routes themselves).
+    pub fn from_document(doc: &OpenApiDoc) -> Self {
+        let mut routes: Vec<(ResourceDef, Vec<Method>)> = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    (Method::GET, item.get.is_some()),
+                    (Method::PUT, item.put.is_some()),
+                    (Method::POST, item.post.is_some()),
+                    (Method::DELETE, item.delete.is_some()),
+                    (Method::PATCH, item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(m, present)| present.then_some(m))
+                .collect();
+                (ResourceDef::new(path.as_str()), methods)
+            })
+            .collect();
+        routes.push((ResourceDef::new("/api/openapi.json"), vec![Method::GET]));
+        routes.push((ResourceDef::new("/metrics"), vec![Method::GET]));
+        Self(routes)
+    }
+
+    /// The allowed methods of the first route matching `path`, if any.
+    pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        let mut allowed: Vec<Method> = Vec::new();
+        let mut matched = false;
+        for (def, methods) in &self.0 {
+            if def.is_match(path) {
+                matched = true;
+                for m in methods {
+                    if !allowed.contains(m) {
+                        allowed.push(m.clone());
+                    }
+                }
+            }
+        }
+        matched.then_some(allowed)
+    }
+}

@@ -1,0 +1,68 @@
+//! Liveness and readiness.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::state::AppState;
+
+/// Liveness answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Live {
+    /// Always `ok` while the process serves HTTP.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// The state of one dependency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Check {
+    /// `up`, `down` or `disabled`.
+    #[schema(example = "up")]
+    pub status: &'static str,
+    /// Why, when not up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Readiness answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready` or `not_ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// The database.
+    pub database: Check,
+    /// The FreeSWITCH links (`disabled` until nodes are configured).
+    pub freeswitch: Check,
+}
+
+/// The process is alive.
+#[utoipa::path(tag = "health", responses((status = 200, body = Live)))]
+#[get("/health/live")]
+pub async fn live() -> web::Json<Live> {
+    web::Json(Live { status: "ok" })
+}
+
+/// The server can do its work: the database answers.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "A dependency is down", body = Ready),
+    )
+)]
+#[get("/health/ready")]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let database = match state.db.ping().await {
+        Ok(()) => Check { status: "up", detail: None },
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database does not answer");
+            Check { status: "down", detail: Some("the database does not answer".to_owned()) }
+        }
+    };
+    let freeswitch = Check { status: "disabled", detail: Some("no FreeSWITCH nodes are configured".to_owned()) };
+    let ok = database.status == "up";
+    let body = Ready { status: if ok { "ready" } else { "not_ready" }, database, freeswitch };
+    if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}

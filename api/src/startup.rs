@@ -1,0 +1,213 @@
+//! Building and running the HTTP application.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Condition;
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
+use actix_web_prom::PrometheusMetricsBuilder;
+use anyhow::Context as _;
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use secrecy::SecretString;
+use switchboard_domain::db::{self, PoolSettings};
+use switchboard_domain::services::bootstrap::{self, CreatedAdmin};
+use switchboard_domain::services::settings;
+use switchboard_migration::Migrator;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::extract;
+use crate::openapi::{self, RouteTable};
+use crate::problem::ApiError;
+use crate::routes;
+use crate::state::AppState;
+
+/// The settings key of the generated JWT signing key.
+const JWT_SECRET_SETTING: &str = "jwt_signing_key";
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+    bootstrap: Option<CreatedAdmin>,
+}
+
+/// Opens the database pool for `config`.
+pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let settings = PoolSettings {
+        max_connections: config.database.max_connections,
+        acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+    };
+    db::connect(&config.database_url, &settings)
+        .await
+        .with_context(|| format!("cannot open the database at {}", config.database_url_for_logs()))
+}
+
+impl Application {
+    /// Connects to the database, applies migrations (unless turned off), creates the first
+    /// administrator on an empty database, and binds the listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = connect_database(&config).await?;
+        if config.database.auto_migrate {
+            Migrator::up(&db, None).await.context("applying database migrations")?;
+        } else {
+            let pending = Migrator::get_pending_migrations(&db).await.context("reading migration status")?;
+            if !pending.is_empty() {
+                anyhow::bail!(
+                    "the database has {} pending migration(s) and database.auto_migrate is off: run `switchboard migrate up`",
+                    pending.len()
+                );
+            }
+        }
+
+        let bootstrap = bootstrap::ensure_first_admin(
+            &db,
+            config.bootstrap.admin_email.as_deref(),
+            config.bootstrap.admin_password.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
+
+        let jwt_secret = match &config.auth.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => SecretString::from(
+                settings::get_or_generate_secret(&db, JWT_SECRET_SETTING)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("loading the generated JWT key: {e}"))?,
+            ),
+        };
+
+        let state = AppState { db, config: Arc::new(config), jwt_secret: Arc::new(jwt_secret) };
+        let listener = TcpListener::bind((state.config.http.host.as_str(), state.config.http.port))
+            .with_context(|| format!("cannot listen on {}:{}", state.config.http.host, state.config.http.port))?;
+        let port = listener.local_addr()?.port();
+        let server = run(listener, state.clone())?;
+        Ok(Self { port, server, state, bootstrap })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (database pool, configuration).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The administrator created on this start, if the database was empty.
+    pub fn take_bootstrap_admin(&mut self) -> Option<CreatedAdmin> {
+        self.bootstrap.take()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::LOCATION,
+        ])
+        .supports_credentials()
+        .max_age(3600)
+        // Same-origin requests (Swagger UI) carry an Origin too; the browser enforces CORS.
+        .block_on_origin_mismatch(false);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let doc = openapi::document();
+    let route_table = web::Data::new(RouteTable::from_document(&doc));
+    let registry = prometheus::Registry::new();
+    let metrics = PrometheusMetricsBuilder::new("switchboard")
+        .registry(registry)
+        .endpoint("/metrics")
+        .mask_unmatched_patterns("UNMATCHED")
+        .build()
+        .map_err(|e| anyhow::anyhow!("building metrics: {e}"))?;
+    let config = state.config.clone();
+    let shutdown_secs = config.http.shutdown_timeout_secs;
+    let workers = config.http.workers;
+    let data = web::Data::new(state);
+
+    let mut server = HttpServer::new(move || {
+        let origins = &config.http.cors_allowed_origins;
+        let (app, _) = App::new()
+            .app_data(data.clone())
+            .app_data(route_table.clone())
+            .app_data(web::PayloadConfig::new(config.http.max_body_bytes))
+            .app_data(web::PathConfig::default().error_handler(extract::path_error))
+            .wrap(Condition::new(!origins.is_empty(), cors(origins)))
+            .wrap(metrics.clone())
+            .wrap_fn(|req, srv| {
+                let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+                let response = srv.call(req);
+                async move {
+                    let mut response = response.await?;
+                    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                        response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+                    }
+                    Ok(response)
+                }
+            })
+            .wrap(TracingLogger::default())
+            .into_utoipa_app()
+            .configure(routes::configure)
+            .split_for_parts();
+        app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", doc.clone()))
+            .route("/api/docs", web::get().to(docs_redirect))
+            .default_service(web::to(fallback))
+    })
+    .listen(listener)?
+    .shutdown_timeout(shutdown_secs);
+    if let Some(workers) = workers {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}
+
+/// `/api/docs` → `/api/docs/` (where Swagger UI's relative asset paths resolve).
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::MovedPermanently().insert_header((header::LOCATION, "/api/docs/")).finish()
+}
+
+/// Unknown route → 404; known route with another method → 405 with `Allow`.
+async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
+    let error = match routes.allowed(req.path()) {
+        Some(methods) if !methods.is_empty() && !methods.contains(req.method()) => {
+            let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not allowed on {}; use {allow}", req.method(), req.path()),
+            )
+            .with_header(header::ALLOW, allow)
+        }
+        _ => ApiError::new(StatusCode::NOT_FOUND, "route_not_found", format!("there is no route {} {}", req.method(), req.path())),
+    };
+    error.error_response()
+}
