@@ -97,7 +97,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(config, action).await,
-        Command::Admin { action: AdminAction::Create(args) } => admin_create(config, args).await,
+        Command::Admin {
+            action: AdminAction::Create(args),
+        } => admin_create(config, args).await,
         Command::Openapi => Ok(()),
     }
 }
@@ -107,7 +109,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(database = %config.database_url_for_logs(), "starting switchboard");
     let mut app = Application::build(config).await?;
     if let Some(admin) = app.take_bootstrap_admin() {
-        print_admin(&admin, "The database was empty, so a platform administrator was created");
+        print_admin(
+            &admin,
+            "The database was empty, so a platform administrator was created",
+        );
     }
     let port = app.port();
     tracing::info!(%host, port, "listening; API docs at http://{host}:{port}/api/docs/");
@@ -135,16 +140,24 @@ async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {
     let db = connect_database(&config).await?;
     match action {
         MigrateAction::Up => {
-            Migrator::up(&db, None).await.context("applying migrations")?;
+            Migrator::up(&db, None)
+                .await
+                .context("applying migrations")?;
             println!("database is up to date");
         }
         MigrateAction::Down { steps } => {
-            Migrator::down(&db, Some(steps)).await.context("rolling back migrations")?;
+            Migrator::down(&db, Some(steps))
+                .await
+                .context("rolling back migrations")?;
             println!("rolled back {steps} migration(s)");
         }
         MigrateAction::Status => {
             for migration in Migrator::get_migration_with_status(&db).await? {
-                println!("{:<10} {}", format!("{:?}", migration.status()).to_lowercase(), migration.name());
+                println!(
+                    "{:<10} {}",
+                    format!("{:?}", migration.status()).to_lowercase(),
+                    migration.name()
+                );
             }
         }
     }
@@ -153,11 +166,18 @@ async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {
 
 async fn admin_create(config: Config, args: AdminCreate) -> anyhow::Result<()> {
     let db = connect_database(&config).await?;
-    Migrator::up(&db, None).await.context("applying migrations")?;
+    Migrator::up(&db, None)
+        .await
+        .context("applying migrations")?;
     let password = if args.password_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
-        Some(SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned()))
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        Some(SecretString::from(
+            line.trim_end_matches(['\r', '\n']).to_owned(),
+        ))
     } else {
         None
     };
@@ -167,7 +187,11 @@ async fn admin_create(config: Config, args: AdminCreate) -> anyhow::Result<()> {
         .map_err(|e| match e {
             switchboard_domain::DomainError::Validation(errors) => anyhow::anyhow!(
                 "{}",
-                errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
             other => anyhow::anyhow!("{other}"),
         })?;

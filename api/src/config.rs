@@ -141,7 +141,11 @@ impl Default for Config {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout_secs: 5, auto_migrate: true }
+        Self {
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+            auto_migrate: true,
+        }
     }
 }
 
@@ -160,7 +164,10 @@ impl Default for HttpConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Text, level: "info".to_owned() }
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
     }
 }
 
@@ -240,7 +247,11 @@ impl Config {
                 errors
                     .into_iter()
                     .map(|e| {
-                        let field = if e.path.is_empty() { "(root)".to_owned() } else { e.path.join(".") };
+                        let field = if e.path.is_empty() {
+                            "(root)".to_owned()
+                        } else {
+                            e.path.join(".")
+                        };
                         let source = e
                             .metadata
                             .as_ref()
@@ -249,7 +260,10 @@ impl Config {
                                 None => format!(" (from {})", m.name),
                             })
                             .unwrap_or_default();
-                        ConfigError { field, message: format!("{}{source}", e.kind) }
+                        ConfigError {
+                            field,
+                            message: format!("{}{source}", e.kind),
+                        }
                     })
                     .collect(),
             )
@@ -262,19 +276,28 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut errors = Vec::new();
         let mut fail = |field: &str, message: String| {
-            errors.push(ConfigError { field: field.to_owned(), message })
+            errors.push(ConfigError {
+                field: field.to_owned(),
+                message,
+            })
         };
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))
         {
-            fail("database_url", "must start with sqlite:, postgres:// or postgresql://".into());
+            fail(
+                "database_url",
+                "must start with sqlite:, postgres:// or postgresql://".into(),
+            );
         }
         if self.database.max_connections == 0 {
             fail("database.max_connections", "must be at least 1".into());
         }
         if self.http.host.parse::<IpAddr>().is_err() && self.http.host != "localhost" {
-            fail("http.host", format!("{:?} is not an IP address (or localhost)", self.http.host));
+            fail(
+                "http.host",
+                format!("{:?} is not an IP address (or localhost)", self.http.host),
+            );
         }
         if self.http.workers == Some(0) {
             fail("http.workers", "must be at least 1 when set".into());
@@ -291,7 +314,13 @@ impl Config {
             }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            fail("log.level", format!("{:?} is not a valid filter such as info or warn,switchboard_api=debug", self.log.level));
+            fail(
+                "log.level",
+                format!(
+                    "{:?} is not a valid filter such as info or warn,switchboard_api=debug",
+                    self.log.level
+                ),
+            );
         }
         match &self.auth.jwt_secret {
             Some(secret) if secret.expose_secret().len() < 32 => {
@@ -303,7 +332,10 @@ impl Config {
             _ => {}
         }
         if !(60..=86_400).contains(&self.auth.access_token_ttl_secs) {
-            fail("auth.access_token_ttl_secs", "must be between 60 and 86400".into());
+            fail(
+                "auth.access_token_ttl_secs",
+                "must be between 60 and 86400".into(),
+            );
         }
         if self.auth.session_ttl_days == 0 {
             fail("auth.session_ttl_days", "must be at least 1".into());
@@ -320,12 +352,22 @@ impl Config {
         if let Some(email) = &self.bootstrap.admin_email
             && switchboard_domain::identity::email::Email::parse(email).is_err()
         {
-            fail("bootstrap.admin_email", format!("{email:?} is not a valid email address"));
+            fail(
+                "bootstrap.admin_email",
+                format!("{email:?} is not a valid email address"),
+            );
         }
         if self.bootstrap.admin_password.is_some() && self.bootstrap.admin_email.is_none() {
-            fail("bootstrap.admin_email", "is required when bootstrap.admin_password is set".into());
+            fail(
+                "bootstrap.admin_email",
+                "is required when bootstrap.admin_password is set".into(),
+            );
         }
-        if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
     }
 
     /// The database URL with any password masked, for logs.
@@ -335,7 +377,9 @@ impl Config {
 }
 
 fn is_origin(origin: &str) -> bool {
-    let Some((scheme, rest)) = origin.split_once("://") else { return false };
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
     if scheme != "http" && scheme != "https" {
         return false;
     }
@@ -345,13 +389,19 @@ fn is_origin(origin: &str) -> bool {
         None => rest,
     };
     !host.is_empty()
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '[' || c == ']')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '[' || c == ']')
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
 pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -364,7 +414,10 @@ mod tests {
     use figment::Jail;
 
     fn fields(result: Result<Config, ConfigErrors>) -> Vec<String> {
-        result.err().map(|e| e.0.into_iter().map(|e| e.field).collect()).unwrap_or_default()
+        result
+            .err()
+            .map(|e| e.0.into_iter().map(|e| e.field).collect())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -381,11 +434,15 @@ mod tests {
     #[test]
     fn file_then_environment_override_in_order() {
         Jail::expect_with(|jail| {
-            jail.create_file("sb.toml", "[http]\nport = 9000\nhost = \"0.0.0.0\"\n[log]\nformat = \"json\"\n")?;
+            jail.create_file(
+                "sb.toml",
+                "[http]\nport = 9000\nhost = \"0.0.0.0\"\n[log]\nformat = \"json\"\n",
+            )?;
             jail.set_env("SWITCHBOARD_HTTP__PORT", "9100");
             jail.set_env("SWITCHBOARD_CONFIG", "ignored-by-the-filter");
             jail.set_env("SWITCHBOARD_TEST_POSTGRES_URL", "ignored-too");
-            let config = Config::from_figment(Config::figment(Some(Path::new("sb.toml")))).map_err(|e| e.to_string())?;
+            let config = Config::from_figment(Config::figment(Some(Path::new("sb.toml"))))
+                .map_err(|e| e.to_string())?;
             assert_eq!(config.http.port, 9100);
             assert_eq!(config.http.host, "0.0.0.0");
             assert_eq!(config.log.format, LogFormat::Json);
@@ -397,12 +454,17 @@ mod tests {
     fn errors_name_the_field() {
         Jail::expect_with(|jail| {
             jail.set_env("SWITCHBOARD_HTTP__PORT", "eighty");
-            assert_eq!(fields(Config::from_figment(Config::figment(None))), vec!["http.port"]);
+            assert_eq!(
+                fields(Config::from_figment(Config::figment(None))),
+                vec!["http.port"]
+            );
             Ok(())
         });
         Jail::expect_with(|jail| {
             jail.create_file("sb.toml", "[http]\nprot = 1\n")?;
-            let errors = fields(Config::from_figment(Config::figment(Some(Path::new("sb.toml")))));
+            let errors = fields(Config::from_figment(Config::figment(Some(Path::new(
+                "sb.toml",
+            )))));
             assert_eq!(errors, vec!["http.prot"]);
             Ok(())
         });
@@ -410,9 +472,20 @@ mod tests {
             jail.set_env("SWITCHBOARD_DATABASE_URL", "mysql://x");
             jail.set_env("SWITCHBOARD_MODE", "production");
             jail.set_env("SWITCHBOARD_LOG__LEVEL", "info,[");
-            jail.set_env("SWITCHBOARD_HTTP__CORS_ALLOWED_ORIGINS", "[\"https://ok.example\", \"ftp://no\"]");
+            jail.set_env(
+                "SWITCHBOARD_HTTP__CORS_ALLOWED_ORIGINS",
+                "[\"https://ok.example\", \"ftp://no\"]",
+            );
             let errors = fields(Config::from_figment(Config::figment(None)));
-            assert_eq!(errors, vec!["database_url", "http.cors_allowed_origins[1]", "log.level", "auth.jwt_secret"]);
+            assert_eq!(
+                errors,
+                vec![
+                    "database_url",
+                    "http.cors_allowed_origins[1]",
+                    "log.level",
+                    "auth.jwt_secret"
+                ]
+            );
             Ok(())
         });
     }
@@ -420,12 +493,18 @@ mod tests {
     #[test]
     fn secrets_never_print() {
         Jail::expect_with(|jail| {
-            jail.set_env("SWITCHBOARD_AUTH__JWT_SECRET", "a-very-long-secret-that-must-not-leak-0123");
+            jail.set_env(
+                "SWITCHBOARD_AUTH__JWT_SECRET",
+                "a-very-long-secret-that-must-not-leak-0123",
+            );
             let config = Config::from_figment(Config::figment(None)).map_err(|e| e.to_string())?;
             assert!(!format!("{config:?}").contains("must-not-leak"));
             Ok(())
         });
-        assert_eq!(redact_url_password("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url_password("postgres://u:pw@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url_password("sqlite://x.db"), "sqlite://x.db");
     }
 }

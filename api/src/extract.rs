@@ -38,14 +38,26 @@ fn is_json(req: &HttpRequest) -> bool {
     }
 }
 
-fn payload_error(err: actix_web::Error) -> ApiError {
+/// Maps a body-reading failure (too large, broken) to a problem.
+pub fn payload_error(err: actix_web::Error) -> ApiError {
     if let Some(PayloadError::Overflow) = err.as_error::<PayloadError>() {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than this server accepts");
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than this server accepts",
+        );
     }
     if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than this server accepts");
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than this server accepts",
+        );
     }
-    ApiError::bad_request("unreadable_body", format!("the request body could not be read: {err}"))
+    ApiError::bad_request(
+        "unreadable_body",
+        format!("the request body could not be read: {err}"),
+    )
 }
 
 /// Turns a deserialization failure into a 400 (not JSON at all) or 422 (JSON of the wrong
@@ -54,28 +66,70 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = err.path().to_string();
     let inner = err.into_inner();
     match inner.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::bad_request(
-            "malformed_json",
-            format!("the request body is not valid JSON: {inner}"),
-        ),
-        serde_json::error::Category::Io => ApiError::bad_request("unreadable_body", inner.to_string()),
-        serde_json::error::Category::Data => ApiError::validation(vec![data_error(&path, &inner.to_string())]),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("the request body is not valid JSON: {inner}"),
+            )
+        }
+        serde_json::error::Category::Io => {
+            ApiError::bad_request("unreadable_body", inner.to_string())
+        }
+        serde_json::error::Category::Data => {
+            ApiError::validation(vec![data_error(&path, &inner.to_string())])
+        }
     }
 }
 
 /// Builds a field error from serde's message, e.g. "unknown field `x`, expected …".
 fn data_error(path: &str, message: &str) -> ProblemField {
-    let message = message.split(" at line ").next().unwrap_or(message).to_owned();
-    let parent = if path == "." { String::new() } else { path.to_owned() };
-    let join = |name: &str| if parent.is_empty() { name.to_owned() } else { format!("{parent}.{name}") };
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    let parent = if path == "." {
+        String::new()
+    } else {
+        path.to_owned()
+    };
+    let join = |name: &str| {
+        if parent.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{parent}.{name}")
+        }
+    };
     let quoted = message.split('`').nth(1).unwrap_or_default();
     if message.starts_with("unknown field") {
-        ProblemField { field: join(quoted), code: "unknown_field".into(), message }
+        // serde_path_to_error's path already ends with the unknown field's name.
+        let field = if parent.is_empty() {
+            quoted.to_owned()
+        } else {
+            parent
+        };
+        ProblemField {
+            field,
+            code: "unknown_field".into(),
+            message,
+        }
     } else if message.starts_with("missing field") {
-        ProblemField { field: join(quoted), code: "required".into(), message }
+        ProblemField {
+            field: join(quoted),
+            code: "required".into(),
+            message,
+        }
     } else {
-        let field = if parent.is_empty() { "body".to_owned() } else { parent };
-        ProblemField { field, code: "invalid_type".into(), message }
+        let field = if parent.is_empty() {
+            "body".to_owned()
+        } else {
+            parent
+        };
+        ProblemField {
+            field,
+            code: "invalid_type".into(),
+            message,
+        }
     }
 }
 
@@ -95,11 +149,40 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                 ));
             }
             let body = body.await.map_err(payload_error)?;
-            let mut de = serde_json::Deserializer::from_slice(&body);
-            let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
-            de.end().map_err(|e| ApiError::bad_request("malformed_json", format!("the request body is not valid JSON: {e}")))?;
-            Ok(Json(value))
+            json_from_bytes(&body).map(Json)
         })
+    }
+}
+
+/// Parses a JSON body that was read as bytes (for endpoints whose body is optional).
+pub fn json_from_bytes<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(|e| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// True when the request declares a JSON body.
+pub fn declares_json(req: &HttpRequest) -> bool {
+    is_json(req)
+}
+
+/// The raw body, size-limited like [`Json`], with problem+json errors.
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = Bytes::from_request(req, payload);
+        Box::pin(async move { body.await.map(RawBody).map_err(payload_error) })
     }
 }
 
@@ -121,21 +204,30 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let pairs = url::form_urlencoded::parse(req.query_string().as_bytes());
         let de = serde_urlencoded::Deserializer::new(pairs);
-        std::future::ready(serde_path_to_error::deserialize(de).map(Query).map_err(|err| {
-            let path = err.path().to_string();
-            let message = err.into_inner().to_string();
-            let mut field = data_error(&path, &message);
-            if field.field == "body" {
-                field.field = "query".to_owned();
-            }
-            ApiError::validation(vec![field])
-        }))
+        std::future::ready(
+            serde_path_to_error::deserialize(de)
+                .map(Query)
+                .map_err(|err| {
+                    let path = err.path().to_string();
+                    let message = err.into_inner().to_string();
+                    let mut field = data_error(&path, &message);
+                    if field.field == "body" {
+                        field.field = "query".to_owned();
+                    }
+                    ApiError::validation(vec![field])
+                }),
+        )
     }
 }
 
 /// Path segments that do not parse (e.g. an id that is not a UUID) name nothing: 404.
 pub fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such resource ({err})")).into()
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such resource ({err})"),
+    )
+    .into()
 }
 
 #[cfg(test)]
@@ -144,11 +236,28 @@ mod tests {
 
     #[test]
     fn serde_messages_become_field_errors() {
-        let f = data_error(".", "unknown field `colour`, expected one of `name` at line 1 column 9");
-        assert_eq!((f.field.as_str(), f.code.as_str()), ("colour", "unknown_field"));
+        let f = data_error(
+            ".",
+            "unknown field `colour`, expected one of `name` at line 1 column 9",
+        );
+        assert_eq!(
+            (f.field.as_str(), f.code.as_str()),
+            ("colour", "unknown_field")
+        );
+        let f = data_error("owner.colour", "unknown field `colour`, expected `id`");
+        assert_eq!(
+            (f.field.as_str(), f.code.as_str()),
+            ("owner.colour", "unknown_field")
+        );
         let f = data_error("owner", "missing field `id`");
-        assert_eq!((f.field.as_str(), f.code.as_str()), ("owner.id", "required"));
+        assert_eq!(
+            (f.field.as_str(), f.code.as_str()),
+            ("owner.id", "required")
+        );
         let f = data_error("limit", "invalid digit found in string");
-        assert_eq!((f.field.as_str(), f.code.as_str()), ("limit", "invalid_type"));
+        assert_eq!(
+            (f.field.as_str(), f.code.as_str()),
+            ("limit", "invalid_type")
+        );
     }
 }

@@ -5,8 +5,10 @@
 //! thin: extract → authorize → call `switchboard_domain` → map the result.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dto;
 pub mod extract;
 pub mod openapi;
 pub mod pagination;

@@ -24,6 +24,8 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
     ),
     tags(
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "auth", description = "Login, token refresh, logout, set-password tokens"),
+        (name = "me", description = "The caller's own account, roles and sessions"),
     ),
     components(schemas(Problem, ProblemField)),
     modifiers(&Conventions)
@@ -53,14 +55,24 @@ impl Modify for Conventions {
 fn add_problem_defaults(doc: &mut OpenApiDoc) {
     let problem = ResponseBuilder::new()
         .description("An error, as an RFC 9457 problem document")
-        .content(PROBLEM_JSON, Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))))
+        .content(
+            PROBLEM_JSON,
+            Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))),
+        )
         .build();
     for item in doc.paths.paths.values_mut() {
         let operations = [
-            &mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch,
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
         ];
         for op in operations.into_iter().flatten() {
-            op.responses.responses.entry("default".to_owned()).or_insert_with(|| RefOr::T(problem.clone()));
+            op.responses
+                .responses
+                .entry("default".to_owned())
+                .or_insert_with(|| RefOr::T(problem.clone()));
         }
     }
 }

@@ -37,6 +37,9 @@ impl<T: ToSchema> PageResponse<T> {
     /// Converts a domain page.
     pub fn from_page<M>(page: Page<M>, f: impl FnMut(M) -> T) -> Self {
         let page = page.map(f);
-        Self { items: page.items, next_cursor: page.next_cursor }
+        Self {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }
     }
 }

@@ -51,7 +51,11 @@ pub struct ProblemField {
 
 impl From<FieldError> for ProblemField {
     fn from(e: FieldError) -> Self {
-        Self { field: e.field, code: e.code, message: e.message }
+        Self {
+            field: e.field,
+            code: e.code,
+            message: e.message,
+        }
     }
 }
 
@@ -76,7 +80,14 @@ impl std::fmt::Display for ApiError {
 impl ApiError {
     /// A problem with a status, a stable code and a detail.
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
-        Self { status, code: code.to_owned(), detail: detail.into(), errors: Vec::new(), headers: Vec::new(), internal: None }
+        Self {
+            status,
+            code: code.to_owned(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+            internal: None,
+        }
     }
 
     /// Adds a response header (e.g. `Retry-After`, `Allow`).
@@ -98,22 +109,36 @@ impl ApiError {
 
     /// 401.
     pub fn unauthorized(code: &str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, detail).with_header(header::WWW_AUTHENTICATE, "Bearer")
+        Self::new(StatusCode::UNAUTHORIZED, code, detail)
+            .with_header(header::WWW_AUTHENTICATE, "Bearer")
     }
 
     /// 404.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// 422 with field errors.
     pub fn validation(errors: Vec<ProblemField>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "the request is invalid").with_errors(errors)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "the request is invalid",
+        )
+        .with_errors(errors)
     }
 
     /// 500, logging `cause` but not sending it.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an unexpected error occurred; it has been logged");
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred; it has been logged",
+        );
         e.internal = Some(cause.to_string());
         e
     }
@@ -170,9 +195,19 @@ impl From<DomainError> for ApiError {
                 Self::validation(errors.into_iter().map(ProblemField::from).collect())
             }
             DomainError::NotFound(what) => Self::not_found(what),
-            DomainError::Conflict { code, message, field } => {
+            DomainError::Conflict {
+                code,
+                message,
+                field,
+            } => {
                 let errors = field
-                    .map(|field| vec![ProblemField { field, code: code.to_owned(), message: message.clone() }])
+                    .map(|field| {
+                        vec![ProblemField {
+                            field,
+                            code: code.to_owned(),
+                            message: message.clone(),
+                        }]
+                    })
                     .unwrap_or_default();
                 Self::new(StatusCode::CONFLICT, code, message).with_errors(errors)
             }

@@ -49,7 +49,12 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnect
     };
     db::connect(&config.database_url, &settings)
         .await
-        .with_context(|| format!("cannot open the database at {}", config.database_url_for_logs()))
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                config.database_url_for_logs()
+            )
+        })
 }
 
 impl Application {
@@ -58,9 +63,13 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = connect_database(&config).await?;
         if config.database.auto_migrate {
-            Migrator::up(&db, None).await.context("applying database migrations")?;
+            Migrator::up(&db, None)
+                .await
+                .context("applying database migrations")?;
         } else {
-            let pending = Migrator::get_pending_migrations(&db).await.context("reading migration status")?;
+            let pending = Migrator::get_pending_migrations(&db)
+                .await
+                .context("reading migration status")?;
             if !pending.is_empty() {
                 anyhow::bail!(
                     "the database has {} pending migration(s) and database.auto_migrate is off: run `switchboard migrate up`",
@@ -86,12 +95,27 @@ impl Application {
             ),
         };
 
-        let state = AppState { db, config: Arc::new(config), jwt_secret: Arc::new(jwt_secret) };
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            jwt_secret: Arc::new(jwt_secret),
+            api_keys: Arc::new(Default::default()),
+        };
         let listener = TcpListener::bind((state.config.http.host.as_str(), state.config.http.port))
-            .with_context(|| format!("cannot listen on {}:{}", state.config.http.host, state.config.http.port))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    state.config.http.host, state.config.http.port
+                )
+            })?;
         let port = listener.local_addr()?.port();
         let server = run(listener, state.clone())?;
-        Ok(Self { port, server, state, bootstrap })
+        Ok(Self {
+            port,
+            server,
+            state,
+            bootstrap,
+        })
     }
 
     /// The bound port.
@@ -169,7 +193,9 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
                 async move {
                     let mut response = response.await?;
                     if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-                        response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+                        response
+                            .headers_mut()
+                            .insert(HeaderName::from_static("x-request-id"), value);
                     }
                     Ok(response)
                 }
@@ -192,22 +218,36 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
 
 /// `/api/docs` → `/api/docs/` (where Swagger UI's relative asset paths resolve).
 async fn docs_redirect() -> HttpResponse {
-    HttpResponse::MovedPermanently().insert_header((header::LOCATION, "/api/docs/")).finish()
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, "/api/docs/"))
+        .finish()
 }
 
 /// Unknown route → 404; known route with another method → 405 with `Allow`.
 async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
     let error = match routes.allowed(req.path()) {
         Some(methods) if !methods.is_empty() && !methods.contains(req.method()) => {
-            let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            let allow = methods
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!("{} is not allowed on {}; use {allow}", req.method(), req.path()),
+                format!(
+                    "{} is not allowed on {}; use {allow}",
+                    req.method(),
+                    req.path()
+                ),
             )
             .with_header(header::ALLOW, allow)
         }
-        _ => ApiError::new(StatusCode::NOT_FOUND, "route_not_found", format!("there is no route {} {}", req.method(), req.path())),
+        _ => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            format!("there is no route {} {}", req.method(), req.path()),
+        ),
     };
     error.error_response()
 }

@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use switchboard_domain::services::auth::{ApiKeyCache, AuthPolicy};
+use switchboard_domain::services::throttle::Limit;
+
 use crate::config::Config;
 
 /// What handlers share: the database pool and the configuration.
@@ -15,4 +18,20 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The key that signs access tokens.
     pub jwt_secret: Arc<secrecy::SecretString>,
+    /// Recently verified API keys.
+    pub api_keys: Arc<ApiKeyCache>,
+}
+
+impl AppState {
+    /// The login and session policy from the configuration.
+    pub fn auth_policy(&self) -> AuthPolicy {
+        let auth = &self.config.auth;
+        AuthPolicy {
+            login_limit: Limit {
+                max_failures: auth.login_max_failures,
+                window: chrono::Duration::seconds(auth.login_window_secs as i64),
+            },
+            session_ttl: chrono::Duration::days(i64::from(auth.session_ttl_days)),
+        }
+    }
 }

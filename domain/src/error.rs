@@ -201,6 +201,12 @@ const UNIQUE_CONSTRAINTS: &[ConstraintField] = &[
     },
 ];
 
+impl From<FieldError> for DomainError {
+    fn from(err: FieldError) -> Self {
+        Self::Validation(vec![err])
+    }
+}
+
 impl From<DbErr> for DomainError {
     fn from(err: DbErr) -> Self {
         classify_db_error(err)

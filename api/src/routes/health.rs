@@ -55,14 +55,31 @@ pub async fn live() -> web::Json<Live> {
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = match state.db.ping().await {
-        Ok(()) => Check { status: "up", detail: None },
+        Ok(()) => Check {
+            status: "up",
+            detail: None,
+        },
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database does not answer");
-            Check { status: "down", detail: Some("the database does not answer".to_owned()) }
+            Check {
+                status: "down",
+                detail: Some("the database does not answer".to_owned()),
+            }
         }
     };
-    let freeswitch = Check { status: "disabled", detail: Some("no FreeSWITCH nodes are configured".to_owned()) };
+    let freeswitch = Check {
+        status: "disabled",
+        detail: Some("no FreeSWITCH nodes are configured".to_owned()),
+    };
     let ok = database.status == "up";
-    let body = Ready { status: if ok { "ready" } else { "not_ready" }, database, freeswitch };
-    if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    let body = Ready {
+        status: if ok { "ready" } else { "not_ready" },
+        database,
+        freeswitch,
+    };
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }

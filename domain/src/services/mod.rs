@@ -1,8 +1,12 @@
 //! Use cases: load → decide (pure rules) → save in one transaction → publish after commit.
 
+pub mod access;
 pub mod audit;
+pub mod auth;
 pub mod bootstrap;
+pub mod profile;
 pub mod settings;
+pub mod throttle;
 
 use chrono::{DateTime, Utc};
 

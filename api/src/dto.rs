@@ -1,0 +1,109 @@
+//! Response shapes shared by several resources.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use switchboard_domain::store::{domains, users};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A Domain (tenant).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DomainDto {
+    /// Id.
+    pub id: Uuid,
+    /// Display name.
+    #[schema(example = "Acme Corp")]
+    pub name: String,
+    /// The FreeSWITCH SIP domain (lower-case FQDN, unique platform-wide).
+    #[schema(example = "acme.pbx.example.net")]
+    pub sip_domain: String,
+    /// Whether the Domain is in service.
+    pub enabled: bool,
+    /// IANA time zone.
+    #[schema(example = "Europe/Berlin")]
+    pub timezone: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last updated.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<domains::Model> for DomainDto {
+    fn from(d: domains::Model) -> Self {
+        Self {
+            id: d.id,
+            name: d.name,
+            sip_domain: d.sip_domain,
+            enabled: d.enabled,
+            timezone: d.timezone,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+/// A user's account status.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    /// Can log in.
+    Active,
+    /// Cannot log in; sessions ended.
+    Disabled,
+    /// Created without a password; waits for the set-password token to be used.
+    Invited,
+}
+
+impl UserStatus {
+    /// Parses the stored value.
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "active" => Self::Active,
+            "invited" => Self::Invited,
+            _ => Self::Disabled,
+        }
+    }
+}
+
+/// A dashboard user (a login, not an Extension).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDto {
+    /// Id.
+    pub id: Uuid,
+    /// Email (lower-cased), the login name.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// Display name.
+    #[schema(example = "Ada Lovelace")]
+    pub display_name: String,
+    /// Account status.
+    pub status: UserStatus,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last successful login.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<users::Model> for UserDto {
+    fn from(u: users::Model) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            display_name: u.display_name,
+            status: UserStatus::from_stored(&u.status),
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+/// A role as held by someone.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleRef {
+    /// A built-in role name (e.g. `manager`) or a custom role's id.
+    #[schema(example = "manager")]
+    pub key: String,
+    /// The role's name.
+    #[schema(example = "manager")]
+    pub name: String,
+}
