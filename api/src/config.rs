@@ -221,7 +221,10 @@ impl Config {
             Env::prefixed("SWITCHBOARD_")
                 .split("__")
                 // Not configuration fields: the file pointer and the test suite's own variables.
-                .filter(|key| key.as_str() != "config" && !key.as_str().starts_with("test_")),
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    key != "config" && !key.starts_with("test_")
+                }),
         )
     }
 
