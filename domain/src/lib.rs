@@ -15,5 +15,6 @@ pub mod identity;
 pub mod pagination;
 pub mod services;
 pub mod store;
+pub mod telephony;
 
 pub use error::{DomainError, DomainResult, FieldError, FieldErrors};

@@ -8,6 +8,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_identity;
+mod m20261125_000010_calling_model;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -15,6 +16,9 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_identity::Migration)]
+        vec![
+            Box::new(m20261125_000001_identity::Migration),
+            Box::new(m20261125_000010_calling_model::Migration),
+        ]
     }
 }
