@@ -114,6 +114,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "The database was empty, so a platform administrator was created",
         );
     }
+    if let Some(path) = app.generated_key_file() {
+        println!(
+            "  Generated the SIP secret encryption key in {} (mode 0600).",
+            path.display()
+        );
+        println!("  Keep it with the database: without it the SIP secrets cannot be read.");
+        println!(
+            "  In production, set secrets.encryption_key (SWITCHBOARD_SECRETS__ENCRYPTION_KEY) instead."
+        );
+        println!();
+    }
     let port = app.port();
     tracing::info!(%host, port, "listening; API docs at http://{host}:{port}/api/docs/");
     app.run_until_stopped().await?;

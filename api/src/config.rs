@@ -13,6 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use switchboard_domain::telephony::secrets::SecretCipher;
 
 /// How strict start-up is about secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -54,6 +55,28 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The first platform administrator.
     pub bootstrap: BootstrapConfig,
+    /// Encryption of SIP secrets at rest.
+    pub secrets: SecretsConfig,
+}
+
+/// Encryption of SIP secrets at rest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// 32 random bytes, base64 (`openssl rand -base64 32`). Required in production. In
+    /// development, when unset, the key is read from `key_file`, or generated into it.
+    pub encryption_key: Option<SecretString>,
+    /// Where the development key is kept (created with mode 0600 on first start).
+    pub key_file: PathBuf,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            encryption_key: None,
+            key_file: PathBuf::from("switchboard.key"),
+        }
+    }
 }
 
 /// Database settings.
@@ -135,6 +158,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: AuthConfig::default(),
             bootstrap: BootstrapConfig::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -359,6 +383,17 @@ impl Config {
                 "bootstrap.admin_email",
                 format!("{email:?} is not a valid email address"),
             );
+        }
+        match &self.secrets.encryption_key {
+            Some(key) if SecretCipher::from_base64(key.expose_secret()).is_err() => fail(
+                "secrets.encryption_key",
+                "must be 32 bytes, base64-encoded (openssl rand -base64 32)".into(),
+            ),
+            None if self.mode == Mode::Production => fail(
+                "secrets.encryption_key",
+                "is required in production mode".into(),
+            ),
+            _ => {}
         }
         if self.bootstrap.admin_password.is_some() && self.bootstrap.admin_email.is_none() {
             fail(

@@ -1,6 +1,9 @@
 //! Building and running the HTTP application.
 
+use std::io::Write;
 use std::net::TcpListener;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,10 +17,12 @@ use actix_web_prom::PrometheusMetricsBuilder;
 use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use switchboard_domain::db::{self, PoolSettings};
+use switchboard_domain::events::EventBus;
 use switchboard_domain::services::bootstrap::{self, CreatedAdmin};
 use switchboard_domain::services::settings;
+use switchboard_domain::telephony::secrets::SecretCipher;
 use switchboard_migration::Migrator;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
@@ -39,6 +44,40 @@ pub struct Application {
     server: Server,
     state: AppState,
     bootstrap: Option<CreatedAdmin>,
+    generated_key_file: Option<PathBuf>,
+}
+
+/// Loads the SIP secret encryption key: configured, else (development) from the key file,
+/// else generated into a new key file. Returns the path when a key was generated.
+fn load_cipher(config: &Config) -> anyhow::Result<(SecretCipher, Option<PathBuf>)> {
+    if let Some(key) = &config.secrets.encryption_key {
+        return Ok((SecretCipher::from_base64(key.expose_secret())?, None));
+    }
+    let path = &config.secrets.key_file;
+    match std::fs::read_to_string(path) {
+        Ok(key) => {
+            let cipher = SecretCipher::from_base64(&key).with_context(|| {
+                format!("the key file {} does not hold a valid key", path.display())
+            })?;
+            Ok((cipher, None))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretCipher::generate_key();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot create the key file {}", path.display()))?;
+            file.write_all(key.expose_secret().as_bytes())?;
+            file.write_all(b"\n")?;
+            Ok((
+                SecretCipher::from_base64(key.expose_secret())?,
+                Some(path.clone()),
+            ))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read the key file {}", path.display())),
+    }
 }
 
 /// Opens the database pool for `config`.
@@ -78,6 +117,11 @@ impl Application {
             }
         }
 
+        let (cipher, generated_key_file) = load_cipher(&config)?;
+        settings::verify_cipher(&db, &cipher)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+
         let bootstrap = bootstrap::ensure_first_admin(
             &db,
             config.bootstrap.admin_email.as_deref(),
@@ -100,6 +144,8 @@ impl Application {
             config: Arc::new(config),
             jwt_secret: Arc::new(jwt_secret),
             api_keys: Arc::new(Default::default()),
+            cipher: Arc::new(cipher),
+            events: EventBus::default(),
         };
         let listener = TcpListener::bind((state.config.http.host.as_str(), state.config.http.port))
             .with_context(|| {
@@ -115,6 +161,7 @@ impl Application {
             server,
             state,
             bootstrap,
+            generated_key_file,
         })
     }
 
@@ -131,6 +178,11 @@ impl Application {
     /// The administrator created on this start, if the database was empty.
     pub fn take_bootstrap_admin(&mut self) -> Option<CreatedAdmin> {
         self.bootstrap.take()
+    }
+
+    /// The key file generated on this start, if there was no key yet.
+    pub fn generated_key_file(&self) -> Option<&std::path::Path> {
+        self.generated_key_file.as_deref()
     }
 
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.

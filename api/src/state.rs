@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use switchboard_domain::events::EventBus;
 use switchboard_domain::services::auth::{ApiKeyCache, AuthPolicy};
 use switchboard_domain::services::throttle::Limit;
+use switchboard_domain::telephony::secrets::SecretCipher;
 
 use crate::config::Config;
 
@@ -20,6 +22,10 @@ pub struct AppState {
     pub jwt_secret: Arc<secrecy::SecretString>,
     /// Recently verified API keys.
     pub api_keys: Arc<ApiKeyCache>,
+    /// Encrypts and decrypts SIP secrets.
+    pub cipher: Arc<SecretCipher>,
+    /// Committed changes, for the ESL bridge and the live event stream.
+    pub events: EventBus,
 }
 
 impl AppState {

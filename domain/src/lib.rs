@@ -11,6 +11,7 @@
 
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod identity;
 pub mod pagination;
 pub mod services;

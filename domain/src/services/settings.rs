@@ -36,3 +36,41 @@ pub async fn get_or_generate_secret<C: ConnectionTrait>(db: &C, key: &str) -> Do
         },
     }
 }
+
+/// The settings key of the encryption canary.
+const CANARY_KEY: &str = "secrets_canary";
+const CANARY_TEXT: &str = "switchboard secrets canary";
+
+/// Proves the configured encryption key is the one the stored secrets were encrypted with:
+/// the first start stores a canary encrypted with the key; later starts decrypt it. A wrong key
+/// is a clear start-up error instead of garbage secrets later.
+pub async fn verify_cipher<C: ConnectionTrait>(
+    db: &C,
+    cipher: &crate::telephony::secrets::SecretCipher,
+) -> DomainResult<()> {
+    use secrecy::ExposeSecret;
+    match server_settings::Entity::find_by_id(CANARY_KEY.to_owned())
+        .one(db)
+        .await?
+    {
+        Some(row) => match cipher.decrypt(&row.value, CANARY_KEY) {
+            Ok(text) if text.expose_secret() == CANARY_TEXT => Ok(()),
+            Ok(_) => Err(crate::DomainError::Internal(
+                "the secrets canary does not match".into(),
+            )),
+            Err(e) => Err(crate::DomainError::Internal(format!(
+                "the configured secrets.encryption_key cannot decrypt this database's SIP secrets: {e}"
+            ))),
+        },
+        None => {
+            server_settings::ActiveModel {
+                key: Set(CANARY_KEY.to_owned()),
+                value: Set(cipher.encrypt(CANARY_TEXT, CANARY_KEY)),
+                updated_at: Set(chrono::Utc::now()),
+            }
+            .insert(db)
+            .await?;
+            Ok(())
+        }
+    }
+}

@@ -6,7 +6,12 @@
 pub mod api_keys;
 pub mod audit_log;
 pub mod auth_failures;
+pub mod calling_settings;
+pub mod devices;
 pub mod domains;
+pub mod extensions;
+pub mod location_extensions;
+pub mod locations;
 pub mod password_tokens;
 pub mod refresh_tokens;
 pub mod role_assignments;

@@ -1,0 +1,209 @@
+//! Change events: what changed, published on an in-process bus only after the transaction
+//! that made the change committed. The ESL bridge turns them into FreeSWITCH commands; the SSE
+//! stream turns them into live updates for clients.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// What kind of thing changed, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ChangeKind {
+    /// An Extension was created.
+    #[serde(rename = "extension.created")]
+    ExtensionCreated,
+    /// An Extension was changed.
+    #[serde(rename = "extension.updated")]
+    ExtensionUpdated,
+    /// An Extension was deleted.
+    #[serde(rename = "extension.deleted")]
+    ExtensionDeleted,
+    /// A Device was created.
+    #[serde(rename = "device.created")]
+    DeviceCreated,
+    /// A Device was changed.
+    #[serde(rename = "device.updated")]
+    DeviceUpdated,
+    /// A Device was deleted.
+    #[serde(rename = "device.deleted")]
+    DeviceDeleted,
+    /// A Location was created.
+    #[serde(rename = "location.created")]
+    LocationCreated,
+    /// A Location was changed.
+    #[serde(rename = "location.updated")]
+    LocationUpdated,
+    /// A Location was deleted.
+    #[serde(rename = "location.deleted")]
+    LocationDeleted,
+    /// The Domain's calling settings changed.
+    #[serde(rename = "calling_settings.updated")]
+    CallingSettingsUpdated,
+    /// Many rows were imported at once.
+    #[serde(rename = "import.completed")]
+    ImportCompleted,
+    /// The Domain itself changed (enabled, SIP domain …).
+    #[serde(rename = "domain.updated")]
+    DomainUpdated,
+    /// The Domain was deleted.
+    #[serde(rename = "domain.deleted")]
+    DomainDeleted,
+}
+
+impl ChangeKind {
+    /// The event's name, as on the SSE stream.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExtensionCreated => "extension.created",
+            Self::ExtensionUpdated => "extension.updated",
+            Self::ExtensionDeleted => "extension.deleted",
+            Self::DeviceCreated => "device.created",
+            Self::DeviceUpdated => "device.updated",
+            Self::DeviceDeleted => "device.deleted",
+            Self::LocationCreated => "location.created",
+            Self::LocationUpdated => "location.updated",
+            Self::LocationDeleted => "location.deleted",
+            Self::CallingSettingsUpdated => "calling_settings.updated",
+            Self::ImportCompleted => "import.completed",
+            Self::DomainUpdated => "domain.updated",
+            Self::DomainDeleted => "domain.deleted",
+        }
+    }
+}
+
+/// One committed change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeEvent {
+    /// The Domain it happened in.
+    pub domain_id: Uuid,
+    /// The Domain's SIP domain (FreeSWITCH's realm for the users below).
+    pub sip_domain: String,
+    /// What changed.
+    pub kind: ChangeKind,
+    /// The changed resource.
+    pub entity_id: Uuid,
+    /// When it was committed.
+    pub at: DateTime<Utc>,
+    /// SIP users whose directory answer may have changed (FreeSWITCH must re-read them).
+    pub sip_users: Vec<String>,
+    /// SIP users whose registrations must be dropped (credentials rotated, disabled, deleted).
+    pub drop_registrations: Vec<String>,
+}
+
+impl ChangeEvent {
+    /// An event with no SIP side effects; add them with the builder methods.
+    pub fn new(
+        domain_id: Uuid,
+        sip_domain: &str,
+        kind: ChangeKind,
+        entity_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            domain_id,
+            sip_domain: sip_domain.to_owned(),
+            kind,
+            entity_id,
+            at,
+            sip_users: Vec::new(),
+            drop_registrations: Vec::new(),
+        }
+    }
+
+    /// Marks SIP users whose directory entry changed.
+    pub fn refresh(mut self, users: impl IntoIterator<Item = String>) -> Self {
+        for u in users {
+            if !self.sip_users.contains(&u) {
+                self.sip_users.push(u);
+            }
+        }
+        self
+    }
+
+    /// Marks SIP users whose registrations must be dropped (they are refreshed too).
+    pub fn drop_registrations(mut self, users: impl IntoIterator<Item = String>) -> Self {
+        for u in users {
+            if !self.drop_registrations.contains(&u) {
+                self.drop_registrations.push(u.clone());
+            }
+            if !self.sip_users.contains(&u) {
+                self.sip_users.push(u);
+            }
+        }
+        self
+    }
+}
+
+/// The in-process bus. Cloning shares the bus.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Arc<ChangeEvent>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(4096)
+    }
+}
+
+impl EventBus {
+    /// A bus keeping up to `capacity` events for slow subscribers (who then see a lag).
+    pub fn new(capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity);
+        Self { sender }
+    }
+
+    /// Publishes committed changes. Call only after the transaction committed.
+    pub fn publish(&self, events: impl IntoIterator<Item = ChangeEvent>) {
+        for event in events {
+            // No subscriber is fine: nobody needs to hear it.
+            let _ = self.sender.send(Arc::new(event));
+        }
+    }
+
+    /// A new subscription, receiving every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeEvent>> {
+        self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn subscribers_receive_published_events_in_order() {
+        let bus = EventBus::new(8);
+        let mut rx = bus.subscribe();
+        let d = Uuid::now_v7();
+        let a = ChangeEvent::new(
+            d,
+            "acme.example",
+            ChangeKind::DeviceCreated,
+            Uuid::now_v7(),
+            Utc::now(),
+        )
+        .refresh(["d1".to_owned()]);
+        let b = ChangeEvent::new(
+            d,
+            "acme.example",
+            ChangeKind::DeviceDeleted,
+            Uuid::now_v7(),
+            Utc::now(),
+        )
+        .drop_registrations(["d1".to_owned(), "d1".to_owned()]);
+        bus.publish([a.clone(), b.clone()]);
+        assert_eq!(rx.recv().await.ok().as_deref(), Some(&a));
+        let got = rx.recv().await.ok();
+        assert_eq!(got.as_deref(), Some(&b));
+        assert_eq!(b.drop_registrations, vec!["d1".to_owned()]);
+        assert_eq!(b.sip_users, vec!["d1".to_owned()]);
+        assert_eq!(
+            serde_json::to_value(ChangeKind::DeviceCreated).ok(),
+            Some(serde_json::json!("device.created"))
+        );
+    }
+}
