@@ -112,6 +112,9 @@ mod tests {
             assert_eq!(AutoLogout::parse(c.as_str()).ok(), Some(*c));
         }
         let err = DeviceMode::parse("shared").err();
-        assert_eq!(err.map(|e| e.message), Some("must be one of: fixed, hotdesk".to_owned()));
+        assert_eq!(
+            err.map(|e| e.message),
+            Some("must be one of: fixed, hotdesk".to_owned())
+        );
     }
 }

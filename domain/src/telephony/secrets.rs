@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CipherError {
     /// The key is not 32 bytes of base64.
-    #[error("the encryption key must be 32 bytes, base64-encoded (generate one with `openssl rand -base64 32`)")]
+    #[error(
+        "the encryption key must be 32 bytes, base64-encoded (generate one with `openssl rand -base64 32`)"
+    )]
     BadKey,
     /// The value was encrypted with another key.
     #[error("the secret was encrypted with key {stored}, but the configured key is {configured}")]
@@ -43,7 +45,9 @@ pub struct SecretCipher {
 
 impl std::fmt::Debug for SecretCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretCipher").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("SecretCipher")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,7 +55,10 @@ impl SecretCipher {
     /// Loads a base64 (standard or url-safe) 32-byte key.
     pub fn from_base64(key: &str) -> Result<Self, CipherError> {
         let key = key.trim();
-        let bytes = STANDARD.decode(key).or_else(|_| URL_SAFE_NO_PAD.decode(key)).map_err(|_| CipherError::BadKey)?;
+        let bytes = STANDARD
+            .decode(key)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(key))
+            .map_err(|_| CipherError::BadKey)?;
         if bytes.len() != 32 {
             return Err(CipherError::BadKey);
         }
@@ -76,9 +83,15 @@ impl SecretCipher {
     pub fn encrypt(&self, plaintext: &str, context: &str) -> String {
         let mut nonce = [0u8; 24];
         OsRng.fill_bytes(&mut nonce);
-        let payload = Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() };
+        let payload = Payload {
+            msg: plaintext.as_bytes(),
+            aad: context.as_bytes(),
+        };
         // Encryption of an in-memory buffer with a valid key cannot fail.
-        let ciphertext = self.cipher.encrypt(&XNonce::from(nonce), payload).unwrap_or_default();
+        let ciphertext = self
+            .cipher
+            .encrypt(&XNonce::from(nonce), payload)
+            .unwrap_or_default();
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ciphertext);
         format!("v1.{}.{}", self.key_id, URL_SAFE_NO_PAD.encode(blob))
@@ -87,13 +100,19 @@ impl SecretCipher {
     /// Decrypts a stored value that was bound to `context`.
     pub fn decrypt(&self, stored: &str, context: &str) -> Result<SecretString, CipherError> {
         let mut parts = stored.splitn(3, '.');
-        let (Some("v1"), Some(key_id), Some(blob)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some("v1"), Some(key_id), Some(blob)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(CipherError::Corrupt);
         };
         if key_id != self.key_id {
-            return Err(CipherError::WrongKey { stored: key_id.to_owned(), configured: self.key_id.clone() });
+            return Err(CipherError::WrongKey {
+                stored: key_id.to_owned(),
+                configured: self.key_id.clone(),
+            });
         }
-        let blob = URL_SAFE_NO_PAD.decode(blob).map_err(|_| CipherError::Corrupt)?;
+        let blob = URL_SAFE_NO_PAD
+            .decode(blob)
+            .map_err(|_| CipherError::Corrupt)?;
         if blob.len() < 24 + 16 {
             return Err(CipherError::Corrupt);
         }
@@ -101,9 +120,17 @@ impl SecretCipher {
         let nonce: [u8; 24] = nonce.try_into().map_err(|_| CipherError::Corrupt)?;
         let plain = self
             .cipher
-            .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| CipherError::Corrupt)?;
-        String::from_utf8(plain).map(SecretString::from).map_err(|_| CipherError::Corrupt)
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| CipherError::Corrupt)
     }
 }
 
@@ -144,7 +171,10 @@ pub fn generate_sip_secret() -> SecretString {
 
 /// A new device SIP user name: `d` and 11 lower-case letters and digits.
 pub fn generate_sip_username() -> String {
-    format!("d{}", random_string(b"abcdefghijkmnpqrstuvwxyz23456789", 11))
+    format!(
+        "d{}",
+        random_string(b"abcdefghijkmnpqrstuvwxyz23456789", 11)
+    )
 }
 
 #[cfg(test)]
@@ -152,7 +182,8 @@ mod tests {
     use super::*;
 
     fn cipher() -> SecretCipher {
-        SecretCipher::from_base64(SecretCipher::generate_key().expose_secret()).unwrap_or_else(|e| panic!("{e}"))
+        SecretCipher::from_base64(SecretCipher::generate_key().expose_secret())
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -161,8 +192,15 @@ mod tests {
         let stored = c.encrypt("s3cret", "device:1");
         assert!(stored.starts_with(&format!("v1.{}.", c.key_id())));
         assert!(!stored.contains("s3cret"));
-        assert_eq!(c.decrypt(&stored, "device:1").map(|s| s.expose_secret().to_owned()), Ok("s3cret".into()));
-        assert_eq!(c.decrypt(&stored, "device:2").err(), Some(CipherError::Corrupt));
+        assert_eq!(
+            c.decrypt(&stored, "device:1")
+                .map(|s| s.expose_secret().to_owned()),
+            Ok("s3cret".into())
+        );
+        assert_eq!(
+            c.decrypt(&stored, "device:2").err(),
+            Some(CipherError::Corrupt)
+        );
         assert_ne!(c.encrypt("s3cret", "device:1"), stored, "nonces differ");
     }
 
@@ -170,15 +208,31 @@ mod tests {
     fn a_wrong_key_is_reported_as_such() {
         let (a, b) = (cipher(), cipher());
         let stored = a.encrypt("x", "c");
-        assert!(matches!(b.decrypt(&stored, "c"), Err(CipherError::WrongKey { .. })));
-        assert_eq!(a.decrypt("v1.garbage", "c").err(), Some(CipherError::Corrupt));
-        assert_eq!(SecretCipher::from_base64("c2hvcnQ=").err(), Some(CipherError::BadKey));
+        assert!(matches!(
+            b.decrypt(&stored, "c"),
+            Err(CipherError::WrongKey { .. })
+        ));
+        assert_eq!(
+            a.decrypt("v1.garbage", "c").err(),
+            Some(CipherError::Corrupt)
+        );
+        assert_eq!(
+            SecretCipher::from_base64("c2hvcnQ=").err(),
+            Some(CipherError::BadKey)
+        );
     }
 
     #[test]
     fn a1_hash_matches_the_digest_definition() {
         // md5("1000:example.com:1234"), computed independently (Python hashlib).
-        assert_eq!(a1_hash("1000", "example.com", &SecretString::from("1234".to_owned())), "6fa6428c8d743e2479010ae55bb56ea8");
+        assert_eq!(
+            a1_hash(
+                "1000",
+                "example.com",
+                &SecretString::from("1234".to_owned())
+            ),
+            "6fa6428c8d743e2479010ae55bb56ea8"
+        );
     }
 
     #[test]

@@ -45,10 +45,16 @@ impl ExtensionNumber {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let s = input.trim();
         if s.len() < 2 || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid("invalid_number", "an extension number is 2 to 10 digits"));
+            return Err(invalid(
+                "invalid_number",
+                "an extension number is 2 to 10 digits",
+            ));
         }
         if s.starts_with('0') {
-            return Err(invalid("invalid_number", "an extension number cannot start with 0"));
+            return Err(invalid(
+                "invalid_number",
+                "an extension number cannot start with 0",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -64,10 +70,16 @@ impl CallerIdName {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let s = input.trim();
         if s.is_empty() || s.chars().count() > 50 {
-            return Err(invalid("invalid_caller_id_name", "a caller ID name is 1 to 50 characters"));
+            return Err(invalid(
+                "invalid_caller_id_name",
+                "a caller ID name is 1 to 50 characters",
+            ));
         }
         if s.chars().any(char::is_control) {
-            return Err(invalid("invalid_caller_id_name", "a caller ID name cannot contain control characters"));
+            return Err(invalid(
+                "invalid_caller_id_name",
+                "a caller ID name cannot contain control characters",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -81,10 +93,21 @@ string_newtype!(
 impl CallerIdNumber {
     /// Parses an E.164 number, the form required for outbound and emergency caller IDs.
     pub fn parse_e164(input: &str) -> Result<Self, FieldError> {
-        let s: String = input.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+        let s: String = input
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+            .collect();
         let digits = s.strip_prefix('+').unwrap_or("");
-        if digits.len() < 2 || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
-            return Err(invalid("invalid_e164", "use E.164: + then country code and number, e.g. +4930123456"));
+        if digits.len() < 2
+            || digits.len() > 15
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
+            return Err(invalid(
+                "invalid_e164",
+                "use E.164: + then country code and number, e.g. +4930123456",
+            ));
         }
         Ok(Self(s))
     }
@@ -93,7 +116,10 @@ impl CallerIdNumber {
     pub fn parse_internal(input: &str) -> Result<Self, FieldError> {
         let s = input.trim();
         if s.len() < 2 || s.len() > 15 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid("invalid_caller_id_number", "an internal caller ID number is 2 to 15 digits"));
+            return Err(invalid(
+                "invalid_caller_id_number",
+                "an internal caller ID number is 2 to 15 digits",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -109,24 +135,41 @@ impl MacAddress {
     /// all-zero, broadcast and multicast addresses, which no phone has.
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let s = input.trim();
-        let hex: String = s.chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect::<String>().to_ascii_lowercase();
-        let separators_ok = s.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '-' | '.'));
+        let hex: String = s
+            .chars()
+            .filter(|c| !matches!(c, ':' | '-' | '.'))
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let separators_ok = s
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '-' | '.'));
         if hex.len() != 12 || !separators_ok || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid("invalid_mac", "a MAC address is 12 hex digits, e.g. 00:15:65:ab:cd:ef"));
+            return Err(invalid(
+                "invalid_mac",
+                "a MAC address is 12 hex digits, e.g. 00:15:65:ab:cd:ef",
+            ));
         }
         if hex == "000000000000" || hex == "ffffffffffff" {
             return Err(invalid("invalid_mac", "this is not the address of a phone"));
         }
         let first = u8::from_str_radix(&hex[0..2], 16).unwrap_or(1);
         if first & 1 == 1 {
-            return Err(invalid("invalid_mac", "a multicast address is not the address of a phone"));
+            return Err(invalid(
+                "invalid_mac",
+                "a multicast address is not the address of a phone",
+            ));
         }
         Ok(Self(hex))
     }
 
     /// `aa:bb:cc:dd:ee:ff`, for display.
     pub fn colon_separated(&self) -> String {
-        self.0.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(":")
+        self.0
+            .as_bytes()
+            .chunks(2)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(":")
     }
 }
 
@@ -152,12 +195,21 @@ impl Pin {
         if bytes.iter().all(|b| *b == bytes[0]) {
             return Err(invalid("trivial_pin", "a PIN cannot be one repeated digit"));
         }
-        let steps: Vec<i16> = bytes.windows(2).map(|w| i16::from(w[1]) - i16::from(w[0])).collect();
+        let steps: Vec<i16> = bytes
+            .windows(2)
+            .map(|w| i16::from(w[1]) - i16::from(w[0]))
+            .collect();
         if steps.iter().all(|d| *d == 1) || steps.iter().all(|d| *d == -1) {
-            return Err(invalid("trivial_pin", "a PIN cannot be an ascending or descending run"));
+            return Err(invalid(
+                "trivial_pin",
+                "a PIN cannot be an ascending or descending run",
+            ));
         }
         if extension_number.is_some_and(|n| n == s) {
-            return Err(invalid("trivial_pin", "a PIN cannot be the extension number"));
+            return Err(invalid(
+                "trivial_pin",
+                "a PIN cannot be the extension number",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -178,8 +230,16 @@ impl Destination {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let s = input.trim();
         let body = s.strip_prefix('+').unwrap_or(s);
-        if body.is_empty() || s.len() > 32 || !body.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#') {
-            return Err(invalid("invalid_destination", "a destination is a number: digits, * and #, optionally starting with +"));
+        if body.is_empty()
+            || s.len() > 32
+            || !body
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+        {
+            return Err(invalid(
+                "invalid_destination",
+                "a destination is a number: digits, * and #, optionally starting with +",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -189,8 +249,16 @@ impl Destination {
 /// toll-allow classes), 1 to `max` characters.
 fn token(input: &str, max: usize, what: &str) -> Result<String, FieldError> {
     let s = input.trim();
-    if s.is_empty() || s.len() > max || !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
-        return Err(invalid("invalid_token", format!("{what} is 1 to {max} letters, digits, _, - or .")));
+    if s.is_empty()
+        || s.len() > max
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(invalid(
+            "invalid_token",
+            format!("{what} is 1 to {max} letters, digits, _, - or ."),
+        ));
     }
     Ok(s.to_owned())
 }
@@ -246,13 +314,19 @@ pub fn parse_toll_allow(classes: &[String]) -> Result<String, FieldError> {
 /// A list of emergency numbers (e.g. `911,112,999`): 2–6 digits each, at least one.
 pub fn parse_emergency_numbers(numbers: &[String]) -> Result<String, FieldError> {
     if numbers.is_empty() {
-        return Err(invalid("required", "at least one emergency number is needed"));
+        return Err(invalid(
+            "required",
+            "at least one emergency number is needed",
+        ));
     }
     let mut out: Vec<&str> = Vec::new();
     for n in numbers {
         let n = n.trim();
         if n.len() < 2 || n.len() > 6 || !n.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid("invalid_number", format!("{n:?} is not an emergency number (2 to 6 digits)")));
+            return Err(invalid(
+                "invalid_number",
+                format!("{n:?} is not an emergency number (2 to 6 digits)"),
+            ));
         }
         if !out.contains(&n) {
             out.push(n);
@@ -278,7 +352,10 @@ impl TimeOfDay {
         if h.len() != 2 || m.len() != 2 {
             return Err(bad());
         }
-        let (hour, minute) = (h.parse::<u32>().map_err(|_| bad())?, m.parse::<u32>().map_err(|_| bad())?);
+        let (hour, minute) = (
+            h.parse::<u32>().map_err(|_| bad())?,
+            m.parse::<u32>().map_err(|_| bad())?,
+        );
         if hour > 23 || minute > 59 {
             return Err(bad());
         }
@@ -308,7 +385,12 @@ mod tests {
 
     #[test]
     fn caller_ids() {
-        assert_eq!(CallerIdNumber::parse_e164("+49 30 1234-56").map(|n| n.0).ok(), Some("+4930123456".into()));
+        assert_eq!(
+            CallerIdNumber::parse_e164("+49 30 1234-56")
+                .map(|n| n.0)
+                .ok(),
+            Some("+4930123456".into())
+        );
         for bad in ["4930123456", "+0301", "+1", "+1234567890123456", "+49x"] {
             assert!(CallerIdNumber::parse_e164(bad).is_err(), "{bad}");
         }
@@ -320,13 +402,35 @@ mod tests {
 
     #[test]
     fn mac_addresses_are_normalised() {
-        for ok in ["00:15:65:AB:CD:EF", "00-15-65-ab-cd-ef", "0015.65ab.cdef", "001565abcdef"] {
-            assert_eq!(MacAddress::parse(ok).map(|m| m.0).ok(), Some("001565abcdef".into()), "{ok}");
+        for ok in [
+            "00:15:65:AB:CD:EF",
+            "00-15-65-ab-cd-ef",
+            "0015.65ab.cdef",
+            "001565abcdef",
+        ] {
+            assert_eq!(
+                MacAddress::parse(ok).map(|m| m.0).ok(),
+                Some("001565abcdef".into()),
+                "{ok}"
+            );
         }
-        for bad in ["", "00:15:65:ab:cd", "00:15:65:ab:cd:eg", "00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "00;15;65;ab;cd;ef"] {
+        for bad in [
+            "",
+            "00:15:65:ab:cd",
+            "00:15:65:ab:cd:eg",
+            "00:00:00:00:00:00",
+            "ff:ff:ff:ff:ff:ff",
+            "01:00:5e:00:00:01",
+            "00;15;65;ab;cd;ef",
+        ] {
             assert!(MacAddress::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(MacAddress::parse("001565abcdef").map(|m| m.colon_separated()).ok(), Some("00:15:65:ab:cd:ef".into()));
+        assert_eq!(
+            MacAddress::parse("001565abcdef")
+                .map(|m| m.colon_separated())
+                .ok(),
+            Some("00:15:65:ab:cd:ef".into())
+        );
     }
 
     #[test]
@@ -347,7 +451,10 @@ mod tests {
             let err = Pin::parse(bad, Some("2010")).err();
             assert_eq!(err.map(|e| e.code), Some(code.to_owned()), "{bad}");
         }
-        assert_eq!(format!("{:?}", Pin::parse("2580", None).ok()), "Some(Pin([redacted]))");
+        assert_eq!(
+            format!("{:?}", Pin::parse("2580", None).ok()),
+            "Some(Pin([redacted]))"
+        );
     }
 
     #[test]
@@ -358,12 +465,24 @@ mod tests {
         assert!(Destination::parse("+").is_err());
         assert!(DialplanContext::parse("acme.pbx.example.net").is_ok());
         assert!(DialplanContext::parse("a b").is_err());
-        assert_eq!(parse_toll_allow(&["Local".into(), "domestic".into(), "local".into()]).ok(), Some("local,domestic".into()));
+        assert_eq!(
+            parse_toll_allow(&["Local".into(), "domestic".into(), "local".into()]).ok(),
+            Some("local,domestic".into())
+        );
         assert!(parse_toll_allow(&["in ternational".into()]).is_err());
-        assert_eq!(parse_emergency_numbers(&["911".into(), "112".into()]).ok(), Some("911,112".into()));
+        assert_eq!(
+            parse_emergency_numbers(&["911".into(), "112".into()]).ok(),
+            Some("911,112".into())
+        );
         assert!(parse_emergency_numbers(&[]).is_err());
         assert!(parse_emergency_numbers(&["9".into()]).is_err());
-        assert_eq!(TimeOfDay::parse("02:30").ok(), Some(TimeOfDay { hour: 2, minute: 30 }));
+        assert_eq!(
+            TimeOfDay::parse("02:30").ok(),
+            Some(TimeOfDay {
+                hour: 2,
+                minute: 30
+            })
+        );
         for bad in ["2:30", "24:00", "12:60", "noon"] {
             assert!(TimeOfDay::parse(bad).is_err(), "{bad}");
         }
