@@ -176,6 +176,36 @@ struct ConstraintField {
 /// Every unique constraint a caller can run into, with the field it belongs to.
 const UNIQUE_CONSTRAINTS: &[ConstraintField] = &[
     ConstraintField {
+        name: "uq_extensions_domain_number",
+        sqlite: "extensions.domain_id, extensions.number",
+        field: "number",
+        message: "an Extension with this number already exists in the Domain",
+    },
+    ConstraintField {
+        name: "uq_extensions_domain_user",
+        sqlite: "extensions.domain_id, extensions.user_id",
+        field: "user_id",
+        message: "this User already has an Extension in the Domain",
+    },
+    ConstraintField {
+        name: "devices_mac_address_key",
+        sqlite: "devices.mac_address",
+        field: "mac_address",
+        message: "a Device with this MAC address already exists",
+    },
+    ConstraintField {
+        name: "uq_devices_domain_sip_username",
+        sqlite: "devices.domain_id, devices.sip_username",
+        field: "sip_username",
+        message: "a Device with this SIP user name already exists in the Domain",
+    },
+    ConstraintField {
+        name: "uq_locations_domain_name",
+        sqlite: "locations.domain_id, locations.name",
+        field: "name",
+        message: "a Location with this name already exists in the Domain",
+    },
+    ConstraintField {
         name: "users_email_key",
         sqlite: "users.email",
         field: "email",

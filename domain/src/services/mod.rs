@@ -4,7 +4,10 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod calling_settings;
+pub mod extensions;
 pub mod profile;
+pub mod scope;
 pub mod settings;
 pub mod throttle;
 

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A settings row.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "calling_settings")]
 pub struct Model {
     /// The Domain.

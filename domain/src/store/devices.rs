@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A Device row.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "devices")]
 pub struct Model {
     /// Id.

@@ -1,0 +1,325 @@
+//! A Domain's calling settings: hot-desk defaults, emergency numbers, ring timeout, PIN lockout.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{Context, audit, scope};
+use crate::error::{DomainResult, FieldErrors};
+use crate::events::{ChangeEvent, ChangeKind, EventBus};
+use crate::identity::permissions::Permission;
+use crate::store::{calling_settings, devices, extensions};
+use crate::telephony::policy::{AutoLogout, LoggedOutMode};
+use crate::telephony::values::{CallerIdName, CallerIdNumber, TimeOfDay, parse_emergency_numbers};
+
+/// Emergency numbers of a new Domain.
+pub const DEFAULT_EMERGENCY_NUMBERS: &str = "911,112,999";
+
+/// The settings of a Domain that never saved any.
+pub fn defaults(domain_id: Uuid) -> calling_settings::Model {
+    calling_settings::Model {
+        domain_id,
+        logged_out_mode: LoggedOutMode::Full.as_str().to_owned(),
+        placeholder_extension_id: None,
+        one_phone_at_a_time: true,
+        auto_logout: AutoLogout::Never.as_str().to_owned(),
+        auto_logout_hours: None,
+        auto_logout_at: None,
+        emergency_numbers: DEFAULT_EMERGENCY_NUMBERS.to_owned(),
+        emergency_caller_id_name: None,
+        emergency_caller_id_number: None,
+        default_ring_timeout_secs: 30,
+        pin_max_failures: 5,
+        pin_window_secs: 900,
+        updated_at: Utc::now(),
+    }
+}
+
+/// The stored settings, or the defaults. No authorization: for use inside other use cases.
+pub async fn load<C: ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+) -> DomainResult<calling_settings::Model> {
+    Ok(calling_settings::Entity::find_by_id(domain_id)
+        .one(db)
+        .await?
+        .unwrap_or_else(|| defaults(domain_id)))
+}
+
+/// Reads the settings (`domains.read`).
+pub async fn get(
+    db: &DatabaseConnection,
+    ctx: &Context,
+    domain_id: Uuid,
+) -> DomainResult<calling_settings::Model> {
+    scope::enter(db, ctx, domain_id, Permission::DomainsRead).await?;
+    load(db, domain_id).await
+}
+
+/// A change to the settings; absent fields stay as they are, `Some(None)` clears.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsPatch {
+    /// `full` or `placeholder`.
+    pub logged_out_mode: Option<String>,
+    /// The placeholder Extension (must be one flagged `placeholder`).
+    pub placeholder_extension_id: Option<Option<Uuid>>,
+    /// Logging in on a second phone ends the first session.
+    pub one_phone_at_a_time: Option<bool>,
+    /// `never`, `after_hours` or `daily_at`.
+    pub auto_logout: Option<String>,
+    /// Hours for `after_hours` (1–168).
+    pub auto_logout_hours: Option<Option<i32>>,
+    /// `HH:MM` for `daily_at`.
+    pub auto_logout_at: Option<Option<String>>,
+    /// Emergency numbers.
+    pub emergency_numbers: Option<Vec<String>>,
+    /// The Domain's emergency caller ID name.
+    pub emergency_caller_id_name: Option<Option<String>>,
+    /// The Domain's emergency caller ID number (E.164).
+    pub emergency_caller_id_number: Option<Option<String>>,
+    /// Default ring timeout, 5–300 s.
+    pub default_ring_timeout_secs: Option<i32>,
+    /// PIN failures before lockout, 1–20.
+    pub pin_max_failures: Option<i32>,
+    /// PIN lockout window, 60–86400 s.
+    pub pin_window_secs: Option<i32>,
+}
+
+/// Changes the settings (`settings.write`), validating the whole result.
+pub async fn update(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    ctx: &Context,
+    domain_id: Uuid,
+    patch: SettingsPatch,
+) -> DomainResult<calling_settings::Model> {
+    let domain = scope::enter(db, ctx, domain_id, Permission::SettingsWrite).await?;
+    let txn = db.begin().await?;
+    let existing = calling_settings::Entity::find_by_id(domain_id)
+        .one(&txn)
+        .await?;
+    let before = existing.clone().unwrap_or_else(|| defaults(domain_id));
+    let mut s = before.clone();
+    if let Some(v) = patch.logged_out_mode {
+        s.logged_out_mode = v;
+    }
+    if let Some(v) = patch.placeholder_extension_id {
+        s.placeholder_extension_id = v;
+    }
+    if let Some(v) = patch.one_phone_at_a_time {
+        s.one_phone_at_a_time = v;
+    }
+    if let Some(v) = patch.auto_logout {
+        s.auto_logout = v;
+    }
+    if let Some(v) = patch.auto_logout_hours {
+        s.auto_logout_hours = v;
+    }
+    if let Some(v) = patch.auto_logout_at {
+        s.auto_logout_at = v;
+    }
+    if let Some(v) = patch.emergency_caller_id_name {
+        s.emergency_caller_id_name = v;
+    }
+    if let Some(v) = patch.emergency_caller_id_number {
+        s.emergency_caller_id_number = v;
+    }
+    if let Some(v) = patch.default_ring_timeout_secs {
+        s.default_ring_timeout_secs = v;
+    }
+    if let Some(v) = patch.pin_max_failures {
+        s.pin_max_failures = v;
+    }
+    if let Some(v) = patch.pin_window_secs {
+        s.pin_window_secs = v;
+    }
+
+    let mut errors = FieldErrors::new();
+    if let Some(numbers) = patch.emergency_numbers {
+        if let Some(joined) = errors.check("emergency_numbers", parse_emergency_numbers(&numbers)) {
+            s.emergency_numbers = joined;
+        }
+    }
+    match LoggedOutMode::parse(&s.logged_out_mode) {
+        Ok(LoggedOutMode::Inherit) | Err(_) => errors.add(
+            "logged_out_mode",
+            "invalid_choice",
+            "must be one of: full, placeholder",
+        ),
+        Ok(LoggedOutMode::Placeholder) if s.placeholder_extension_id.is_none() => errors.add(
+            "placeholder_extension_id",
+            "required",
+            "placeholder mode needs a placeholder Extension",
+        ),
+        Ok(_) => {}
+    }
+    if let Some(id) = s.placeholder_extension_id {
+        let ext = extensions::Entity::find_by_id(id)
+            .filter(extensions::Column::DomainId.eq(domain_id))
+            .one(&txn)
+            .await?;
+        match ext {
+            None => errors.add(
+                "placeholder_extension_id",
+                "not_found",
+                "no such Extension in this Domain",
+            ),
+            Some(e) if !e.placeholder => errors.add(
+                "placeholder_extension_id",
+                "not_a_placeholder",
+                "the Extension is not flagged as a placeholder",
+            ),
+            Some(_) => {}
+        }
+    }
+    validate_auto_logout(
+        &mut errors,
+        &s.auto_logout,
+        s.auto_logout_hours,
+        s.auto_logout_at.as_deref(),
+        false,
+    );
+    if let Some(name) = &s.emergency_caller_id_name {
+        errors.check("emergency_caller_id_name", CallerIdName::parse(name));
+    }
+    if let Some(number) = &s.emergency_caller_id_number {
+        if let Some(n) = errors.check(
+            "emergency_caller_id_number",
+            CallerIdNumber::parse_e164(number),
+        ) {
+            s.emergency_caller_id_number = Some(n.into_string());
+        }
+    }
+    if !(5..=300).contains(&s.default_ring_timeout_secs) {
+        errors.add(
+            "default_ring_timeout_secs",
+            "out_of_range",
+            "must be between 5 and 300 seconds",
+        );
+    }
+    if !(1..=20).contains(&s.pin_max_failures) {
+        errors.add(
+            "pin_max_failures",
+            "out_of_range",
+            "must be between 1 and 20",
+        );
+    }
+    if !(60..=86_400).contains(&s.pin_window_secs) {
+        errors.add(
+            "pin_window_secs",
+            "out_of_range",
+            "must be between 60 and 86400 seconds",
+        );
+    }
+    errors.into_result()?;
+    s.updated_at = ctx.now;
+    let saved = match existing {
+        Some(row) => {
+            let mut active = row.into_active_model();
+            active.logged_out_mode = Set(s.logged_out_mode.clone());
+            active.placeholder_extension_id = Set(s.placeholder_extension_id);
+            active.one_phone_at_a_time = Set(s.one_phone_at_a_time);
+            active.auto_logout = Set(s.auto_logout.clone());
+            active.auto_logout_hours = Set(s.auto_logout_hours);
+            active.auto_logout_at = Set(s.auto_logout_at.clone());
+            active.emergency_numbers = Set(s.emergency_numbers.clone());
+            active.emergency_caller_id_name = Set(s.emergency_caller_id_name.clone());
+            active.emergency_caller_id_number = Set(s.emergency_caller_id_number.clone());
+            active.default_ring_timeout_secs = Set(s.default_ring_timeout_secs);
+            active.pin_max_failures = Set(s.pin_max_failures);
+            active.pin_window_secs = Set(s.pin_window_secs);
+            active.updated_at = Set(s.updated_at);
+            active.update(&txn).await?
+        }
+        None => {
+            calling_settings::ActiveModel::from(s.clone())
+                .insert(&txn)
+                .await?
+        }
+    };
+    audit::record(
+        &txn,
+        ctx,
+        audit::Entry {
+            domain_id: Some(domain_id),
+            action: "calling_settings.update",
+            target_kind: "calling_settings",
+            target_id: Some(domain_id.to_string()),
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&saved).ok(),
+        },
+    )
+    .await?;
+    // Every hot-desk phone's logged-out identity may follow from these settings.
+    let hotdesk: Vec<String> = devices::Entity::find()
+        .filter(devices::Column::DomainId.eq(domain_id))
+        .filter(devices::Column::Mode.eq("hotdesk"))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|d| d.sip_username)
+        .collect();
+    txn.commit().await?;
+    bus.publish([ChangeEvent::new(
+        domain_id,
+        &domain.sip_domain,
+        ChangeKind::CallingSettingsUpdated,
+        domain_id,
+        ctx.now,
+    )
+    .refresh(hotdesk)]);
+    Ok(saved)
+}
+
+/// Checks an auto-logout policy and its parameters (`inherit` only where `allow_inherit`).
+pub fn validate_auto_logout(
+    errors: &mut FieldErrors,
+    policy: &str,
+    hours: Option<i32>,
+    at: Option<&str>,
+    allow_inherit: bool,
+) {
+    match AutoLogout::parse(policy) {
+        Err(e) => errors.push(crate::FieldError {
+            field: "auto_logout".into(),
+            ..e
+        }),
+        Ok(AutoLogout::Inherit) if !allow_inherit => errors.add(
+            "auto_logout",
+            "invalid_choice",
+            "must be one of: never, after_hours, daily_at",
+        ),
+        Ok(AutoLogout::AfterHours) => match hours {
+            Some(h) if (1..=168).contains(&h) => {}
+            _ => errors.add(
+                "auto_logout_hours",
+                "out_of_range",
+                "after_hours needs auto_logout_hours between 1 and 168",
+            ),
+        },
+        Ok(AutoLogout::DailyAt) => match at {
+            Some(t) => {
+                errors.check("auto_logout_at", TimeOfDay::parse(t));
+            }
+            None => errors.add(
+                "auto_logout_at",
+                "required",
+                "daily_at needs auto_logout_at as HH:MM",
+            ),
+        },
+        Ok(_) => {}
+    }
+}
+
+/// The emergency numbers as a list.
+pub fn emergency_numbers(settings: &calling_settings::Model) -> Vec<String> {
+    settings
+        .emergency_numbers
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}

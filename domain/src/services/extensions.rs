@@ -1,0 +1,973 @@
+//! Extensions: calling identities in a Domain.
+//!
+//! Create and update share one path: start from the defaults (or the stored row), apply the
+//! patch, validate the complete result, save in one transaction with its audit entry, publish
+//! the change after commit.
+
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Context, audit, calling_settings, scope};
+use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
+use crate::events::{ChangeEvent, ChangeKind, EventBus};
+use crate::identity::password::hash_secret;
+use crate::identity::permissions::Permission;
+use crate::pagination::{Page, PageRequest, fetch_page};
+use crate::store::{
+    calling_settings as settings_store, devices, domains, extensions, role_assignments,
+};
+use crate::telephony::policy::RecordingPolicy;
+use crate::telephony::secrets::{SecretCipher, generate_sip_secret};
+use crate::telephony::values::{
+    AccountCode, CallGroup, CallerIdName, CallerIdNumber, Destination, DialplanContext,
+    ExtensionNumber, Pin, parse_toll_allow,
+};
+
+/// A change to one call-forwarding rule.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardPatch {
+    /// On or off.
+    pub enabled: Option<bool>,
+    /// Where to (`Some(None)` clears).
+    pub destination: Option<Option<String>>,
+}
+
+/// A change to an Extension: absent fields stay, `Some(None)` clears an optional field.
+#[derive(Debug, Clone, Default)]
+pub struct ExtensionPatch {
+    /// The number (2–10 digits).
+    pub number: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Internal caller ID name.
+    pub internal_caller_id_name: Option<Option<String>>,
+    /// Internal caller ID number.
+    pub internal_caller_id_number: Option<Option<String>>,
+    /// Outbound caller ID name.
+    pub outbound_caller_id_name: Option<Option<String>>,
+    /// Outbound caller ID number (E.164).
+    pub outbound_caller_id_number: Option<Option<String>>,
+    /// Emergency caller ID name fallback.
+    pub emergency_caller_id_name: Option<Option<String>>,
+    /// Emergency caller ID number fallback (E.164).
+    pub emergency_caller_id_number: Option<Option<String>>,
+    /// Voicemail on or off.
+    pub voicemail_enabled: Option<bool>,
+    /// New PIN (`Some(None)` removes it).
+    pub pin: Option<Option<SecretString>>,
+    /// Ring timeout (none: the Domain default).
+    pub ring_timeout_secs: Option<Option<i32>>,
+    /// Do-Not-Disturb.
+    pub dnd: Option<bool>,
+    /// Forward every call.
+    pub forward_always: Option<ForwardPatch>,
+    /// Forward when busy.
+    pub forward_busy: Option<ForwardPatch>,
+    /// Forward when not answered.
+    pub forward_no_answer: Option<ForwardPatch>,
+    /// Forward when nothing is registered.
+    pub forward_not_registered: Option<ForwardPatch>,
+    /// Recording of inbound calls.
+    pub record_inbound: Option<String>,
+    /// Recording of outbound calls.
+    pub record_outbound: Option<String>,
+    /// Dialplan context (none: the Domain's SIP domain).
+    pub context: Option<Option<String>>,
+    /// Toll-allow classes.
+    pub toll_allow: Option<Vec<String>>,
+    /// Account code.
+    pub account_code: Option<Option<String>>,
+    /// Call group.
+    pub call_group: Option<Option<String>>,
+    /// May log in to hot-desk phones.
+    pub hotdesk_allowed: Option<bool>,
+    /// Stands in for logged-out phones.
+    pub placeholder: Option<bool>,
+    /// Direct SIP registration on or off.
+    pub sip_registration_enabled: Option<bool>,
+    /// Cap on simultaneous direct registrations (1–20).
+    pub max_registrations: Option<i32>,
+    /// The dashboard User it belongs to.
+    pub user_id: Option<Option<Uuid>>,
+    /// In service.
+    pub enabled: Option<bool>,
+}
+
+/// Filters of the Extension list.
+#[derive(Debug, Clone, Default)]
+pub struct ExtensionFilter {
+    /// Number prefix or part of the display name.
+    pub q: Option<String>,
+    /// Only placeholders, or only non-placeholders.
+    pub placeholder: Option<bool>,
+    /// Only enabled, or only disabled.
+    pub enabled: Option<bool>,
+}
+
+fn new_row(domain_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> extensions::Model {
+    extensions::Model {
+        id: Uuid::now_v7(),
+        domain_id,
+        number: String::new(),
+        display_name: String::new(),
+        internal_caller_id_name: None,
+        internal_caller_id_number: None,
+        outbound_caller_id_name: None,
+        outbound_caller_id_number: None,
+        emergency_caller_id_name: None,
+        emergency_caller_id_number: None,
+        voicemail_enabled: true,
+        pin_hash: None,
+        ring_timeout_secs: None,
+        dnd: false,
+        forward_always_enabled: false,
+        forward_always_destination: None,
+        forward_busy_enabled: false,
+        forward_busy_destination: None,
+        forward_no_answer_enabled: false,
+        forward_no_answer_destination: None,
+        forward_not_registered_enabled: false,
+        forward_not_registered_destination: None,
+        record_inbound: RecordingPolicy::Never.as_str().to_owned(),
+        record_outbound: RecordingPolicy::Never.as_str().to_owned(),
+        context: None,
+        toll_allow: "local,domestic".to_owned(),
+        account_code: None,
+        call_group: None,
+        hotdesk_allowed: true,
+        placeholder: false,
+        sip_registration_enabled: false,
+        sip_secret_encrypted: None,
+        max_registrations: 3,
+        user_id: None,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn set<T>(target: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *target = v;
+    }
+}
+
+fn apply_forward(
+    enabled: &mut bool,
+    destination: &mut Option<String>,
+    patch: Option<ForwardPatch>,
+) {
+    if let Some(p) = patch {
+        set(enabled, p.enabled);
+        set(destination, p.destination);
+    }
+}
+
+/// Applies a patch (except the PIN, which is hashed separately).
+fn apply(row: &mut extensions::Model, p: ExtensionPatch) {
+    set(&mut row.number, p.number);
+    set(&mut row.display_name, p.display_name);
+    set(&mut row.internal_caller_id_name, p.internal_caller_id_name);
+    set(
+        &mut row.internal_caller_id_number,
+        p.internal_caller_id_number,
+    );
+    set(&mut row.outbound_caller_id_name, p.outbound_caller_id_name);
+    set(
+        &mut row.outbound_caller_id_number,
+        p.outbound_caller_id_number,
+    );
+    set(
+        &mut row.emergency_caller_id_name,
+        p.emergency_caller_id_name,
+    );
+    set(
+        &mut row.emergency_caller_id_number,
+        p.emergency_caller_id_number,
+    );
+    set(&mut row.voicemail_enabled, p.voicemail_enabled);
+    set(&mut row.ring_timeout_secs, p.ring_timeout_secs);
+    set(&mut row.dnd, p.dnd);
+    apply_forward(
+        &mut row.forward_always_enabled,
+        &mut row.forward_always_destination,
+        p.forward_always,
+    );
+    apply_forward(
+        &mut row.forward_busy_enabled,
+        &mut row.forward_busy_destination,
+        p.forward_busy,
+    );
+    apply_forward(
+        &mut row.forward_no_answer_enabled,
+        &mut row.forward_no_answer_destination,
+        p.forward_no_answer,
+    );
+    apply_forward(
+        &mut row.forward_not_registered_enabled,
+        &mut row.forward_not_registered_destination,
+        p.forward_not_registered,
+    );
+    set(&mut row.record_inbound, p.record_inbound);
+    set(&mut row.record_outbound, p.record_outbound);
+    set(&mut row.context, p.context);
+    if let Some(classes) = p.toll_allow {
+        row.toll_allow = classes.join(",");
+    }
+    set(&mut row.account_code, p.account_code);
+    set(&mut row.call_group, p.call_group);
+    set(&mut row.hotdesk_allowed, p.hotdesk_allowed);
+    set(&mut row.placeholder, p.placeholder);
+    set(
+        &mut row.sip_registration_enabled,
+        p.sip_registration_enabled,
+    );
+    set(&mut row.max_registrations, p.max_registrations);
+    set(&mut row.user_id, p.user_id);
+    set(&mut row.enabled, p.enabled);
+}
+
+fn normalise_optional(
+    errors: &mut FieldErrors,
+    field: &str,
+    value: &mut Option<String>,
+    parse: impl Fn(&str) -> Result<String, FieldError>,
+) {
+    if let Some(v) = value.as_deref() {
+        if v.trim().is_empty() {
+            *value = None;
+        } else if let Some(parsed) = errors.check(field, parse(v)) {
+            *value = Some(parsed);
+        }
+    }
+}
+
+/// Validates (and normalises) a complete Extension against the pure rules.
+pub fn validate(
+    row: &mut extensions::Model,
+    emergency_numbers: &[String],
+    pin: Option<&SecretString>,
+) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    if let Some(n) = errors.check("number", ExtensionNumber::parse(&row.number)) {
+        if emergency_numbers.iter().any(|e| e == n.as_str()) {
+            errors.add(
+                "number",
+                "emergency_number",
+                "this number is one of the Domain's emergency numbers",
+            );
+        }
+        row.number = n.into_string();
+    }
+    let name = row.display_name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        errors.add(
+            "display_name",
+            "invalid_name",
+            "a display name is 1 to 100 characters without control characters",
+        );
+    } else {
+        row.display_name = name.to_owned();
+    }
+    normalise_optional(
+        &mut errors,
+        "internal_caller_id_name",
+        &mut row.internal_caller_id_name,
+        |v| CallerIdName::parse(v).map(|x| x.into_string()),
+    );
+    normalise_optional(
+        &mut errors,
+        "internal_caller_id_number",
+        &mut row.internal_caller_id_number,
+        |v| CallerIdNumber::parse_internal(v).map(|x| x.into_string()),
+    );
+    normalise_optional(
+        &mut errors,
+        "outbound_caller_id_name",
+        &mut row.outbound_caller_id_name,
+        |v| CallerIdName::parse(v).map(|x| x.into_string()),
+    );
+    normalise_optional(
+        &mut errors,
+        "outbound_caller_id_number",
+        &mut row.outbound_caller_id_number,
+        |v| CallerIdNumber::parse_e164(v).map(|x| x.into_string()),
+    );
+    normalise_optional(
+        &mut errors,
+        "emergency_caller_id_name",
+        &mut row.emergency_caller_id_name,
+        |v| CallerIdName::parse(v).map(|x| x.into_string()),
+    );
+    normalise_optional(
+        &mut errors,
+        "emergency_caller_id_number",
+        &mut row.emergency_caller_id_number,
+        |v| CallerIdNumber::parse_e164(v).map(|x| x.into_string()),
+    );
+    if let Some(t) = row.ring_timeout_secs
+        && !(5..=300).contains(&t)
+    {
+        errors.add(
+            "ring_timeout_secs",
+            "out_of_range",
+            "must be between 5 and 300 seconds",
+        );
+    }
+    let number = row.number.clone();
+    for (field, enabled, destination) in [
+        (
+            "forwarding.always",
+            row.forward_always_enabled,
+            &mut row.forward_always_destination,
+        ),
+        (
+            "forwarding.busy",
+            row.forward_busy_enabled,
+            &mut row.forward_busy_destination,
+        ),
+        (
+            "forwarding.no_answer",
+            row.forward_no_answer_enabled,
+            &mut row.forward_no_answer_destination,
+        ),
+        (
+            "forwarding.not_registered",
+            row.forward_not_registered_enabled,
+            &mut row.forward_not_registered_destination,
+        ),
+    ] {
+        let field = format!("{field}.destination");
+        normalise_optional(&mut errors, &field, destination, |v| {
+            Destination::parse(v).map(|x| x.into_string())
+        });
+        match destination.as_deref() {
+            None if enabled => {
+                errors.add(&field, "required", "an enabled forward needs a destination")
+            }
+            Some(d) if d == number => errors.add(
+                &field,
+                "forward_loop",
+                "an Extension cannot forward to itself",
+            ),
+            _ => {}
+        }
+    }
+    for (field, value) in [
+        ("recording.inbound", &row.record_inbound),
+        ("recording.outbound", &row.record_outbound),
+    ] {
+        if let Err(e) = RecordingPolicy::parse(value) {
+            errors.push(FieldError {
+                field: field.into(),
+                ..e
+            });
+        }
+    }
+    normalise_optional(&mut errors, "context", &mut row.context, |v| {
+        DialplanContext::parse(v).map(|x| x.into_string())
+    });
+    let classes: Vec<String> = row
+        .toll_allow
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(joined) = errors.check("toll_allow", parse_toll_allow(&classes)) {
+        row.toll_allow = joined;
+    }
+    normalise_optional(&mut errors, "account_code", &mut row.account_code, |v| {
+        AccountCode::parse(v).map(|x| x.into_string())
+    });
+    normalise_optional(&mut errors, "call_group", &mut row.call_group, |v| {
+        CallGroup::parse(v).map(|x| x.into_string())
+    });
+    if row.placeholder {
+        if row.user_id.is_some() {
+            errors.add(
+                "user_id",
+                "placeholder_has_no_user",
+                "a placeholder Extension cannot be linked to a User",
+            );
+        }
+        if row.hotdesk_allowed {
+            errors.add(
+                "hotdesk_allowed",
+                "placeholder_cannot_hotdesk",
+                "a placeholder Extension cannot log in to phones",
+            );
+        }
+        if row.sip_registration_enabled {
+            errors.add(
+                "sip_registration.enabled",
+                "placeholder_cannot_register",
+                "a placeholder Extension does not register directly",
+            );
+        }
+    }
+    if !(1..=20).contains(&row.max_registrations) {
+        errors.add(
+            "sip_registration.max_registrations",
+            "out_of_range",
+            "must be between 1 and 20",
+        );
+    }
+    if let Some(pin) = pin {
+        errors.check("pin", Pin::parse(pin.expose_secret(), Some(&row.number)));
+    }
+    errors
+}
+
+/// Checks the references that need the database: the linked User must hold a role in this
+/// Domain.
+async fn validate_references<C: ConnectionTrait>(
+    db: &C,
+    row: &extensions::Model,
+    errors: &mut FieldErrors,
+) -> DomainResult<()> {
+    if let Some(user_id) = row.user_id {
+        let member = role_assignments::Entity::find()
+            .filter(role_assignments::Column::UserId.eq(user_id))
+            .filter(role_assignments::Column::DomainId.eq(row.domain_id))
+            .count(db)
+            .await?;
+        if member == 0 {
+            errors.add("user_id", "not_found", "no such User in this Domain");
+        }
+    }
+    Ok(())
+}
+
+/// The SIP users whose directory answer depends on this Extension: its own number and the
+/// devices it owns or stands in for.
+async fn dependent_sip_users<C: ConnectionTrait>(
+    db: &C,
+    ext: &extensions::Model,
+) -> DomainResult<Vec<String>> {
+    let mut users = vec![ext.number.clone()];
+    let devices = devices::Entity::find()
+        .filter(devices::Column::DomainId.eq(ext.domain_id))
+        .filter(
+            Condition::any()
+                .add(devices::Column::OwnerExtensionId.eq(ext.id))
+                .add(devices::Column::PlaceholderExtensionId.eq(ext.id)),
+        )
+        .all(db)
+        .await?;
+    users.extend(devices.into_iter().map(|d| d.sip_username));
+    Ok(users)
+}
+
+fn secret_context(id: Uuid) -> String {
+    format!("extension:{id}")
+}
+
+async fn find<C: ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+    id: Uuid,
+) -> DomainResult<extensions::Model> {
+    extensions::Entity::find_by_id(id)
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("extension"))
+}
+
+/// Everything a save needs besides the row.
+#[derive(Debug, Clone, Copy)]
+pub struct Deps<'a> {
+    /// The database.
+    pub db: &'a DatabaseConnection,
+    /// The SIP secret cipher.
+    pub cipher: &'a SecretCipher,
+    /// Where committed changes go.
+    pub bus: &'a EventBus,
+}
+
+/// Creates an Extension (`extensions.write`).
+pub async fn create(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    mut patch: ExtensionPatch,
+) -> DomainResult<extensions::Model> {
+    let domain = scope::enter(deps.db, ctx, domain_id, Permission::ExtensionsWrite).await?;
+    let mut errors = FieldErrors::new();
+    if patch.number.is_none() {
+        errors.add("number", "required", "an Extension needs a number");
+    }
+    if patch.display_name.is_none() {
+        errors.add(
+            "display_name",
+            "required",
+            "an Extension needs a display name",
+        );
+    }
+    errors.into_result()?;
+    let pin = patch.pin.take().flatten();
+    let mut row = new_row(domain_id, ctx.now);
+    apply(&mut row, patch);
+    save(deps, ctx, &domain, None, row, pin.map(Some)).await
+}
+
+/// Changes an Extension (`extensions.write`).
+pub async fn update(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    id: Uuid,
+    mut patch: ExtensionPatch,
+) -> DomainResult<extensions::Model> {
+    let domain = scope::enter(deps.db, ctx, domain_id, Permission::ExtensionsWrite).await?;
+    let before = find(deps.db, domain_id, id).await?;
+    let pin = patch.pin.take();
+    let mut row = before.clone();
+    apply(&mut row, patch);
+    row.updated_at = ctx.now;
+    save(deps, ctx, &domain, Some(before), row, pin).await
+}
+
+/// Validates and writes a new or changed row with its audit entry, then publishes.
+async fn save(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain: &domains::Model,
+    before: Option<extensions::Model>,
+    mut row: extensions::Model,
+    pin: Option<Option<SecretString>>,
+) -> DomainResult<extensions::Model> {
+    let settings = calling_settings::load(deps.db, domain.id).await?;
+    let emergency = calling_settings::emergency_numbers(&settings);
+    let new_pin = pin.clone().flatten();
+    let mut errors = validate(&mut row, &emergency, new_pin.as_ref());
+    validate_references(deps.db, &row, &mut errors).await?;
+    if let Some(before) = &before
+        && before.placeholder
+        && !row.placeholder
+        && placeholder_in_use(deps.db, before).await?
+    {
+        return Err(DomainError::Conflict {
+            code: "in_use",
+            message: "the Extension is the placeholder of phones or of the Domain's settings"
+                .into(),
+            field: Some("placeholder".into()),
+        });
+    }
+    errors.into_result()?;
+    match pin {
+        Some(Some(pin)) => row.pin_hash = Some(hash_secret(pin).await?),
+        Some(None) => row.pin_hash = None,
+        None => {}
+    }
+    let mut rotated = false;
+    if row.sip_registration_enabled && row.sip_secret_encrypted.is_none() {
+        row.sip_secret_encrypted = Some(deps.cipher.encrypt(
+            generate_sip_secret().expose_secret(),
+            &secret_context(row.id),
+        ));
+        rotated = true;
+    }
+
+    let txn = deps.db.begin().await?;
+    let saved = match &before {
+        None => extensions::ActiveModel::from(row).insert(&txn).await?,
+        Some(_) => row.into_active_model().reset_all().update(&txn).await?,
+    };
+    let action = if before.is_some() {
+        "extension.update"
+    } else {
+        "extension.create"
+    };
+    audit::record(
+        &txn,
+        ctx,
+        audit::Entry {
+            domain_id: Some(domain.id),
+            action,
+            target_kind: "extension",
+            target_id: Some(saved.id.to_string()),
+            before: before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
+            after: serde_json::to_value(&saved).ok(),
+        },
+    )
+    .await?;
+    let mut users = dependent_sip_users(&txn, &saved).await?;
+    if let Some(b) = &before
+        && b.number != saved.number
+    {
+        users.push(b.number.clone());
+    }
+    txn.commit().await?;
+
+    let kind = if before.is_some() {
+        ChangeKind::ExtensionUpdated
+    } else {
+        ChangeKind::ExtensionCreated
+    };
+    let mut event =
+        ChangeEvent::new(domain.id, &domain.sip_domain, kind, saved.id, ctx.now).refresh(users);
+    let lost_registration = before.as_ref().is_some_and(|b| {
+        b.sip_registration_enabled
+            && (!saved.sip_registration_enabled || !saved.enabled || b.number != saved.number)
+    });
+    if lost_registration || (rotated && before.is_some()) {
+        let old = before
+            .as_ref()
+            .map(|b| b.number.clone())
+            .unwrap_or_else(|| saved.number.clone());
+        event = event.drop_registrations([old]);
+    }
+    deps.bus.publish([event]);
+    Ok(saved)
+}
+
+async fn placeholder_in_use<C: ConnectionTrait>(
+    db: &C,
+    ext: &extensions::Model,
+) -> DomainResult<bool> {
+    let devices = devices::Entity::find()
+        .filter(devices::Column::DomainId.eq(ext.domain_id))
+        .filter(devices::Column::PlaceholderExtensionId.eq(ext.id))
+        .count(db)
+        .await?;
+    let settings = settings_store::Entity::find_by_id(ext.domain_id)
+        .filter(settings_store::Column::PlaceholderExtensionId.eq(ext.id))
+        .count(db)
+        .await?;
+    Ok(devices + settings > 0)
+}
+
+/// Reads one Extension (`extensions.read`).
+pub async fn get(
+    db: &DatabaseConnection,
+    ctx: &Context,
+    domain_id: Uuid,
+    id: Uuid,
+) -> DomainResult<extensions::Model> {
+    scope::enter(db, ctx, domain_id, Permission::ExtensionsRead).await?;
+    find(db, domain_id, id).await
+}
+
+/// Lists Extensions (`extensions.read`), in creation order.
+pub async fn list(
+    db: &DatabaseConnection,
+    ctx: &Context,
+    domain_id: Uuid,
+    filter: &ExtensionFilter,
+    page: &PageRequest,
+) -> DomainResult<Page<extensions::Model>> {
+    scope::enter(db, ctx, domain_id, Permission::ExtensionsRead).await?;
+    let mut query = extensions::Entity::find().filter(extensions::Column::DomainId.eq(domain_id));
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        query = query.filter(
+            Condition::any()
+                .add(extensions::Column::Number.starts_with(q))
+                .add(
+                    Expr::expr(Func::lower(Expr::col(extensions::Column::DisplayName)))
+                        .like(format!("%{}%", q.to_lowercase())),
+                ),
+        );
+    }
+    if let Some(p) = filter.placeholder {
+        query = query.filter(extensions::Column::Placeholder.eq(p));
+    }
+    if let Some(e) = filter.enabled {
+        query = query.filter(extensions::Column::Enabled.eq(e));
+    }
+    fetch_page(db, query, extensions::Column::Id, |m| m.id, page).await
+}
+
+/// Deletes an Extension (`extensions.write`). One that owns devices or is a placeholder in use
+/// is refused with 409 unless `force`, which turns its fixed devices into logged-out hot-desk
+/// phones and clears it as placeholder, in the same transaction.
+pub async fn delete(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    id: Uuid,
+    force: bool,
+) -> DomainResult<()> {
+    let domain = scope::enter(deps.db, ctx, domain_id, Permission::ExtensionsWrite).await?;
+    let ext = find(deps.db, domain_id, id).await?;
+    let txn = deps.db.begin().await?;
+    let users = dependent_sip_users(&txn, &ext).await?;
+    let owned = devices::Entity::find()
+        .filter(devices::Column::DomainId.eq(domain_id))
+        .filter(devices::Column::OwnerExtensionId.eq(id))
+        .count(&txn)
+        .await?;
+    let in_use = placeholder_in_use(&txn, &ext).await?;
+    if (owned > 0 || in_use) && !force {
+        return Err(DomainError::Conflict {
+            code: "in_use",
+            message: format!(
+                "the Extension owns {owned} device(s){}; delete with ?force=true to unbind them",
+                if in_use {
+                    " and is a placeholder in use"
+                } else {
+                    ""
+                }
+            ),
+            field: None,
+        });
+    }
+    devices::Entity::update_many()
+        .col_expr(devices::Column::Mode, Expr::value("hotdesk"))
+        .col_expr(
+            devices::Column::OwnerExtensionId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .col_expr(devices::Column::UpdatedAt, Expr::value(ctx.now))
+        .filter(devices::Column::DomainId.eq(domain_id))
+        .filter(devices::Column::OwnerExtensionId.eq(id))
+        .exec(&txn)
+        .await?;
+    devices::Entity::update_many()
+        .col_expr(devices::Column::LoggedOutMode, Expr::value("inherit"))
+        .col_expr(
+            devices::Column::PlaceholderExtensionId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .col_expr(devices::Column::UpdatedAt, Expr::value(ctx.now))
+        .filter(devices::Column::DomainId.eq(domain_id))
+        .filter(devices::Column::PlaceholderExtensionId.eq(id))
+        .exec(&txn)
+        .await?;
+    settings_store::Entity::update_many()
+        .col_expr(settings_store::Column::LoggedOutMode, Expr::value("full"))
+        .col_expr(
+            settings_store::Column::PlaceholderExtensionId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .filter(settings_store::Column::DomainId.eq(domain_id))
+        .filter(settings_store::Column::PlaceholderExtensionId.eq(id))
+        .exec(&txn)
+        .await?;
+    extensions::Entity::delete_by_id(id).exec(&txn).await?;
+    audit::record(
+        &txn,
+        ctx,
+        audit::Entry {
+            domain_id: Some(domain_id),
+            action: "extension.delete",
+            target_kind: "extension",
+            target_id: Some(id.to_string()),
+            before: serde_json::to_value(&ext).ok(),
+            after: Some(json!({"forced": force, "unbound_devices": owned})),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    deps.bus.publish([ChangeEvent::new(
+        domain_id,
+        &domain.sip_domain,
+        ChangeKind::ExtensionDeleted,
+        id,
+        ctx.now,
+    )
+    .refresh(users)
+    .drop_registrations([ext.number])]);
+    Ok(())
+}
+
+/// Generates a new SIP secret for the Extension's direct registration (`extensions.write`);
+/// its current registrations are dropped so phones re-register with the new one.
+pub async fn rotate_secret(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    id: Uuid,
+) -> DomainResult<()> {
+    let domain = scope::enter(deps.db, ctx, domain_id, Permission::ExtensionsWrite).await?;
+    let ext = find(deps.db, domain_id, id).await?;
+    if !ext.sip_registration_enabled {
+        return Err(DomainError::conflict(
+            "no_sip_registration",
+            "the Extension does not register directly; enable sip_registration first",
+        ));
+    }
+    let txn = deps.db.begin().await?;
+    extensions::Entity::update_many()
+        .col_expr(
+            extensions::Column::SipSecretEncrypted,
+            Expr::value(
+                deps.cipher
+                    .encrypt(generate_sip_secret().expose_secret(), &secret_context(id)),
+            ),
+        )
+        .col_expr(extensions::Column::UpdatedAt, Expr::value(ctx.now))
+        .filter(extensions::Column::Id.eq(id))
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        ctx,
+        audit::Entry {
+            domain_id: Some(domain_id),
+            action: "extension.rotate_secret",
+            target_kind: "extension",
+            target_id: Some(id.to_string()),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    deps.bus.publish([ChangeEvent::new(
+        domain_id,
+        &domain.sip_domain,
+        ChangeKind::ExtensionUpdated,
+        id,
+        ctx.now,
+    )
+    .drop_registrations([ext.number])]);
+    Ok(())
+}
+
+/// Reads the Extension's SIP secret in clear (`secrets.read`); every read is audited.
+pub async fn read_secret(
+    db: &DatabaseConnection,
+    cipher: &SecretCipher,
+    ctx: &Context,
+    domain_id: Uuid,
+    id: Uuid,
+) -> DomainResult<(String, SecretString)> {
+    scope::enter(db, ctx, domain_id, Permission::SecretsRead).await?;
+    let ext = find(db, domain_id, id).await?;
+    let Some(stored) = ext
+        .sip_secret_encrypted
+        .as_deref()
+        .filter(|_| ext.sip_registration_enabled)
+    else {
+        return Err(DomainError::conflict(
+            "no_sip_registration",
+            "the Extension does not register directly",
+        ));
+    };
+    let secret = cipher
+        .decrypt(stored, &secret_context(id))
+        .map_err(|e| DomainError::Internal(format!("extension {id}: {e}")))?;
+    audit::record(
+        db,
+        ctx,
+        audit::Entry {
+            domain_id: Some(domain_id),
+            action: "extension.read_secret",
+            target_kind: "extension",
+            target_id: Some(id.to_string()),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    Ok((ext.number, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> extensions::Model {
+        let mut row = new_row(Uuid::nil(), chrono::Utc::now());
+        row.number = "201".into();
+        row.display_name = "Ada".into();
+        row
+    }
+
+    fn fields(row: &mut extensions::Model, pin: Option<&str>) -> Vec<String> {
+        let pin = pin.map(|p| SecretString::from(p.to_owned()));
+        validate(row, &["911".into(), "112".into()], pin.as_ref())
+            .into_vec()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn a_minimal_extension_is_valid() {
+        assert!(fields(&mut valid(), Some("2580")).is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_their_fields() {
+        type Mutate = fn(&mut extensions::Model);
+        let table: Vec<(&str, Mutate)> = vec![
+            ("number", |r| r.number = "2x1".into()),
+            ("number", |r| r.number = "911".into()),
+            ("display_name", |r| r.display_name = " ".into()),
+            ("outbound_caller_id_number", |r| {
+                r.outbound_caller_id_number = Some("0301234".into())
+            }),
+            ("emergency_caller_id_number", |r| {
+                r.emergency_caller_id_number = Some("12".into())
+            }),
+            ("internal_caller_id_name", |r| {
+                r.internal_caller_id_name = Some("a\u{7}b".into())
+            }),
+            ("ring_timeout_secs", |r| r.ring_timeout_secs = Some(1)),
+            ("forwarding.busy.destination", |r| {
+                r.forward_busy_enabled = true
+            }),
+            ("forwarding.always.destination", |r| {
+                r.forward_always_enabled = true;
+                r.forward_always_destination = Some("201".into());
+            }),
+            ("forwarding.no_answer.destination", |r| {
+                r.forward_no_answer_destination = Some("abc".into())
+            }),
+            ("recording.inbound", |r| {
+                r.record_inbound = "sometimes".into()
+            }),
+            ("context", |r| r.context = Some("bad context".into())),
+            ("toll_allow", |r| {
+                r.toll_allow = "local,in ternational".into()
+            }),
+            ("call_group", |r| r.call_group = Some("sales team".into())),
+            ("user_id", |r| {
+                r.placeholder = true;
+                r.hotdesk_allowed = false;
+                r.user_id = Some(Uuid::nil());
+            }),
+            ("hotdesk_allowed", |r| r.placeholder = true),
+            ("sip_registration.max_registrations", |r| {
+                r.max_registrations = 0
+            }),
+        ];
+        for (field, mutate) in table {
+            let mut row = valid();
+            mutate(&mut row);
+            assert_eq!(fields(&mut row, None), vec![field.to_owned()], "{field}");
+        }
+    }
+
+    #[test]
+    fn pins_are_checked_against_the_number() {
+        assert_eq!(fields(&mut valid(), Some("201")), vec!["pin".to_owned()]);
+        assert_eq!(fields(&mut valid(), Some("1111")), vec!["pin".to_owned()]);
+    }
+
+    #[test]
+    fn values_are_normalised() {
+        let mut row = valid();
+        row.outbound_caller_id_number = Some("+49 30 123456".into());
+        row.call_group = Some("Sales".into());
+        row.toll_allow = "Local,local,international".into();
+        row.context = Some(" ".into());
+        assert!(fields(&mut row, None).is_empty());
+        assert_eq!(
+            row.outbound_caller_id_number.as_deref(),
+            Some("+4930123456")
+        );
+        assert_eq!(row.call_group.as_deref(), Some("sales"));
+        assert_eq!(row.toll_allow, "local,international");
+        assert_eq!(row.context, None);
+    }
+}
