@@ -5,11 +5,14 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod calling_settings;
+pub mod domains;
 pub mod extensions;
 pub mod profile;
+pub mod roles;
 pub mod scope;
 pub mod settings;
 pub mod throttle;
+pub mod users;
 
 use chrono::{DateTime, Utc};
 
