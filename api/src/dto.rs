@@ -107,3 +107,12 @@ pub struct RoleRef {
     #[schema(example = "manager")]
     pub name: String,
 }
+
+/// `?force=true` on a deletion that is otherwise refused while something depends on the target.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ForceQuery {
+    /// Delete anyway, removing what depends on it in the same transaction.
+    #[serde(default)]
+    pub force: bool,
+}

@@ -26,6 +26,9 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "health", description = "Liveness and readiness probes"),
         (name = "auth", description = "Login, token refresh, logout, set-password tokens"),
         (name = "me", description = "The caller's own account, roles and sessions"),
+        (name = "domains", description = "Domains (tenants): created and changed by platform administrators"),
+        (name = "users", description = "Dashboard users of a Domain: invitations, disabling, password resets, role assignments in a Domain and at platform level"),
+        (name = "roles", description = "Built-in and custom roles of a Domain, and the permission catalogue"),
     ),
     components(schemas(Problem, ProblemField)),
     modifiers(&Conventions)

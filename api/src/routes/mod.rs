@@ -2,8 +2,11 @@
 //! generator both call it, so the document cannot drift from the routes.
 
 pub mod auth;
+pub mod domains;
 pub mod health;
 pub mod me;
+pub mod roles;
+pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -18,4 +21,25 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(me::sessions)
         .service(me::revoke_session)
         .service(me::change_password);
+    cfg.service(domains::create_domain)
+        .service(domains::list_domains)
+        .service(domains::get_domain)
+        .service(domains::update_domain)
+        .service(domains::delete_domain);
+    cfg.service(users::create_user)
+        .service(users::list_users)
+        .service(users::get_user)
+        .service(users::update_user)
+        .service(users::delete_user)
+        .service(users::reset_password)
+        .service(users::get_user_roles)
+        .service(users::put_user_roles)
+        .service(users::get_platform_roles)
+        .service(users::put_platform_roles);
+    cfg.service(roles::permissions)
+        .service(roles::list_roles)
+        .service(roles::get_role)
+        .service(roles::create_role)
+        .service(roles::update_role)
+        .service(roles::delete_role);
 }

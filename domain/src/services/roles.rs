@@ -671,7 +671,7 @@ pub struct PermissionInfo {
 
 /// The fixed permission set with the scope each can be held in, and the built-in roles: the
 /// single source of the `GET /api/v1/permissions` answer and the README's table.
-pub fn catalogue() -> (Vec<PermissionInfo>, Vec<RoleView>) {
+pub fn catalogue() -> (Vec<PermissionInfo>, &'static [BuiltinRole]) {
     let permissions = Permission::ALL
         .iter()
         .map(|p| PermissionInfo {
@@ -683,11 +683,7 @@ pub fn catalogue() -> (Vec<PermissionInfo>, Vec<RoleView>) {
             },
         })
         .collect();
-    let roles = BuiltinRole::ALL
-        .iter()
-        .map(|r| RoleView::builtin(*r))
-        .collect();
-    (permissions, roles)
+    (permissions, BuiltinRole::ALL)
 }
 
 #[cfg(test)]
