@@ -1,1 +1,13 @@
+//! The end-to-end tests: one binary, one module per capability. Every server scenario runs on
+//! SQLite and on PostgreSQL (`<module>::<scenario>::sqlite` / `::postgres`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli;
+mod configuration;
+mod cors;
+mod docs;
+mod health;
+mod json_bodies;
+mod login;
+mod metrics;
+mod routing;
