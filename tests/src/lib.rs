@@ -30,6 +30,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use secrecy::SecretString;
 use serde_json::Value;
 pub use switchboard_api::Config;
+use switchboard_api::config::{BootstrapConfig, DatabaseConfig, HttpConfig, SecretsConfig};
 use switchboard_api::{Application, telemetry};
 
 /// The environment variable naming the PostgreSQL server the tests create databases on.
@@ -88,17 +89,29 @@ impl std::fmt::Debug for TestApp {
 /// administrator, a fixed encryption key. Environment variables are not read, so a developer's
 /// `SWITCHBOARD_*` settings cannot leak into tests.
 pub fn test_config(database_url: &str) -> Config {
-    let mut config = Config::default();
-    config.database_url = database_url.to_owned();
-    config.database.max_connections = 5;
-    config.http.port = 0;
-    config.http.workers = Some(1);
-    config.http.shutdown_timeout_secs = 1;
-    config.log.level = "info".to_owned();
-    config.bootstrap.admin_email = Some(ADMIN_EMAIL.to_owned());
-    config.bootstrap.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
-    config.secrets.encryption_key = Some(SecretString::from(TEST_ENCRYPTION_KEY));
-    config
+    let defaults = Config::default();
+    Config {
+        database_url: database_url.to_owned(),
+        database: DatabaseConfig {
+            max_connections: 5,
+            ..defaults.database
+        },
+        http: HttpConfig {
+            port: 0,
+            workers: Some(1),
+            shutdown_timeout_secs: 1,
+            ..defaults.http
+        },
+        bootstrap: BootstrapConfig {
+            admin_email: Some(ADMIN_EMAIL.to_owned()),
+            admin_password: Some(SecretString::from(ADMIN_PASSWORD)),
+        },
+        secrets: SecretsConfig {
+            encryption_key: Some(SecretString::from(TEST_ENCRYPTION_KEY)),
+            ..defaults.secrets
+        },
+        ..defaults
+    }
 }
 
 /// Starts the real server on a fresh database of `backend`.

@@ -213,17 +213,11 @@ both_databases!(
 /// Runs `switchboard admin create` against the test server's database, off the async runtime.
 async fn admin_create(app: &TestApp, email: &str, password: &str) -> Run {
     let url = app.database_url.clone();
-    let args = vec![
-        "admin".to_owned(),
-        "create".to_owned(),
-        "--email".to_owned(),
-        email.to_owned(),
-        "--password-stdin".to_owned(),
-    ];
+    let email = email.to_owned();
     let stdin = format!("{password}\n");
     tokio::task::spawn_blocking(move || {
         let dir = TempDir::new();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let args = ["admin", "create", "--email", &email, "--password-stdin"];
         switchboard(
             &dir.0,
             &args,
