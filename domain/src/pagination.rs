@@ -131,6 +131,33 @@ where
     Ok(Page { items, next_cursor })
 }
 
+/// Like [`fetch_page`], newest first: ordered by `id_column` descending, the cursor's page
+/// starting below the last id seen (for logs, where the latest entries matter most).
+pub async fn fetch_page_desc<E, C>(
+    db: &C,
+    select: Select<E>,
+    id_column: E::Column,
+    id_of: impl Fn(&E::Model) -> Uuid,
+    page: &PageRequest,
+) -> DomainResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let mut query = select.order_by_desc(id_column);
+    if let Some(after) = page.after {
+        query = query.filter(id_column.lt(after));
+    }
+    let mut items = query.limit(page.limit + 1).all(db).await?;
+    let next_cursor = if items.len() as u64 > page.limit {
+        items.truncate(page.limit as usize);
+        items.last().map(|last| encode_cursor(id_of(last)))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

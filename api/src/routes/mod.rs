@@ -1,6 +1,8 @@
 //! One module per resource. [`configure`] registers every route; the server and the OpenAPI
 //! generator both call it, so the document cannot drift from the routes.
 
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod domains;
 pub mod health;
@@ -42,4 +44,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(roles::create_role)
         .service(roles::update_role)
         .service(roles::delete_role);
+    cfg.service(api_keys::create_domain_key)
+        .service(api_keys::list_domain_keys)
+        .service(api_keys::get_domain_key)
+        .service(api_keys::revoke_domain_key)
+        .service(api_keys::create_platform_key)
+        .service(api_keys::list_platform_keys)
+        .service(api_keys::get_platform_key)
+        .service(api_keys::revoke_platform_key);
+    cfg.service(audit::domain_audit)
+        .service(audit::platform_audit);
 }

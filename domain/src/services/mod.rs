@@ -1,7 +1,9 @@
 //! Use cases: load → decide (pure rules) → save in one transaction → publish after commit.
 
 pub mod access;
+pub mod api_keys;
 pub mod audit;
+pub mod audit_query;
 pub mod auth;
 pub mod bootstrap;
 pub mod calling_settings;
