@@ -19,7 +19,7 @@ const ROLES: [&str; 6] = [
     "member",
 ];
 
-/// For each permission one endpoint of this module needs it for, which built-in Domain roles
+/// For each permission one endpoint that needs it, which built-in Domain roles
 /// must be let through (2xx); every other role must get 403. Written out by hand (not derived
 /// from the code) so a change to a role's permission set has to change this table too.
 const MATRIX: &[(&str, &[&str])] = &[
@@ -38,6 +38,8 @@ const MATRIX: &[(&str, &[&str])] = &[
     ("users.write", &["domain_admin"]),
     ("roles.read", &["domain_admin", "manager", "supervisor"]),
     ("roles.write", &["domain_admin"]),
+    ("audit.read", &["domain_admin", "manager", "supervisor"]),
+    ("api_keys.write", &["domain_admin"]),
     ("domains.manage", &[]),
 ];
 
@@ -57,6 +59,8 @@ fn probe(permission: &str, role: &str, d: &str, target: &str) -> (Method, String
             format!("/api/v1/domains/{d}/roles"),
             Some(json!({"name": format!("made by {role}"), "permissions": ["domains.read"]})),
         ),
+        "audit.read" => (Method::GET, format!("/api/v1/domains/{d}/audit"), None),
+        "api_keys.write" => (Method::GET, format!("/api/v1/domains/{d}/api-keys"), None),
         "domains.manage" => (
             Method::POST,
             "/api/v1/domains".to_owned(),
