@@ -21,7 +21,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::header::CONTENT_TYPE;
@@ -292,20 +292,20 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
     body
 }
 
-/// The `switchboard` binary next to this test executable (`target/<profile>/switchboard`).
-/// `cargo test --workspace` builds it, because the workspace's integration tests make cargo
-/// build every binary of the selected packages.
+/// The `switchboard` command line to run in tests: `switchboard-cli`, compiled by this package
+/// from `api/src/main.rs` (see tests/Cargo.toml), which cargo builds next to the test executable
+/// (`target/<profile>/switchboard-cli`) before it runs this package's integration tests.
 pub fn switchboard_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
-    // target/<profile>/deps/api-<hash> → target/<profile>/switchboard
+    // target/<profile>/deps/api-<hash> → target/<profile>/switchboard-cli
     let profile_dir = exe
         .parent()
-        .and_then(Path::parent)
+        .and_then(std::path::Path::parent)
         .expect("the target directory");
-    let binary = profile_dir.join(format!("switchboard{}", std::env::consts::EXE_SUFFIX));
+    let binary = profile_dir.join(format!("switchboard-cli{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.is_file(),
-        "{} is not built: run `cargo test --workspace` (which builds it) or `cargo build -p switchboard-api` first",
+        "{} is missing; `cargo test -p switchboard-tests` (or --workspace) builds it",
         binary.display()
     );
     binary

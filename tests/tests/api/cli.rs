@@ -1,7 +1,7 @@
 //! The `switchboard` binary itself: configuration errors, `migrate`, `admin create`, `openapi`.
 //!
-//! These run `target/<profile>/switchboard`, which `cargo test --workspace` builds (see
-//! [`switchboard_tests::switchboard_binary`]).
+//! These run `switchboard-cli`: the `switchboard` binary compiled from `api/src/main.rs` by this
+//! package (see tests/Cargo.toml), so cargo always builds the current CLI before these tests.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
