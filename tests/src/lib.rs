@@ -85,7 +85,7 @@ impl std::fmt::Debug for TestApp {
     }
 }
 
-/// The configuration every test server starts from: port 0, one worker, quiet logs, the test
+/// The configuration every test server starts from: port 0, one worker, the test
 /// administrator, a fixed encryption key. Environment variables are not read, so a developer's
 /// `SWITCHBOARD_*` settings cannot leak into tests.
 pub fn test_config(database_url: &str) -> Config {
