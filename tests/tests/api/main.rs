@@ -2,6 +2,8 @@
 //! SQLite and on PostgreSQL (`<module>::<scenario>::sqlite` / `::postgres`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_keys;
+mod audit;
 mod cli;
 mod configuration;
 mod cors;
