@@ -447,6 +447,8 @@ pub fn redact_url_password(url: &str) -> String {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures must return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -521,7 +523,8 @@ mod tests {
                     "database_url",
                     "http.cors_allowed_origins[1]",
                     "log.level",
-                    "auth.jwt_secret"
+                    "auth.jwt_secret",
+                    "secrets.encryption_key"
                 ]
             );
             Ok(())

@@ -59,9 +59,14 @@ impl From<FieldError> for ProblemField {
     }
 }
 
-/// The error type of every handler.
+/// The error type of every handler. Boxed, so `Result<T, ApiError>` stays one pointer wide on
+/// the success path.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<ApiErrorInner>);
+
+/// The fields of an [`ApiError`].
+#[derive(Debug)]
+pub struct ApiErrorInner {
     status: StatusCode,
     code: String,
     detail: String,
@@ -69,6 +74,19 @@ pub struct ApiError {
     headers: Vec<(header::HeaderName, String)>,
     /// Kept for the log line of a 500; never sent.
     internal: Option<String>,
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ApiErrorInner;
+    fn deref(&self) -> &ApiErrorInner {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ApiErrorInner {
+        &mut self.0
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -80,14 +98,14 @@ impl std::fmt::Display for ApiError {
 impl ApiError {
     /// A problem with a status, a stable code and a detail.
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ApiErrorInner {
             status,
             code: code.to_owned(),
             detail: detail.into(),
             errors: Vec::new(),
             headers: Vec::new(),
             internal: None,
-        }
+        }))
     }
 
     /// Adds a response header (e.g. `Retry-After`, `Allow`).

@@ -8,7 +8,12 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-fn same_domain_fk(name: &str, from: impl IntoIden + Clone, col: impl IntoIden, to: impl IntoIden) -> ForeignKeyCreateStatement {
+fn same_domain_fk(
+    name: &str,
+    from: impl IntoIden + Clone,
+    col: impl IntoIden,
+    to: impl IntoIden,
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(name)
         .from_tbl(from.clone())
@@ -49,8 +54,20 @@ impl MigrationTrait for Migration {
                     .col(string_null(Extensions::ForwardNoAnswerDestination))
                     .col(boolean(Extensions::ForwardNotRegisteredEnabled))
                     .col(string_null(Extensions::ForwardNotRegisteredDestination))
-                    .col(string(Extensions::RecordInbound).check(Expr::col(Extensions::RecordInbound).is_in(["always", "never", "on_demand"])))
-                    .col(string(Extensions::RecordOutbound).check(Expr::col(Extensions::RecordOutbound).is_in(["always", "never", "on_demand"])))
+                    .col(string(Extensions::RecordInbound).check(
+                        Expr::col(Extensions::RecordInbound).is_in([
+                            "always",
+                            "never",
+                            "on_demand",
+                        ]),
+                    ))
+                    .col(string(Extensions::RecordOutbound).check(
+                        Expr::col(Extensions::RecordOutbound).is_in([
+                            "always",
+                            "never",
+                            "on_demand",
+                        ]),
+                    ))
                     .col(string_null(Extensions::Context))
                     .col(string(Extensions::TollAllow))
                     .col(string_null(Extensions::AccountCode))
@@ -65,8 +82,16 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(Extensions::CreatedAt))
                     .col(timestamp_with_time_zone(Extensions::UpdatedAt))
                     // A placeholder stands in for nobody: it cannot belong to a person.
-                    .check(Expr::col(Extensions::Placeholder).eq(false).or(Expr::col(Extensions::UserId).is_null()))
-                    .check(Expr::col(Extensions::SipRegistrationEnabled).eq(false).or(Expr::col(Extensions::SipSecretEncrypted).is_not_null()))
+                    .check(
+                        Expr::col(Extensions::Placeholder)
+                            .eq(false)
+                            .or(Expr::col(Extensions::UserId).is_null()),
+                    )
+                    .check(
+                        Expr::col(Extensions::SipRegistrationEnabled)
+                            .eq(false)
+                            .or(Expr::col(Extensions::SipSecretEncrypted).is_not_null()),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_extensions_domain")
@@ -85,11 +110,24 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for (name, cols) in [
-            ("uq_extensions_domain_number", vec![Extensions::DomainId, Extensions::Number]),
-            ("uq_extensions_domain_id", vec![Extensions::DomainId, Extensions::Id]),
-            ("uq_extensions_domain_user", vec![Extensions::DomainId, Extensions::UserId]),
+            (
+                "uq_extensions_domain_number",
+                vec![Extensions::DomainId, Extensions::Number],
+            ),
+            (
+                "uq_extensions_domain_id",
+                vec![Extensions::DomainId, Extensions::Id],
+            ),
+            (
+                "uq_extensions_domain_user",
+                vec![Extensions::DomainId, Extensions::UserId],
+            ),
         ] {
-            let mut index = Index::create().name(name).table(Extensions::Table).unique().to_owned();
+            let mut index = Index::create()
+                .name(name)
+                .table(Extensions::Table)
+                .unique()
+                .to_owned();
             for col in cols {
                 index.col(col);
             }
@@ -107,8 +145,14 @@ impl MigrationTrait for Migration {
                     .col(string_null(Locations::EmergencyCallerIdName))
                     .col(string_null(Locations::EmergencyCallerIdNumber))
                     .col(text_null(Locations::EmergencyAddress))
-                    .col(string(Locations::RingStrategy).check(Expr::col(Locations::RingStrategy).is_in(["simultaneous", "sequential"])))
-                    .col(string(Locations::SignInPolicy).check(Expr::col(Locations::SignInPolicy).is_in(["everyone", "listed"])))
+                    .col(string(Locations::RingStrategy).check(
+                        Expr::col(Locations::RingStrategy).is_in(["simultaneous", "sequential"]),
+                    ))
+                    .col(
+                        string(Locations::SignInPolicy).check(
+                            Expr::col(Locations::SignInPolicy).is_in(["everyone", "listed"]),
+                        ),
+                    )
                     .col(json(Locations::AllowedRoles))
                     .col(timestamp_with_time_zone(Locations::CreatedAt))
                     .col(timestamp_with_time_zone(Locations::UpdatedAt))
@@ -123,10 +167,20 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for (name, cols) in [
-            ("uq_locations_domain_name", vec![Locations::DomainId, Locations::Name]),
-            ("uq_locations_domain_id", vec![Locations::DomainId, Locations::Id]),
+            (
+                "uq_locations_domain_name",
+                vec![Locations::DomainId, Locations::Name],
+            ),
+            (
+                "uq_locations_domain_id",
+                vec![Locations::DomainId, Locations::Id],
+            ),
         ] {
-            let mut index = Index::create().name(name).table(Locations::Table).unique().to_owned();
+            let mut index = Index::create()
+                .name(name)
+                .table(Locations::Table)
+                .unique()
+                .to_owned();
             for col in cols {
                 index.col(col);
             }
@@ -140,16 +194,30 @@ impl MigrationTrait for Migration {
                     .col(uuid(LocationExtensions::DomainId))
                     .col(uuid(LocationExtensions::LocationId))
                     .col(uuid(LocationExtensions::ExtensionId))
-                    .primary_key(Index::create().col(LocationExtensions::LocationId).col(LocationExtensions::ExtensionId))
-                    .foreign_key(
-                        &mut same_domain_fk("fk_location_extensions_location", LocationExtensions::Table, LocationExtensions::LocationId, Locations::Table)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
+                    .primary_key(
+                        Index::create()
+                            .col(LocationExtensions::LocationId)
+                            .col(LocationExtensions::ExtensionId),
                     )
                     .foreign_key(
-                        &mut same_domain_fk("fk_location_extensions_extension", LocationExtensions::Table, LocationExtensions::ExtensionId, Extensions::Table)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
+                        &mut same_domain_fk(
+                            "fk_location_extensions_location",
+                            LocationExtensions::Table,
+                            LocationExtensions::LocationId,
+                            Locations::Table,
+                        )
+                        .on_delete(ForeignKeyAction::Cascade)
+                        .to_owned(),
+                    )
+                    .foreign_key(
+                        &mut same_domain_fk(
+                            "fk_location_extensions_extension",
+                            LocationExtensions::Table,
+                            LocationExtensions::ExtensionId,
+                            Extensions::Table,
+                        )
+                        .on_delete(ForeignKeyAction::Cascade)
+                        .to_owned(),
                     )
                     .to_owned(),
             )
@@ -168,16 +236,28 @@ impl MigrationTrait for Migration {
                     .col(string_null(Devices::Model))
                     .col(string(Devices::SipUsername))
                     .col(text(Devices::SipSecretEncrypted))
-                    .col(string(Devices::Mode).check(Expr::col(Devices::Mode).is_in(["fixed", "hotdesk"])))
+                    .col(
+                        string(Devices::Mode)
+                            .check(Expr::col(Devices::Mode).is_in(["fixed", "hotdesk"])),
+                    )
                     .col(uuid_null(Devices::OwnerExtensionId))
                     .col(uuid_null(Devices::LocationId))
                     .col(integer(Devices::LocationPosition))
                     .col(integer_null(Devices::LocationRingTimeoutSecs))
                     .col(string_null(Devices::EmergencyCallerIdName))
                     .col(string_null(Devices::EmergencyCallerIdNumber))
-                    .col(string(Devices::LoggedOutMode).check(Expr::col(Devices::LoggedOutMode).is_in(["inherit", "full", "placeholder"])))
+                    .col(string(Devices::LoggedOutMode).check(
+                        Expr::col(Devices::LoggedOutMode).is_in(["inherit", "full", "placeholder"]),
+                    ))
                     .col(uuid_null(Devices::PlaceholderExtensionId))
-                    .col(string(Devices::AutoLogout).check(Expr::col(Devices::AutoLogout).is_in(["inherit", "never", "after_hours", "daily_at"])))
+                    .col(
+                        string(Devices::AutoLogout).check(Expr::col(Devices::AutoLogout).is_in([
+                            "inherit",
+                            "never",
+                            "after_hours",
+                            "daily_at",
+                        ])),
+                    )
                     .col(integer_null(Devices::AutoLogoutHours))
                     .col(string_null(Devices::AutoLogoutAt))
                     .col(boolean(Devices::Enabled))
@@ -188,9 +268,15 @@ impl MigrationTrait for Migration {
                         Expr::col(Devices::Mode)
                             .eq("fixed")
                             .and(Expr::col(Devices::OwnerExtensionId).is_not_null())
-                            .or(Expr::col(Devices::Mode).eq("hotdesk").and(Expr::col(Devices::OwnerExtensionId).is_null())),
+                            .or(Expr::col(Devices::Mode)
+                                .eq("hotdesk")
+                                .and(Expr::col(Devices::OwnerExtensionId).is_null())),
                     )
-                    .check(Expr::col(Devices::LoggedOutMode).ne("placeholder").or(Expr::col(Devices::PlaceholderExtensionId).is_not_null()))
+                    .check(
+                        Expr::col(Devices::LoggedOutMode)
+                            .ne("placeholder")
+                            .or(Expr::col(Devices::PlaceholderExtensionId).is_not_null()),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_devices_domain")
@@ -198,9 +284,24 @@ impl MigrationTrait for Migration {
                             .to(Domains::Table, Domains::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
-                    .foreign_key(&mut same_domain_fk("fk_devices_owner", Devices::Table, Devices::OwnerExtensionId, Extensions::Table))
-                    .foreign_key(&mut same_domain_fk("fk_devices_location", Devices::Table, Devices::LocationId, Locations::Table))
-                    .foreign_key(&mut same_domain_fk("fk_devices_placeholder", Devices::Table, Devices::PlaceholderExtensionId, Extensions::Table))
+                    .foreign_key(&mut same_domain_fk(
+                        "fk_devices_owner",
+                        Devices::Table,
+                        Devices::OwnerExtensionId,
+                        Extensions::Table,
+                    ))
+                    .foreign_key(&mut same_domain_fk(
+                        "fk_devices_location",
+                        Devices::Table,
+                        Devices::LocationId,
+                        Locations::Table,
+                    ))
+                    .foreign_key(&mut same_domain_fk(
+                        "fk_devices_placeholder",
+                        Devices::Table,
+                        Devices::PlaceholderExtensionId,
+                        Extensions::Table,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -217,7 +318,13 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("uq_devices_domain_id").table(Devices::Table).col(Devices::DomainId).col(Devices::Id).unique().to_owned(),
+                Index::create()
+                    .name("uq_devices_domain_id")
+                    .table(Devices::Table)
+                    .col(Devices::DomainId)
+                    .col(Devices::Id)
+                    .unique()
+                    .to_owned(),
             )
             .await?;
 
@@ -226,10 +333,18 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(CallingSettings::Table)
                     .col(uuid(CallingSettings::DomainId).primary_key())
-                    .col(string(CallingSettings::LoggedOutMode).check(Expr::col(CallingSettings::LoggedOutMode).is_in(["full", "placeholder"])))
+                    .col(string(CallingSettings::LoggedOutMode).check(
+                        Expr::col(CallingSettings::LoggedOutMode).is_in(["full", "placeholder"]),
+                    ))
                     .col(uuid_null(CallingSettings::PlaceholderExtensionId))
                     .col(boolean(CallingSettings::OnePhoneAtATime))
-                    .col(string(CallingSettings::AutoLogout).check(Expr::col(CallingSettings::AutoLogout).is_in(["never", "after_hours", "daily_at"])))
+                    .col(string(CallingSettings::AutoLogout).check(
+                        Expr::col(CallingSettings::AutoLogout).is_in([
+                            "never",
+                            "after_hours",
+                            "daily_at",
+                        ]),
+                    ))
                     .col(integer_null(CallingSettings::AutoLogoutHours))
                     .col(string_null(CallingSettings::AutoLogoutAt))
                     .col(string(CallingSettings::EmergencyNumbers))
@@ -239,7 +354,11 @@ impl MigrationTrait for Migration {
                     .col(integer(CallingSettings::PinMaxFailures))
                     .col(integer(CallingSettings::PinWindowSecs))
                     .col(timestamp_with_time_zone(CallingSettings::UpdatedAt))
-                    .check(Expr::col(CallingSettings::LoggedOutMode).ne("placeholder").or(Expr::col(CallingSettings::PlaceholderExtensionId).is_not_null()))
+                    .check(
+                        Expr::col(CallingSettings::LoggedOutMode)
+                            .ne("placeholder")
+                            .or(Expr::col(CallingSettings::PlaceholderExtensionId).is_not_null()),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_calling_settings_domain")
@@ -267,7 +386,9 @@ impl MigrationTrait for Migration {
             Locations::Table.into_iden(),
             Extensions::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }
