@@ -30,6 +30,8 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "users", description = "Dashboard users of a Domain: invitations, disabling, password resets, role assignments in a Domain and at platform level"),
         (name = "roles", description = "Built-in and custom roles of a Domain, and the permission catalogue"),
         (name = "api-keys", description = "API keys for machine clients: a role in one Domain or at platform level, an optional expiry, a secret shown once; used as `Authorization: Bearer sk_…`"),
+        (name = "extensions", description = "Extensions: calling identities (numbers) with caller IDs, voicemail PIN, forwarding, recording, direct registration"),
+        (name = "calling-settings", description = "A Domain's calling settings: hot-desk defaults, emergency numbers, ring timeout, PIN lockout"),
         (name = "audit", description = "The audit log: every change, who made it, before and after (secrets removed), filterable, newest first"),
     ),
     components(schemas(Problem, ProblemField)),

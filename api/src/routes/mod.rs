@@ -4,7 +4,9 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod calling_settings;
 pub mod domains;
+pub mod extensions;
 pub mod health;
 pub mod me;
 pub mod roles;
@@ -52,6 +54,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(api_keys::list_platform_keys)
         .service(api_keys::get_platform_key)
         .service(api_keys::revoke_platform_key);
+    cfg.service(extensions::create_extension)
+        .service(extensions::list_extensions)
+        .service(extensions::get_extension)
+        .service(extensions::update_extension)
+        .service(extensions::delete_extension)
+        .service(extensions::rotate_extension_secret)
+        .service(extensions::read_extension_secret);
+    cfg.service(calling_settings::get_calling_settings)
+        .service(calling_settings::update_calling_settings);
     cfg.service(audit::domain_audit)
         .service(audit::platform_audit);
 }

@@ -839,8 +839,8 @@ pub async fn read_secret(
     ctx: &Context,
     domain_id: Uuid,
     id: Uuid,
-) -> DomainResult<(String, SecretString)> {
-    scope::enter(db, ctx, domain_id, Permission::SecretsRead).await?;
+) -> DomainResult<(String, SecretString, String)> {
+    let domain = scope::enter(db, ctx, domain_id, Permission::SecretsRead).await?;
     let ext = find(db, domain_id, id).await?;
     let Some(stored) = ext
         .sip_secret_encrypted
@@ -868,7 +868,7 @@ pub async fn read_secret(
         },
     )
     .await?;
-    Ok((ext.number, secret))
+    Ok((ext.number, secret, domain.sip_domain))
 }
 
 #[cfg(test)]
