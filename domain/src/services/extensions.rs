@@ -464,7 +464,8 @@ async fn dependent_sip_users<C: ConnectionTrait>(
     Ok(users)
 }
 
-fn secret_context(id: Uuid) -> String {
+/// The associated data binding an Extension's encrypted SIP secret to its row.
+pub fn secret_context(id: Uuid) -> String {
     format!("extension:{id}")
 }
 
@@ -496,9 +497,22 @@ pub async fn create(
     deps: Deps<'_>,
     ctx: &Context,
     domain_id: Uuid,
-    mut patch: ExtensionPatch,
+    patch: ExtensionPatch,
 ) -> DomainResult<extensions::Model> {
     let domain = scope::enter(deps.db, ctx, domain_id, Permission::ExtensionsWrite).await?;
+    let (row, pin, errors) = draft(domain_id, ctx.now, patch);
+    errors.into_result()?;
+    save(deps, ctx, &domain, None, row, pin.map(Some)).await
+}
+
+/// A new Extension from a create patch, not yet validated: the defaults with the patch applied,
+/// the PIN taken out for hashing, and the errors of missing required fields. Shared by
+/// [`create`] and bulk import, which then run [`validate`] on the row.
+pub fn draft(
+    domain_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+    mut patch: ExtensionPatch,
+) -> (extensions::Model, Option<SecretString>, FieldErrors) {
     let mut errors = FieldErrors::new();
     if patch.number.is_none() {
         errors.add("number", "required", "an Extension needs a number");
@@ -510,11 +524,10 @@ pub async fn create(
             "an Extension needs a display name",
         );
     }
-    errors.into_result()?;
     let pin = patch.pin.take().flatten();
-    let mut row = new_row(domain_id, ctx.now);
+    let mut row = new_row(domain_id, now);
     apply(&mut row, patch);
-    save(deps, ctx, &domain, None, row, pin.map(Some)).await
+    (row, pin, errors)
 }
 
 /// Changes an Extension (`extensions.write`).
