@@ -9,6 +9,7 @@ mod configuration;
 mod cors;
 mod docs;
 mod domains;
+mod extensions;
 mod health;
 mod json_bodies;
 mod login;
