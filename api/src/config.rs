@@ -103,6 +103,8 @@ pub struct HttpConfig {
     pub workers: Option<usize>,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// Largest accepted body of a bulk import (`POST …/import`) in bytes.
+    pub max_import_bytes: usize,
     /// Origins (e.g. `https://app.example.com`) allowed to call the API from a browser.
     pub cors_allowed_origins: Vec<String>,
     /// Seconds in-flight requests get to finish on shutdown.
@@ -180,6 +182,7 @@ impl Default for HttpConfig {
             port: 8080,
             workers: None,
             max_body_bytes: 1024 * 1024,
+            max_import_bytes: 16 * 1024 * 1024,
             cors_allowed_origins: Vec::new(),
             shutdown_timeout_secs: 30,
         }
@@ -331,6 +334,9 @@ impl Config {
         }
         if self.http.max_body_bytes < 1024 {
             fail("http.max_body_bytes", "must be at least 1024".into());
+        }
+        if self.http.max_import_bytes < 1024 {
+            fail("http.max_import_bytes", "must be at least 1024".into());
         }
         for (i, origin) in self.http.cors_allowed_origins.iter().enumerate() {
             if !is_origin(origin) {
