@@ -64,6 +64,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's own connection pool.
     pub db: DatabaseConnection,
+    /// The server's change-event bus (subscribe to see what it publishes after commit).
+    pub events: switchboard_domain::events::EventBus,
     /// The database URL the server was given.
     pub database_url: String,
     /// Which database this is.
@@ -138,6 +140,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         .unwrap_or_else(|e| panic!("the server did not start on {backend:?}: {e:#}"));
     let port = app.port();
     let db = app.state().db.clone();
+    let events = app.state().events.clone();
     tokio::spawn(app.run_until_stopped());
 
     let client = reqwest::Client::builder()
@@ -150,6 +153,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         port,
         client,
         db,
+        events,
         database_url,
         backend,
         admin_email: ADMIN_EMAIL.to_owned(),

@@ -579,13 +579,12 @@ async fn save(
         Some(None) => row.pin_hash = None,
         None => {}
     }
-    let mut rotated = false;
+    // A first secret: nothing can be registered with it yet, so no registration is dropped.
     if row.sip_registration_enabled && row.sip_secret_encrypted.is_none() {
         row.sip_secret_encrypted = Some(deps.cipher.encrypt(
             generate_sip_secret().expose_secret(),
             &secret_context(row.id),
         ));
-        rotated = true;
     }
 
     let txn = deps.db.begin().await?;
@@ -630,12 +629,9 @@ async fn save(
         b.sip_registration_enabled
             && (!saved.sip_registration_enabled || !saved.enabled || b.number != saved.number)
     });
-    if lost_registration || (rotated && before.is_some()) {
-        let old = before
-            .as_ref()
-            .map(|b| b.number.clone())
-            .unwrap_or_else(|| saved.number.clone());
-        event = event.drop_registrations([old]);
+    if lost_registration {
+        let old = before.as_ref().map(|b| b.number.clone());
+        event = event.drop_registrations(old);
     }
     deps.bus.publish([event]);
     Ok(saved)

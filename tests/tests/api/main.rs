@@ -16,4 +16,5 @@ mod login;
 mod metrics;
 mod roles;
 mod routing;
+mod secrets;
 mod users;

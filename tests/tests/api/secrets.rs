@@ -1,0 +1,147 @@
+//! SIP secrets at rest and change events: a wrong key is a clear start-up error, and changes
+//! reach the event bus only after they committed.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::json;
+use switchboard_api::Application;
+use switchboard_domain::events::ChangeKind;
+use switchboard_tests::{TestApp, both_databases, test_config};
+
+use crate::users::{call, create_domain};
+
+both_databases!(
+    a_database_encrypted_with_another_key_is_refused_at_start_up_naming_both_keys,
+    committed_changes_are_published_and_refused_ones_are_not,
+);
+
+async fn a_database_encrypted_with_another_key_is_refused_at_start_up_naming_both_keys(
+    app: TestApp,
+) {
+    let admin = app.admin_token().await;
+    let domain = create_domain(&app, &admin, "acme.pbx.test").await;
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/domains/{domain}/extensions"),
+        Some(json!({"number": "201", "display_name": "A", "sip_registration": {"enabled": true}})),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let mut config = test_config(&app.database_url);
+    config.secrets.encryption_key = Some(SecretString::from(
+        "bm90LXRoZS1zYW1lLWtleS1hdC1hbGwtMzItYnl0ZXM=",
+    ));
+    let error = match Application::build(config).await {
+        Ok(_) => panic!("a second server with another key must not start"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains("secrets.encryption_key"), "{error}");
+    assert!(error.contains("was encrypted with key"), "{error}");
+
+    // The right key still starts.
+    assert!(
+        Application::build(test_config(&app.database_url))
+            .await
+            .is_ok()
+    );
+}
+
+async fn committed_changes_are_published_and_refused_ones_are_not(app: TestApp) {
+    let admin = app.admin_token().await;
+    let domain = create_domain(&app, &admin, "acme.pbx.test").await;
+    let mut events = app.events.subscribe();
+    let path = format!("/api/v1/domains/{domain}/extensions");
+
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &path,
+        Some(json!({"number": "2x", "display_name": "A"})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, created) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &path,
+        Some(json!({"number": "201", "display_name": "A"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &path,
+        Some(json!({"number": "201", "display_name": "B"})),
+    )
+    .await;
+    assert_eq!(status, 409, "a duplicate is rolled back");
+
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event")
+        .expect("open bus");
+    assert_eq!(event.kind, ChangeKind::ExtensionCreated);
+    assert_eq!(event.entity_id.to_string(), created["id"].as_str().unwrap());
+    assert_eq!(event.sip_domain, "acme.pbx.test");
+    assert_eq!(event.sip_users, vec!["201".to_owned()]);
+    assert!(
+        events.try_recv().is_err(),
+        "the refused and rolled-back creates published nothing"
+    );
+
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("{path}/{id}"),
+        Some(json!({"sip_registration": {"enabled": true}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("{path}/{id}/rotate-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let enabled = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event")
+        .expect("open bus");
+    assert_eq!(
+        (enabled.kind, enabled.drop_registrations.len()),
+        (ChangeKind::ExtensionUpdated, 0)
+    );
+    let rotated = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event")
+        .expect("open bus");
+    assert_eq!(
+        rotated.drop_registrations,
+        vec!["201".to_owned()],
+        "rotating drops the registrations"
+    );
+    let (status, _) = call(&app, &admin, Method::DELETE, &format!("{path}/{id}"), None).await;
+    assert_eq!(status, 204);
+    let deleted = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event")
+        .expect("open bus");
+    assert_eq!(
+        (deleted.kind, deleted.drop_registrations.clone()),
+        (ChangeKind::ExtensionDeleted, vec!["201".to_owned()])
+    );
+}
