@@ -31,6 +31,8 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "roles", description = "Built-in and custom roles of a Domain, and the permission catalogue"),
         (name = "api-keys", description = "API keys for machine clients: a role in one Domain or at platform level, an optional expiry, a secret shown once; used as `Authorization: Bearer sk_…`"),
         (name = "extensions", description = "Extensions: calling identities (numbers) with caller IDs, voicemail PIN, forwarding, recording, direct registration"),
+        (name = "devices", description = "Devices: desk phones and softphones with a generated SIP identity, `fixed` to an owner Extension or `hotdesk`, in an optional Location; secrets readable with `secrets.read` (audited) and rotatable"),
+        (name = "locations", description = "Locations: desks and offices Extensions sign in to, with emergency identity, ring strategy and order, and who may sign in"),
         (name = "calling-settings", description = "A Domain's calling settings: hot-desk defaults, emergency numbers, ring timeout, PIN lockout"),
         (name = "audit", description = "The audit log: every change, who made it, before and after (secrets removed), filterable, newest first"),
     ),

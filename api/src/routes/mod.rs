@@ -5,9 +5,11 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod calling_settings;
+pub mod devices;
 pub mod domains;
 pub mod extensions;
 pub mod health;
+pub mod locations;
 pub mod me;
 pub mod roles;
 pub mod users;
@@ -61,6 +63,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(extensions::delete_extension)
         .service(extensions::rotate_extension_secret)
         .service(extensions::read_extension_secret);
+    cfg.service(devices::create_device)
+        .service(devices::list_devices)
+        .service(devices::get_device)
+        .service(devices::update_device)
+        .service(devices::delete_device)
+        .service(devices::rotate_device_secret)
+        .service(devices::read_device_secret);
+    cfg.service(locations::create_location)
+        .service(locations::list_locations)
+        .service(locations::get_location)
+        .service(locations::update_location)
+        .service(locations::delete_location);
     cfg.service(calling_settings::get_calling_settings)
         .service(calling_settings::update_calling_settings);
     cfg.service(audit::domain_audit)
