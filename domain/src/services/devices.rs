@@ -405,9 +405,54 @@ async fn validate_references<C: ConnectionTrait>(
     before: Option<&devices::Model>,
     errors: &mut FieldErrors,
 ) -> DomainResult<References> {
-    let mut found = References::default();
+    let owner = match row.owner_extension_id {
+        Some(id) => find_extension(db, row.domain_id, id).await?,
+        None => None,
+    };
+    let placeholder = match row.placeholder_extension_id {
+        Some(id) if before.is_none_or(|b| b.placeholder_extension_id != Some(id)) => {
+            find_extension(db, row.domain_id, id).await?
+        }
+        _ => None,
+    };
+    let location_found = match row.location_id {
+        Some(id) if before.is_none_or(|b| b.location_id != Some(id)) => {
+            locations::Entity::find_by_id(id)
+                .filter(locations::Column::DomainId.eq(row.domain_id))
+                .one(db)
+                .await?
+                .is_some()
+        }
+        _ => true,
+    };
+    check_references(
+        row,
+        before,
+        owner.as_ref(),
+        placeholder.as_ref(),
+        location_found,
+        errors,
+    );
+    Ok(References {
+        owner_number: owner.map(|ext| ext.number),
+    })
+}
+
+/// The reference rules over what the look-ups found, for the references that are new or
+/// changed: the owner must exist and not be a placeholder, the placeholder must exist and be
+/// one, the Location must exist. `owner` and `placeholder` are the Extensions the row's ids
+/// name in its Domain (`None`: not found), `location_found` whether its Location is there.
+/// Shared by single saves and bulk import (which looks many rows up at once).
+pub fn check_references(
+    row: &devices::Model,
+    before: Option<&devices::Model>,
+    owner: Option<&extensions::Model>,
+    placeholder: Option<&extensions::Model>,
+    location_found: bool,
+    errors: &mut FieldErrors,
+) {
     if let Some(id) = row.owner_extension_id {
-        match find_extension(db, row.domain_id, id).await? {
+        match owner {
             None => errors.add(
                 "owner_extension_id",
                 "not_found",
@@ -422,14 +467,13 @@ async fn validate_references<C: ConnectionTrait>(
                         "a placeholder Extension cannot own a device",
                     );
                 }
-                found.owner_number = Some(ext.number);
             }
         }
     }
     if let Some(id) = row.placeholder_extension_id
         && before.is_none_or(|b| b.placeholder_extension_id != Some(id))
     {
-        match find_extension(db, row.domain_id, id).await? {
+        match placeholder {
             None => errors.add(
                 "placeholder_extension_id",
                 "not_found",
@@ -445,20 +489,14 @@ async fn validate_references<C: ConnectionTrait>(
     }
     if let Some(id) = row.location_id
         && before.is_none_or(|b| b.location_id != Some(id))
+        && !location_found
     {
-        let location = locations::Entity::find_by_id(id)
-            .filter(locations::Column::DomainId.eq(row.domain_id))
-            .one(db)
-            .await?;
-        if location.is_none() {
-            errors.add(
-                "location_id",
-                "not_found",
-                "no such Location in this Domain",
-            );
-        }
+        errors.add(
+            "location_id",
+            "not_found",
+            "no such Location in this Domain",
+        );
     }
-    Ok(found)
 }
 
 async fn find_extension<C: ConnectionTrait>(
@@ -473,7 +511,7 @@ async fn find_extension<C: ConnectionTrait>(
 }
 
 /// The position after the last device of a Location (0 for an empty one).
-async fn end_of_location<C: ConnectionTrait>(
+pub async fn end_of_location<C: ConnectionTrait>(
     db: &C,
     domain_id: Uuid,
     location_id: Uuid,
@@ -492,7 +530,8 @@ async fn end_of_location<C: ConnectionTrait>(
     })
 }
 
-fn secret_context(id: Uuid) -> String {
+/// The associated data binding a Device's encrypted SIP secret to its row.
+pub fn secret_context(id: Uuid) -> String {
     format!("device:{id}")
 }
 
@@ -525,22 +564,32 @@ pub async fn create(
     patch: DevicePatch,
 ) -> DomainResult<devices::Model> {
     let domain = scope::enter(deps.db, ctx, domain_id, Permission::DevicesWrite).await?;
-    if patch.label.is_none() {
-        return Err(DomainError::invalid(
-            "label",
-            "required",
-            "a Device needs a label",
-        ));
-    }
     let position_given = patch.location_position.is_some();
-    let mut row = new_row(domain_id, ctx.now);
-    apply(&mut row, patch);
+    let (mut row, errors) = draft(domain_id, ctx.now, patch);
+    errors.into_result()?;
     row.sip_username = generate_sip_username();
     row.sip_secret_encrypted = deps.cipher.encrypt(
         generate_sip_secret().expose_secret(),
         &secret_context(row.id),
     );
     save(deps, ctx, &domain, None, row, position_given).await
+}
+
+/// A new Device from a create patch, not yet validated and without its SIP identity: the
+/// defaults with the patch applied, and the errors of missing required fields. Shared by
+/// [`create`] and bulk import, which then run [`validate`] and [`check_references`].
+pub fn draft(
+    domain_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+    patch: DevicePatch,
+) -> (devices::Model, FieldErrors) {
+    let mut errors = FieldErrors::new();
+    if patch.label.is_none() {
+        errors.add("label", "required", "a Device needs a label");
+    }
+    let mut row = new_row(domain_id, now);
+    apply(&mut row, patch);
+    (row, errors)
 }
 
 /// Changes a Device (`devices.write`).
