@@ -10,6 +10,7 @@ pub mod calling_settings;
 pub mod devices;
 pub mod domains;
 pub mod extensions;
+pub mod import;
 pub mod locations;
 pub mod profile;
 pub mod roles;
