@@ -994,14 +994,14 @@ async fn keys_are_listed_oldest_first_across_pages(app: TestApp) {
 }
 
 /// A second server process on the test's database, logging at debug level into a pipe.
-struct LoggedServer {
+pub(crate) struct LoggedServer {
     child: Child,
-    address: String,
+    pub(crate) address: String,
     log: std::thread::JoinHandle<String>,
 }
 
 impl LoggedServer {
-    fn start(app: &TestApp) -> Self {
+    pub(crate) fn start(app: &TestApp) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -1046,8 +1046,29 @@ impl LoggedServer {
         }
     }
 
+    /// Waits until the server answers (panics with its log after 30 s).
+    pub(crate) async fn wait_ready(self) -> Self {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = client
+                .get(format!("{}/health/live", self.address))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return self;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the second server did not start:\n{}",
+                self.stop()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stops the server (the process this test started) and returns everything it logged.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.log.join().unwrap_or_default()

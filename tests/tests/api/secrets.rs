@@ -8,14 +8,96 @@ use secrecy::SecretString;
 use serde_json::json;
 use switchboard_api::Application;
 use switchboard_domain::events::ChangeKind;
-use switchboard_tests::{TestApp, both_databases, test_config};
+use switchboard_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, both_databases, test_config};
+
+use crate::api_keys::LoggedServer;
 
 use crate::users::{call, create_domain};
 
 both_databases!(
     a_database_encrypted_with_another_key_is_refused_at_start_up_naming_both_keys,
     committed_changes_are_published_and_refused_ones_are_not,
+    sip_secrets_and_pins_never_reach_the_server_logs,
 );
+
+async fn sip_secrets_and_pins_never_reach_the_server_logs(app: TestApp) {
+    let server = LoggedServer::start(&app).wait_ready().await;
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.address);
+    let tokens: serde_json::Value = client
+        .post(url("/api/v1/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let send = |method: Method, path: &str, body: Option<serde_json::Value>| {
+        let mut request = client.request(method, url(path)).bearer_auth(&token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let (status, domain) = send(
+        Method::POST,
+        "/api/v1/domains",
+        Some(json!({"name": "Acme", "sip_domain": "acme.pbx.test"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{domain}");
+    let base = format!(
+        "/api/v1/domains/{}/extensions",
+        domain["id"].as_str().unwrap()
+    );
+    let (status, ext) = send(
+        Method::POST,
+        &base,
+        Some(json!({"number": "201", "display_name": "A", "pin": "739146", "sip_registration": {"enabled": true}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{ext}");
+    let id = ext["id"].as_str().unwrap();
+    let (_, first) = send(Method::GET, &format!("{base}/{id}/sip-secret"), None).await;
+    send(Method::POST, &format!("{base}/{id}/rotate-secret"), None).await;
+    let (_, second) = send(Method::GET, &format!("{base}/{id}/sip-secret"), None).await;
+    let (status, _) = send(
+        Method::PATCH,
+        &format!("{base}/{id}"),
+        Some(json!({"pin": "1234"})),
+    )
+    .await;
+    assert_eq!(
+        status, 422,
+        "a trivial PIN is refused (and must not be logged either)"
+    );
+
+    let log = server.stop();
+    assert!(
+        log.contains("trivial_pin"),
+        "the refused change was logged (so the log is being read):\n{log}"
+    );
+    for secret in [
+        first["sip_secret"].as_str().unwrap(),
+        second["sip_secret"].as_str().unwrap(),
+        "739146",
+        "\"1234\"",
+    ] {
+        assert!(!log.contains(secret), "{secret} reached the logs");
+    }
+}
 
 async fn a_database_encrypted_with_another_key_is_refused_at_start_up_naming_both_keys(
     app: TestApp,
