@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::error::DomainResult;
 use crate::identity::permissions::{BuiltinRole, Permission, PermissionSet};
-use crate::store::{role_assignments, roles};
+use crate::store::{domains, role_assignments, roles};
 
 /// The permissions a custom role's stored JSON grants (unknown names grant nothing).
 pub fn custom_role_permissions(role: &roles::Model) -> PermissionSet {
@@ -76,5 +76,26 @@ pub async fn user_permissions<C: ConnectionTrait>(
             }
         }
     }
+    // A disabled Domain is suspended: its members lose their standing in it (platform roles,
+    // which act in every Domain, keep theirs so operators can re-enable it).
+    if !domains.is_empty() {
+        let disabled = disabled_domains(db, domains.keys().copied().collect()).await?;
+        domains.retain(|id, _| !disabled.contains(id));
+    }
     Ok((platform, domains))
+}
+
+/// Which of `ids` are disabled Domains.
+pub async fn disabled_domains<C: ConnectionTrait>(
+    db: &C,
+    ids: Vec<Uuid>,
+) -> DomainResult<Vec<Uuid>> {
+    Ok(domains::Entity::find()
+        .filter(domains::Column::Id.is_in(ids))
+        .filter(domains::Column::Enabled.eq(false))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect())
 }

@@ -739,6 +739,13 @@ pub async fn authenticate_api_key(
         return Err(invalid);
     }
     cache.remember(digest);
+    if let Some(domain) = key.domain_id
+        && !access::disabled_domains(db, vec![domain]).await?.is_empty()
+    {
+        return Err(DomainError::Unauthenticated(
+            "the API key's Domain is disabled",
+        ));
+    }
     let permissions = access::role_permissions(db, key.domain_id, &key.role_key)
         .await?
         .unwrap_or_default();
