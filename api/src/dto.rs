@@ -116,3 +116,14 @@ pub struct ForceQuery {
     #[serde(default)]
     pub force: bool,
 }
+
+/// For optional input fields that cannot be cleared: absent is `None` (with
+/// `#[serde(default)]`), but an explicit `null` is refused (422 naming the field) instead of
+/// being read as "no change".
+pub fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}

@@ -118,7 +118,8 @@ impl From<store::Model> for DeviceDto {
 #[serde(deny_unknown_fields)]
 pub struct DeviceInput {
     /// 1–100 characters.
-    #[schema(example = "Reception 2F")]
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = String, example = "Reception 2F")]
     pub label: Option<String>,
     /// MAC address in any common notation (`00:15:65:AB:CD:EF`, `00-15-…`, `0015.65ab.cdef`,
     /// `001565abcdef`), unique across the platform; `null` for a softphone.
@@ -135,7 +136,8 @@ pub struct DeviceInput {
     pub model: Option<Option<String>>,
     /// `fixed` or `hotdesk` (default). Changing to `hotdesk` clears the owner; changing to
     /// `fixed` needs `owner_extension_id` and resets the hot-desk settings to `inherit`.
-    #[schema(example = "hotdesk")]
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = String, example = "hotdesk")]
     pub mode: Option<String>,
     /// Required for, and only for, `fixed`: an Extension of this Domain that is not a
     /// placeholder.
@@ -147,6 +149,8 @@ pub struct DeviceInput {
     #[schema(value_type = Option<Uuid>)]
     pub location_id: Option<Option<Uuid>>,
     /// 0–9999, lower rings first; default: after the Location's last device.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = i32)]
     pub location_position: Option<i32>,
     /// 5–300 seconds, for the Location's sequential ring.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -161,12 +165,16 @@ pub struct DeviceInput {
     #[schema(value_type = Option<String>)]
     pub emergency_caller_id_number: Option<Option<String>>,
     /// `inherit` (default), `full` or `placeholder`; hot-desk devices only.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = String)]
     pub logged_out_mode: Option<String>,
     /// For `placeholder`: an Extension of this Domain flagged `placeholder`.
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<Uuid>)]
     pub placeholder_extension_id: Option<Option<Uuid>>,
     /// `inherit` (default), `never`, `after_hours` or `daily_at`; hot-desk devices only.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = String)]
     pub auto_logout: Option<String>,
     /// 1–168, with (and only with) `after_hours`.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -177,6 +185,8 @@ pub struct DeviceInput {
     #[schema(value_type = Option<String>, example = "02:00")]
     pub auto_logout_at: Option<Option<String>>,
     /// In service (default true). Disabling drops the phone's registrations.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = bool)]
     pub enabled: Option<bool>,
 }
 

@@ -118,9 +118,12 @@ impl From<LocationView> for LocationDto {
 #[serde(deny_unknown_fields)]
 pub struct LocationInput {
     /// 1–100 characters, unique in the Domain.
-    #[schema(example = "Berlin HQ, desk 4.12")]
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = String, example = "Berlin HQ, desk 4.12")]
     pub name: Option<String>,
     /// Up to 500 characters.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = String)]
     pub description: Option<String>,
     /// 1–50 characters.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -135,15 +138,22 @@ pub struct LocationInput {
     #[schema(value_type = Option<String>)]
     pub emergency_address: Option<Option<String>>,
     /// `simultaneous` (default) or `sequential`.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = String)]
     pub ring_strategy: Option<String>,
     /// `everyone` (default) or `listed`. `listed` needs at least one allowed Extension or
     /// role (422 `nobody_listed` otherwise).
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = String)]
     pub sign_in_policy: Option<String>,
     /// Extensions of this Domain, not placeholders; replaces the list.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = Vec<Uuid>)]
     pub allowed_extension_ids: Option<Vec<Uuid>>,
     /// Built-in Domain role names (`domain_admin`, `manager`, `receptionist`, `supervisor`,
     /// `agent`, `member`) or custom role ids of this Domain; replaces the list.
-    #[schema(example = json!(["receptionist"]))]
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(value_type = Vec<String>, example = json!(["receptionist"]))]
     pub allowed_roles: Option<Vec<String>>,
 }
 
