@@ -22,6 +22,7 @@ both_databases!(
     the_sip_secret_is_only_readable_with_secrets_read_and_every_read_is_audited,
     changes_publish_refreshes_and_credential_changes_drop_registrations,
     another_domains_admin_gets_the_same_404_on_every_device_endpoint,
+    the_database_itself_refuses_what_validation_refuses,
 );
 
 /// A Domain created by the platform administrator, and their token.
@@ -881,4 +882,77 @@ async fn another_domains_admin_gets_the_same_404_on_every_device_endpoint(app: T
     .await;
     assert_eq!(still["label"], "Desk", "untouched");
     assert_eq!(still["enabled"], true);
+}
+
+async fn the_database_itself_refuses_what_validation_refuses(app: TestApp) {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+
+    let (domain, admin) = domain_with_admin(&app, "acme.pbx.test").await;
+    let other = create_domain(&app, &admin, "globex.pbx.test").await;
+    let mine = Uuid::parse_str(&extension(&app, &admin, &domain, "201", false).await).unwrap();
+    let theirs = Uuid::parse_str(&extension(&app, &admin, &other, "201", false).await).unwrap();
+    let their_location = Uuid::parse_str(&id_of(
+        &create(
+            &app,
+            &admin,
+            &other,
+            "locations",
+            json!({"name": "Elsewhere"}),
+        )
+        .await,
+    ))
+    .unwrap();
+    let existing = create(
+        &app,
+        &admin,
+        &domain,
+        "devices",
+        json!({"label": "Desk", "mac_address": "00:15:65:00:00:42"}),
+    )
+    .await;
+    let template = devices::Entity::find_by_id(Uuid::parse_str(&id_of(&existing)).unwrap())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+
+    type Break = fn(&mut devices::Model, Uuid, Uuid, Uuid);
+    let table: Vec<(&str, Break)> = vec![
+        ("duplicate MAC", |_, _, _, _| {}),
+        ("fixed without owner", |d, _, _, _| d.mode = "fixed".into()),
+        ("hotdesk with owner", |d, mine, _, _| {
+            d.owner_extension_id = Some(mine)
+        }),
+        ("unknown mode", |d, _, _, _| d.mode = "shared".into()),
+        ("placeholder mode without placeholder", |d, _, _, _| {
+            d.logged_out_mode = "placeholder".into()
+        }),
+        ("unknown auto-logout", |d, _, _, _| {
+            d.auto_logout = "sometimes".into()
+        }),
+        ("owner of another Domain", |d, _, theirs, _| {
+            d.mode = "fixed".into();
+            d.owner_extension_id = Some(theirs);
+        }),
+        ("Location of another Domain", |d, _, _, location| {
+            d.location_id = Some(location)
+        }),
+    ];
+    for (case, break_it) in table {
+        let mut row = template.clone();
+        row.id = Uuid::now_v7();
+        row.sip_username = format!("dtest{}", &row.id.simple().to_string()[20..]);
+        if case != "duplicate MAC" {
+            row.mac_address = None;
+        }
+        break_it(&mut row, mine, theirs, their_location);
+        let inserted = devices::ActiveModel::from(row).insert(&app.db).await;
+        assert!(inserted.is_err(), "the database accepted: {case}");
+    }
+    // The template itself, with a fresh identity, is fine: the refusals above are the rules.
+    let mut row = template.clone();
+    row.id = Uuid::now_v7();
+    row.sip_username = "dtestvalid01".into();
+    row.mac_address = None;
+    assert!(row.into_active_model().insert(&app.db).await.is_ok());
 }
