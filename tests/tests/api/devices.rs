@@ -779,7 +779,7 @@ async fn changes_publish_refreshes_and_credential_changes_drop_registrations(app
     )
     .await;
     let disabled = next_event(&mut events).await;
-    assert_eq!(disabled.drop_registrations, [user.clone()]);
+    assert_eq!(disabled.drop_registrations, [user.as_str()]);
 
     call(
         &app,
@@ -791,12 +791,12 @@ async fn changes_publish_refreshes_and_credential_changes_drop_registrations(app
     .await;
     let rotated = next_event(&mut events).await;
     assert_eq!(rotated.kind, ChangeKind::DeviceUpdated);
-    assert_eq!(rotated.drop_registrations, [user.clone()]);
+    assert_eq!(rotated.drop_registrations, [user.as_str()]);
 
     call(&app, &admin, Method::DELETE, &dev, None).await;
     let deleted = next_event(&mut events).await;
     assert_eq!(deleted.kind, ChangeKind::DeviceDeleted);
-    assert_eq!(deleted.drop_registrations, [user.clone()]);
+    assert_eq!(deleted.drop_registrations, [user.as_str()]);
     assert!(
         deleted.sip_users.contains(&"201".to_owned()),
         "the owner's dial string changed"
