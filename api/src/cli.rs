@@ -51,6 +51,11 @@ pub enum Command {
     },
     /// Print the OpenAPI 3.1 document as JSON.
     Openapi,
+    /// Import Extensions and Devices from a JSON or CSV file into a Domain, all or nothing (the
+    /// file format and rules of POST /api/v1/domains/{id}/import), straight on the database as
+    /// the audit actor `cli`, with a progress bar. Prints the report as JSON; exits 1 when any
+    /// row is invalid.
+    Import(crate::import_cli::ImportArgs),
 }
 
 /// `migrate` actions.
@@ -100,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin {
             action: AdminAction::Create(args),
         } => admin_create(config, args).await,
+        Command::Import(args) => crate::import_cli::run(config, args).await,
         Command::Openapi => Ok(()),
     }
 }

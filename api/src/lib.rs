@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod dto;
 pub mod extract;
+pub mod import_cli;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;

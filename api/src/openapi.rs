@@ -33,6 +33,7 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "extensions", description = "Extensions: calling identities (numbers) with caller IDs, voicemail PIN, forwarding, recording, direct registration"),
         (name = "devices", description = "Devices: desk phones and softphones with a generated SIP identity, `fixed` to an owner Extension or `hotdesk`, in an optional Location; secrets readable with `secrets.read` (audited) and rotatable"),
         (name = "locations", description = "Locations: desks and offices Extensions sign in to, with emergency identity, ring strategy and order, and who may sign in"),
+        (name = "import", description = "Bulk import of Extensions and Devices from JSON or CSV: every row checked first, all or nothing, with a dry run"),
         (name = "calling-settings", description = "A Domain's calling settings: hot-desk defaults, emergency numbers, ring timeout, PIN lockout"),
         (name = "audit", description = "The audit log: every change, who made it, before and after (secrets removed), filterable, newest first"),
     ),

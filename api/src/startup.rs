@@ -49,7 +49,7 @@ pub struct Application {
 
 /// Loads the SIP secret encryption key: configured, else (development) from the key file,
 /// else generated into a new key file. Returns the path when a key was generated.
-fn load_cipher(config: &Config) -> anyhow::Result<(SecretCipher, Option<PathBuf>)> {
+pub fn load_cipher(config: &Config) -> anyhow::Result<(SecretCipher, Option<PathBuf>)> {
     if let Some(key) = &config.secrets.encryption_key {
         return Ok((SecretCipher::from_base64(key.expose_secret())?, None));
     }

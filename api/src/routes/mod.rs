@@ -9,6 +9,7 @@ pub mod devices;
 pub mod domains;
 pub mod extensions;
 pub mod health;
+pub mod import;
 pub mod locations;
 pub mod me;
 pub mod roles;
@@ -75,6 +76,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(locations::get_location)
         .service(locations::update_location)
         .service(locations::delete_location);
+    cfg.service(import::import_rows);
     cfg.service(calling_settings::get_calling_settings)
         .service(calling_settings::update_calling_settings);
     cfg.service(audit::domain_audit)

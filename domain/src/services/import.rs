@@ -27,11 +27,11 @@ use super::extensions::{Deps, ExtensionPatch};
 use super::{Context, audit, calling_settings, devices, extensions, scope};
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
 use crate::events::{ChangeEvent, ChangeKind};
-use crate::identity::authz::authorize;
+use crate::identity::authz::{Actor, authorize};
 use crate::identity::password::hash_secret;
 use crate::identity::permissions::Permission;
 use crate::store::{
-    devices as device_store, extensions as extension_store, locations, role_assignments,
+    devices as device_store, domains, extensions as extension_store, locations, role_assignments,
 };
 use crate::telephony::secrets::{generate_sip_secret, generate_sip_username};
 use crate::telephony::values::ExtensionNumber;
@@ -67,8 +67,8 @@ impl RowKind {
 pub struct RowError {
     /// The row it is about, as numbered by whoever read the file (see [`Numbered::row`]).
     pub row: usize,
-    /// Whether the row is an Extension or a Device.
-    pub kind: RowKind,
+    /// Whether the row is an Extension or a Device; `None` when that could not be read.
+    pub kind: Option<RowKind>,
     /// The field, named as in the single-resource create body (or the import-only columns).
     pub field: String,
     /// The stable code of the rule that failed.
@@ -80,6 +80,11 @@ pub struct RowError {
 impl RowError {
     /// Attaches a field error to a row.
     pub fn new(row: usize, kind: RowKind, error: FieldError) -> Self {
+        Self::about(row, Some(kind), error)
+    }
+
+    /// Attaches a field error to a row whose kind may be unknown.
+    pub fn about(row: usize, kind: Option<RowKind>, error: FieldError) -> Self {
         Self {
             row,
             kind,
@@ -207,7 +212,7 @@ impl Report {
     fn add(&mut self, row: usize, kind: RowKind, field: &str, code: &str, message: String) {
         self.0.push(RowError {
             row,
-            kind,
+            kind: Some(kind),
             field: field.to_owned(),
             code: code.to_owned(),
             message,
@@ -224,6 +229,25 @@ impl Report {
     }
 }
 
+/// The Domain with this SIP domain (case-insensitive), for `switchboard import --domain`.
+pub async fn domain_by_sip_domain<C: ConnectionTrait>(
+    db: &C,
+    sip_domain: &str,
+) -> DomainResult<domains::Model> {
+    domains::Entity::find()
+        .filter(domains::Column::SipDomain.eq(sip_domain.trim().to_ascii_lowercase()))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("domain"))
+}
+
+/// Whether `actor` may import into the Domain: `extensions.write` and `devices.write` there.
+/// The HTTP edge asks before reading a large body; [`import`] asks again itself.
+pub fn can_import(actor: &Actor, domain_id: Uuid) -> DomainResult<()> {
+    authorize(actor, Permission::ExtensionsWrite, domain_id)?;
+    authorize(actor, Permission::DevicesWrite, domain_id)
+}
+
 /// Imports (or, with `dry_run`, only checks) `file` into the Domain; needs `extensions.write`
 /// and `devices.write` there.
 ///
@@ -238,20 +262,23 @@ pub async fn import(
     dry_run: bool,
     progress: &dyn Progress,
 ) -> DomainResult<ImportReport> {
-    authorize(&ctx.actor, Permission::ExtensionsWrite, domain_id)?;
+    can_import(&ctx.actor, domain_id)?;
     let domain = scope::enter(deps.db, ctx, domain_id, Permission::DevicesWrite).await?;
     let settings = calling_settings::load(deps.db, domain_id).await?;
     let emergency = calling_settings::emergency_numbers(&settings);
 
     let mut report = Report(file.unreadable);
-    let mut counted: HashSet<(RowKind, usize)> = report.0.iter().map(|e| (e.kind, e.row)).collect();
-    counted.extend(file.extensions.iter().map(|r| (RowKind::Extension, r.row)));
-    counted.extend(file.devices.iter().map(|r| (RowKind::Device, r.row)));
+    let mut counted: HashSet<(Option<RowKind>, usize)> =
+        report.0.iter().map(|e| (e.kind, e.row)).collect();
+    counted.extend(
+        file.extensions
+            .iter()
+            .map(|r| (Some(RowKind::Extension), r.row)),
+    );
+    counted.extend(file.devices.iter().map(|r| (Some(RowKind::Device), r.row)));
     let rows = counted.len();
-    let extension_rows = counted
-        .iter()
-        .filter(|(k, _)| *k == RowKind::Extension)
-        .count();
+    let of_kind = |kind| counted.iter().filter(|(k, _)| *k == Some(kind)).count();
+    let (extension_rows, device_rows) = (of_kind(RowKind::Extension), of_kind(RowKind::Device));
 
     progress.start(Stage::Validating, rows as u64);
     let mut exts = draft_extensions(file.extensions, domain_id, ctx.now, &emergency, &mut report);
@@ -278,7 +305,7 @@ pub async fn import(
         imported: false,
         rows,
         extensions: extension_rows,
-        devices: rows - extension_rows,
+        devices: device_rows,
         errors,
     };
     if !valid || dry_run {

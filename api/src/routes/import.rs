@@ -1,0 +1,1076 @@
+//! Bulk import of Extensions and Devices: `POST /api/v1/domains/{domain_id}/import` with JSON
+//! or CSV, all or nothing, with a dry run that only answers the per-row report.
+//!
+//! Reading the file lives here too ([`parse_file`]), because `switchboard import` reads the
+//! same two formats: JSON rows are deserialized one by one into the very types of the
+//! single-resource create bodies ([`ExtensionInput`], [`DeviceInput`]), and each CSV row is
+//! first turned into the same JSON object, so both formats follow one path and a wrong type in
+//! row 12 is an error of row 12, not of the whole file.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use switchboard_domain::FieldError;
+use switchboard_domain::services::extensions::{Deps, ExtensionPatch};
+use switchboard_domain::services::import::{
+    self, DeviceRow, ImportFile, ImportReport, Numbered, RowError, RowKind, Silent,
+};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::extract::{Query, payload_error};
+use crate::problem::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+use crate::routes::devices::DeviceInput;
+use crate::routes::extensions::ExtensionInput;
+use crate::state::AppState;
+
+/// The two file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportFormat {
+    /// `{"extensions": [...], "devices": [...], "dry_run": false}`.
+    Json,
+    /// One row per line with a `kind` column (`extension` or `device`), see [`CSV_COLUMNS`].
+    Csv,
+}
+
+/// A JSON import body. Only used to document the format: rows are read one at a time so that a
+/// bad row is reported as that row.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// Extensions, each exactly like the body of `POST …/extensions`.
+    #[serde(default)]
+    pub extensions: Vec<ExtensionInput>,
+    /// Devices, each like the body of `POST …/devices`, plus references by number and name.
+    #[serde(default)]
+    pub devices: Vec<ImportDeviceInput>,
+    /// Only check, write nothing (also `?dry_run=true`).
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A Device row: the body of `POST …/devices`, plus three import-only references that may
+/// point at Extensions of the same file.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImportDeviceInput {
+    /// The fields of a single create.
+    #[serde(flatten)]
+    pub device: DeviceInput,
+    /// The owner Extension's number (instead of `owner_extension_id`): an Extension of the
+    /// file or one already in the Domain.
+    #[schema(example = "201")]
+    pub owner_extension: Option<String>,
+    /// The placeholder Extension's number (instead of `placeholder_extension_id`).
+    pub placeholder_extension: Option<String>,
+    /// The name of a Location of the Domain (instead of `location_id`).
+    #[schema(example = "Berlin 2F")]
+    pub location: Option<String>,
+}
+
+/// `?dry_run=true`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// Only check every row and answer the report; write nothing.
+    pub dry_run: Option<bool>,
+}
+
+/// One problem with one field of one row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportRowError {
+    /// JSON: the 1-based position in `extensions` or `devices`. CSV: the line of the file
+    /// (the header is line 1, so the first row is 2), as a spreadsheet numbers it.
+    #[schema(example = 12)]
+    pub row: usize,
+    /// `extension` or `device`; null when a CSV row's `kind` is missing or unknown.
+    #[schema(example = "device")]
+    pub kind: Option<String>,
+    /// The field, named as in the create body (CSV: the column).
+    #[schema(example = "mac_address")]
+    pub field: String,
+    /// Stable code of the rule, e.g. `invalid_mac`, `duplicate_in_file`, `already_exists`,
+    /// `not_found`, `required`, `unknown_field`, `invalid_type`.
+    #[schema(example = "duplicate_in_file")]
+    pub code: String,
+    /// For people.
+    #[schema(example = "the MAC address is already on row 3 of this file")]
+    pub message: String,
+}
+
+impl From<RowError> for ImportRowError {
+    fn from(e: RowError) -> Self {
+        Self {
+            row: e.row,
+            kind: e.kind.map(|k| k.as_str().to_owned()),
+            field: e.field,
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+/// The result of an import or a dry run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportReportDto {
+    /// True when every row passed every check.
+    pub valid: bool,
+    /// True for a dry run.
+    pub dry_run: bool,
+    /// True when the rows were written (all of them, in one transaction).
+    pub imported: bool,
+    /// Rows in the file.
+    #[schema(example = 10000)]
+    pub rows: usize,
+    /// Extension rows.
+    pub extensions: usize,
+    /// Device rows.
+    pub devices: usize,
+    /// Every problem, ordered by row; empty when valid.
+    pub errors: Vec<ImportRowError>,
+}
+
+impl From<ImportReport> for ImportReportDto {
+    fn from(r: ImportReport) -> Self {
+        Self {
+            valid: r.valid,
+            dry_run: r.dry_run,
+            imported: r.imported,
+            rows: r.rows,
+            extensions: r.extensions,
+            devices: r.devices,
+            errors: r.errors.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// The 422 answer of an import with invalid rows: a problem document (code
+/// `validation_failed`) whose `errors` are the rows' errors, with the report's counts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportProblem {
+    /// `urn:switchboard:problem:validation_failed`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// `Unprocessable Entity`.
+    pub title: String,
+    /// 422.
+    pub status: u16,
+    /// How many errors, and that nothing was written.
+    #[schema(example = "3 errors in 10000 rows; nothing was imported")]
+    pub detail: String,
+    /// `validation_failed`.
+    pub code: String,
+    /// Always false.
+    pub valid: bool,
+    /// Always false.
+    pub dry_run: bool,
+    /// Always false.
+    pub imported: bool,
+    /// Rows in the file.
+    pub rows: usize,
+    /// Extension rows.
+    pub extensions: usize,
+    /// Device rows.
+    pub devices: usize,
+    /// Every problem, ordered by row.
+    pub errors: Vec<ImportRowError>,
+}
+
+impl From<ImportReport> for ImportProblem {
+    fn from(r: ImportReport) -> Self {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        Self {
+            problem_type: "urn:switchboard:problem:validation_failed".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: format!(
+                "{} error(s) in {} row(s); nothing was imported",
+                r.errors.len(),
+                r.rows
+            ),
+            code: "validation_failed".to_owned(),
+            valid: false,
+            dry_run: r.dry_run,
+            imported: false,
+            rows: r.rows,
+            extensions: r.extensions,
+            devices: r.devices,
+            errors: r.errors.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A file that cannot be read at all (not JSON, no `kind` column, unknown column …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// 400 for an unreadable file, 422 for a readable one of the wrong shape.
+    pub status: StatusCode,
+    /// Stable code: `malformed_json`, `malformed_csv` or `validation_failed`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub detail: String,
+    /// The field or column at fault, when there is one.
+    pub field: Option<FieldError>,
+}
+
+impl FileError {
+    fn malformed(code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    fn shape(field: &str, code: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "validation_failed",
+            detail: message.clone(),
+            field: Some(FieldError::new(field, code, message)),
+        }
+    }
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{}: {}", field.field, field.message),
+            None => f.write_str(&self.detail),
+        }
+    }
+}
+
+impl From<FileError> for ApiError {
+    fn from(e: FileError) -> Self {
+        let errors = e.field.map(|f| vec![f.into()]).unwrap_or_default();
+        ApiError::new(e.status, e.code, e.detail).with_errors(errors)
+    }
+}
+
+/// A file read into rows.
+#[derive(Debug)]
+pub struct ParsedFile {
+    /// The rows (and the rows that could not be read, as errors).
+    pub file: ImportFile,
+    /// The JSON body asked for a dry run.
+    pub dry_run: bool,
+}
+
+/// Reads an import file of either format.
+pub fn parse_file(format: ImportFormat, bytes: &[u8]) -> Result<ParsedFile, FileError> {
+    match format {
+        ImportFormat::Json => parse_json(bytes),
+        ImportFormat::Csv => parse_csv(bytes),
+    }
+}
+
+/// The JSON body's outer shape; the rows stay raw until each is read on its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBody {
+    #[serde(default)]
+    extensions: Vec<Value>,
+    #[serde(default)]
+    devices: Vec<Value>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn parse_json(bytes: &[u8]) -> Result<ParsedFile, FileError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let body: RawBody = match serde_path_to_error::deserialize(&mut de) {
+        Ok(body) => body,
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            return Err(match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let f = serde_field_error(&path, &inner.to_string());
+                    FileError::shape(&f.field, &f.code, f.message)
+                }
+                _ => FileError::malformed(
+                    "malformed_json",
+                    format!("the file is not valid JSON: {inner}"),
+                ),
+            });
+        }
+    };
+    de.end().map_err(|e| {
+        FileError::malformed("malformed_json", format!("the file is not valid JSON: {e}"))
+    })?;
+    let mut file = ImportFile::default();
+    for (i, value) in body.extensions.into_iter().enumerate() {
+        read_extension(&mut file, i + 1, value);
+    }
+    for (i, value) in body.devices.into_iter().enumerate() {
+        read_device(&mut file, i + 1, value);
+    }
+    Ok(ParsedFile {
+        file,
+        dry_run: body.dry_run,
+    })
+}
+
+/// Reads one Extension row into the file, or records why it cannot be read.
+fn read_extension(file: &mut ImportFile, row: usize, value: Value) {
+    match serde_path_to_error::deserialize::<_, ExtensionInput>(value) {
+        Ok(input) => file.extensions.push(Numbered {
+            row,
+            value: ExtensionPatch::from(input),
+        }),
+        Err(err) => file
+            .unreadable
+            .push(row_type_error(row, RowKind::Extension, err)),
+    }
+}
+
+/// The import-only reference fields of a Device row.
+const DEVICE_REFERENCES: [&str; 3] = ["owner_extension", "placeholder_extension", "location"];
+
+/// Reads one Device row: the import-only references are taken out, the rest is a create body.
+fn read_device(file: &mut ImportFile, row: usize, mut value: Value) {
+    let mut refs: [Option<String>; 3] = Default::default();
+    if let Value::Object(map) = &mut value {
+        for (slot, key) in refs.iter_mut().zip(DEVICE_REFERENCES) {
+            match map.remove(key) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) => *slot = Some(s),
+                // A number written without quotes (`"owner_extension": 201`) means the same.
+                Some(Value::Number(n)) => *slot = Some(n.to_string()),
+                Some(other) => {
+                    file.unreadable.push(RowError::new(
+                        row,
+                        RowKind::Device,
+                        FieldError::new(
+                            key,
+                            "invalid_type",
+                            format!("expected a string, found {other}"),
+                        ),
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+    match serde_path_to_error::deserialize::<_, DeviceInput>(value) {
+        Ok(input) => {
+            let [owner_extension, placeholder_extension, location] = refs;
+            file.devices.push(Numbered {
+                row,
+                value: DeviceRow {
+                    patch: input.into(),
+                    owner_extension,
+                    placeholder_extension,
+                    location,
+                },
+            })
+        }
+        Err(err) => file
+            .unreadable
+            .push(row_type_error(row, RowKind::Device, err)),
+    }
+}
+
+/// A row that does not fit its create body: an unknown field, a wrong type.
+fn row_type_error(
+    row: usize,
+    kind: RowKind,
+    err: serde_path_to_error::Error<serde_json::Error>,
+) -> RowError {
+    let path = err.path().to_string();
+    RowError::new(
+        row,
+        kind,
+        serde_field_error(&path, &err.into_inner().to_string()),
+    )
+}
+
+/// serde's message as a field error, like the single-resource endpoints report it.
+fn serde_field_error(path: &str, message: &str) -> FieldError {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    let parent = if path == "." { "" } else { path };
+    let quoted = message.split('`').nth(1).unwrap_or_default();
+    if message.starts_with("unknown field") {
+        // serde_path_to_error's path already ends with the unknown field.
+        let field = if parent.is_empty() { quoted } else { parent };
+        FieldError::new(field, "unknown_field", message)
+    } else if message.starts_with("missing field") {
+        let field = if parent.is_empty() {
+            quoted.to_owned()
+        } else {
+            format!("{parent}.{quoted}")
+        };
+        FieldError::new(field, "required", message)
+    } else {
+        let field = if parent.is_empty() { "row" } else { parent };
+        FieldError::new(field, "invalid_type", message)
+    }
+}
+
+/// How a CSV cell becomes a JSON value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    /// As is.
+    Text,
+    /// `true`/`false`, `yes`/`no`, `1`/`0`, `on`/`off`.
+    Bool,
+    /// A whole number.
+    Int,
+    /// Values separated by `,`, `;`, `|` or spaces.
+    List,
+}
+
+/// The CSV columns of Extension rows: the create body's fields, nested ones with dots.
+const EXTENSION_COLUMNS: &[(&str, Cell)] = &[
+    ("number", Cell::Text),
+    ("display_name", Cell::Text),
+    ("internal_caller_id_name", Cell::Text),
+    ("internal_caller_id_number", Cell::Text),
+    ("outbound_caller_id_name", Cell::Text),
+    ("outbound_caller_id_number", Cell::Text),
+    ("emergency_caller_id_name", Cell::Text),
+    ("emergency_caller_id_number", Cell::Text),
+    ("voicemail_enabled", Cell::Bool),
+    ("pin", Cell::Text),
+    ("ring_timeout_secs", Cell::Int),
+    ("dnd", Cell::Bool),
+    ("forwarding.always.enabled", Cell::Bool),
+    ("forwarding.always.destination", Cell::Text),
+    ("forwarding.busy.enabled", Cell::Bool),
+    ("forwarding.busy.destination", Cell::Text),
+    ("forwarding.no_answer.enabled", Cell::Bool),
+    ("forwarding.no_answer.destination", Cell::Text),
+    ("forwarding.not_registered.enabled", Cell::Bool),
+    ("forwarding.not_registered.destination", Cell::Text),
+    ("recording.inbound", Cell::Text),
+    ("recording.outbound", Cell::Text),
+    ("context", Cell::Text),
+    ("toll_allow", Cell::List),
+    ("account_code", Cell::Text),
+    ("call_group", Cell::Text),
+    ("hotdesk_allowed", Cell::Bool),
+    ("placeholder", Cell::Bool),
+    ("sip_registration.enabled", Cell::Bool),
+    ("sip_registration.max_registrations", Cell::Int),
+    ("user_id", Cell::Text),
+    ("enabled", Cell::Bool),
+];
+
+/// The CSV columns of Device rows: the create body's fields and the import-only references.
+const DEVICE_COLUMNS: &[(&str, Cell)] = &[
+    ("label", Cell::Text),
+    ("mac_address", Cell::Text),
+    ("vendor", Cell::Text),
+    ("model", Cell::Text),
+    ("mode", Cell::Text),
+    ("owner_extension", Cell::Text),
+    ("owner_extension_id", Cell::Text),
+    ("location", Cell::Text),
+    ("location_id", Cell::Text),
+    ("location_position", Cell::Int),
+    ("location_ring_timeout_secs", Cell::Int),
+    ("emergency_caller_id_name", Cell::Text),
+    ("emergency_caller_id_number", Cell::Text),
+    ("logged_out_mode", Cell::Text),
+    ("placeholder_extension", Cell::Text),
+    ("placeholder_extension_id", Cell::Text),
+    ("auto_logout", Cell::Text),
+    ("auto_logout_hours", Cell::Int),
+    ("auto_logout_at", Cell::Text),
+    ("enabled", Cell::Bool),
+];
+
+/// Every CSV column: `kind`, then the Extension and the Device columns (a few, like `enabled`,
+/// belong to both).
+pub const CSV_COLUMNS: &[&str] = &[
+    "kind",
+    "number",
+    "display_name",
+    "internal_caller_id_name",
+    "internal_caller_id_number",
+    "outbound_caller_id_name",
+    "outbound_caller_id_number",
+    "emergency_caller_id_name",
+    "emergency_caller_id_number",
+    "voicemail_enabled",
+    "pin",
+    "ring_timeout_secs",
+    "dnd",
+    "forwarding.always.enabled",
+    "forwarding.always.destination",
+    "forwarding.busy.enabled",
+    "forwarding.busy.destination",
+    "forwarding.no_answer.enabled",
+    "forwarding.no_answer.destination",
+    "forwarding.not_registered.enabled",
+    "forwarding.not_registered.destination",
+    "recording.inbound",
+    "recording.outbound",
+    "context",
+    "toll_allow",
+    "account_code",
+    "call_group",
+    "hotdesk_allowed",
+    "placeholder",
+    "sip_registration.enabled",
+    "sip_registration.max_registrations",
+    "user_id",
+    "enabled",
+    "label",
+    "mac_address",
+    "vendor",
+    "model",
+    "mode",
+    "owner_extension",
+    "owner_extension_id",
+    "location",
+    "location_id",
+    "location_position",
+    "location_ring_timeout_secs",
+    "logged_out_mode",
+    "placeholder_extension",
+    "placeholder_extension_id",
+    "auto_logout",
+    "auto_logout_hours",
+    "auto_logout_at",
+];
+
+fn columns_of(kind: RowKind) -> &'static [(&'static str, Cell)] {
+    match kind {
+        RowKind::Extension => EXTENSION_COLUMNS,
+        RowKind::Device => DEVICE_COLUMNS,
+    }
+}
+
+fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
+    // Spreadsheets in many locales save with `;`: take it when the header has no comma.
+    let header_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let delimiter = if !header_line.contains(&b',') && header_line.contains(&b';') {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let malformed = |e: csv::Error| {
+        FileError::malformed("malformed_csv", format!("the file is not valid CSV: {e}"))
+    };
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(malformed)?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for h in &headers {
+        if !CSV_COLUMNS.contains(&h.as_str()) {
+            return Err(FileError::shape(
+                h,
+                "unknown_column",
+                format!("{h:?} is not an import column (see the documentation of POST …/import)"),
+            ));
+        }
+        if !seen.insert(h.as_str()) {
+            return Err(FileError::shape(
+                h,
+                "duplicate_column",
+                format!("the column {h:?} appears twice"),
+            ));
+        }
+    }
+    let Some(kind_column) = headers.iter().position(|h| h == "kind") else {
+        return Err(FileError::shape(
+            "kind",
+            "required",
+            "a `kind` column (extension or device) is required",
+        ));
+    };
+
+    let mut file = ImportFile::default();
+    // The csv crate does not count blank lines; count newlines up to each record instead, so
+    // a row number is the line a spreadsheet or an editor shows.
+    let (mut line, mut counted_to) = (1usize, 0usize);
+    for record in reader.records() {
+        let record = record.map_err(malformed)?;
+        let mut start = record
+            .position()
+            .and_then(|p| usize::try_from(p.byte()).ok())
+            .unwrap_or(counted_to)
+            .min(bytes.len());
+        // A record's position is where reading began, before the blank lines it skipped.
+        while bytes.get(start).is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            start += 1;
+        }
+        if let Some(skipped) = bytes.get(counted_to..start) {
+            line += skipped.iter().filter(|b| **b == b'\n').count();
+        }
+        counted_to = start;
+        let row = line;
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let kind = match record
+            .get(kind_column)
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "extension" => RowKind::Extension,
+            "device" => RowKind::Device,
+            other => {
+                let message = if other.is_empty() {
+                    "every row needs a kind: extension or device".to_owned()
+                } else {
+                    format!("{other:?} is not a kind; use extension or device")
+                };
+                file.unreadable.push(RowError::about(
+                    row,
+                    None,
+                    FieldError::new("kind", "invalid_choice", message),
+                ));
+                continue;
+            }
+        };
+        match csv_row_object(kind, &headers, &record) {
+            Ok(object) => match kind {
+                RowKind::Extension => read_extension(&mut file, row, Value::Object(object)),
+                RowKind::Device => read_device(&mut file, row, Value::Object(object)),
+            },
+            Err(errors) => file
+                .unreadable
+                .extend(errors.into_iter().map(|e| RowError::new(row, kind, e))),
+        }
+    }
+    Ok(ParsedFile {
+        file,
+        dry_run: false,
+    })
+}
+
+/// Turns a CSV row into the JSON object of its create body: empty cells are left out (the
+/// default applies), dotted columns become nested objects.
+fn csv_row_object(
+    kind: RowKind,
+    headers: &[String],
+    record: &csv::StringRecord,
+) -> Result<Map<String, Value>, Vec<FieldError>> {
+    let columns = columns_of(kind);
+    let mut object = Map::new();
+    let mut errors = Vec::new();
+    for (header, cell) in headers.iter().zip(record.iter()) {
+        if header == "kind" || cell.is_empty() {
+            continue;
+        }
+        let Some((_, cell_type)) = columns.iter().find(|(name, _)| name == header) else {
+            errors.push(FieldError::new(
+                header.as_str(),
+                "unknown_field",
+                format!(
+                    "{header} is not a column of {} rows; leave it empty",
+                    kind.as_str()
+                ),
+            ));
+            continue;
+        };
+        let value = match cell_value(*cell_type, cell) {
+            Ok(value) => value,
+            Err(message) => {
+                errors.push(FieldError::new(header.as_str(), "invalid_type", message));
+                continue;
+            }
+        };
+        insert_path(&mut object, header, value);
+    }
+    if errors.is_empty() {
+        Ok(object)
+    } else {
+        Err(errors)
+    }
+}
+
+fn cell_value(cell_type: Cell, cell: &str) -> Result<Value, String> {
+    match cell_type {
+        Cell::Text => Ok(Value::String(cell.to_owned())),
+        Cell::Bool => match cell.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" | "1" | "on" => Ok(Value::Bool(true)),
+            "false" | "no" | "n" | "0" | "off" => Ok(Value::Bool(false)),
+            _ => Err(format!("{cell:?} is not true or false")),
+        },
+        Cell::Int => cell
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("{cell:?} is not a whole number")),
+        Cell::List => Ok(Value::Array(
+            cell.split([',', ';', '|', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        )),
+    }
+}
+
+/// Puts `value` at a dotted path (`forwarding.busy.destination`) into `object`.
+fn insert_path(object: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            object.insert(path.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let child = object
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(child) = child {
+                insert_path(child, rest, value);
+            }
+        }
+    }
+}
+
+/// The format a request declares, from its `Content-Type`.
+fn format_of(req: &HttpRequest) -> Result<ImportFormat, ApiError> {
+    let unsupported = || {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the file as application/json or text/csv",
+        )
+    };
+    match req.mime_type() {
+        Ok(Some(mime)) => match (mime.type_().as_str(), mime.subtype().as_str()) {
+            ("application", "json") => Ok(ImportFormat::Json),
+            ("application", _) if mime.suffix().is_some_and(|s| s == "json") => {
+                Ok(ImportFormat::Json)
+            }
+            ("text" | "application", "csv") => Ok(ImportFormat::Csv),
+            _ => Err(unsupported()),
+        },
+        _ => Err(unsupported()),
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("an import file may have at most {limit} bytes (http.max_import_bytes)"),
+    )
+}
+
+/// Reads the body up to `limit` bytes (the import limit, not the general one).
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| payload_error(e.into()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Import Extensions and Devices from JSON or CSV (`extensions.write` and `devices.write`).
+///
+/// Every row is checked first, by the same rules as `POST …/extensions` and `POST …/devices`,
+/// plus duplicates inside the file (numbers, MAC addresses, linked users) and collisions with
+/// what exists (numbers and users in the Domain, MAC addresses on the whole platform). Devices
+/// may name their owner and placeholder Extensions by number (`owner_extension`,
+/// `placeholder_extension`; Extensions of the same file or already stored) and their Location
+/// by name (`location`). One bad row and nothing is written: 422 with every row's errors.
+/// Otherwise everything is written in one transaction (201), with one `import.completed` audit
+/// entry. A dry run (`?dry_run=true`, or `"dry_run": true` in JSON) writes nothing and answers
+/// the same report with 200. The body may be up to `http.max_import_bytes` (16 MiB).
+///
+/// **JSON**: `{"extensions": [...], "devices": [...], "dry_run": false}`; each Extension is a
+/// create body, each Device a create body plus the three references. A row's `row` in the
+/// report is its 1-based position in its list.
+///
+/// **CSV** (`text/csv`, `,` or `;` separated, UTF-8, header line required): a `kind` column
+/// (`extension` or `device`), then any of the create bodies' fields as columns, nested ones
+/// with dots: `number, display_name, internal_caller_id_name, internal_caller_id_number,
+/// outbound_caller_id_name, outbound_caller_id_number, emergency_caller_id_name,
+/// emergency_caller_id_number, voicemail_enabled, pin, ring_timeout_secs, dnd,
+/// forwarding.{always,busy,no_answer,not_registered}.{enabled,destination}, recording.inbound,
+/// recording.outbound, context, toll_allow (classes separated by `;`, `|` or spaces), account_code,
+/// call_group, hotdesk_allowed, placeholder, sip_registration.enabled,
+/// sip_registration.max_registrations, user_id, enabled` for Extensions; `label, mac_address,
+/// vendor, model, mode, owner_extension, owner_extension_id, location, location_id,
+/// location_position, location_ring_timeout_secs, emergency_caller_id_name,
+/// emergency_caller_id_number, logged_out_mode, placeholder_extension, placeholder_extension_id,
+/// auto_logout, auto_logout_hours, auto_logout_at, enabled` for Devices. An empty cell means
+/// "not given" (the default applies); booleans are `true`/`false`, `yes`/`no` or `1`/`0`. A
+/// cell in a column of the other kind is an error. A row's `row` is its line in the file.
+#[utoipa::path(
+    tag = "import",
+    security(("bearer" = [])),
+    params(("domain_id" = Uuid, Path, description = "Domain id"), ImportQuery),
+    request_body(
+        description = "The rows, as JSON or as CSV",
+        content(
+            (ImportRequest = "application/json", example = json!({
+                "extensions": [
+                    {"number": "201", "display_name": "Ada Lovelace", "pin": "2580"},
+                    {"number": "202", "display_name": "Reception", "forwarding": {"no_answer": {"enabled": true, "destination": "201"}}}
+                ],
+                "devices": [
+                    {"label": "Ada's desk", "mac_address": "00:15:65:ab:cd:ef", "mode": "fixed", "owner_extension": "201"},
+                    {"label": "Hot desk 1", "location": "Berlin 2F"}
+                ]
+            })),
+            (String = "text/csv", example = "kind,number,display_name,pin,label,mac_address,mode,owner_extension\nextension,201,Ada Lovelace,2580,,,,\ndevice,,,,Ada's desk,00:15:65:ab:cd:ef,fixed,201\n")
+        )
+    ),
+    responses(
+        (status = 200, description = "Dry run: the report (`valid` says whether an import would succeed); nothing written", body = ImportReportDto),
+        (status = 201, description = "Imported: every row written in one transaction", body = ImportReportDto),
+        (status = 400, description = "Not JSON, or not CSV (`malformed_json`, `malformed_csv`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`extensions.write` or `devices.write` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such Domain, or not mine", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A concurrent change took a number or MAC address between the checks and the insert; nothing written, retry", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than `http.max_import_bytes`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither application/json nor text/csv", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid rows (`errors` lists each with `row`, `kind`, `field`), or a file of the wrong shape (unknown column); nothing written", body = ImportProblem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/domains/{domain_id}/import")]
+pub async fn import_rows(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+    query: Query<ImportQuery>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let domain_id = path.into_inner();
+    // Refuse before reading up to 16 MiB for someone who may not import anyway.
+    import::can_import(&caller.ctx().actor, domain_id)?;
+    let format = format_of(&req)?;
+    let body = read_body(&req, payload, state.config.http.max_import_bytes).await?;
+    let parsed = web::block(move || parse_file(format, &body))
+        .await
+        .map_err(ApiError::internal)??;
+    let dry_run = parsed.dry_run || query.into_inner().dry_run.unwrap_or(false);
+    let deps = Deps {
+        db: &state.db,
+        cipher: &state.cipher,
+        bus: &state.events,
+    };
+    let report =
+        import::import(deps, caller.ctx(), domain_id, parsed.file, dry_run, &Silent).await?;
+    Ok(if !report.valid {
+        HttpResponse::UnprocessableEntity()
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
+            .json(ImportProblem::from(report))
+    } else if report.imported {
+        HttpResponse::Created().json(ImportReportDto::from(report))
+    } else {
+        HttpResponse::Ok().json(ImportReportDto::from(report))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+    use utoipa::openapi::{RefOr, Schema};
+
+    fn csv(text: &str) -> ImportFile {
+        match parse_file(ImportFormat::Csv, text.as_bytes()) {
+            Ok(parsed) => parsed.file,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn csv_rows_become_create_bodies_numbered_by_line() {
+        let file = csv(
+            "kind,number,display_name,forwarding.busy.enabled,forwarding.busy.destination,toll_allow,label,owner_extension,mode\n\
+             extension,201,Ada,yes,+4930123456,local;international,,,\n\
+             \n\
+             device,,,,,,Desk,201,fixed\n",
+        );
+        assert_eq!(file.unreadable, vec![]);
+        assert_eq!(file.extensions.len(), 1);
+        let ext = &file.extensions[0];
+        assert_eq!(ext.row, 2);
+        assert_eq!(ext.value.number.as_deref(), Some("201"));
+        let busy = ext
+            .value
+            .forward_busy
+            .as_ref()
+            .map(|f| (f.enabled, f.destination.clone()));
+        assert_eq!(
+            busy,
+            Some((Some(true), Some(Some("+4930123456".to_owned()))))
+        );
+        assert_eq!(
+            ext.value.toll_allow,
+            Some(vec!["local".to_owned(), "international".to_owned()])
+        );
+        assert_eq!(file.devices.len(), 1);
+        assert_eq!(file.devices[0].row, 4);
+        assert_eq!(
+            file.devices[0].value.owner_extension.as_deref(),
+            Some("201")
+        );
+        assert_eq!(file.devices[0].value.patch.mode.as_deref(), Some("fixed"));
+    }
+
+    #[test]
+    fn bad_cells_and_kinds_are_errors_of_their_row() {
+        let file = csv("kind;number;display_name;ring_timeout_secs;label\n\
+             extension;201;Ada;soon;\n\
+             extension;202;Bob;;Desk\n\
+             phone;203;Cy;;\n");
+        let got: Vec<(usize, Option<RowKind>, &str, &str)> = file
+            .unreadable
+            .iter()
+            .map(|e| (e.row, e.kind, e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    2,
+                    Some(RowKind::Extension),
+                    "ring_timeout_secs",
+                    "invalid_type"
+                ),
+                (3, Some(RowKind::Extension), "label", "unknown_field"),
+                (4, None, "kind", "invalid_choice"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_csv_without_kind_or_with_an_unknown_column_is_refused_whole() {
+        let err = parse_file(ImportFormat::Csv, b"number,display_name\n201,Ada\n").err();
+        assert_eq!(
+            err.and_then(|e| e.field).map(|f| f.code),
+            Some("required".into())
+        );
+        let err = parse_file(ImportFormat::Csv, b"kind,colour\nextension,red\n").err();
+        assert_eq!(
+            err.and_then(|e| e.field).map(|f| (f.field, f.code)),
+            Some(("colour".into(), "unknown_column".into()))
+        );
+    }
+
+    #[test]
+    fn json_rows_are_read_one_by_one() {
+        let body = br#"{"extensions": [{"number": "201", "display_name": "Ada"},
+            {"number": 202, "display_name": "Bob"}, {"numbr": "203"}],
+            "devices": [{"label": "Desk", "owner_extension": 201, "location": "HQ"}],
+            "dry_run": true}"#;
+        let parsed = parse_file(ImportFormat::Json, body).map_err(|e| e.to_string());
+        let Ok(parsed) = parsed else {
+            panic!("{parsed:?}");
+        };
+        assert!(parsed.dry_run);
+        assert_eq!(parsed.file.extensions.len(), 1);
+        let got: Vec<(usize, &str, &str)> = parsed
+            .file
+            .unreadable
+            .iter()
+            .map(|e| (e.row, e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(2, "number", "invalid_type"), (3, "numbr", "unknown_field")]
+        );
+        let device = &parsed.file.devices[0].value;
+        assert_eq!(device.owner_extension.as_deref(), Some("201"));
+        assert_eq!(device.location.as_deref(), Some("HQ"));
+        assert_eq!(
+            parse_file(ImportFormat::Json, b"{\"extension\": []}")
+                .err()
+                .map(|e| e.code),
+            Some("validation_failed")
+        );
+        assert_eq!(
+            parse_file(ImportFormat::Json, b"{\"extensions\": [")
+                .err()
+                .map(|e| e.code),
+            Some("malformed_json")
+        );
+    }
+
+    /// Every property path of a schema (`forwarding.busy.destination`), following the nested
+    /// input types by field name.
+    fn leaf_paths(schema: RefOr<Schema>, prefix: &str, out: &mut Vec<String>) {
+        use crate::routes::extensions::{
+            ForwardInput, ForwardingInput, RecordingInput, SipRegistrationInput,
+        };
+        let nested = |name: &str| match name {
+            "forwarding" => Some(ForwardingInput::schema()),
+            "recording" => Some(RecordingInput::schema()),
+            "sip_registration" => Some(SipRegistrationInput::schema()),
+            "always" | "busy" | "no_answer" | "not_registered" => Some(ForwardInput::schema()),
+            _ => None,
+        };
+        let RefOr::T(Schema::Object(object)) = schema else {
+            out.push(prefix.to_owned());
+            return;
+        };
+        if object.properties.is_empty() {
+            out.push(prefix.to_owned());
+        }
+        for (name, property) in object.properties {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            match nested(&name) {
+                Some(inner) => leaf_paths(inner, &path, out),
+                None => leaf_paths(property, &path, out),
+            }
+        }
+    }
+
+    /// The CSV columns must follow the create bodies when those grow a field.
+    #[test]
+    fn the_csv_columns_cover_every_field_of_the_create_bodies() {
+        for (schema, columns) in [
+            (ExtensionInput::schema(), EXTENSION_COLUMNS),
+            (DeviceInput::schema(), DEVICE_COLUMNS),
+        ] {
+            let mut fields = Vec::new();
+            leaf_paths(schema, "", &mut fields);
+            assert!(fields.len() > 15, "{fields:?}");
+            for field in &fields {
+                assert!(
+                    columns.iter().any(|(c, _)| c == field),
+                    "no CSV column for {field}"
+                );
+            }
+        }
+        for (column, _) in EXTENSION_COLUMNS.iter().chain(DEVICE_COLUMNS) {
+            assert!(
+                CSV_COLUMNS.contains(column),
+                "{column} missing from CSV_COLUMNS"
+            );
+        }
+    }
+}
