@@ -9,6 +9,7 @@
 //! transaction → publish after commit. This crate knows nothing of HTTP or the Event Socket.
 #![forbid(unsafe_code)]
 
+pub mod bindings;
 pub mod db;
 pub mod error;
 pub mod events;
