@@ -657,3 +657,284 @@ impl Bindings {
             .unwrap_or_else(|| self.domain.sip_domain.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::testkit::at;
+    use crate::services::{calling_settings as settings_service, devices as device_service};
+
+    const NOW: &str = "2025-03-28T12:00:00Z";
+
+    fn domain(id: Uuid, timezone: &str) -> domains::Model {
+        domains::Model {
+            id,
+            name: "Acme".into(),
+            sip_domain: "acme.example.net".into(),
+            enabled: true,
+            timezone: timezone.into(),
+            created_at: at(NOW),
+            updated_at: at(NOW),
+        }
+    }
+
+    fn extension(domain_id: Uuid, id: u128, number: &str) -> extensions::Model {
+        extensions::Model {
+            id: Uuid::from_u128(id),
+            domain_id,
+            number: number.into(),
+            display_name: format!("Ext {number}"),
+            internal_caller_id_name: None,
+            internal_caller_id_number: None,
+            outbound_caller_id_name: Some("Acme".into()),
+            outbound_caller_id_number: Some("+4930123456".into()),
+            emergency_caller_id_name: None,
+            emergency_caller_id_number: None,
+            voicemail_enabled: true,
+            pin_hash: Some("argon2id-hash".into()),
+            ring_timeout_secs: Some(0),
+            dnd: false,
+            forward_always_enabled: true,
+            forward_always_destination: Some("300".into()),
+            forward_busy_enabled: false,
+            forward_busy_destination: Some("301".into()),
+            forward_no_answer_enabled: false,
+            forward_no_answer_destination: None,
+            forward_not_registered_enabled: false,
+            forward_not_registered_destination: None,
+            record_inbound: "always".into(),
+            record_outbound: "sometimes".into(),
+            context: Some(" ".into()),
+            toll_allow: "local".into(),
+            account_code: None,
+            call_group: None,
+            hotdesk_allowed: true,
+            placeholder: false,
+            sip_registration_enabled: false,
+            sip_secret_encrypted: None,
+            max_registrations: 3,
+            user_id: None,
+            enabled: true,
+            created_at: at(NOW),
+            updated_at: at(NOW),
+        }
+    }
+
+    fn location(domain_id: Uuid, id: u128) -> locations::Model {
+        locations::Model {
+            id: Uuid::from_u128(id),
+            domain_id,
+            name: "Office 3".into(),
+            description: String::new(),
+            emergency_caller_id_name: Some("Acme 3F".into()),
+            emergency_caller_id_number: Some("+4930999".into()),
+            emergency_address: None,
+            ring_strategy: "sequential".into(),
+            sign_in_policy: "listed".into(),
+            allowed_roles: serde_json::json!(["receptionist", 7]),
+            created_at: at(NOW),
+            updated_at: at(NOW),
+        }
+    }
+
+    fn session(device: u128, ext: u128, started: &str) -> HotdeskSession {
+        HotdeskSession {
+            device_id: Uuid::from_u128(device),
+            extension_id: Uuid::from_u128(ext),
+            started_at: at(started),
+            via: SessionOrigin::Api,
+        }
+    }
+
+    fn rows() -> SnapshotRows {
+        let d = Uuid::from_u128(1);
+        let other = Uuid::from_u128(2);
+        let mut hot = device_service::new_row(d, at(NOW));
+        hot.id = Uuid::from_u128(20);
+        hot.label = "Desk 4".into();
+        hot.sip_username = "dhot4".into();
+        hot.auto_logout = "daily_at".into();
+        hot.auto_logout_at = Some("18:00".into());
+        hot.location_id = Some(Uuid::from_u128(30));
+        hot.location_ring_timeout_secs = Some(15);
+        let mut fixed = device_service::new_row(d, at(NOW));
+        fixed.id = Uuid::from_u128(21);
+        fixed.mode = "shared".into();
+        fixed.owner_extension_id = Some(Uuid::from_u128(10));
+        fixed.logged_out_mode = "bogus".into();
+        let mut foreign = device_service::new_row(other, at(NOW));
+        foreign.id = Uuid::from_u128(22);
+        let mut settings = settings_service::defaults(d);
+        settings.emergency_numbers = "112, 911,".into();
+        settings.logged_out_mode = "inherit".into();
+        settings.auto_logout = "after_hours".into();
+        settings.auto_logout_hours = None;
+        settings.default_ring_timeout_secs = -5;
+        SnapshotRows {
+            domain: domain(d, "Europe/Berlin"),
+            settings,
+            extensions: vec![
+                extension(d, 10, "201"),
+                extension(d, 11, "202"),
+                extension(other, 12, "203"),
+            ],
+            devices: vec![hot, fixed, foreign],
+            locations: vec![location(d, 30), location(other, 31)],
+            location_extensions: vec![
+                location_extensions::Model {
+                    domain_id: d,
+                    location_id: Uuid::from_u128(30),
+                    extension_id: Uuid::from_u128(11),
+                },
+                location_extensions::Model {
+                    domain_id: other,
+                    location_id: Uuid::from_u128(30),
+                    extension_id: Uuid::from_u128(12),
+                },
+            ],
+            sessions: vec![
+                session(20, 10, "2025-03-28T08:00:00Z"),
+                session(20, 11, "2025-03-28T09:00:00Z"),
+                session(20, 10, "2025-03-28T07:00:00Z"),
+                session(22, 12, "2025-03-28T09:00:00Z"),
+            ],
+            sign_ins: vec![LocationSignIn {
+                extension_id: Uuid::from_u128(10),
+                location_id: Uuid::from_u128(31),
+                since: at(NOW),
+            }],
+            registered: ["dhot4".to_owned()].into(),
+        }
+    }
+
+    #[test]
+    fn rows_of_another_domain_are_dropped() {
+        let b = Bindings::from_rows(rows());
+        let ids = |m: Vec<&Uuid>| m.into_iter().map(|u| u.as_u128()).collect::<Vec<_>>();
+        assert_eq!(ids(b.extensions.keys().collect()), [10, 11]);
+        assert_eq!(ids(b.devices.keys().collect()), [20, 21]);
+        assert_eq!(ids(b.locations.keys().collect()), [30]);
+        assert_eq!(ids(b.sessions.keys().collect()), [20]);
+        // The sign-in names another Domain's Location.
+        assert!(b.sign_ins.is_empty());
+        assert_eq!(
+            b.locations
+                .get(&Uuid::from_u128(30))
+                .map(|l| ids(l.allowed_extension_ids.iter().collect())),
+            Some(vec![11])
+        );
+    }
+
+    #[test]
+    fn two_sessions_on_one_device_keep_the_latest() {
+        let b = Bindings::from_rows(rows());
+        assert_eq!(
+            b.sessions
+                .get(&Uuid::from_u128(20))
+                .map(|s| s.extension_id.as_u128()),
+            Some(11)
+        );
+    }
+
+    #[test]
+    fn stored_strings_are_read_with_safe_fallbacks() {
+        let b = Bindings::from_rows(rows());
+        assert_eq!(b.domain.time_zone, chrono_tz::Europe::Berlin);
+        assert_eq!(b.settings.logged_out_mode, LoggedOutMode::Full);
+        assert_eq!(b.settings.auto_logout, AutoLogoutPolicy::Never);
+        assert_eq!(b.settings.default_ring_timeout_secs, 30);
+        assert_eq!(b.settings.emergency_numbers, ["112", "911"]);
+
+        let e = &b.extensions[&Uuid::from_u128(10)];
+        assert_eq!(e.ring_timeout_secs, None);
+        assert_eq!(e.context, None);
+        assert_eq!(e.record_inbound, RecordingPolicy::Always);
+        assert_eq!(e.record_outbound, RecordingPolicy::Never);
+        assert_eq!(e.forward_always.target(), Some("300"));
+        assert_eq!(e.forward_busy.target(), None);
+        assert_eq!(e.outbound_caller_id.number.as_deref(), Some("+4930123456"));
+
+        let hot = &b.devices[&Uuid::from_u128(20)];
+        assert_eq!(hot.mode, DeviceMode::Hotdesk);
+        assert_eq!(hot.logged_out_mode, LoggedOutMode::Inherit);
+        assert_eq!(
+            hot.auto_logout,
+            AutoLogoutPolicy::DailyAt {
+                at: TimeOfDay {
+                    hour: 18,
+                    minute: 0
+                }
+            }
+        );
+        assert_eq!(hot.location_ring_timeout_secs, Some(15));
+        let fixed = &b.devices[&Uuid::from_u128(21)];
+        assert_eq!(fixed.mode, DeviceMode::Fixed);
+        assert_eq!(fixed.logged_out_mode, LoggedOutMode::Full);
+
+        let l = &b.locations[&Uuid::from_u128(30)];
+        assert_eq!(l.ring_strategy, RingStrategy::Sequential);
+        assert_eq!(l.sign_in_policy, SignInPolicy::Listed);
+        assert_eq!(l.allowed_roles.iter().collect::<Vec<_>>(), ["receptionist"]);
+        assert!(b.registered.contains("dhot4"));
+    }
+
+    #[test]
+    fn an_unknown_time_zone_reads_as_utc() {
+        let mut r = rows();
+        r.domain = domain(r.domain.id, "Mars/Olympus");
+        assert_eq!(Bindings::from_rows(r).domain.time_zone, Tz::UTC);
+    }
+
+    #[test]
+    fn auto_logout_policies_and_their_fallbacks() {
+        let never = AutoLogoutPolicy::Never;
+        let cases = [
+            ("inherit", None, None, AutoLogoutPolicy::Inherit),
+            ("never", Some(3), None, AutoLogoutPolicy::Never),
+            (
+                "after_hours",
+                Some(8),
+                None,
+                AutoLogoutPolicy::AfterHours { hours: 8 },
+            ),
+            ("after_hours", Some(0), None, never),
+            ("daily_at", None, Some("25:00"), never),
+            ("sometimes", None, None, never),
+        ];
+        for (policy, hours, at, want) in cases {
+            assert_eq!(
+                AutoLogoutPolicy::from_columns(policy, hours, at, never),
+                want,
+                "{policy}"
+            );
+        }
+        let daily = AutoLogoutPolicy::DailyAt {
+            at: TimeOfDay {
+                hour: 18,
+                minute: 0,
+            },
+        };
+        let eight = AutoLogoutPolicy::AfterHours { hours: 8 };
+        use AutoLogoutPolicy::{Inherit, Never};
+        assert_eq!(AutoLogoutPolicy::effective(Inherit, daily), daily);
+        assert_eq!(AutoLogoutPolicy::effective(eight, daily), eight);
+        assert_eq!(AutoLogoutPolicy::effective(Never, daily), Never);
+        assert_eq!(AutoLogoutPolicy::effective(Inherit, Inherit), Never);
+        assert_eq!(daily.describe(), "daily at 18:00");
+        assert_eq!(eight.describe(), "after 8 hours");
+    }
+
+    #[test]
+    fn lookups_by_number_and_sip_user() {
+        let b = Bindings::from_rows(rows());
+        assert_eq!(
+            b.extension_by_number("202").map(|e| e.id.as_u128()),
+            Some(11)
+        );
+        assert!(b.extension_by_number("203").is_none());
+        assert_eq!(
+            b.device_by_sip_user("DHOT4").map(|d| d.id.as_u128()),
+            Some(20)
+        );
+    }
+}
