@@ -878,14 +878,15 @@ pub async fn import_rows(
     };
     let report =
         import::import(deps, caller.ctx(), domain_id, parsed.file, dry_run, &Silent).await?;
-    Ok(if !report.valid {
+    Ok(if report.dry_run {
+        // The report is what a dry run asks for, valid or not.
+        HttpResponse::Ok().json(ImportReportDto::from(report))
+    } else if !report.valid {
         HttpResponse::UnprocessableEntity()
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
             .json(ImportProblem::from(report))
-    } else if report.imported {
-        HttpResponse::Created().json(ImportReportDto::from(report))
     } else {
-        HttpResponse::Ok().json(ImportReportDto::from(report))
+        HttpResponse::Created().json(ImportReportDto::from(report))
     })
 }
 

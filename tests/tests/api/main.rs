@@ -12,6 +12,7 @@ mod docs;
 mod domains;
 mod extensions;
 mod health;
+mod import;
 mod json_bodies;
 mod locations;
 mod login;
