@@ -194,6 +194,7 @@ impl From<store::Model> for ExtensionDto {
 #[serde(deny_unknown_fields)]
 pub struct ForwardInput {
     /// On or off.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub enabled: Option<bool>,
     /// Destination; null clears it.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -215,12 +216,16 @@ impl From<ForwardInput> for ForwardPatch {
 #[serde(deny_unknown_fields)]
 pub struct ForwardingInput {
     /// Every call.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub always: Option<ForwardInput>,
     /// When busy.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub busy: Option<ForwardInput>,
     /// When not answered.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub no_answer: Option<ForwardInput>,
     /// When nothing is registered.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub not_registered: Option<ForwardInput>,
 }
 
@@ -229,8 +234,10 @@ pub struct ForwardingInput {
 #[serde(deny_unknown_fields)]
 pub struct RecordingInput {
     /// `always`, `never` or `on_demand`.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub inbound: Option<String>,
     /// `always`, `never` or `on_demand`.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub outbound: Option<String>,
 }
 
@@ -239,8 +246,10 @@ pub struct RecordingInput {
 #[serde(deny_unknown_fields)]
 pub struct SipRegistrationInput {
     /// On or off; turning it on generates a SIP secret.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub enabled: Option<bool>,
     /// 1–20.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub max_registrations: Option<i32>,
 }
 
@@ -252,9 +261,11 @@ pub struct SipRegistrationInput {
 pub struct ExtensionInput {
     /// 2–10 digits, not starting with 0, unique in the Domain, not an emergency number.
     #[schema(example = "201")]
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub number: Option<String>,
     /// 1–100 characters.
     #[schema(example = "Ada Lovelace")]
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub display_name: Option<String>,
     /// Caller ID name on internal calls (1–50 characters).
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -281,6 +292,7 @@ pub struct ExtensionInput {
     #[schema(value_type = Option<String>)]
     pub emergency_caller_id_number: Option<Option<String>>,
     /// Voicemail on or off (default on).
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub voicemail_enabled: Option<bool>,
     /// PIN for voicemail and hot-desk login: 4–12 digits, not trivial (1111, 1234, 4321, the
     /// number). Stored as an argon2id hash; `null` removes it.
@@ -292,16 +304,20 @@ pub struct ExtensionInput {
     #[schema(value_type = Option<i32>)]
     pub ring_timeout_secs: Option<Option<i32>>,
     /// Do-Not-Disturb.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub dnd: Option<bool>,
     /// Call forwarding rules.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub forwarding: Option<ForwardingInput>,
     /// Call recording policy.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub recording: Option<RecordingInput>,
     /// Dialplan context; `null`: the Domain's SIP domain.
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>)]
     pub context: Option<Option<String>>,
     /// Toll-allow classes (default `["local", "domestic"]`).
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub toll_allow: Option<Vec<String>>,
     /// Account code for CDRs.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -312,17 +328,21 @@ pub struct ExtensionInput {
     #[schema(value_type = Option<String>)]
     pub call_group: Option<Option<String>>,
     /// May log in to hot-desk phones (default true).
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub hotdesk_allowed: Option<bool>,
     /// Stands in for logged-out phones; cannot be linked to a User, log in to phones or
     /// register directly.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub placeholder: Option<bool>,
     /// Direct registration.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub sip_registration: Option<SipRegistrationInput>,
     /// A dashboard User holding a role in this Domain; at most one Extension per User.
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<Uuid>)]
     pub user_id: Option<Option<Uuid>>,
     /// In service (default true).
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
     pub enabled: Option<bool>,
 }
 

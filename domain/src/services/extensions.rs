@@ -20,7 +20,8 @@ use crate::identity::password::hash_secret;
 use crate::identity::permissions::Permission;
 use crate::pagination::{Page, PageRequest, fetch_page};
 use crate::store::{
-    calling_settings as settings_store, devices, domains, extensions, role_assignments,
+    calling_settings as settings_store, devices, domains, extensions, location_extensions,
+    role_assignments,
 };
 use crate::telephony::policy::RecordingPolicy;
 use crate::telephony::secrets::{SecretCipher, generate_sip_secret};
@@ -573,6 +574,17 @@ async fn save(
             field: Some("placeholder".into()),
         });
     }
+    if let Some(before) = &before
+        && !before.placeholder
+        && row.placeholder
+        && person_in_use(deps.db, before).await?
+    {
+        return Err(DomainError::Conflict {
+            code: "in_use",
+            message: "the Extension owns fixed phones or is listed for a Location; a placeholder stands in for nobody".into(),
+            field: Some("placeholder".into()),
+        });
+    }
     errors.into_result()?;
     match pin {
         Some(Some(pin)) => row.pin_hash = Some(hash_secret(pin).await?),
@@ -635,6 +647,22 @@ async fn save(
     }
     deps.bus.publish([event]);
     Ok(saved)
+}
+
+/// True when a person's Extension is bound in ways a placeholder cannot be: owning fixed
+/// devices, or being listed as allowed to sign in to a Location.
+async fn person_in_use<C: ConnectionTrait>(db: &C, ext: &extensions::Model) -> DomainResult<bool> {
+    let owned = devices::Entity::find()
+        .filter(devices::Column::DomainId.eq(ext.domain_id))
+        .filter(devices::Column::OwnerExtensionId.eq(ext.id))
+        .count(db)
+        .await?;
+    let listed = location_extensions::Entity::find()
+        .filter(location_extensions::Column::DomainId.eq(ext.domain_id))
+        .filter(location_extensions::Column::ExtensionId.eq(ext.id))
+        .count(db)
+        .await?;
+    Ok(owned + listed > 0)
 }
 
 async fn placeholder_in_use<C: ConnectionTrait>(

@@ -35,6 +35,7 @@ both_databases!(
     the_sip_secret_is_only_readable_with_secrets_read_and_every_read_is_audited,
     another_domains_admin_gets_the_same_404_on_every_extension_endpoint,
     calling_settings_have_defaults_and_are_validated_as_a_whole,
+    a_person_with_phones_cannot_become_a_placeholder_and_null_cannot_clear_required_fields,
 );
 
 async fn an_extension_is_created_read_listed_changed_and_deleted(app: TestApp) {
@@ -608,4 +609,62 @@ async fn calling_settings_have_defaults_and_are_validated_as_a_whole(app: TestAp
     )
     .await;
     assert_eq!(status, 403);
+}
+
+async fn a_person_with_phones_cannot_become_a_placeholder_and_null_cannot_clear_required_fields(
+    app: TestApp,
+) {
+    let (domain, admin) = domain_with_admin(&app).await;
+    let ext = create_extension(
+        &app,
+        &admin,
+        &domain,
+        json!({"number": "201", "display_name": "Ada"}),
+    )
+    .await;
+    let id = ext["id"].as_str().unwrap();
+    let path = format!("/api/v1/domains/{domain}/extensions/{id}");
+    let (status, device) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/domains/{domain}/devices"),
+        Some(json!({"label": "Desk", "mode": "fixed", "owner_extension_id": id})),
+    )
+    .await;
+    assert_eq!(status, 201, "{device}");
+    let (status, problem) = call(
+        &app,
+        &admin,
+        Method::PATCH,
+        &path,
+        Some(json!({"placeholder": true, "hotdesk_allowed": false})),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("in_use")),
+        "{problem}"
+    );
+
+    for field in ["number", "display_name", "dnd", "toll_allow", "forwarding"] {
+        let (status, problem) = call(
+            &app,
+            &admin,
+            Method::PATCH,
+            &path,
+            Some(json!({field: null})),
+        )
+        .await;
+        assert_eq!(status, 422, "{field}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field);
+    }
+    let (_, unchanged) = call(&app, &admin, Method::GET, &path, None).await;
+    assert_eq!(
+        (
+            unchanged["number"].as_str(),
+            unchanged["placeholder"].as_bool()
+        ),
+        (Some("201"), Some(false))
+    );
 }
