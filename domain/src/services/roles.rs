@@ -610,6 +610,7 @@ pub async fn delete(
             .exec(&txn)
             .await?;
     }
+    forget_role_in_locations(&txn, domain_id, id).await?;
     roles::Entity::delete_by_id(id).exec(&txn).await?;
     let result = RoleDeletion {
         assignments: holders.len() as u64,
@@ -762,4 +763,31 @@ mod tests {
             }
         }
     }
+}
+
+/// Removes a deleted custom role from every Location's sign-in list of the Domain.
+async fn forget_role_in_locations<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+    role_id: Uuid,
+) -> DomainResult<()> {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+
+    use crate::store::locations;
+    let key = role_id.to_string();
+    for location in locations::Entity::find()
+        .filter(locations::Column::DomainId.eq(domain_id))
+        .all(db)
+        .await?
+    {
+        let roles: Vec<String> =
+            serde_json::from_value(location.allowed_roles.clone()).unwrap_or_default();
+        if roles.contains(&key) {
+            let kept: Vec<String> = roles.into_iter().filter(|r| *r != key).collect();
+            let mut active = location.into_active_model();
+            active.allowed_roles = Set(serde_json::json!(kept));
+            active.update(db).await?;
+        }
+    }
+    Ok(())
 }

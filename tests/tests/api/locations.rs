@@ -17,6 +17,7 @@ both_databases!(
     a_location_with_devices_is_deleted_only_with_force,
     changing_a_location_refreshes_its_devices,
     another_domains_admin_gets_the_same_404_on_every_location_endpoint,
+    a_deleted_custom_role_is_dropped_from_sign_in_lists,
 );
 
 fn names(page: &Value) -> Vec<String> {
@@ -612,4 +613,49 @@ async fn another_domains_admin_gets_the_same_404_on_every_location_endpoint(app:
     )
     .await;
     assert_eq!(still["name"], "HQ", "untouched");
+}
+
+async fn a_deleted_custom_role_is_dropped_from_sign_in_lists(app: TestApp) {
+    let admin = app.admin_token().await;
+    let domain = create_domain(&app, &admin, "acme.pbx.test").await;
+    let (status, role) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/domains/{domain}/roles"),
+        Some(json!({"name": "Desk sharers", "description": "", "permissions": ["hotdesk.self"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{role}");
+    let role_key = role["key"].as_str().unwrap().to_owned();
+    let (status, location) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/domains/{domain}/locations"),
+        Some(json!({"name": "Desk 4", "sign_in_policy": "listed", "allowed_roles": [role_key, "receptionist"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{location}");
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::DELETE,
+        &format!("/api/v1/domains/{domain}/roles/{role_key}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, after) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &format!(
+            "/api/v1/domains/{domain}/locations/{}",
+            location["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(after["allowed_roles"], json!(["receptionist"]), "{after}");
 }
