@@ -12,6 +12,7 @@
 //! - [`lockout`]: the PIN lockout limits over the shared throttle arithmetic;
 //! - [`presence`]: user and telephone status, over the same endpoints as the ring plan.
 
+pub mod hotdesk;
 pub mod identity;
 pub mod ring_plan;
 pub mod snapshot;
