@@ -84,6 +84,22 @@ async fn sip_secrets_and_pins_never_reach_the_server_logs(app: TestApp) {
         "a trivial PIN is refused (and must not be logged either)"
     );
 
+    let devices = base.replace("/extensions", "/devices");
+    let (status, device) = send(
+        Method::POST,
+        &devices,
+        Some(json!({"label": "Desk", "mode": "hotdesk"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{device}");
+    let (_, device_secret) = send(
+        Method::GET,
+        &format!("{devices}/{}/sip-secret", device["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    let device_secret = device_secret["sip_secret"].as_str().unwrap().to_owned();
+
     let log = server.stop();
     assert!(
         log.contains("trivial_pin"),
@@ -92,6 +108,7 @@ async fn sip_secrets_and_pins_never_reach_the_server_logs(app: TestApp) {
     for secret in [
         first["sip_secret"].as_str().unwrap(),
         second["sip_secret"].as_str().unwrap(),
+        &device_secret,
         "739146",
         "\"1234\"",
     ] {
