@@ -14,6 +14,7 @@
 
 pub mod hotdesk;
 pub mod identity;
+pub mod presence;
 pub mod ring_plan;
 pub mod snapshot;
 
