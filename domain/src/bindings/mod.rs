@@ -14,8 +14,10 @@
 
 pub mod hotdesk;
 pub mod identity;
+pub mod lockout;
 pub mod presence;
 pub mod ring_plan;
+pub mod signin;
 pub mod snapshot;
 
 #[cfg(test)]
