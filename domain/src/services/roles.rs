@@ -687,6 +687,33 @@ pub fn catalogue() -> (Vec<PermissionInfo>, &'static [BuiltinRole]) {
     (permissions, BuiltinRole::ALL)
 }
 
+/// Removes a deleted custom role from every Location's sign-in list of the Domain.
+async fn forget_role_in_locations<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+    role_id: Uuid,
+) -> DomainResult<()> {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+
+    use crate::store::locations;
+    let key = role_id.to_string();
+    for location in locations::Entity::find()
+        .filter(locations::Column::DomainId.eq(domain_id))
+        .all(db)
+        .await?
+    {
+        let roles: Vec<String> =
+            serde_json::from_value(location.allowed_roles.clone()).unwrap_or_default();
+        if roles.contains(&key) {
+            let kept: Vec<String> = roles.into_iter().filter(|r| *r != key).collect();
+            let mut active = location.into_active_model();
+            active.allowed_roles = Set(serde_json::json!(kept));
+            active.update(db).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -763,31 +790,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Removes a deleted custom role from every Location's sign-in list of the Domain.
-async fn forget_role_in_locations<C: sea_orm::ConnectionTrait>(
-    db: &C,
-    domain_id: Uuid,
-    role_id: Uuid,
-) -> DomainResult<()> {
-    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
-
-    use crate::store::locations;
-    let key = role_id.to_string();
-    for location in locations::Entity::find()
-        .filter(locations::Column::DomainId.eq(domain_id))
-        .all(db)
-        .await?
-    {
-        let roles: Vec<String> =
-            serde_json::from_value(location.allowed_roles.clone()).unwrap_or_default();
-        if roles.contains(&key) {
-            let kept: Vec<String> = roles.into_iter().filter(|r| *r != key).collect();
-            let mut active = location.into_active_model();
-            active.allowed_roles = Set(serde_json::json!(kept));
-            active.update(db).await?;
-        }
-    }
-    Ok(())
 }
