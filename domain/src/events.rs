@@ -51,6 +51,18 @@ pub enum ChangeKind {
     /// The Domain was deleted.
     #[serde(rename = "domain.deleted")]
     DomainDeleted,
+    /// A hot-desk session started (an Extension logged in to a Device).
+    #[serde(rename = "session.started")]
+    SessionStarted,
+    /// A hot-desk session ended (logout, admin, replaced, elsewhere, auto-logout).
+    #[serde(rename = "session.ended")]
+    SessionEnded,
+    /// An Extension signed in to a Location.
+    #[serde(rename = "location.signed_in")]
+    LocationSignedIn,
+    /// An Extension signed out of a Location (or was replaced by signing in elsewhere).
+    #[serde(rename = "location.signed_out")]
+    LocationSignedOut,
 }
 
 impl ChangeKind {
@@ -70,6 +82,10 @@ impl ChangeKind {
             Self::ImportCompleted => "import.completed",
             Self::DomainUpdated => "domain.updated",
             Self::DomainDeleted => "domain.deleted",
+            Self::SessionStarted => "session.started",
+            Self::SessionEnded => "session.ended",
+            Self::LocationSignedIn => "location.signed_in",
+            Self::LocationSignedOut => "location.signed_out",
         }
     }
 }
