@@ -63,6 +63,9 @@ pub enum ChangeKind {
     /// An Extension signed out of a Location (or was replaced by signing in elsewhere).
     #[serde(rename = "location.signed_out")]
     LocationSignedOut,
+    /// An Extension's presence changed (user status, DND, or the aggregate telephone status).
+    #[serde(rename = "presence.changed")]
+    PresenceChanged,
 }
 
 impl ChangeKind {
@@ -86,6 +89,7 @@ impl ChangeKind {
             Self::SessionEnded => "session.ended",
             Self::LocationSignedIn => "location.signed_in",
             Self::LocationSignedOut => "location.signed_out",
+            Self::PresenceChanged => "presence.changed",
         }
     }
 }
