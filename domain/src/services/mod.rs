@@ -16,6 +16,7 @@ pub mod profile;
 pub mod roles;
 pub mod scope;
 pub mod settings;
+pub mod snapshot;
 pub mod throttle;
 pub mod users;
 

@@ -1,0 +1,97 @@
+//! Loading one Domain's [`Bindings`] snapshot from the database, in a handful of queries.
+//!
+//! No authorization: callers have already entered the Domain. Registered SIP users are the
+//! empty set until registrations are tracked (FreeSWITCH ingestion).
+
+use std::collections::BTreeSet;
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::calling_settings;
+use crate::bindings::Bindings;
+use crate::bindings::snapshot::{HotdeskSession, LocationSignIn, SessionOrigin, SnapshotRows};
+use crate::error::{DomainError, DomainResult};
+use crate::store::{
+    devices, domains, extensions, hotdesk_sessions, location_extensions, location_sign_ins,
+    locations,
+};
+
+/// The pure view of a stored active session (an unknown origin reads as `api`).
+pub fn session_of(row: &hotdesk_sessions::Model) -> HotdeskSession {
+    HotdeskSession {
+        device_id: row.device_id,
+        extension_id: row.extension_id,
+        started_at: row.started_at,
+        via: SessionOrigin::parse(&row.started_via).unwrap_or(SessionOrigin::Api),
+    }
+}
+
+/// The pure view of a stored sign-in.
+pub fn sign_in_of(row: &location_sign_ins::Model) -> LocationSignIn {
+    LocationSignIn {
+        extension_id: row.extension_id,
+        location_id: row.location_id,
+        since: row.since,
+    }
+}
+
+/// The active hot-desk session rows of a Domain.
+pub async fn active_sessions<C: ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+) -> DomainResult<Vec<hotdesk_sessions::Model>> {
+    Ok(hotdesk_sessions::Entity::find()
+        .filter(hotdesk_sessions::Column::DomainId.eq(domain_id))
+        .filter(hotdesk_sessions::Column::EndedAt.is_null())
+        .all(db)
+        .await?)
+}
+
+/// Loads the Domain's snapshot; a missing Domain is a 404.
+pub async fn load<C: ConnectionTrait>(db: &C, domain_id: Uuid) -> DomainResult<Bindings> {
+    let domain = domains::Entity::find_by_id(domain_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("domain"))?;
+    let settings = calling_settings::load(db, domain_id).await?;
+    let extensions = extensions::Entity::find()
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .all(db)
+        .await?;
+    let devices = devices::Entity::find()
+        .filter(devices::Column::DomainId.eq(domain_id))
+        .all(db)
+        .await?;
+    let locations = locations::Entity::find()
+        .filter(locations::Column::DomainId.eq(domain_id))
+        .all(db)
+        .await?;
+    let location_extensions = location_extensions::Entity::find()
+        .filter(location_extensions::Column::DomainId.eq(domain_id))
+        .all(db)
+        .await?;
+    let sessions = active_sessions(db, domain_id)
+        .await?
+        .iter()
+        .map(session_of)
+        .collect();
+    let sign_ins = location_sign_ins::Entity::find()
+        .filter(location_sign_ins::Column::DomainId.eq(domain_id))
+        .all(db)
+        .await?
+        .iter()
+        .map(sign_in_of)
+        .collect();
+    Ok(Bindings::from_rows(SnapshotRows {
+        domain,
+        settings,
+        extensions,
+        devices,
+        locations,
+        location_extensions,
+        sessions,
+        sign_ins,
+        registered: BTreeSet::new(),
+    }))
+}
