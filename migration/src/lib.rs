@@ -9,8 +9,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_identity;
 mod m20261125_000010_calling_model;
-mod m20261125_000021_presence;
 mod m20261125_000020_hotdesk;
+mod m20261125_000021_presence;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -21,8 +21,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_identity::Migration),
             Box::new(m20261125_000010_calling_model::Migration),
-            Box::new(m20261125_000021_presence::Migration),
             Box::new(m20261125_000020_hotdesk::Migration),
+            Box::new(m20261125_000021_presence::Migration),
         ]
     }
 }
