@@ -12,6 +12,7 @@ pub mod domains;
 pub mod extensions;
 pub mod import;
 pub mod locations;
+pub mod presence;
 pub mod profile;
 pub mod roles;
 pub mod scope;
@@ -19,6 +20,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod throttle;
 pub mod users;
+pub mod views;
 
 use chrono::{DateTime, Utc};
 

@@ -1,0 +1,362 @@
+//! Presence: listing every Extension's user and telephone status, setting one's own status,
+//! and the ingestion interface for line facts ([`LineStates`]) that FreeSWITCH feeds later.
+//!
+//! The telephone status is computed by the pure rules in [`crate::bindings::presence`] over the
+//! ring plan's SIP users, so presence and "who rings" never disagree.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Context, audit, scope, snapshot};
+use crate::bindings::Bindings;
+use crate::bindings::presence::{
+    ExtensionPresence, LineState, LineStates as LineMap, PresenceNote, UserStatus, presence,
+    store_user_status, telephone_status,
+};
+use crate::bindings::ring_plan::ring_plan;
+use crate::error::{DomainError, DomainResult};
+use crate::events::{ChangeEvent, ChangeKind, EventBus};
+use crate::identity::permissions::Permission;
+use crate::store::{domains, extensions, presence_notes};
+
+/// The longest presence message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 200;
+
+/// What FreeSWITCH said about one Domain's SIP users.
+#[derive(Debug, Clone, Default)]
+struct DomainLines {
+    registered: BTreeSet<String>,
+    lines: LineMap,
+}
+
+/// The live line facts of every Domain, in memory: which SIP users are registered and which
+/// have a call. FreeSWITCH's events feed it through [`LineStates::registered`] and
+/// [`LineStates::call_state`]; every change that moves an Extension's aggregate telephone status
+/// publishes `presence.changed` for that Extension.
+#[derive(Debug)]
+pub struct LineStates {
+    db: DatabaseConnection,
+    bus: EventBus,
+    domains: Mutex<HashMap<Uuid, DomainLines>>,
+}
+
+impl LineStates {
+    /// An empty registry that loads bindings from `db` and publishes on `bus`.
+    pub fn new(db: DatabaseConnection, bus: EventBus) -> Self {
+        Self {
+            db,
+            bus,
+            domains: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, DomainLines>> {
+        // A panic while holding the lock cannot leave the maps half-written in a harmful way.
+        self.domains.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The registered SIP users and line states of a Domain (lower-case SIP users).
+    pub fn facts(&self, domain_id: Uuid) -> (BTreeSet<String>, LineMap) {
+        let d = self.lock().get(&domain_id).cloned().unwrap_or_default();
+        (d.registered, d.lines)
+    }
+
+    /// A SIP user of a Domain registered (`true`) or its last registration went away.
+    pub async fn registered(
+        &self,
+        domain_id: Uuid,
+        sip_user: &str,
+        registered: bool,
+    ) -> DomainResult<()> {
+        let key = sip_user.to_ascii_lowercase();
+        self.change(domain_id, &key, |d| {
+            if registered {
+                d.registered.insert(key.clone());
+            } else {
+                d.registered.remove(&key);
+            }
+        })
+        .await
+    }
+
+    /// A SIP user's call state changed (idle clears it).
+    pub async fn call_state(
+        &self,
+        domain_id: Uuid,
+        sip_user: &str,
+        state: LineState,
+    ) -> DomainResult<()> {
+        let key = sip_user.to_ascii_lowercase();
+        self.change(domain_id, &key, |d| {
+            if state == LineState::Idle {
+                d.lines.remove(&key);
+            } else {
+                d.lines.insert(key.clone(), state);
+            }
+        })
+        .await
+    }
+
+    /// Applies `apply`, then publishes `presence.changed` for every Extension whose plan holds
+    /// `sip_user` and whose aggregate telephone status moved.
+    async fn change(
+        &self,
+        domain_id: Uuid,
+        sip_user: &str,
+        apply: impl FnOnce(&mut DomainLines),
+    ) -> DomainResult<()> {
+        // Load first: the lock is never held across an await.
+        let bindings = snapshot::load(&self.db, domain_id).await?;
+        let (before, after) = {
+            let mut all = self.lock();
+            let entry = all.entry(domain_id).or_default();
+            let before = entry.clone();
+            apply(entry);
+            (before, entry.clone())
+        };
+        let now = Utc::now();
+        let events: Vec<ChangeEvent> = changed_extensions(&bindings, &before, &after, sip_user)
+            .into_iter()
+            .map(|id| {
+                ChangeEvent::new(
+                    domain_id,
+                    &bindings.domain.sip_domain,
+                    ChangeKind::PresenceChanged,
+                    id,
+                    now,
+                )
+            })
+            .collect();
+        self.bus.publish(events);
+        Ok(())
+    }
+}
+
+/// The enabled Extensions whose plan holds `sip_user` and whose telephone status differs
+/// between the two sets of facts.
+fn changed_extensions(
+    b: &Bindings,
+    before: &DomainLines,
+    after: &DomainLines,
+    sip_user: &str,
+) -> Vec<Uuid> {
+    let now = Utc::now();
+    let with = |facts: &DomainLines| {
+        let mut b = b.clone();
+        b.registered = facts.registered.clone();
+        b
+    };
+    let (b_before, b_after) = (with(before), with(after));
+    b.extensions
+        .values()
+        .filter(|e| e.enabled)
+        .filter_map(|e| {
+            let plan = ring_plan(b, e.id, now);
+            let holds = plan
+                .sip_users()
+                .iter()
+                .any(|u| u.eq_ignore_ascii_case(sip_user));
+            if !holds {
+                return None;
+            }
+            let (old, _) = telephone_status(&b_before, &plan, &before.lines);
+            let (new, _) = telephone_status(&b_after, &plan, &after.lines);
+            (old != new).then_some(e.id)
+        })
+        .collect()
+}
+
+fn note_of(row: &presence_notes::Model) -> PresenceNote {
+    PresenceNote {
+        away: row.status == "away",
+        message: row.message.clone(),
+    }
+}
+
+async fn notes<C: ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+) -> DomainResult<HashMap<Uuid, PresenceNote>> {
+    Ok(presence_notes::Entity::find()
+        .filter(presence_notes::Column::DomainId.eq(domain_id))
+        .all(db)
+        .await?
+        .iter()
+        .map(|n| (n.extension_id, note_of(n)))
+        .collect())
+}
+
+/// The presence of every enabled Extension of a Domain, by number (`presence.read`).
+pub async fn list(
+    db: &DatabaseConnection,
+    ctx: &Context,
+    domain_id: Uuid,
+    lines: &LineStates,
+) -> DomainResult<Vec<ExtensionPresence>> {
+    scope::enter(db, ctx, domain_id, Permission::PresenceRead).await?;
+    let mut bindings = snapshot::load(db, domain_id).await?;
+    let notes = notes(db, domain_id).await?;
+    let (registered, line_map) = lines.facts(domain_id);
+    bindings.registered = registered;
+    let mut all: Vec<ExtensionPresence> = bindings
+        .extensions
+        .keys()
+        .filter_map(|id| presence(&bindings, *id, &line_map, notes.get(id), ctx.now))
+        .collect();
+    all.sort_by(|a, b| a.extension.number.cmp(&b.extension.number));
+    Ok(all)
+}
+
+/// Parses a status as the API names it (`available`, `away`, `dnd`) with its message, which
+/// is trimmed, empty meaning none, at most [`MAX_MESSAGE_CHARS`] characters.
+pub fn parse_status(status: &str, message: Option<&str>) -> DomainResult<UserStatus> {
+    let message = message.map(str::trim).filter(|m| !m.is_empty());
+    if message.is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS) {
+        return Err(DomainError::invalid(
+            "message",
+            "too_long",
+            format!("at most {MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    let message = message.map(str::to_owned);
+    match status {
+        "available" => Ok(UserStatus::Available { message }),
+        "away" => Ok(UserStatus::Away { message }),
+        "dnd" => Ok(UserStatus::Dnd { message }),
+        _ => Err(DomainError::invalid(
+            "status",
+            "invalid_value",
+            "one of available, away, dnd",
+        )),
+    }
+}
+
+/// Sets the status of the Extension linked to the acting User in `domain_id`: DND switches the
+/// Extension's `dnd` flag (anything else clears it), away and the message are stored beside
+/// it. Audited; publishes `presence.changed` after commit. No linked Extension (or not a User
+/// acting) → 409 `no_extension`.
+pub async fn set_my_status(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    ctx: &Context,
+    domain_id: Uuid,
+    status: &UserStatus,
+    lines: &LineStates,
+) -> DomainResult<ExtensionPresence> {
+    let no_extension = || {
+        DomainError::conflict(
+            "no_extension",
+            "no Extension in this Domain is linked to your user",
+        )
+    };
+    let user_id = ctx.actor.user_id().ok_or_else(no_extension)?;
+    let domain = domains::Entity::find_by_id(domain_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("domain"))?;
+    let (dnd, note) = store_user_status(status);
+
+    let txn = db.begin().await?;
+    let ext = extensions::Entity::find()
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .filter(extensions::Column::UserId.eq(user_id))
+        .one(&txn)
+        .await?
+        .ok_or_else(no_extension)?;
+    if !ext.enabled {
+        return Err(DomainError::conflict(
+            "extension_disabled",
+            "your Extension is out of service",
+        ));
+    }
+    let old_note = presence_notes::Entity::find_by_id(ext.id)
+        .filter(presence_notes::Column::DomainId.eq(domain_id))
+        .one(&txn)
+        .await?;
+    let before = json!({
+        "dnd": ext.dnd,
+        "away": old_note.as_ref().is_some_and(|n| n.status == "away"),
+        "message": old_note.as_ref().and_then(|n| n.message.clone()),
+    });
+    let dnd_changed = ext.dnd != dnd;
+    if dnd_changed {
+        let mut row = ext.clone().into_active_model();
+        row.dnd = Set(dnd);
+        row.updated_at = Set(ctx.now);
+        row.update(&txn).await?;
+    }
+    let stored = presence_notes::ActiveModel {
+        extension_id: Set(ext.id),
+        domain_id: Set(domain_id),
+        status: Set(if note.away { "away" } else { "available" }.to_owned()),
+        message: Set(note.message.clone()),
+        updated_at: Set(ctx.now),
+    };
+    match old_note {
+        Some(_) => stored.update(&txn).await?,
+        None => stored.insert(&txn).await?,
+    };
+    audit::record(
+        &txn,
+        ctx,
+        audit::Entry {
+            domain_id: Some(domain_id),
+            action: "presence.update",
+            target_kind: "extension",
+            target_id: Some(ext.id.to_string()),
+            before: Some(before),
+            after: Some(json!({"dnd": dnd, "away": note.away, "message": note.message})),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+
+    let mut event = ChangeEvent::new(
+        domain_id,
+        &domain.sip_domain,
+        ChangeKind::PresenceChanged,
+        ext.id,
+        ctx.now,
+    );
+    if dnd_changed {
+        // DND changes the Extension's dial string: FreeSWITCH must re-read its directory entry.
+        event = event.refresh([ext.number.clone()]);
+    }
+    bus.publish([event]);
+
+    let mut bindings = snapshot::load(db, domain_id).await?;
+    let (registered, line_map) = lines.facts(domain_id);
+    bindings.registered = registered;
+    presence(&bindings, ext.id, &line_map, Some(&note), ctx.now).ok_or_else(|| {
+        DomainError::conflict("extension_disabled", "your Extension is out of service")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_parse_with_trimmed_messages() {
+        assert_eq!(
+            parse_status("away", Some("  back at 2pm ")).ok(),
+            Some(UserStatus::Away {
+                message: Some("back at 2pm".to_owned())
+            })
+        );
+        assert_eq!(
+            parse_status("dnd", Some("   ")).ok(),
+            Some(UserStatus::Dnd { message: None })
+        );
+        assert!(parse_status("busy", None).is_err());
+        assert!(parse_status("available", Some(&"x".repeat(MAX_MESSAGE_CHARS + 1))).is_err());
+    }
+}
