@@ -206,6 +206,24 @@ const UNIQUE_CONSTRAINTS: &[ConstraintField] = &[
         message: "a Location with this name already exists in the Domain",
     },
     ConstraintField {
+        name: "uq_hotdesk_sessions_active_device",
+        sqlite: "hotdesk_sessions.device_id",
+        field: "device_id",
+        message: "someone is already logged in to this device",
+    },
+    ConstraintField {
+        name: "uq_hotdesk_sessions_active_extension",
+        sqlite: "hotdesk_sessions.extension_id",
+        field: "extension_id",
+        message: "this Extension is already logged in to another phone (one phone at a time)",
+    },
+    ConstraintField {
+        name: "location_sign_ins_pkey",
+        sqlite: "location_sign_ins.extension_id",
+        field: "extension_id",
+        message: "this Extension is already signed in to a Location",
+    },
+    ConstraintField {
         name: "users_email_key",
         sqlite: "users.email",
         field: "email",

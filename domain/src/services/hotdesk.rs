@@ -1,0 +1,719 @@
+//! Hot-desk sessions: logging Extensions in to and out of hot-desk phones.
+//!
+//! load the snapshot → check the PIN and its lockout → decide (pure, [`bindings::hotdesk`]) →
+//! end the sessions the decision ends and insert the new one in one transaction, with an audit
+//! entry for each start and end → publish after commit.
+//!
+//! Rules chosen where the issue is silent:
+//! - A caller with `hotdesk.others` logs in without a PIN (an admin login, origin `admin`); any
+//!   PIN it sends is ignored. Everyone else needs `hotdesk.self` and the PIN; the PIN is the
+//!   proof, so a `hotdesk.self` holder may log in any Extension whose PIN they know.
+//! - A wrong PIN is a 422 on `pin` (`wrong_pin`), a missing one 422 (`required`); both count
+//!   as failures. While the Extension, the device or the client address is locked out, every
+//!   attempt answers 423 with the wait, even with the right PIN, and is audited.
+//! - Races the snapshot could not see are caught by the database (one active session per
+//!   device, and per Extension under one-phone-at-a-time) and by ending only rows that are
+//!   still active; the use case then decides again from a fresh snapshot (up to three times),
+//!   so the caller gets the answer the current state deserves: 200, 409 or 423, never a 500.
+//! - When a phone is left without a session and its logged-out mode is `full`, the event asks
+//!   for its registrations to be dropped (it must come back restricted); otherwise its
+//!   directory entry is only refreshed.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, RuntimeErr, Set, TransactionTrait,
+};
+use secrecy::SecretString;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Context, audit, snapshot, throttle};
+use crate::bindings::Bindings;
+use crate::bindings::hotdesk::{
+    LoginDecision, LoginRequest, LogoutBy, SessionEnd, decide_login, decide_logout,
+};
+use crate::bindings::lockout::{
+    PinFailures, SCOPE_PIN_ADDRESS, SCOPE_PIN_DEVICE, SCOPE_PIN_EXTENSION, pin_limits,
+    pin_retry_after,
+};
+use crate::bindings::snapshot::{HotdeskSession, SessionOrigin};
+use crate::error::{DomainError, DomainResult};
+use crate::events::{ChangeEvent, ChangeKind, EventBus};
+use crate::identity::authz::{Actor, authorize, can, visible_domains};
+use crate::identity::password::verify_secret;
+use crate::identity::permissions::Permission;
+use crate::store::{devices, extensions, hotdesk_sessions};
+use crate::telephony::policy::LoggedOutMode;
+
+/// How often a use case decides again after losing a race to a concurrent change.
+const ATTEMPTS: usize = 3;
+
+/// What the hot-desk use cases need.
+#[derive(Debug, Clone, Copy)]
+pub struct Deps<'a> {
+    /// The database.
+    pub db: &'a DatabaseConnection,
+    /// Where committed changes go.
+    pub bus: &'a EventBus,
+}
+
+/// An active session as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionView {
+    /// The session's id.
+    pub id: Uuid,
+    /// The Domain.
+    pub domain_id: Uuid,
+    /// The hot-desk device.
+    pub device_id: Uuid,
+    /// The Extension logged in.
+    pub extension_id: Uuid,
+    /// Its number.
+    pub extension_number: String,
+    /// Since when.
+    pub started_at: DateTime<Utc>,
+    /// `feature_code`, `api` or `admin`.
+    pub started_via: String,
+    /// Who started it.
+    pub started_by: String,
+}
+
+/// A login: which Extension, with which PIN, from where.
+#[derive(Debug, Clone)]
+pub struct LoginInput {
+    /// The Extension's number.
+    pub extension: String,
+    /// Its PIN (may be omitted by callers holding `hotdesk.others`).
+    pub pin: Option<SecretString>,
+    /// The client's address, for the per-address lockout.
+    pub client_address: Option<String>,
+}
+
+/// How the caller stands towards hot-desking in a Domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// `hotdesk.others`.
+    Others,
+    /// `hotdesk.self` only.
+    SelfOnly,
+}
+
+fn standing(actor: &Actor, domain_id: Uuid) -> DomainResult<Standing> {
+    if can(actor, Permission::HotdeskOthers, Some(domain_id)) {
+        return Ok(Standing::Others);
+    }
+    authorize(actor, Permission::HotdeskSelf, domain_id)?;
+    Ok(Standing::SelfOnly)
+}
+
+/// The Extension linked to the acting User in the Domain, if any.
+pub async fn own_extension<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    domain_id: Uuid,
+) -> DomainResult<Option<extensions::Model>> {
+    let Some(user_id) = actor.user_id() else {
+        return Ok(None);
+    };
+    Ok(extensions::Entity::find()
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .filter(extensions::Column::UserId.eq(user_id))
+        .one(db)
+        .await?)
+}
+
+fn no_extension() -> DomainError {
+    DomainError::conflict("no_extension", "your User has no Extension in this Domain")
+}
+
+/// The Domain of a device the actor can see (for `/me` routes, which name only the device).
+pub async fn device_domain<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    device_id: Uuid,
+) -> DomainResult<Uuid> {
+    let mut query = devices::Entity::find().filter(devices::Column::Id.eq(device_id));
+    if let Some(visible) = visible_domains(actor) {
+        query = query.filter(devices::Column::DomainId.is_in(visible));
+    }
+    query
+        .one(db)
+        .await?
+        .map(|d| d.domain_id)
+        .ok_or(DomainError::NotFound("device"))
+}
+
+async fn view(
+    db: &impl ConnectionTrait,
+    b: &Bindings,
+    row: hotdesk_sessions::Model,
+) -> DomainResult<SessionView> {
+    let number = match b.extensions.get(&row.extension_id) {
+        Some(e) => e.number.clone(),
+        None => extensions::Entity::find_by_id(row.extension_id)
+            .filter(extensions::Column::DomainId.eq(row.domain_id))
+            .one(db)
+            .await?
+            .map(|e| e.number)
+            .unwrap_or_default(),
+    };
+    Ok(SessionView {
+        id: row.id,
+        domain_id: row.domain_id,
+        device_id: row.device_id,
+        extension_id: row.extension_id,
+        extension_number: number,
+        started_at: row.started_at,
+        started_via: row.started_via,
+        started_by: row.started_by,
+    })
+}
+
+async fn active_row<C: ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+    device_id: Uuid,
+) -> DomainResult<Option<hotdesk_sessions::Model>> {
+    Ok(hotdesk_sessions::Entity::find()
+        .filter(hotdesk_sessions::Column::DomainId.eq(domain_id))
+        .filter(hotdesk_sessions::Column::DeviceId.eq(device_id))
+        .filter(hotdesk_sessions::Column::EndedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// The device's active session (`devices.read`, `hotdesk.self` or `hotdesk.others`); none is
+/// a 404 `no_session`.
+pub async fn get(
+    db: &DatabaseConnection,
+    ctx: &Context,
+    domain_id: Uuid,
+    device_id: Uuid,
+) -> DomainResult<SessionView> {
+    if !can(&ctx.actor, Permission::DevicesRead, Some(domain_id)) {
+        standing(&ctx.actor, domain_id)?;
+    }
+    let b = snapshot::load(db, domain_id).await?;
+    if !b.devices.contains_key(&device_id) {
+        return Err(DomainError::NotFound("device"));
+    }
+    match active_row(db, domain_id, device_id).await? {
+        Some(row) => view(db, &b, row).await,
+        None => Err(DomainError::NotFound("no_session")),
+    }
+}
+
+/// Logs an Extension in to a hot-desk device (see the module for who may, and with what).
+pub async fn login(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    device_id: Uuid,
+    input: LoginInput,
+) -> DomainResult<SessionView> {
+    let standing = standing(&ctx.actor, domain_id)?;
+    login_as(deps, ctx, domain_id, device_id, input, standing).await
+}
+
+/// Self-service login of the caller's own Extension (`hotdesk.self`, PIN required).
+pub async fn login_self(
+    deps: Deps<'_>,
+    ctx: &Context,
+    device_id: Uuid,
+    pin: Option<SecretString>,
+    client_address: Option<String>,
+) -> DomainResult<SessionView> {
+    let domain_id = device_domain(deps.db, &ctx.actor, device_id).await?;
+    authorize(&ctx.actor, Permission::HotdeskSelf, domain_id)?;
+    let own = own_extension(deps.db, &ctx.actor, domain_id)
+        .await?
+        .ok_or_else(no_extension)?;
+    let input = LoginInput {
+        extension: own.number,
+        pin,
+        client_address,
+    };
+    login_as(deps, ctx, domain_id, device_id, input, Standing::SelfOnly).await
+}
+
+async fn login_as(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    device_id: Uuid,
+    input: LoginInput,
+    standing: Standing,
+) -> DomainResult<SessionView> {
+    let b = snapshot::load(deps.db, domain_id).await?;
+    if !b.devices.contains_key(&device_id) {
+        return Err(DomainError::NotFound("device"));
+    }
+    let extension_id = b
+        .extension_by_number(input.extension.trim())
+        .map(|e| e.id)
+        .ok_or_else(|| {
+            DomainError::invalid("extension", "not_found", "no such Extension in this Domain")
+        })?;
+    let via = match standing {
+        Standing::Others => SessionOrigin::Admin,
+        Standing::SelfOnly => {
+            check_pin(deps, ctx, &b, device_id, extension_id, &input).await?;
+            SessionOrigin::Api
+        }
+    };
+    let mut b = b;
+    let mut last = None;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            b = snapshot::load(deps.db, domain_id).await?;
+        }
+        let decision = decide_login(
+            &b,
+            &LoginRequest {
+                device_id,
+                extension_id,
+                acts_for_others: standing == Standing::Others,
+                via,
+                now: ctx.now,
+            },
+        )?;
+        match apply_login(deps, ctx, &b, decision).await {
+            Ok(view) => return Ok(view),
+            Err(e) if is_race(&e) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(race_answer(last))
+}
+
+/// Checks the lockout, then the PIN; records failures, clears the Extension's on success.
+async fn check_pin(
+    deps: Deps<'_>,
+    ctx: &Context,
+    b: &Bindings,
+    device_id: Uuid,
+    extension_id: Uuid,
+    input: &LoginInput,
+) -> DomainResult<()> {
+    let settings = super::calling_settings::load(deps.db, b.domain.id).await?;
+    let limits = pin_limits(&settings);
+    let ext_key = extension_id.to_string();
+    let dev_key = device_id.to_string();
+    let address = input.client_address.clone().unwrap_or_default();
+    let now = ctx.now;
+    let ext_failures = throttle::recent_failures(
+        deps.db,
+        SCOPE_PIN_EXTENSION,
+        &ext_key,
+        now,
+        limits.extension,
+    )
+    .await?;
+    let dev_failures =
+        throttle::recent_failures(deps.db, SCOPE_PIN_DEVICE, &dev_key, now, limits.device).await?;
+    let addr_failures = if address.is_empty() {
+        Vec::new()
+    } else {
+        throttle::recent_failures(deps.db, SCOPE_PIN_ADDRESS, &address, now, limits.address).await?
+    };
+    let failures = PinFailures {
+        extension: &ext_failures,
+        device: &dev_failures,
+        address: &addr_failures,
+    };
+    if let Some(wait) = pin_retry_after(failures, now, limits) {
+        audit_pin(
+            deps.db,
+            ctx,
+            b,
+            device_id,
+            extension_id,
+            "hotdesk.pin_locked",
+            wait,
+        )
+        .await?;
+        return Err(DomainError::Locked {
+            retry_after_secs: wait,
+        });
+    }
+    let row = extensions::Entity::find_by_id(extension_id)
+        .filter(extensions::Column::DomainId.eq(b.domain.id))
+        .one(deps.db)
+        .await?
+        .ok_or(DomainError::NotFound("extension"))?;
+    let ok = match &input.pin {
+        Some(pin) => verify_secret(pin.clone(), row.pin_hash).await?,
+        None => false,
+    };
+    if ok {
+        throttle::clear(deps.db, SCOPE_PIN_EXTENSION, &ext_key).await?;
+        return Ok(());
+    }
+    let txn = deps.db.begin().await?;
+    throttle::record_failure(&txn, SCOPE_PIN_EXTENSION, &ext_key, now).await?;
+    throttle::record_failure(&txn, SCOPE_PIN_DEVICE, &dev_key, now).await?;
+    if !address.is_empty() {
+        throttle::record_failure(&txn, SCOPE_PIN_ADDRESS, &address, now).await?;
+    }
+    audit_pin(
+        &txn,
+        ctx,
+        b,
+        device_id,
+        extension_id,
+        "hotdesk.pin_failed",
+        0,
+    )
+    .await?;
+    txn.commit().await?;
+    Err(match input.pin {
+        Some(_) => DomainError::invalid("pin", "wrong_pin", "the PIN is not right"),
+        None => DomainError::invalid("pin", "required", "the Extension's PIN is required"),
+    })
+}
+
+async fn audit_pin<C: ConnectionTrait>(
+    db: &C,
+    ctx: &Context,
+    b: &Bindings,
+    device_id: Uuid,
+    extension_id: Uuid,
+    action: &str,
+    retry_after_secs: u64,
+) -> DomainResult<()> {
+    let number = b.extensions.get(&extension_id).map(|e| e.number.clone());
+    audit::record(
+        db,
+        ctx,
+        audit::Entry {
+            domain_id: Some(b.domain.id),
+            action,
+            target_kind: "device",
+            target_id: Some(device_id.to_string()),
+            before: None,
+            after: Some(json!({
+                "extension_id": extension_id,
+                "extension_number": number,
+                "retry_after_secs": retry_after_secs,
+            })),
+        },
+    )
+    .await
+}
+
+/// True for the errors a concurrent change causes: deciding again may answer differently.
+fn is_race(err: &DomainError) -> bool {
+    match err {
+        DomainError::Conflict {
+            code: "already_exists" | "session_changed",
+            ..
+        } => true,
+        DomainError::Database(e) => is_transient(e),
+        _ => false,
+    }
+}
+
+/// Deadlocks and serialization failures (PostgreSQL), busy or locked databases (SQLite).
+pub(crate) fn is_transient(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    match &**e {
+        sea_orm::sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("40P01" | "40001" | "5" | "6" | "261" | "517")
+        ),
+        _ => false,
+    }
+}
+
+/// The 409 a lost race ends in when deciding again did not settle it.
+fn race_answer(last: Option<DomainError>) -> DomainError {
+    match last {
+        Some(DomainError::Conflict {
+            field: Some(field), ..
+        }) if field == "extension_id" => DomainError::conflict(
+            "extension_in_use",
+            "this Extension is logged in to another phone (one phone at a time)",
+        ),
+        _ => DomainError::conflict(
+            "device_in_use",
+            "the device changed hands while logging in; try again",
+        ),
+    }
+}
+
+/// The logged-out mode that applies to a device of the snapshot.
+fn logged_out_mode(b: &Bindings, device_id: Uuid) -> LoggedOutMode {
+    match b.devices.get(&device_id).map(|d| d.logged_out_mode) {
+        Some(LoggedOutMode::Inherit) | None => b.settings.logged_out_mode,
+        Some(mode) => mode,
+    }
+}
+
+/// Ends one still-active session row inside `txn`; `session_changed` when it is gone already.
+async fn end_row<C: ConnectionTrait>(
+    txn: &C,
+    ctx: &Context,
+    b: &Bindings,
+    end: &SessionEnd,
+) -> DomainResult<()> {
+    let s = &end.session;
+    let result = hotdesk_sessions::Entity::update_many()
+        .col_expr(hotdesk_sessions::Column::EndedAt, Expr::value(ctx.now))
+        .col_expr(
+            hotdesk_sessions::Column::EndedReason,
+            Expr::value(end.reason.code()),
+        )
+        .col_expr(
+            hotdesk_sessions::Column::EndedBy,
+            Expr::value(ctx.actor.label.clone()),
+        )
+        .filter(hotdesk_sessions::Column::DomainId.eq(b.domain.id))
+        .filter(hotdesk_sessions::Column::DeviceId.eq(s.device_id))
+        .filter(hotdesk_sessions::Column::ExtensionId.eq(s.extension_id))
+        .filter(hotdesk_sessions::Column::EndedAt.is_null())
+        .exec(txn)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(DomainError::conflict(
+            "session_changed",
+            "the session ended meanwhile",
+        ));
+    }
+    audit::record(
+        txn,
+        ctx,
+        audit::Entry {
+            domain_id: Some(b.domain.id),
+            action: "hotdesk.session.end",
+            target_kind: "device",
+            target_id: Some(s.device_id.to_string()),
+            before: Some(session_json(b, s)),
+            after: Some(json!({
+                "ended_reason": end.reason.code(),
+                "why": end.reason.describe(),
+                "reason": end.reason,
+                "ended_by": ctx.actor.label,
+            })),
+        },
+    )
+    .await
+}
+
+fn session_json(b: &Bindings, s: &HotdeskSession) -> serde_json::Value {
+    json!({
+        "device_id": s.device_id,
+        "extension_id": s.extension_id,
+        "extension_number": b.extensions.get(&s.extension_id).map(|e| e.number.clone()),
+        "started_at": s.started_at,
+        "started_via": s.via.as_str(),
+    })
+}
+
+fn sip_user(b: &Bindings, device_id: Uuid) -> Vec<String> {
+    b.devices
+        .get(&device_id)
+        .map(|d| d.sip_username.clone())
+        .into_iter()
+        .collect()
+}
+
+fn number(b: &Bindings, extension_id: Uuid) -> Vec<String> {
+    b.extensions
+        .get(&extension_id)
+        .map(|e| e.number.clone())
+        .into_iter()
+        .collect()
+}
+
+/// The events of ended sessions; `restarted` are devices that get a new session at once.
+fn end_events(
+    b: &Bindings,
+    ends: &[SessionEnd],
+    restarted: &BTreeSet<Uuid>,
+    now: DateTime<Utc>,
+) -> Vec<ChangeEvent> {
+    ends.iter()
+        .map(|end| {
+            let s = &end.session;
+            let event = ChangeEvent::new(
+                b.domain.id,
+                &b.domain.sip_domain,
+                ChangeKind::SessionEnded,
+                s.device_id,
+                now,
+            )
+            .refresh(number(b, s.extension_id));
+            if !restarted.contains(&s.device_id)
+                && logged_out_mode(b, s.device_id) == LoggedOutMode::Full
+            {
+                event.drop_registrations(sip_user(b, s.device_id))
+            } else {
+                event.refresh(sip_user(b, s.device_id))
+            }
+        })
+        .collect()
+}
+
+async fn apply_login(
+    deps: Deps<'_>,
+    ctx: &Context,
+    b: &Bindings,
+    decision: LoginDecision,
+) -> DomainResult<SessionView> {
+    let (session, ends) = match decision {
+        LoginDecision::AlreadyLoggedIn { session } => {
+            return match active_row(deps.db, b.domain.id, session.device_id).await? {
+                Some(row) if row.extension_id == session.extension_id => {
+                    view(deps.db, b, row).await
+                }
+                _ => Err(DomainError::conflict(
+                    "session_changed",
+                    "the session ended meanwhile",
+                )),
+            };
+        }
+        LoginDecision::Start { session, end } => (session, end),
+    };
+    let txn = deps.db.begin().await?;
+    for end in &ends {
+        end_row(&txn, ctx, b, end).await?;
+    }
+    let row = hotdesk_sessions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        domain_id: Set(b.domain.id),
+        device_id: Set(session.device_id),
+        extension_id: Set(session.extension_id),
+        started_at: Set(session.started_at),
+        started_via: Set(session.via.as_str().to_owned()),
+        started_by: Set(ctx.actor.label.clone()),
+        exclusive_session: Set(b.settings.one_phone_at_a_time),
+        ended_at: Set(None),
+        ended_reason: Set(None),
+        ended_by: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        ctx,
+        audit::Entry {
+            domain_id: Some(b.domain.id),
+            action: "hotdesk.session.start",
+            target_kind: "device",
+            target_id: Some(session.device_id.to_string()),
+            before: None,
+            after: Some(json!({
+                "session_id": row.id,
+                "device_id": session.device_id,
+                "extension_id": session.extension_id,
+                "extension_number": b.extensions.get(&session.extension_id).map(|e| e.number.clone()),
+                "started_via": session.via.as_str(),
+                "why": format!("login via {}", session.via.label()),
+                "started_by": ctx.actor.label,
+            })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    let restarted: BTreeSet<Uuid> = [session.device_id].into();
+    let mut events = end_events(b, &ends, &restarted, ctx.now);
+    events.push(
+        ChangeEvent::new(
+            b.domain.id,
+            &b.domain.sip_domain,
+            ChangeKind::SessionStarted,
+            session.device_id,
+            ctx.now,
+        )
+        .refresh(sip_user(b, session.device_id))
+        .refresh(number(b, session.extension_id)),
+    );
+    deps.bus.publish(events);
+    view(deps.db, b, row).await
+}
+
+/// Logs a device out through the Domain route: `hotdesk.others` ends any session (with an
+/// optional note), `hotdesk.self` only the session of the caller's own Extension.
+/// Nobody logged in is fine (idempotent).
+pub async fn logout(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    device_id: Uuid,
+    note: Option<String>,
+) -> DomainResult<()> {
+    let by = match standing(&ctx.actor, domain_id)? {
+        Standing::Others => LogoutBy::Admin {
+            note: note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
+        },
+        Standing::SelfOnly => holder(deps.db, &ctx.actor, domain_id).await?,
+    };
+    logout_as(deps, ctx, domain_id, device_id, by).await
+}
+
+/// Self-service logout of the caller's own Extension from a device (`hotdesk.self`).
+pub async fn logout_self(deps: Deps<'_>, ctx: &Context, device_id: Uuid) -> DomainResult<()> {
+    let domain_id = device_domain(deps.db, &ctx.actor, device_id).await?;
+    authorize(&ctx.actor, Permission::HotdeskSelf, domain_id)?;
+    let by = holder(deps.db, &ctx.actor, domain_id).await?;
+    logout_as(deps, ctx, domain_id, device_id, by).await
+}
+
+async fn holder(db: &DatabaseConnection, actor: &Actor, domain_id: Uuid) -> DomainResult<LogoutBy> {
+    let own = own_extension(db, actor, domain_id)
+        .await?
+        .ok_or_else(no_extension)?;
+    Ok(LogoutBy::Holder {
+        extension_id: own.id,
+    })
+}
+
+async fn logout_as(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    device_id: Uuid,
+    by: LogoutBy,
+) -> DomainResult<()> {
+    for _ in 0..ATTEMPTS {
+        let b = snapshot::load(deps.db, domain_id).await?;
+        let Some(end) = decide_logout(&b, device_id, &by)? else {
+            return Ok(());
+        };
+        match end_sessions(deps, ctx, &b, &[end]).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_race(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    // Whatever ended it meanwhile, the device is no longer in this caller's session.
+    Ok(())
+}
+
+/// Ends sessions in one transaction, audits each, publishes after commit; returns how many.
+pub(crate) async fn end_sessions(
+    deps: Deps<'_>,
+    ctx: &Context,
+    b: &Bindings,
+    ends: &[SessionEnd],
+) -> DomainResult<usize> {
+    if ends.is_empty() {
+        return Ok(0);
+    }
+    let txn = deps.db.begin().await?;
+    for end in ends {
+        end_row(&txn, ctx, b, end).await?;
+    }
+    txn.commit().await?;
+    deps.bus
+        .publish(end_events(b, ends, &BTreeSet::new(), ctx.now));
+    Ok(ends.len())
+}

@@ -1,0 +1,69 @@
+//! The auto-logout scheduler: ends the hot-desk sessions whose device or Domain policy says
+//! they are over (after N hours, or daily at HH:MM in the Domain's time zone).
+//!
+//! [`run_once`] is one pass with an injected `now`, so tests drive it with any clock; the
+//! server calls it on an interval ([`run_forever`]). Each end is audited with the actor
+//! `system` ("auto-logout") and published after commit like any other logout.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::hotdesk::{Deps, end_sessions, is_transient};
+use super::{Context, snapshot};
+use crate::bindings::hotdesk::due_sessions;
+use crate::error::{DomainError, DomainResult};
+use crate::events::EventBus;
+use crate::store::hotdesk_sessions;
+
+/// The audit label of the scheduler's actions.
+pub const ACTOR_LABEL: &str = "auto-logout";
+
+/// Ends every session due at `now`, Domain by Domain; returns how many ended.
+///
+/// A Domain whose sessions changed meanwhile is left for the next pass.
+pub async fn run_once(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    now: DateTime<Utc>,
+) -> DomainResult<usize> {
+    let domains: Vec<Uuid> = hotdesk_sessions::Entity::find()
+        .select_only()
+        .column(hotdesk_sessions::Column::DomainId)
+        .filter(hotdesk_sessions::Column::EndedAt.is_null())
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut ctx = Context::system(ACTOR_LABEL);
+    ctx.now = now;
+    let mut ended = 0;
+    for domain_id in domains {
+        let b = snapshot::load(db, domain_id).await?;
+        let due = due_sessions(&b, now);
+        match end_sessions(Deps { db, bus }, &ctx, &b, &due).await {
+            Ok(n) => ended += n,
+            Err(DomainError::Conflict { .. }) => {}
+            Err(DomainError::Database(e)) if is_transient(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ended)
+}
+
+/// Runs [`run_once`] every `interval` with the wall clock, forever; failures are logged and
+/// the next pass tries again.
+pub async fn run_forever(db: DatabaseConnection, bus: EventBus, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match run_once(&db, &bus, Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(ended = n, "auto-logout ended hot-desk sessions"),
+            Err(e) => tracing::warn!(error = %e, "auto-logout pass failed"),
+        }
+    }
+}
