@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod routes;
+pub mod sse;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -35,6 +35,8 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "locations", description = "Locations: desks and offices Extensions sign in to, with emergency identity, ring strategy and order, and who may sign in"),
         (name = "import", description = "Bulk import of Extensions and Devices from JSON or CSV: every row checked first, all or nothing, with a dry run"),
         (name = "calling-settings", description = "A Domain's calling settings: hot-desk defaults, emergency numbers, ring timeout, PIN lockout"),
+        (name = "presence", description = "Presence: each Extension's user status (available, away, DND — the Extension's own DND switch) and telephone status over exactly the phones that ring for it"),
+        (name = "events", description = "The live event stream (Server-Sent Events) of a Domain's committed changes, resumable with `Last-Event-ID`"),
         (name = "audit", description = "The audit log: every change, who made it, before and after (secrets removed), filterable, newest first"),
     ),
     components(schemas(Problem, ProblemField)),

@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use switchboard_domain::db::{self, PoolSettings};
 use switchboard_domain::events::EventBus;
 use switchboard_domain::services::bootstrap::{self, CreatedAdmin};
+use switchboard_domain::services::presence::LineStates;
 use switchboard_domain::services::settings;
 use switchboard_domain::telephony::secrets::SecretCipher;
 use switchboard_migration::Migrator;
@@ -33,6 +34,7 @@ use crate::extract;
 use crate::openapi::{self, RouteTable};
 use crate::problem::ApiError;
 use crate::routes;
+use crate::sse::EventLog;
 use crate::state::AppState;
 
 /// The settings key of the generated JWT signing key.
@@ -139,13 +141,20 @@ impl Application {
             ),
         };
 
+        let events = EventBus::default();
+        let first_seq = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(1);
+        let event_log = Arc::new(EventLog::new(first_seq));
+        event_log.spawn(&events);
+        let lines = Arc::new(LineStates::new(db.clone(), events.clone()));
         let state = AppState {
             db,
             config: Arc::new(config),
             jwt_secret: Arc::new(jwt_secret),
             api_keys: Arc::new(Default::default()),
             cipher: Arc::new(cipher),
-            events: EventBus::default(),
+            events,
+            event_log,
+            lines,
         };
         let listener = TcpListener::bind((state.config.http.host.as_str(), state.config.http.port))
             .with_context(|| {

@@ -6,10 +6,12 @@ use sea_orm::DatabaseConnection;
 
 use switchboard_domain::events::EventBus;
 use switchboard_domain::services::auth::{ApiKeyCache, AuthPolicy};
+use switchboard_domain::services::presence::LineStates;
 use switchboard_domain::services::throttle::Limit;
 use switchboard_domain::telephony::secrets::SecretCipher;
 
 use crate::config::Config;
+use crate::sse::EventLog;
 
 /// What handlers share: the database pool and the configuration.
 #[derive(Clone)]
@@ -26,6 +28,10 @@ pub struct AppState {
     pub cipher: Arc<SecretCipher>,
     /// Committed changes, for the ESL bridge and the live event stream.
     pub events: EventBus,
+    /// The sequenced replay history of the live event stream, fed from `events`.
+    pub event_log: Arc<EventLog>,
+    /// Registrations and call states reported by FreeSWITCH, for presence.
+    pub lines: Arc<LineStates>,
 }
 
 impl AppState {

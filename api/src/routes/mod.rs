@@ -4,13 +4,16 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod bindings_views;
 pub mod calling_settings;
 pub mod devices;
 pub mod domains;
+pub mod events;
 pub mod extensions;
 pub mod health;
 pub mod import;
 pub mod locations;
+pub mod presence;
 pub mod me;
 pub mod roles;
 pub mod users;
@@ -79,6 +82,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(import::import_rows);
     cfg.service(calling_settings::get_calling_settings)
         .service(calling_settings::update_calling_settings);
+    cfg.service(bindings_views::extension_ring_plan)
+        .service(bindings_views::device_identity);
+    cfg.service(presence::list_presence)
+        .service(presence::set_my_presence);
+    cfg.service(events::domain_events);
     cfg.service(audit::domain_audit)
         .service(audit::platform_audit);
 }

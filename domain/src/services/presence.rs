@@ -215,6 +215,12 @@ pub async fn list(
     Ok(all)
 }
 
+/// Authorizes watching a Domain's live event stream (`presence.read`); another Domain is a 404.
+pub async fn watch(db: &DatabaseConnection, ctx: &Context, domain_id: Uuid) -> DomainResult<()> {
+    scope::enter(db, ctx, domain_id, Permission::PresenceRead).await?;
+    Ok(())
+}
+
 /// Parses a status as the API names it (`available`, `away`, `dnd`) with its message, which
 /// is trimmed, empty meaning none, at most [`MAX_MESSAGE_CHARS`] characters.
 pub fn parse_status(status: &str, message: Option<&str>) -> DomainResult<UserStatus> {

@@ -1,0 +1,257 @@
+//! The live event stream's machinery: a sequenced, bounded history of committed changes and the
+//! Server-Sent Events encoder.
+//!
+//! One background task ([`EventLog::spawn`]) subscribes to the [`EventBus`], gives every event
+//! the next sequence number, keeps the last [`REPLAY_CAPACITY`] of them (across Domains) and
+//! re-broadcasts them to the connected streams. A client resuming with `Last-Event-ID` gets the
+//! retained events after that id; when the id is older than what is retained (or from before a
+//! restart) it gets a `reset` event telling it to reload.
+//!
+//! The encoder is hand-written: the format is four lines, and the SSE crates for actix either
+//! pull in their own channel/runtime layers or do not support replay from our own sequence.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use switchboard_domain::events::{ChangeEvent, EventBus};
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// How many events are kept for replay, across all Domains.
+pub const REPLAY_CAPACITY: usize = 1024;
+
+/// How often an idle stream sends a comment line, so proxies keep it open and dead clients are
+/// noticed.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// One sequenced item of the history.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A committed change with its sequence number.
+    Event(u64, Arc<ChangeEvent>),
+    /// Events were lost (the history fell behind the bus): every client must reload.
+    Reset,
+}
+
+#[derive(Debug)]
+struct History {
+    events: VecDeque<(u64, Arc<ChangeEvent>)>,
+    /// Every event with a sequence number ≥ `floor` is retained (or not assigned yet).
+    floor: u64,
+    next: u64,
+}
+
+/// The sequenced history of committed changes and its live re-broadcast.
+#[derive(Debug)]
+pub struct EventLog {
+    history: Mutex<History>,
+    live: broadcast::Sender<Item>,
+}
+
+/// What a new stream starts with.
+#[derive(Debug)]
+pub struct Resume {
+    /// Retained events after the client's `Last-Event-ID`, oldest first.
+    pub missed: Vec<(u64, Arc<ChangeEvent>)>,
+    /// True when the client missed more than is retained and must reload.
+    pub reset: bool,
+    /// The last sequence number assigned when the stream started.
+    pub last_seq: u64,
+    /// Live items from here on.
+    pub live: broadcast::Receiver<Item>,
+}
+
+impl EventLog {
+    /// An empty log whose first sequence number is `first` (start-up time in microseconds, so
+    /// ids keep growing across restarts and an id from an earlier run is recognisably old).
+    pub fn new(first: u64) -> Self {
+        let (live, _) = broadcast::channel(REPLAY_CAPACITY);
+        Self {
+            history: Mutex::new(History {
+                events: VecDeque::with_capacity(REPLAY_CAPACITY),
+                floor: first,
+                next: first,
+            }),
+            live,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, History> {
+        // Every critical section leaves the history consistent, even if a holder panicked.
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the task that feeds the log from `bus`; it ends when the bus is gone.
+    pub fn spawn(self: &Arc<Self>, bus: &EventBus) {
+        let mut rx = bus.subscribe();
+        let log = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => {
+                        log.append(event);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(lost)) => {
+                        tracing::warn!(lost, "the event stream fell behind; clients must reload");
+                        log.gap();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+
+    /// Appends one event with the next sequence number and broadcasts it.
+    pub fn append(&self, event: Arc<ChangeEvent>) -> u64 {
+        let mut h = self.lock();
+        let seq = h.next;
+        h.next += 1;
+        if h.events.len() == REPLAY_CAPACITY
+            && let Some((evicted, _)) = h.events.pop_front()
+        {
+            h.floor = evicted + 1;
+        }
+        h.events.push_back((seq, Arc::clone(&event)));
+        // Sent under the lock so the live order is the sequence order; no receiver is fine.
+        let _ = self.live.send(Item::Event(seq, event));
+        seq
+    }
+
+    /// Records that events were lost: nothing before now can be replayed.
+    fn gap(&self) {
+        let mut h = self.lock();
+        h.events.clear();
+        h.floor = h.next;
+        let _ = self.live.send(Item::Reset);
+    }
+
+    /// Subscribes and collects what a client that last saw `last_event_id` missed.
+    pub fn resume(&self, last_event_id: Option<u64>) -> Resume {
+        let h = self.lock();
+        // Subscribing under the lock: nothing appended after the snapshot is missed or doubled.
+        let live = self.live.subscribe();
+        let last_seq = h.next.saturating_sub(1);
+        let (missed, reset) = match last_event_id {
+            None => (Vec::new(), false),
+            Some(id) if id >= h.next || id.saturating_add(1) < h.floor => (Vec::new(), true),
+            Some(id) => (
+                h.events
+                    .iter()
+                    .filter(|(seq, _)| *seq > id)
+                    .cloned()
+                    .collect(),
+                false,
+            ),
+        };
+        Resume {
+            missed,
+            reset,
+            last_seq,
+            live,
+        }
+    }
+}
+
+/// The `data` of an event on the stream.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamEvent {
+    /// The event's id (as in the `id:` line).
+    pub id: u64,
+    /// What changed, e.g. `extension.created`, `session.started`, `presence.changed`.
+    #[schema(example = "presence.changed")]
+    pub kind: String,
+    /// The Domain.
+    pub domain_id: Uuid,
+    /// The changed resource (an Extension, Device, Location …).
+    pub entity_id: Uuid,
+    /// When it was committed.
+    pub at: DateTime<Utc>,
+}
+
+/// One SSE frame for a change: `id`, `event` (the kind) and the JSON `data`.
+pub fn frame(seq: u64, event: &ChangeEvent) -> String {
+    let data = StreamEvent {
+        id: seq,
+        kind: event.kind.as_str().to_owned(),
+        domain_id: event.domain_id,
+        entity_id: event.entity_id,
+        at: event.at,
+    };
+    // The payload is plain data with no maps keyed by non-strings: serializing cannot fail,
+    // and the JSON holds no newlines.
+    let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
+    format!(
+        "id: {seq}\nevent: {}\ndata: {json}\n\n",
+        event.kind.as_str()
+    )
+}
+
+/// The frame telling a client to reload everything (it missed more than can be replayed).
+pub fn reset_frame(last_seq: u64) -> String {
+    format!(
+        "id: {last_seq}\nevent: reset\ndata: {{\"reason\":\"missed events are no longer retained; reload\"}}\n\n"
+    )
+}
+
+/// A heartbeat comment.
+pub const HEARTBEAT_FRAME: &str = ": heartbeat\n\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_domain::events::ChangeKind;
+
+    fn event(domain: Uuid) -> Arc<ChangeEvent> {
+        Arc::new(ChangeEvent::new(
+            domain,
+            "acme.example",
+            ChangeKind::ExtensionCreated,
+            Uuid::now_v7(),
+            Utc::now(),
+        ))
+    }
+
+    #[test]
+    fn a_client_resumes_after_its_last_event_or_is_told_to_reset() {
+        let log = EventLog::new(100);
+        let d = Uuid::now_v7();
+        let ids: Vec<u64> = (0..3).map(|_| log.append(event(d))).collect();
+        assert_eq!(ids, [100, 101, 102]);
+        let r = log.resume(Some(100));
+        assert!(!r.reset);
+        assert_eq!(
+            r.missed.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            [101, 102]
+        );
+        assert!(log.resume(Some(99)).missed.len() == 3);
+        assert!(log.resume(Some(98)).reset, "older than retained");
+        assert!(log.resume(Some(500)).reset, "from another run");
+        assert!(log.resume(Some(102)).missed.is_empty());
+    }
+
+    #[test]
+    fn the_history_is_bounded_and_evicted_ids_reset() {
+        let log = EventLog::new(1);
+        let d = Uuid::now_v7();
+        for _ in 0..REPLAY_CAPACITY + 5 {
+            log.append(event(d));
+        }
+        assert!(log.resume(Some(3)).reset);
+        let r = log.resume(Some(5));
+        assert!(!r.reset);
+        assert_eq!(r.missed.len(), REPLAY_CAPACITY);
+    }
+
+    #[test]
+    fn frames_follow_the_sse_format() {
+        let e = event(Uuid::now_v7());
+        let f = frame(7, &e);
+        assert!(f.starts_with("id: 7\nevent: extension.created\ndata: {"));
+        assert!(f.ends_with("}\n\n"));
+        assert_eq!(f.matches('\n').count(), 4);
+    }
+}
