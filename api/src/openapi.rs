@@ -37,6 +37,7 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "calling-settings", description = "A Domain's calling settings: hot-desk defaults, emergency numbers, ring timeout, PIN lockout"),
         (name = "presence", description = "Presence: each Extension's user status (available, away, DND — the Extension's own DND switch) and telephone status over exactly the phones that ring for it"),
         (name = "events", description = "The live event stream (Server-Sent Events) of a Domain's committed changes, resumable with `Last-Event-ID`"),
+        (name = "hotdesk", description = "Hot-desk sessions (an Extension logged in to a hot-desk Device, with PIN lockout, admin login and auto-logout) and Location sign-in (one Location per Extension), for admins and as self-service under `/me`"),
         (name = "audit", description = "The audit log: every change, who made it, before and after (secrets removed), filterable, newest first"),
     ),
     components(schemas(Problem, ProblemField)),

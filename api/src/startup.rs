@@ -22,6 +22,7 @@ use switchboard_domain::db::{self, PoolSettings};
 use switchboard_domain::events::EventBus;
 use switchboard_domain::services::bootstrap::{self, CreatedAdmin};
 use switchboard_domain::services::presence::LineStates;
+use switchboard_domain::services::scheduler;
 use switchboard_domain::services::settings;
 use switchboard_domain::telephony::secrets::SecretCipher;
 use switchboard_migration::Migrator;
@@ -36,6 +37,9 @@ use crate::problem::ApiError;
 use crate::routes;
 use crate::sse::EventLog;
 use crate::state::AppState;
+
+/// How often the auto-logout scheduler looks for hot-desk sessions that are due.
+const HOTDESK_SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The settings key of the generated JWT signing key.
 const JWT_SECRET_SETTING: &str = "jwt_signing_key";
@@ -156,6 +160,12 @@ impl Application {
             event_log,
             lines,
         };
+        // Auto-logout of hot-desk sessions runs for as long as the process does.
+        tokio::spawn(scheduler::run_forever(
+            state.db.clone(),
+            state.events.clone(),
+            HOTDESK_SCHEDULER_INTERVAL,
+        ));
         let listener = TcpListener::bind((state.config.http.host.as_str(), state.config.http.port))
             .with_context(|| {
                 format!(

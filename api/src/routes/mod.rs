@@ -11,11 +11,13 @@ pub mod domains;
 pub mod events;
 pub mod extensions;
 pub mod health;
+pub mod hotdesk;
 pub mod import;
 pub mod locations;
 pub mod presence;
 pub mod me;
 pub mod roles;
+pub mod signin;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -87,6 +89,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(presence::list_presence)
         .service(presence::set_my_presence);
     cfg.service(events::domain_events);
+    cfg.service(hotdesk::get_session)
+        .service(hotdesk::put_session)
+        .service(hotdesk::delete_session)
+        .service(hotdesk::put_my_session)
+        .service(hotdesk::delete_my_session);
+    cfg.service(signin::put_location)
+        .service(signin::delete_location)
+        .service(signin::put_my_location)
+        .service(signin::delete_my_location);
     cfg.service(audit::domain_audit)
         .service(audit::platform_audit);
 }
