@@ -101,9 +101,7 @@ pub struct RingPlanDto {
     #[schema(value_type = Object)]
     pub disposition: serde_json::Value,
     /// The FreeSWITCH dial string the directory gives for it; null when nothing rings.
-    #[schema(
-        example = "{ignore_early_media=true}[leg_timeout=30]user/d7kq2mxr9tbw@acme.example.net"
-    )]
+    #[schema(example = "${sofia_contact(*/d7kq2mxr9tbw@acme.example.net)}")]
     pub dial_string: Option<String>,
 }
 

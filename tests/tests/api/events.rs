@@ -1,0 +1,164 @@
+//! The live event stream end to end through the real server: events with ids, resuming with
+//! `Last-Event-ID`, reset for stale ids, tenant isolation and refusals.
+
+use std::time::Duration;
+
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+use switchboard_tests::{TestApp, assert_problem, both_databases};
+
+use crate::devices::{domain_with_admin, extension};
+use crate::users::{create_user, token_of};
+
+both_databases!(
+    a_client_receives_changes_and_resumes_with_last_event_id,
+    the_stream_is_refused_without_presence_read_or_outside_my_domains,
+);
+
+/// One received SSE event.
+#[derive(Debug)]
+struct Sse {
+    id: u64,
+    event: String,
+    data: Value,
+}
+
+/// Reads frames from an open stream.
+struct Reader {
+    response: Response,
+    buffer: String,
+}
+
+impl Reader {
+    async fn open(app: &TestApp, token: &str, domain: &str, last_id: Option<u64>) -> Self {
+        let mut request = app
+            .request(Method::GET, &format!("/api/v1/domains/{domain}/events"))
+            .bearer_auth(token);
+        if let Some(id) = last_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (comments and the retry hint skipped), or `None` after `wait`.
+    async fn next_within(&mut self, wait: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, None, None);
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = v.parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(v).unwrap());
+                    }
+                }
+                if let (Some(id), Some(event), Some(data)) = (id, event, data) {
+                    return Some(Sse { id, event, data });
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?
+                .unwrap()?;
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    async fn next(&mut self) -> Sse {
+        self.next_within(Duration::from_secs(10))
+            .await
+            .expect("an event within 10 s")
+    }
+}
+
+async fn a_client_receives_changes_and_resumes_with_last_event_id(app: TestApp) {
+    let (domain, admin) = domain_with_admin(&app, "events-a.example").await;
+    let (other, other_admin_unused) = domain_with_admin(&app, "events-b.example").await;
+    let _ = other_admin_unused;
+
+    let mut stream = Reader::open(&app, &admin, &domain, None).await;
+    let first = extension(&app, &admin, &domain, "201", false).await;
+    let event = stream.next().await;
+    assert_eq!(event.event, "extension.created");
+    assert_eq!(event.data["entity_id"], first.as_str());
+    assert_eq!(event.data["domain_id"], domain.as_str());
+    assert_eq!(event.data["id"], event.id);
+    drop(stream);
+
+    // Missed while away: two changes here, one in another Domain.
+    let second = extension(&app, &admin, &domain, "202", false).await;
+    extension(&app, &admin, &other, "900", false).await;
+    let (status, _) = crate::users::call(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/api/v1/domains/{domain}/extensions/{second}"),
+        Some(json!({"display_name": "Renamed"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let mut stream = Reader::open(&app, &admin, &domain, Some(event.id)).await;
+    let a = stream.next().await;
+    let b = stream.next().await;
+    assert_eq!(
+        (a.event.as_str(), b.event.as_str()),
+        ("extension.created", "extension.updated")
+    );
+    assert_eq!(a.data["entity_id"], second.as_str());
+    assert_eq!(b.data["entity_id"], second.as_str());
+    assert!(event.id < a.id && a.id < b.id);
+    assert!(
+        stream
+            .next_within(Duration::from_millis(500))
+            .await
+            .is_none(),
+        "exactly the missed ones, never another Domain's"
+    );
+
+    // Live again after the replay; the other Domain's change never arrives.
+    extension(&app, &admin, &other, "901", false).await;
+    let third = extension(&app, &admin, &domain, "203", false).await;
+    let c = stream.next().await;
+    assert_eq!(c.data["entity_id"], third.as_str());
+    assert!(c.id > b.id);
+
+    // An id the server no longer has (or never had): reload.
+    let mut stale = Reader::open(&app, &admin, &domain, Some(1)).await;
+    assert_eq!(stale.next().await.event, "reset");
+}
+
+async fn the_stream_is_refused_without_presence_read_or_outside_my_domains(app: TestApp) {
+    let (domain, admin) = domain_with_admin(&app, "events-c.example").await;
+    let (other, _) = domain_with_admin(&app, "events-d.example").await;
+    let path = format!("/api/v1/domains/{domain}/events");
+
+    assert_eq!(app.get(&path).await.status(), 401);
+
+    create_user(&app, &admin, &domain, "member@events.example", &["member"]).await;
+    let member = token_of(&app, "member@events.example").await;
+    let response = app.send_as(&member, Method::GET, &path, None).await;
+    assert_problem(response, 403, "forbidden").await;
+    let response = app
+        .send_as(
+            &member,
+            Method::GET,
+            &format!("/api/v1/domains/{other}/events"),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+}
