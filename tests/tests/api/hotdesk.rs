@@ -25,6 +25,7 @@ both_databases!(
     a_hundred_concurrent_logins_keep_one_session_per_device_and_extension,
     the_scheduler_ends_sessions_after_hours_and_daily_at,
     another_domains_admin_gets_404_on_every_hotdesk_endpoint,
+    logins_and_logouts_are_published_after_commit_for_freeswitch_and_clients,
 );
 
 const PIN: &str = "4711";
@@ -540,4 +541,60 @@ async fn another_domains_admin_gets_404_on_every_hotdesk_endpoint(app: TestApp) 
         let (status, problem) = call(&app, &intruder, method.clone(), &path, body).await;
         assert_eq!(status, 404, "{method} {path}: {problem}");
     }
+}
+
+async fn logins_and_logouts_are_published_after_commit_for_freeswitch_and_clients(app: TestApp) {
+    use switchboard_domain::events::ChangeKind;
+    let f = fixture(&app, "hd-events.example.net").await;
+    let desk = hotdesk_device(&app, &f.admin, &f.domain, "Desk 9").await;
+    let (_, device) = call(
+        &app,
+        &f.admin,
+        Method::GET,
+        &format!("/api/v1/domains/{}/devices/{desk}", f.domain),
+        None,
+    )
+    .await;
+    let sip_user = device["sip_username"].as_str().unwrap().to_owned();
+    let mut events = app.events.subscribe();
+    let next = |events: &mut tokio::sync::broadcast::Receiver<_>| {
+        let received = events.try_recv();
+        received.map_err(|e| format!("{e:?}"))
+    };
+
+    let (status, _) = login(&app, &f.member, &f, &desk, "201", Some("0000")).await;
+    assert_eq!(status, 422, "a wrong PIN");
+    assert!(
+        next(&mut events).is_err(),
+        "a refused login publishes nothing"
+    );
+
+    let (status, _) = login(&app, &f.member, &f, &desk, "201", Some(PIN)).await;
+    assert_eq!(status, 200);
+    let started: std::sync::Arc<switchboard_domain::events::ChangeEvent> =
+        next(&mut events).unwrap();
+    assert_eq!(started.kind, ChangeKind::SessionStarted);
+    assert!(started.sip_users.contains(&sip_user), "{started:?}");
+    assert!(
+        started.sip_users.contains(&"201".to_owned()),
+        "the Extension's dial string changed: {started:?}"
+    );
+    assert!(started.drop_registrations.is_empty());
+
+    let (status, _) = call(
+        &app,
+        &f.member,
+        Method::DELETE,
+        &session_path(&f, &desk),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let ended = next(&mut events).unwrap();
+    assert_eq!(ended.kind, ChangeKind::SessionEnded);
+    assert_eq!(
+        ended.drop_registrations,
+        vec![sip_user],
+        "a phone logged out in full mode re-registers"
+    );
 }
