@@ -49,7 +49,7 @@ impl Bar {
     fn new() -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
-            "{msg:>13} [{bar:40.cyan/blue}] {pos}/{len} ({per_sec}, {eta} left)",
+            "{msg:>13} [{bar:40.cyan/blue}] {pos}/{len} rows, {elapsed} (about {eta} left)",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");

@@ -33,7 +33,8 @@ use crate::state::AppState;
 pub enum ImportFormat {
     /// `{"extensions": [...], "devices": [...], "dry_run": false}`.
     Json,
-    /// One row per line with a `kind` column (`extension` or `device`), see [`CSV_COLUMNS`].
+    /// A header line, then one row per line: a `kind` column (`extension` or `device`) and the
+    /// create bodies' fields as columns (nested ones with dots, e.g. `forwarding.busy.enabled`).
     Csv,
 }
 
