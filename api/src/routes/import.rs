@@ -940,6 +940,16 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_and_windows_line_ends_are_accepted() {
+        let file = csv(
+            "\u{feff}Kind,Number,Display_Name\r\nextension,201,Ada\r\n\r\nextension,202,Bob\r\n",
+        );
+        assert_eq!(file.unreadable, vec![]);
+        let rows: Vec<usize> = file.extensions.iter().map(|r| r.row).collect();
+        assert_eq!(rows, vec![2, 4]);
+    }
+
+    #[test]
     fn bad_cells_and_kinds_are_errors_of_their_row() {
         let file = csv("kind;number;display_name;ring_timeout_secs;label\n\
              extension;201;Ada;soon;\n\

@@ -279,6 +279,15 @@ pub async fn import(
     let rows = counted.len();
     let of_kind = |kind| counted.iter().filter(|(k, _)| *k == Some(kind)).count();
     let (extension_rows, device_rows) = (of_kind(RowKind::Extension), of_kind(RowKind::Device));
+    if rows == 0 {
+        // Most likely the wrong file, or a CSV with only its header: say so rather than
+        // record an import of nothing.
+        return Err(DomainError::invalid(
+            "rows",
+            "empty",
+            "the file has no rows to import",
+        ));
+    }
 
     let started = std::time::Instant::now();
     progress.start(Stage::Validating, rows as u64);

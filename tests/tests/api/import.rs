@@ -27,7 +27,7 @@ both_databases!(
     duplicates_inside_the_file_are_reported_on_the_later_rows,
     collisions_with_existing_numbers_users_and_mac_addresses_are_error_rows,
     devices_name_extensions_by_number_and_locations_by_name,
-    a_member_gets_403_another_domains_admin_404_and_wrong_bodies_their_problem,
+    a_member_gets_403_another_domains_admin_404_and_bad_files_their_problem,
     a_body_over_max_import_bytes_is_a_413 with |c| c.http.max_import_bytes = 2048,
 );
 
@@ -577,7 +577,7 @@ device,,,,,,Placeholder owns nothing,fixed,299,,,
     assert_eq!(ada["items"][0]["pin_set"], true, "{ada}");
 }
 
-async fn a_member_gets_403_another_domains_admin_404_and_wrong_bodies_their_problem(app: TestApp) {
+async fn a_member_gets_403_another_domains_admin_404_and_bad_files_their_problem(app: TestApp) {
     let (domain, admin) = domain_with_admin(&app, "acme.pbx.test").await;
     let other = crate::users::create_domain(&app, &admin, "other.pbx.test").await;
     create_user(&app, &admin, &domain, "member@acme.test", &["member"]).await;
@@ -620,6 +620,9 @@ async fn a_member_gets_403_another_domains_admin_404_and_wrong_bodies_their_prob
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "colour");
     assert_eq!(problem["errors"][0]["code"], "unknown_column");
+    let (status, problem) = import_csv(&app, &admin, &domain, "", "kind,number\n").await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["code"], "empty", "{problem}");
     let (status, problem) =
         import_csv(&app, &admin, &domain, "", "kind,number\n\"unterminated\n").await;
     assert!(status == 400 || status == 422, "{status} {problem}");
