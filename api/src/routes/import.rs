@@ -851,7 +851,7 @@ async fn read_body(
         (status = 409, description = "A concurrent change took a number or MAC address between the checks and the insert; nothing written, retry", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than `http.max_import_bytes`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither application/json nor text/csv", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid rows (`errors` lists each with `row`, `kind`, `field`), or a file of the wrong shape (unknown column); nothing written", body = ImportProblem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid rows (`errors` lists each with `row`, `kind`, `field`), a file of the wrong shape (unknown column), or one without rows (`empty`); nothing written", body = ImportProblem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/domains/{domain_id}/import")]
