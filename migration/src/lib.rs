@@ -11,6 +11,7 @@ mod m20261125_000001_identity;
 mod m20261125_000010_calling_model;
 mod m20261125_000020_hotdesk;
 mod m20261125_000021_presence;
+mod m20261201_000030_registrations;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_calling_model::Migration),
             Box::new(m20261125_000020_hotdesk::Migration),
             Box::new(m20261125_000021_presence::Migration),
+            Box::new(m20261201_000030_registrations::Migration),
         ]
     }
 }

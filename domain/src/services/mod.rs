@@ -15,6 +15,7 @@ pub mod import;
 pub mod locations;
 pub mod presence;
 pub mod profile;
+pub mod registrations;
 pub mod roles;
 pub mod scheduler;
 pub mod scope;

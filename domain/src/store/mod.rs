@@ -17,6 +17,7 @@ pub mod locations;
 pub mod password_tokens;
 pub mod presence_notes;
 pub mod refresh_tokens;
+pub mod registrations;
 pub mod role_assignments;
 pub mod roles;
 pub mod server_settings;
