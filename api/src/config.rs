@@ -57,6 +57,105 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     /// Encryption of SIP secrets at rest.
     pub secrets: SecretsConfig,
+    /// FreeSWITCH: the mod_xml_curl endpoint, the Event Socket nodes, the outbound socket.
+    pub freeswitch: FreeswitchConfig,
+}
+
+/// Everything FreeSWITCH-facing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FreeswitchConfig {
+    /// The mod_xml_curl endpoint `POST /freeswitch/xml`.
+    pub xml_curl: XmlCurlConfig,
+    /// `host:port` of the outbound-socket server for the feature codes `*11`/`*12`/`*13`: the
+    /// dialplan hands those calls to it (`socket <address> async full`) and the bridge listens
+    /// on it.
+    pub outbound_socket: String,
+    /// The FreeSWITCH nodes the bridge keeps an Event Socket link to (none: the bridge is off).
+    pub nodes: Vec<NodeConfig>,
+}
+
+impl Default for FreeswitchConfig {
+    fn default() -> Self {
+        Self {
+            xml_curl: XmlCurlConfig::default(),
+            outbound_socket: "127.0.0.1:8084".to_owned(),
+            nodes: Vec::new(),
+        }
+    }
+}
+
+/// The mod_xml_curl endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XmlCurlConfig {
+    /// Basic-auth user name FreeSWITCH sends (`gateway-credentials="user:password"`).
+    pub username: String,
+    /// Basic-auth password. Required in production; in development, when unset, requests are
+    /// accepted without credentials (from the allowed networks only) and a warning is logged.
+    pub password: Option<SecretString>,
+    /// Source networks (CIDRs) allowed to ask; anything else gets 403. Default: loopback.
+    pub allowed_networks: Vec<String>,
+    /// `cacheable` in milliseconds on every user answer (FreeSWITCH's user cache; the bridge
+    /// flushes entries on change). 0 leaves users uncached.
+    pub cacheable_ms: u64,
+    /// Largest accepted request body in bytes (real requests are 2–6 KiB).
+    pub max_body_bytes: usize,
+}
+
+impl Default for XmlCurlConfig {
+    fn default() -> Self {
+        Self {
+            username: "freeswitch".to_owned(),
+            password: None,
+            allowed_networks: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+            cacheable_ms: 300_000,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl XmlCurlConfig {
+    /// The allowed networks, parsed (invalid entries are refused by [`Config::validate`]).
+    pub fn networks(&self) -> Vec<ipnet::IpNet> {
+        self.allowed_networks
+            .iter()
+            .filter_map(|n| parse_network(n))
+            .collect()
+    }
+}
+
+/// `10.0.0.0/8` or a bare address (`192.0.2.7` = a /32).
+fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// One FreeSWITCH node reached over the inbound Event Socket.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// A name for logs, metrics and `GET /api/v1/freeswitch/nodes` (unique).
+    pub name: String,
+    /// Host name or address of its `event_socket` listener.
+    pub host: String,
+    /// Its port (FreeSWITCH's default is 8021).
+    #[serde(default = "default_esl_port")]
+    pub port: u16,
+    /// The `event_socket` password.
+    pub password: SecretString,
+    /// The sofia profile phones register on (for `flush_inbound_reg`, `check_sync`).
+    #[serde(default = "default_sofia_profile")]
+    pub profile: String,
+}
+
+fn default_esl_port() -> u16 {
+    8021
+}
+
+fn default_sofia_profile() -> String {
+    "internal".to_owned()
 }
 
 /// Encryption of SIP secrets at rest.
@@ -161,6 +260,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             bootstrap: BootstrapConfig::default(),
             secrets: SecretsConfig::default(),
+            freeswitch: FreeswitchConfig::default(),
         }
     }
 }
@@ -407,10 +507,79 @@ impl Config {
                 "is required when bootstrap.admin_password is set".into(),
             );
         }
+        self.validate_freeswitch(&mut fail);
         if errors.is_empty() {
             Ok(())
         } else {
             Err(ConfigErrors(errors))
+        }
+    }
+
+    fn validate_freeswitch(&self, fail: &mut impl FnMut(&str, String)) {
+        let fs = &self.freeswitch;
+        if fs.xml_curl.username.is_empty() || fs.xml_curl.username.contains(':') {
+            fail(
+                "freeswitch.xml_curl.username",
+                "must be non-empty and without ':'".into(),
+            );
+        }
+        match &fs.xml_curl.password {
+            Some(p) if p.expose_secret().len() < 12 => fail(
+                "freeswitch.xml_curl.password",
+                "must be at least 12 characters".into(),
+            ),
+            None if self.mode == Mode::Production => fail(
+                "freeswitch.xml_curl.password",
+                "is required in production mode".into(),
+            ),
+            _ => {}
+        }
+        for (i, network) in fs.xml_curl.allowed_networks.iter().enumerate() {
+            if parse_network(network).is_none() {
+                fail(
+                    &format!("freeswitch.xml_curl.allowed_networks[{i}]"),
+                    format!("{network:?} is not a network like 10.0.0.0/8 or an address"),
+                );
+            }
+        }
+        if fs.xml_curl.max_body_bytes < 4096 {
+            fail(
+                "freeswitch.xml_curl.max_body_bytes",
+                "must be at least 4096".into(),
+            );
+        }
+        if fs.xml_curl.cacheable_ms > 86_400_000 {
+            fail(
+                "freeswitch.xml_curl.cacheable_ms",
+                "must be at most 86400000 (one day)".into(),
+            );
+        }
+        if fs.outbound_socket.parse::<std::net::SocketAddr>().is_err() {
+            fail(
+                "freeswitch.outbound_socket",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8084",
+                    fs.outbound_socket
+                ),
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, node) in fs.nodes.iter().enumerate() {
+            if node.name.trim().is_empty() || !names.insert(node.name.as_str()) {
+                fail(
+                    &format!("freeswitch.nodes[{i}].name"),
+                    "must be non-empty and unique".into(),
+                );
+            }
+            if node.host.trim().is_empty() {
+                fail(&format!("freeswitch.nodes[{i}].host"), "must be set".into());
+            }
+            if node.profile.trim().is_empty() || node.profile.contains(char::is_whitespace) {
+                fail(
+                    &format!("freeswitch.nodes[{i}].profile"),
+                    "must be a sofia profile name without spaces".into(),
+                );
+            }
         }
     }
 

@@ -39,6 +39,7 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "events", description = "The live event stream (Server-Sent Events) of a Domain's committed changes, resumable with `Last-Event-ID`"),
         (name = "hotdesk", description = "Hot-desk sessions (an Extension logged in to a hot-desk Device, with PIN lockout, admin login and auto-logout) and Location sign-in (one Location per Extension), for admins and as self-service under `/me`"),
         (name = "audit", description = "The audit log: every change, who made it, before and after (secrets removed), filterable, newest first"),
+        (name = "freeswitch", description = "FreeSWITCH-facing endpoints (not for API clients): mod_xml_curl directory and dialplan lookups, answered with FreeSWITCH XML from a precompiled in-memory view; HTTP basic auth from `freeswitch.xml_curl` and a source-address allow-list"),
     ),
     components(schemas(Problem, ProblemField)),
     modifiers(&Conventions)
@@ -61,6 +62,17 @@ impl Modify for Conventions {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "freeswitch_basic",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "FreeSWITCH's `gateway-credentials` = `freeswitch.xml_curl.username:password`",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -73,7 +85,11 @@ fn add_problem_defaults(doc: &mut OpenApiDoc) {
             Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))),
         )
         .build();
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        // FreeSWITCH's endpoints answer in FreeSWITCH's terms, never with problem documents.
+        if path.starts_with("/freeswitch/") {
+            continue;
+        }
         let operations = [
             &mut item.get,
             &mut item.put,

@@ -25,6 +25,7 @@ use switchboard_domain::services::presence::LineStates;
 use switchboard_domain::services::scheduler;
 use switchboard_domain::services::settings;
 use switchboard_domain::telephony::secrets::SecretCipher;
+use switchboard_esl_bridge::directory::{Directory, DirectorySettings};
 use switchboard_migration::Migrator;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
@@ -102,6 +103,46 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnect
         })
 }
 
+/// Compiles the FreeSWITCH directory from the database (the cold start) and keeps it current:
+/// the bus marks changed Domains stale as it publishes, a task recompiles them.
+async fn start_directory(
+    config: &Config,
+    db: &DatabaseConnection,
+    cipher: &Arc<SecretCipher>,
+    events: &EventBus,
+) -> anyhow::Result<Arc<Directory>> {
+    let xml_curl = &config.freeswitch.xml_curl;
+    if xml_curl.password.is_none() {
+        tracing::warn!(
+            "freeswitch.xml_curl.password is not set: /freeswitch/xml answers any client from {:?} without credentials",
+            xml_curl.allowed_networks
+        );
+    }
+    let directory = Arc::new(Directory::new(
+        db.clone(),
+        cipher.clone(),
+        DirectorySettings {
+            cacheable_ms: xml_curl.cacheable_ms,
+            outbound_socket: config.freeswitch.outbound_socket.clone(),
+        },
+    ));
+    // Observe first, then load: a change committed during the load is recompiled after it.
+    events.observe(directory.observer());
+    let started = std::time::Instant::now();
+    let stats = directory
+        .load_all()
+        .await
+        .map_err(|e| anyhow::anyhow!("compiling the FreeSWITCH directory: {e}"))?;
+    tracing::info!(
+        domains = stats.domains,
+        users = stats.users,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "FreeSWITCH directory compiled"
+    );
+    directory.spawn_refresher();
+    Ok(directory)
+}
+
 impl Application {
     /// Connects to the database, applies migrations (unless turned off), creates the first
     /// administrator on an empty database, and binds the listener (port 0 picks a free port).
@@ -150,15 +191,20 @@ impl Application {
         let event_log = Arc::new(EventLog::new(first_seq));
         event_log.spawn(&events);
         let lines = Arc::new(LineStates::new(db.clone(), events.clone()));
+        let cipher = Arc::new(cipher);
+        let directory = start_directory(&config, &db, &cipher, &events).await?;
+        let xml_curl_networks = Arc::new(config.freeswitch.xml_curl.networks());
         let state = AppState {
             db,
             config: Arc::new(config),
             jwt_secret: Arc::new(jwt_secret),
             api_keys: Arc::new(Default::default()),
-            cipher: Arc::new(cipher),
+            cipher,
             events,
             event_log,
             lines,
+            directory,
+            xml_curl_networks,
         };
         // Auto-logout of hot-desk sessions runs for as long as the process does.
         tokio::spawn(scheduler::run_forever(

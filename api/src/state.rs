@@ -9,6 +9,7 @@ use switchboard_domain::services::auth::{ApiKeyCache, AuthPolicy};
 use switchboard_domain::services::presence::LineStates;
 use switchboard_domain::services::throttle::Limit;
 use switchboard_domain::telephony::secrets::SecretCipher;
+use switchboard_esl_bridge::directory::Directory;
 
 use crate::config::Config;
 use crate::sse::EventLog;
@@ -32,6 +33,10 @@ pub struct AppState {
     pub event_log: Arc<EventLog>,
     /// Registrations and call states reported by FreeSWITCH, for presence.
     pub lines: Arc<LineStates>,
+    /// The precompiled FreeSWITCH directory that answers mod_xml_curl.
+    pub directory: Arc<Directory>,
+    /// `freeswitch.xml_curl.allowed_networks`, parsed.
+    pub xml_curl_networks: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl AppState {

@@ -2,7 +2,7 @@
 //! that made the change committed. The ESL bridge turns them into FreeSWITCH commands; the SSE
 //! stream turns them into live updates for clients.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -45,6 +45,9 @@ pub enum ChangeKind {
     /// Many rows were imported at once.
     #[serde(rename = "import.completed")]
     ImportCompleted,
+    /// A Domain was created.
+    #[serde(rename = "domain.created")]
+    DomainCreated,
     /// The Domain itself changed (enabled, SIP domain …).
     #[serde(rename = "domain.updated")]
     DomainUpdated,
@@ -83,6 +86,7 @@ impl ChangeKind {
             Self::LocationDeleted => "location.deleted",
             Self::CallingSettingsUpdated => "calling_settings.updated",
             Self::ImportCompleted => "import.completed",
+            Self::DomainCreated => "domain.created",
             Self::DomainUpdated => "domain.updated",
             Self::DomainDeleted => "domain.deleted",
             Self::SessionStarted => "session.started",
@@ -157,10 +161,22 @@ impl ChangeEvent {
     }
 }
 
+/// A synchronous observer of published events (see [`EventBus::observe`]).
+pub type Observer = Arc<dyn Fn(&ChangeEvent) + Send + Sync>;
+
 /// The in-process bus. Cloning shares the bus.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<ChangeEvent>>,
+    observers: Arc<RwLock<Vec<Observer>>>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("receivers", &self.sender.receiver_count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for EventBus {
@@ -173,12 +189,24 @@ impl EventBus {
     /// A bus keeping up to `capacity` events for slow subscribers (who then see a lag).
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity);
-        Self { sender }
+        Self {
+            sender,
+            observers: Arc::default(),
+        }
     }
 
     /// Publishes committed changes. Call only after the transaction committed.
+    ///
+    /// Observers run first, on the caller's thread, so that when `publish` returns every
+    /// observer has seen the change (the directory uses this to never answer from a view older
+    /// than a change the API already confirmed).
     pub fn publish(&self, events: impl IntoIterator<Item = ChangeEvent>) {
         for event in events {
+            if let Ok(observers) = self.observers.read() {
+                for observe in observers.iter() {
+                    observe(&event);
+                }
+            }
             // No subscriber is fine: nobody needs to hear it.
             let _ = self.sender.send(Arc::new(event));
         }
@@ -187,6 +215,14 @@ impl EventBus {
     /// A new subscription, receiving every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeEvent>> {
         self.sender.subscribe()
+    }
+
+    /// Registers a synchronous observer, called inside [`publish`](Self::publish) for every
+    /// event. It must be quick and must not block (mark something stale, wake a task).
+    pub fn observe(&self, observer: Observer) {
+        if let Ok(mut observers) = self.observers.write() {
+            observers.push(observer);
+        }
     }
 }
 
@@ -225,5 +261,24 @@ mod tests {
             serde_json::to_value(ChangeKind::DeviceCreated).ok(),
             Some(serde_json::json!("device.created"))
         );
+    }
+
+    #[test]
+    fn observers_have_seen_an_event_when_publish_returns() {
+        let bus = EventBus::new(8);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        bus.observe(Arc::new(move |e: &ChangeEvent| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.kind);
+            }
+        }));
+        let d = Uuid::now_v7();
+        bus.publish([
+            ChangeEvent::new(d, "a.example", ChangeKind::DomainCreated, d, Utc::now()),
+            ChangeEvent::new(d, "a.example", ChangeKind::DomainUpdated, d, Utc::now()),
+        ]);
+        let got = seen.lock().map(|v| v.clone()).unwrap_or_default();
+        assert_eq!(got, [ChangeKind::DomainCreated, ChangeKind::DomainUpdated]);
     }
 }

@@ -80,6 +80,7 @@ pub async fn create_domain(
     let body = body.into_inner();
     let domain = domains::create(
         &state.db,
+        &state.events,
         caller.ctx(),
         NewDomain {
             name: body.name,

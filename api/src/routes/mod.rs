@@ -10,6 +10,7 @@ pub mod devices;
 pub mod domains;
 pub mod events;
 pub mod extensions;
+pub mod freeswitch;
 pub mod health;
 pub mod hotdesk;
 pub mod import;
@@ -100,4 +101,5 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(signin::delete_my_location);
     cfg.service(audit::domain_audit)
         .service(audit::platform_audit);
+    cfg.service(freeswitch::xml_curl);
 }

@@ -211,6 +211,7 @@ async fn find<C: ConnectionTrait>(db: &C, id: Uuid) -> DomainResult<domains::Mod
 /// Creates a Domain (platform `domains.manage`).
 pub async fn create(
     db: &DatabaseConnection,
+    bus: &EventBus,
     ctx: &Context,
     input: NewDomain,
 ) -> DomainResult<domains::Model> {
@@ -254,6 +255,13 @@ pub async fn create(
     )
     .await?;
     txn.commit().await?;
+    bus.publish([ChangeEvent::new(
+        domain.id,
+        &domain.sip_domain,
+        ChangeKind::DomainCreated,
+        domain.id,
+        ctx.now,
+    )]);
     Ok(domain)
 }
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod calling_settings;
 pub mod devices;
+pub mod directory;
 pub mod domains;
 pub mod extensions;
 pub mod hotdesk;

@@ -27,3 +27,4 @@ mod signin;
 mod suspension;
 mod users;
 mod views;
+mod xmlcurl;

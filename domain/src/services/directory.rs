@@ -1,0 +1,183 @@
+//! What the FreeSWITCH directory is compiled from: each Domain's [`Bindings`] plus the
+//! `a1-hash` of every SIP identity, loaded in a few queries for one Domain or for all of them.
+//!
+//! No authorization: this feeds the mod_xml_curl endpoint, which FreeSWITCH (authenticated by
+//! the HTTP edge) calls. The plaintext SIP secrets are decrypted here only long enough to hash
+//! them; they never leave this module.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::snapshot::{session_of, sign_in_of};
+use super::{calling_settings as settings_service, devices as device_service};
+use super::{extensions as extension_service, snapshot};
+use crate::bindings::Bindings;
+use crate::bindings::snapshot::SnapshotRows;
+use crate::error::DomainResult;
+use crate::store::{
+    calling_settings, devices, domains, extensions, hotdesk_sessions, location_extensions,
+    location_sign_ins, locations,
+};
+use crate::telephony::secrets::{SecretCipher, a1_hash};
+
+/// One Domain, ready to be compiled into directory answers.
+#[derive(Debug, Clone)]
+pub struct DirectorySource {
+    /// The bindings (Extensions, Devices, Locations, sessions, sign-ins, settings).
+    pub bindings: Bindings,
+    /// The Domain's display name.
+    pub name: String,
+    /// A disabled Domain answers nothing.
+    pub enabled: bool,
+    /// `md5(user:realm:secret)` by device id or Extension id (Extensions with a secret only).
+    /// Identities whose secret cannot be decrypted are missing here (and logged).
+    pub a1_hashes: HashMap<Uuid, String>,
+}
+
+/// Loads one Domain; `None` when it does not exist.
+pub async fn load_domain<C: ConnectionTrait>(
+    db: &C,
+    cipher: &SecretCipher,
+    domain_id: Uuid,
+) -> DomainResult<Option<DirectorySource>> {
+    let Some(domain) = domains::Entity::find_by_id(domain_id).one(db).await? else {
+        return Ok(None);
+    };
+    let bindings = snapshot::load(db, domain_id).await?;
+    let devices = devices::Entity::find()
+        .filter(devices::Column::DomainId.eq(domain_id))
+        .all(db)
+        .await?;
+    let extensions = extensions::Entity::find()
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .all(db)
+        .await?;
+    let a1_hashes = hashes(cipher, &domain.sip_domain, &devices, &extensions);
+    Ok(Some(DirectorySource {
+        bindings,
+        name: domain.name,
+        enabled: domain.enabled,
+        a1_hashes,
+    }))
+}
+
+/// Loads every Domain with one query per table (a cold start of the directory).
+pub async fn load_all<C: ConnectionTrait>(
+    db: &C,
+    cipher: &SecretCipher,
+) -> DomainResult<Vec<DirectorySource>> {
+    let domains = domains::Entity::find().all(db).await?;
+    let mut settings: HashMap<Uuid, calling_settings::Model> = calling_settings::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.domain_id, s))
+        .collect();
+    let mut extensions = group(extensions::Entity::find().all(db).await?, |e| e.domain_id);
+    let mut devices = group(devices::Entity::find().all(db).await?, |d| d.domain_id);
+    let mut locations = group(locations::Entity::find().all(db).await?, |l| l.domain_id);
+    let mut listings = group(location_extensions::Entity::find().all(db).await?, |l| {
+        l.domain_id
+    });
+    let mut sessions = group(
+        hotdesk_sessions::Entity::find()
+            .filter(hotdesk_sessions::Column::EndedAt.is_null())
+            .all(db)
+            .await?,
+        |s| s.domain_id,
+    );
+    let mut sign_ins = group(location_sign_ins::Entity::find().all(db).await?, |s| {
+        s.domain_id
+    });
+
+    let mut out = Vec::with_capacity(domains.len());
+    for domain in domains {
+        let id = domain.id;
+        let extensions = extensions.remove(&id).unwrap_or_default();
+        let devices = devices.remove(&id).unwrap_or_default();
+        let a1_hashes = hashes(cipher, &domain.sip_domain, &devices, &extensions);
+        let name = domain.name.clone();
+        let enabled = domain.enabled;
+        let bindings = Bindings::from_rows(SnapshotRows {
+            settings: settings
+                .remove(&id)
+                .unwrap_or_else(|| settings_service::defaults(id)),
+            domain,
+            extensions,
+            devices,
+            locations: locations.remove(&id).unwrap_or_default(),
+            location_extensions: listings.remove(&id).unwrap_or_default(),
+            sessions: sessions
+                .remove(&id)
+                .unwrap_or_default()
+                .iter()
+                .map(session_of)
+                .collect(),
+            sign_ins: sign_ins
+                .remove(&id)
+                .unwrap_or_default()
+                .iter()
+                .map(sign_in_of)
+                .collect(),
+            registered: BTreeSet::new(),
+        });
+        out.push(DirectorySource {
+            bindings,
+            name,
+            enabled,
+            a1_hashes,
+        });
+    }
+    Ok(out)
+}
+
+fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> Uuid) -> HashMap<Uuid, Vec<T>> {
+    let mut out: HashMap<Uuid, Vec<T>> = HashMap::new();
+    for row in rows {
+        out.entry(key(&row)).or_default().push(row);
+    }
+    out
+}
+
+/// The a1-hashes of a Domain's devices and of its Extensions that have a secret.
+fn hashes(
+    cipher: &SecretCipher,
+    realm: &str,
+    devices: &[devices::Model],
+    extensions: &[extensions::Model],
+) -> HashMap<Uuid, String> {
+    let mut out = HashMap::with_capacity(devices.len() + extensions.len());
+    for d in devices {
+        match cipher.decrypt(
+            &d.sip_secret_encrypted,
+            &device_service::secret_context(d.id),
+        ) {
+            Ok(secret) => {
+                out.insert(d.id, a1_hash(&d.sip_username, realm, &secret));
+            }
+            Err(e) => tracing::error!(
+                device_id = %d.id,
+                error = %e,
+                "cannot decrypt the SIP secret of a device: it cannot register until it is rotated"
+            ),
+        }
+    }
+    for e in extensions {
+        let Some(stored) = &e.sip_secret_encrypted else {
+            continue;
+        };
+        match cipher.decrypt(stored, &extension_service::secret_context(e.id)) {
+            Ok(secret) => {
+                out.insert(e.id, a1_hash(&e.number, realm, &secret));
+            }
+            Err(err) => tracing::error!(
+                extension_id = %e.id,
+                error = %err,
+                "cannot decrypt the SIP secret of an Extension: it cannot register until it is rotated"
+            ),
+        }
+    }
+    out
+}

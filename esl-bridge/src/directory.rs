@@ -1,0 +1,463 @@
+//! The in-memory, precompiled directory that answers mod_xml_curl, kept current by the change
+//! events.
+//!
+//! Every Domain is compiled once into its finished answers ([`CompiledDomain`]); a lookup is a
+//! hash-map hit and a few string copies. The view changes only when a change event says a
+//! Domain changed:
+//! - the bus calls [`Directory::observer`] synchronously inside `publish`, which marks the
+//!   Domain stale before the API has even answered its client;
+//! - a background task recompiles stale Domains at once, and a lookup that finds stale Domains
+//!   first recompiles them itself. So a lookup never answers from a view older than a change
+//!   that was already confirmed to anyone (FreeSWITCH asks again right after the bridge flushes
+//!   its cache).
+//! - When the database cannot be read, the last good view keeps answering (phones keep
+//!   registering) and the reload is retried after [`RETRY_AFTER_FAILURE`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+use switchboard_domain::DomainResult;
+use switchboard_domain::events::{ChangeEvent, ChangeKind, Observer};
+use switchboard_domain::services::directory::{self as source, DirectorySource};
+use switchboard_domain::telephony::secrets::SecretCipher;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::xml::NOT_FOUND;
+use crate::xml::dialplan::{
+    self, LOGGED_OUT_CONTEXT, barred_document, emergency_document, feature_document,
+    parse_feature_code, voicemail_document,
+};
+use crate::xml::directory::{
+    CompileSettings, CompiledDomain, VOICEMAIL_CONTEXT, gateways_document,
+};
+use crate::xml::request::XmlCurlRequest;
+
+/// How long a failed reload waits before lookups try again.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
+
+/// How the directory answers.
+#[derive(Debug, Clone)]
+pub struct DirectorySettings {
+    /// `cacheable` on users, in milliseconds (0: none).
+    pub cacheable_ms: u64,
+    /// `host:port` of the outbound socket feature codes are handed to.
+    pub outbound_socket: String,
+}
+
+/// What kind of answer a request got (for metrics and logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// One complete user.
+    User,
+    /// A call group.
+    Group,
+    /// Every Domain (`purpose=gateways`).
+    Gateways,
+    /// A bare Domain.
+    Domain,
+    /// A feature code handed to the outbound socket.
+    FeatureCode,
+    /// An emergency call from a logged-out phone.
+    Emergency,
+    /// A call refused on a logged-out phone.
+    Barred,
+    /// A voicemail box.
+    Voicemail,
+    /// Not ours: FreeSWITCH tries its next source.
+    NotFound,
+}
+
+impl AnswerKind {
+    /// A label for metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Group => "group",
+            Self::Gateways => "gateways",
+            Self::Domain => "domain",
+            Self::FeatureCode => "feature_code",
+            Self::Emergency => "emergency",
+            Self::Barred => "barred",
+            Self::Voicemail => "voicemail",
+            Self::NotFound => "not_found",
+        }
+    }
+}
+
+/// An answer: the XML document and what it is.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// What kind of answer.
+    pub kind: AnswerKind,
+    /// The document.
+    pub body: String,
+}
+
+impl Answer {
+    fn not_found() -> Self {
+        Self {
+            kind: AnswerKind::NotFound,
+            body: NOT_FOUND.to_owned(),
+        }
+    }
+
+    fn of(kind: AnswerKind, body: String) -> Self {
+        Self { kind, body }
+    }
+}
+
+#[derive(Debug, Default)]
+struct View {
+    by_name: HashMap<String, Arc<CompiledDomain>>,
+    name_of: HashMap<Uuid, String>,
+}
+
+impl View {
+    fn put(&mut self, domain: CompiledDomain) {
+        self.remove(domain.id);
+        self.name_of.insert(domain.id, domain.sip_domain.clone());
+        self.by_name
+            .insert(domain.sip_domain.clone(), Arc::new(domain));
+    }
+
+    fn remove(&mut self, id: Uuid) {
+        if let Some(name) = self.name_of.remove(&id)
+            && self.by_name.get(&name).is_some_and(|d| d.id == id)
+        {
+            self.by_name.remove(&name);
+        }
+    }
+}
+
+/// The directory: compiled Domains plus the machinery that keeps them current.
+pub struct Directory {
+    db: DatabaseConnection,
+    cipher: Arc<SecretCipher>,
+    settings: DirectorySettings,
+    view: RwLock<View>,
+    stale: Mutex<HashSet<Uuid>>,
+    /// Bumped after a Domain is marked stale.
+    marked: AtomicU64,
+    /// The `marked` value every stale Domain up to which has been recompiled.
+    applied: AtomicU64,
+    reload: tokio::sync::Mutex<()>,
+    retry_at: Mutex<Option<Instant>>,
+    wake: Notify,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("settings", &self.settings)
+            .field("marked", &self.marked.load(Ordering::Relaxed))
+            .field("applied", &self.applied.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Statistics of a (re)load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadStats {
+    /// Domains compiled.
+    pub domains: usize,
+    /// Users compiled.
+    pub users: usize,
+}
+
+impl Directory {
+    /// An empty directory; call [`load_all`](Self::load_all) before serving.
+    pub fn new(
+        db: DatabaseConnection,
+        cipher: Arc<SecretCipher>,
+        settings: DirectorySettings,
+    ) -> Self {
+        Self {
+            db,
+            cipher,
+            settings,
+            view: RwLock::default(),
+            stale: Mutex::default(),
+            marked: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
+            reload: tokio::sync::Mutex::new(()),
+            retry_at: Mutex::new(None),
+            wake: Notify::new(),
+        }
+    }
+
+    fn compile_settings(&self) -> CompileSettings {
+        CompileSettings {
+            cacheable_ms: self.settings.cacheable_ms,
+        }
+    }
+
+    /// Compiles every Domain from the database (the cold start), replacing the view.
+    pub async fn load_all(&self) -> DomainResult<LoadStats> {
+        let _guard = self.reload.lock().await;
+        let sources = source::load_all(&self.db, &self.cipher).await?;
+        let now = Utc::now();
+        let settings = self.compile_settings();
+        let mut view = View::default();
+        let mut stats = LoadStats::default();
+        for src in &sources {
+            let compiled = CompiledDomain::compile(src, &settings, now);
+            stats.domains += 1;
+            stats.users += compiled.user_count();
+            view.put(compiled);
+        }
+        if let Ok(mut current) = self.view.write() {
+            *current = view;
+        }
+        Ok(stats)
+    }
+
+    /// The observer to register on the event bus: marks the changed Domain stale.
+    pub fn observer(self: &Arc<Self>) -> Observer {
+        let directory = Arc::downgrade(self);
+        Arc::new(move |event: &ChangeEvent| {
+            if let Some(directory) = directory.upgrade() {
+                directory.mark_stale(event);
+            }
+        })
+    }
+
+    fn mark_stale(&self, event: &ChangeEvent) {
+        // Call-state presence changes do not touch the directory; a DND change names the
+        // Extension in `sip_users`.
+        if event.kind == ChangeKind::PresenceChanged && event.sip_users.is_empty() {
+            return;
+        }
+        // Insert first, count second: whoever reads the count and then drains the set is sure
+        // to reload every Domain counted.
+        if let Ok(mut stale) = self.stale.lock() {
+            stale.insert(event.domain_id);
+        }
+        self.marked.fetch_add(1, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Recompiles stale Domains as soon as they are marked, for as long as the process runs.
+    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let directory = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let woken = directory.wake.notified();
+                directory.refresh().await;
+                if directory.is_stale() {
+                    // A failed reload: try again after the back-off.
+                    tokio::time::sleep(RETRY_AFTER_FAILURE).await;
+                    continue;
+                }
+                woken.await;
+            }
+        })
+    }
+
+    fn is_stale(&self) -> bool {
+        self.applied.load(Ordering::SeqCst) < self.marked.load(Ordering::SeqCst)
+    }
+
+    /// Recompiles the stale Domains, unless a reload failed moments ago. Returns when every
+    /// Domain marked stale before the call has been recompiled (waiting for a reload already
+    /// under way, so no lookup slips past it with the old view).
+    pub async fn refresh(&self) {
+        if !self.is_stale() {
+            return;
+        }
+        if let Ok(retry_at) = self.retry_at.lock()
+            && retry_at.is_some_and(|at| Instant::now() < at)
+        {
+            return;
+        }
+        let _guard = self.reload.lock().await;
+        let target = self.marked.load(Ordering::SeqCst);
+        if self.applied.load(Ordering::SeqCst) >= target {
+            // Done by whoever held the lock before us.
+            return;
+        }
+        let ids: Vec<Uuid> = match self.stale.lock() {
+            Ok(mut stale) => stale.drain().collect(),
+            Err(_) => return,
+        };
+        let settings = self.compile_settings();
+        for (i, id) in ids.iter().enumerate() {
+            match source::load_domain(&self.db, &self.cipher, *id).await {
+                Ok(found) => self.replace(*id, found.as_ref(), &settings),
+                Err(e) => {
+                    tracing::warn!(domain_id = %id, error = %e, "reloading the directory of a Domain failed; serving the last good view");
+                    if let Ok(mut stale) = self.stale.lock() {
+                        stale.extend(ids[i..].iter().copied());
+                    }
+                    if let Ok(mut retry_at) = self.retry_at.lock() {
+                        *retry_at = Some(Instant::now() + RETRY_AFTER_FAILURE);
+                    }
+                    return;
+                }
+            }
+        }
+        self.applied.fetch_max(target, Ordering::SeqCst);
+        if let Ok(mut retry_at) = self.retry_at.lock() {
+            *retry_at = None;
+        }
+    }
+
+    fn replace(&self, id: Uuid, found: Option<&DirectorySource>, settings: &CompileSettings) {
+        let compiled = found.map(|src| CompiledDomain::compile(src, settings, Utc::now()));
+        if let Ok(mut view) = self.view.write() {
+            match compiled {
+                Some(domain) => view.put(domain),
+                None => view.remove(id),
+            }
+        }
+    }
+
+    /// The compiled Domain for a SIP domain, if known and enabled.
+    pub fn domain(&self, sip_domain: &str) -> Option<Arc<CompiledDomain>> {
+        let view = self.view.read().ok()?;
+        view.by_name
+            .get(&sip_domain.to_ascii_lowercase())
+            .filter(|d| d.enabled)
+            .cloned()
+    }
+
+    /// Domains and users in the view.
+    pub fn stats(&self) -> LoadStats {
+        self.view
+            .read()
+            .map(|v| LoadStats {
+                domains: v.by_name.len(),
+                users: v.by_name.values().map(|d| d.user_count()).sum(),
+            })
+            .unwrap_or_default()
+    }
+
+    /// Answers one mod_xml_curl request (recompiling stale Domains first).
+    pub async fn answer(&self, request: &XmlCurlRequest) -> Answer {
+        self.refresh().await;
+        match request.get("section") {
+            Some("directory") => self.directory(request),
+            Some("dialplan") => self.dialplan(request),
+            _ => Answer::not_found(),
+        }
+    }
+
+    fn directory(&self, r: &XmlCurlRequest) -> Answer {
+        if r.get("purpose") == Some("gateways") {
+            let Ok(view) = self.view.read() else {
+                return Answer::not_found();
+            };
+            let mut domains: Vec<&Arc<CompiledDomain>> = view.by_name.values().collect();
+            domains.sort_by(|a, b| a.sip_domain.cmp(&b.sip_domain));
+            return Answer::of(
+                AnswerKind::Gateways,
+                gateways_document(domains.into_iter().map(Arc::as_ref)),
+            );
+        }
+        if r.get("purpose").is_some() {
+            // network-list and anything newer: not ours.
+            return Answer::not_found();
+        }
+        let Some(domain) = r
+            .get("domain")
+            .or_else(|| {
+                (r.get("tag_name") == Some("domain"))
+                    .then(|| r.get("key_value"))
+                    .flatten()
+            })
+            .and_then(|name| self.domain(name))
+        else {
+            return Answer::not_found();
+        };
+        match r.get("action") {
+            Some("group_call") => r
+                .get("group_name")
+                .or_else(|| r.get("group"))
+                .and_then(|g| domain.group_document(g))
+                .map_or_else(Answer::not_found, |doc| Answer::of(AnswerKind::Group, doc)),
+            // Outbound registration credentials are not ours to give.
+            Some("reverse-auth-lookup") => Answer::not_found(),
+            _ => match r.get("user") {
+                Some(user) => domain
+                    .user_document(user)
+                    .map_or_else(Answer::not_found, |doc| Answer::of(AnswerKind::User, doc)),
+                None if r.get("action").is_none() => {
+                    Answer::of(AnswerKind::Domain, domain.domain_document())
+                }
+                None => Answer::not_found(),
+            },
+        }
+    }
+
+    /// The Domain a dialplan request's channel belongs to: the directory's own variable, then
+    /// FreeSWITCH's `domain_name`, then the context read as a SIP domain.
+    fn channel_domain(&self, r: &XmlCurlRequest) -> Option<Arc<CompiledDomain>> {
+        [
+            "variable_switchboard_domain",
+            "variable_domain_name",
+            "Caller-Context",
+        ]
+        .iter()
+        .filter_map(|f| r.get(f))
+        .find_map(|name| self.domain(name))
+    }
+
+    fn dialplan(&self, r: &XmlCurlRequest) -> Answer {
+        let (Some(context), Some(destination)) = (
+            r.get("Caller-Context").or_else(|| r.get("Hunt-Context")),
+            r.get("Caller-Destination-Number")
+                .or_else(|| r.get("Hunt-Destination-Number")),
+        ) else {
+            return Answer::not_found();
+        };
+        if context == VOICEMAIL_CONTEXT {
+            let Some((mailbox, name)) = destination.split_once('@') else {
+                return Answer::not_found();
+            };
+            return match self.domain(name) {
+                Some(d) if d.mailboxes.contains(mailbox) => Answer::of(
+                    AnswerKind::Voicemail,
+                    voicemail_document(destination, &d.sip_domain, mailbox),
+                ),
+                _ => Answer::not_found(),
+            };
+        }
+        let Some(domain) = self.channel_domain(r) else {
+            return Answer::not_found();
+        };
+        if let Some((feature, extension)) = parse_feature_code(destination) {
+            return Answer::of(
+                AnswerKind::FeatureCode,
+                feature_document(
+                    context,
+                    destination,
+                    feature,
+                    extension,
+                    &self.settings.outbound_socket,
+                ),
+            );
+        }
+        if context != LOGGED_OUT_CONTEXT {
+            return Answer::not_found();
+        }
+        if domain.emergency_numbers.iter().any(|n| n == destination) {
+            return Answer::of(
+                AnswerKind::Emergency,
+                emergency_document(
+                    destination,
+                    &domain.sip_domain,
+                    r.get("variable_emergency_caller_id_name"),
+                    r.get("variable_emergency_caller_id_number"),
+                ),
+            );
+        }
+        Answer::of(AnswerKind::Barred, barred_document(destination))
+    }
+}
+
+/// The feature a dialled number asks for (re-exported for the outbound socket's contract).
+pub use dialplan::Feature;

@@ -1,0 +1,261 @@
+//! Dialplan answers: the hot-desk feature codes, the restricted context of logged-out phones
+//! and the voicemail extension of our dial strings. Everything else is "not found", so the
+//! operator's own dialplan keeps routing normal calls.
+//!
+//! - `*11`, `*11<extension>`, `*12`, `*13` in any context of a known Domain: set
+//!   `switchboard_feature` (`login`, `logout`, `toggle`) and `switchboard_feature_extension`,
+//!   answer, and hand the call to the outbound socket (`socket <address> async full`), where
+//!   the ESL bridge runs the dialogue. The calling device is identified there from the
+//!   channel's `switchboard_device_id`/`switchboard_domain_id` (set by our directory), never
+//!   from digits.
+//! - In [`LOGGED_OUT_CONTEXT`]: the Domain's emergency numbers are allowed, with the caller ID
+//!   set to the phone's emergency caller ID, and transferred to the Domain's own context where
+//!   the operator's emergency route lives; anything else is refused with
+//!   `OUTGOING_CALL_BARRED` (SIP 403), before any media.
+//! - In [`VOICEMAIL_CONTEXT`]: `<mailbox>@<domain>` answers and runs `voicemail`.
+
+use super::directory::VOICEMAIL_CONTEXT;
+use super::escape_into;
+pub use switchboard_domain::bindings::identity::LOGGED_OUT_CONTEXT;
+
+/// What a feature code asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// `*11`: log in (extension and PIN).
+    Login,
+    /// `*12`: log out.
+    Logout,
+    /// `*13`: log in if logged out, else log out.
+    Toggle,
+}
+
+impl Feature {
+    /// The value of `switchboard_feature`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Logout => "logout",
+            Self::Toggle => "toggle",
+        }
+    }
+}
+
+/// Longest extension accepted after `*11`.
+const MAX_EXTENSION_DIGITS: usize = 16;
+
+/// `*11` → login; `*11201` → login as 201; `*12` → logout; `*13` → toggle.
+pub fn parse_feature_code(destination: &str) -> Option<(Feature, Option<&str>)> {
+    let rest = destination.strip_prefix('*')?;
+    match rest {
+        "11" => Some((Feature::Login, None)),
+        "12" => Some((Feature::Logout, None)),
+        "13" => Some((Feature::Toggle, None)),
+        _ => {
+            let digits = rest.strip_prefix("11")?;
+            (digits.len() <= MAX_EXTENSION_DIGITS && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then_some((Feature::Login, Some(digits)))
+        }
+    }
+}
+
+/// `^<destination>$` with every character that is not a letter or digit escaped.
+fn exact(destination: &str) -> String {
+    let mut out = String::with_capacity(destination.len() * 2 + 2);
+    out.push('^');
+    for c in destination.chars() {
+        if !c.is_ascii_alphanumeric() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('$');
+    out
+}
+
+fn open(out: &mut String, context: &str, extension: &str, destination: &str) {
+    out.push_str("<document type=\"freeswitch/xml\">\n  <section name=\"dialplan\" description=\"switchboard\">\n    <context name=\"");
+    escape_into(out, context);
+    out.push_str("\">\n      <extension name=\"");
+    escape_into(out, extension);
+    out.push_str("\">\n        <condition field=\"destination_number\" expression=\"");
+    escape_into(out, &exact(destination));
+    out.push_str("\">\n");
+}
+
+fn action(out: &mut String, application: &str, data: Option<&str>) {
+    out.push_str("          <action application=\"");
+    escape_into(out, application);
+    out.push('"');
+    if let Some(data) = data {
+        out.push_str(" data=\"");
+        escape_into(out, data);
+        out.push('"');
+    }
+    out.push_str("/>\n");
+}
+
+fn close(out: &mut String) {
+    out.push_str(
+        "        </condition>\n      </extension>\n    </context>\n  </section>\n</document>\n",
+    );
+}
+
+/// A feature code: set what was asked, answer, hand the call to the outbound socket.
+pub fn feature_document(
+    context: &str,
+    destination: &str,
+    feature: Feature,
+    extension: Option<&str>,
+    outbound_socket: &str,
+) -> String {
+    let mut out = String::with_capacity(900);
+    open(
+        &mut out,
+        context,
+        &format!("switchboard-hotdesk-{}", feature.as_str()),
+        destination,
+    );
+    action(
+        &mut out,
+        "set",
+        Some(&format!("switchboard_feature={}", feature.as_str())),
+    );
+    action(
+        &mut out,
+        "set",
+        Some(&format!(
+            "switchboard_feature_extension={}",
+            extension.unwrap_or_default()
+        )),
+    );
+    action(&mut out, "answer", None);
+    action(
+        &mut out,
+        "socket",
+        Some(&format!("{outbound_socket} async full")),
+    );
+    close(&mut out);
+    out
+}
+
+/// Keeps the characters a caller-ID value may carry into a `set` action.
+fn caller_id_value(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() && !matches!(c, '$' | '{' | '}'))
+        .collect()
+}
+
+/// An emergency number dialled from a logged-out phone: caller ID from the place, then the
+/// Domain's own context routes it.
+pub fn emergency_document(
+    destination: &str,
+    sip_domain: &str,
+    caller_id_name: Option<&str>,
+    caller_id_number: Option<&str>,
+) -> String {
+    let mut out = String::with_capacity(1200);
+    open(
+        &mut out,
+        LOGGED_OUT_CONTEXT,
+        "switchboard-emergency",
+        destination,
+    );
+    if let Some(name) = caller_id_name {
+        let name = caller_id_value(name);
+        action(
+            &mut out,
+            "set",
+            Some(&format!("effective_caller_id_name={name}")),
+        );
+        action(
+            &mut out,
+            "set",
+            Some(&format!("outbound_caller_id_name={name}")),
+        );
+    }
+    if let Some(number) = caller_id_number {
+        let number = caller_id_value(number);
+        action(
+            &mut out,
+            "set",
+            Some(&format!("effective_caller_id_number={number}")),
+        );
+        action(
+            &mut out,
+            "set",
+            Some(&format!("outbound_caller_id_number={number}")),
+        );
+    }
+    action(&mut out, "set", Some("switchboard_emergency=true"));
+    action(
+        &mut out,
+        "transfer",
+        Some(&format!("{destination} XML {sip_domain}")),
+    );
+    close(&mut out);
+    out
+}
+
+/// Anything else dialled from a logged-out phone: refused before answer.
+pub fn barred_document(destination: &str) -> String {
+    let mut out = String::with_capacity(700);
+    open(
+        &mut out,
+        LOGGED_OUT_CONTEXT,
+        "switchboard-logged-out-barred",
+        destination,
+    );
+    action(&mut out, "set", Some("switchboard_barred=logged_out"));
+    action(&mut out, "hangup", Some("OUTGOING_CALL_BARRED"));
+    close(&mut out);
+    out
+}
+
+/// The voicemail box of a dial string's voicemail outcome.
+pub fn voicemail_document(destination: &str, sip_domain: &str, mailbox: &str) -> String {
+    let mut out = String::with_capacity(700);
+    open(
+        &mut out,
+        VOICEMAIL_CONTEXT,
+        "switchboard-voicemail",
+        destination,
+    );
+    action(&mut out, "answer", None);
+    action(
+        &mut out,
+        "voicemail",
+        Some(&format!("default {sip_domain} {mailbox}")),
+    );
+    close(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_codes_parse_and_nothing_else_does() {
+        let cases = [
+            ("*11", Some((Feature::Login, None))),
+            ("*11201", Some((Feature::Login, Some("201")))),
+            ("*12", Some((Feature::Logout, None))),
+            ("*13", Some((Feature::Toggle, None))),
+            ("*121", None),
+            ("*11abc", None),
+            ("*1112345678901234567", None),
+            ("11", None),
+            ("*14", None),
+            ("", None),
+        ];
+        for (dialled, want) in cases {
+            assert_eq!(parse_feature_code(dialled), want, "{dialled:?}");
+        }
+    }
+
+    #[test]
+    fn the_condition_matches_exactly_what_was_dialled() {
+        assert_eq!(exact("*11201"), "^\\*11201$");
+        assert_eq!(exact("+1.5"), "^\\+1\\.5$");
+    }
+}

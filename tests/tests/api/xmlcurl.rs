@@ -1,0 +1,1125 @@
+//! `POST /freeswitch/xml`: mod_xml_curl directory and dialplan lookups, driven by request
+//! bodies captured from a real FreeSWITCH 1.10.12 (`tests/fixtures/freeswitch/xmlcurl/`) with
+//! only the user and domain fields swapped for this test's data. Every answer is checked by
+//! parsing the XML, never by string equality.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use switchboard_domain::telephony::secrets::a1_hash;
+use switchboard_tests::{TestApp, both_databases};
+
+use crate::devices::{create, domain_with_admin, id_of};
+use crate::users::call;
+
+both_databases!(
+    a_fixed_device_registers_with_its_owners_identity_and_an_a1_hash,
+    a_hot_desk_phone_follows_the_person_and_falls_back_when_logged_out,
+    an_extension_is_one_complete_user_whose_dial_string_is_its_ring_plan,
+    dnd_forwards_and_voicemail_decide_what_a_call_rings,
+    gateways_bare_domains_groups_and_message_count,
+    disabled_domains_devices_and_extensions_are_not_found,
+    the_dialplan_serves_feature_codes_and_the_logged_out_context,
+    xml_injection_in_every_text_field_comes_back_escaped,
+    malformed_and_unknown_requests_get_not_found_never_a_500,
+    credentials_are_checked with |c: &mut switchboard_tests::Config| c.freeswitch.xml_curl.password = Some(secrecy::SecretString::from(XML_CURL_PASSWORD)),
+    an_address_outside_the_allow_list_is_refused with |c: &mut switchboard_tests::Config| c.freeswitch.xml_curl.allowed_networks = vec!["10.0.0.0/8".to_owned()],
+    cacheable_follows_the_configuration with |c: &mut switchboard_tests::Config| c.freeswitch.xml_curl.cacheable_ms = 0,
+);
+
+const SIP: &str = "acme.example.net";
+const XML_CURL_PASSWORD: &str = "xml-curl-test-password";
+const PIN: &str = "4711";
+
+// ---------------------------------------------------------------------------------------------
+// Requests and answers
+// ---------------------------------------------------------------------------------------------
+
+/// A captured request body with some fields set to new values (others kept byte for byte).
+fn fixture(name: &str, set: &[(&str, &str)]) -> String {
+    let path = format!(
+        "{}/fixtures/freeswitch/xmlcurl/{name}.body",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut seen = Vec::new();
+    let mut parts: Vec<String> = raw
+        .split('&')
+        .map(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            match set.iter().find(|(k, _)| *k == key) {
+                Some((k, v)) => {
+                    seen.push(*k);
+                    format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC))
+                }
+                None => pair.to_owned(),
+            }
+        })
+        .collect();
+    for (k, v) in set {
+        if !seen.contains(k) {
+            parts.push(format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)));
+        }
+    }
+    parts.join("&")
+}
+
+fn sip_auth(user: &str) -> String {
+    fixture(
+        "directory-sip_auth-register",
+        &[
+            ("user", user),
+            ("sip_auth_username", user),
+            ("sip_from_user", user),
+            ("sip_to_user", user),
+            ("sip_contact_user", user),
+        ],
+    )
+}
+
+fn user_call(user: &str) -> String {
+    fixture("directory-user_call", &[("user", user)])
+}
+
+async fn post(app: &TestApp, body: String) -> reqwest::Response {
+    app.request(Method::POST, "/freeswitch/xml")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("User-Agent", "freeswitch-xml/1.0")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Posts and returns the document (asserting 200 and an XML content type).
+async fn ask(app: &TestApp, body: String) -> String {
+    let response = post(app, body).await;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(content_type.starts_with("text/xml"), "{content_type}");
+    text
+}
+
+fn parse(doc: &str) -> roxmltree::Document<'_> {
+    roxmltree::Document::parse(doc).unwrap_or_else(|e| panic!("not XML ({e}): {doc}"))
+}
+
+fn is_not_found(doc: &str) -> bool {
+    parse(doc)
+        .descendants()
+        .any(|n| n.has_tag_name("result") && n.attribute("status") == Some("not found"))
+}
+
+/// One user of a directory answer: its attributes, params and variables.
+#[derive(Debug)]
+struct User {
+    attributes: BTreeMap<String, String>,
+    params: BTreeMap<String, String>,
+    variables: BTreeMap<String, String>,
+}
+
+fn pairs(node: roxmltree::Node<'_, '_>, list: &str, item: &str) -> BTreeMap<String, String> {
+    node.children()
+        .filter(|n| n.has_tag_name(list))
+        .flat_map(|l| l.children().filter(|n| n.has_tag_name(item)))
+        .map(|n| {
+            (
+                n.attribute("name").unwrap_or_default().to_owned(),
+                n.attribute("value").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every user in a directory document, by id.
+fn users(doc: &str) -> BTreeMap<String, User> {
+    let parsed = parse(doc);
+    let root = parsed.root_element();
+    assert_eq!(root.attribute("type"), Some("freeswitch/xml"));
+    parsed
+        .descendants()
+        .filter(|n| n.has_tag_name("user"))
+        .map(|n| {
+            let attributes = n
+                .attributes()
+                .map(|a| (a.name().to_owned(), a.value().to_owned()))
+                .collect();
+            (
+                n.attribute("id").unwrap_or_default().to_owned(),
+                User {
+                    attributes,
+                    params: pairs(n, "params", "param"),
+                    variables: pairs(n, "variables", "variable"),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The one user of an answer, checking it is the one asked for and sits in the Domain.
+fn the_user(doc: &str, id: &str) -> User {
+    let parsed = parse(doc);
+    let domains: Vec<_> = parsed
+        .descendants()
+        .filter(|n| n.has_tag_name("domain"))
+        .map(|n| n.attribute("name").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(domains, [SIP], "{doc}");
+    let mut all = users(doc);
+    assert_eq!(all.len(), 1, "exactly the user asked for: {doc}");
+    let user = all
+        .remove(id)
+        .unwrap_or_else(|| panic!("no user {id}: {doc}"));
+    assert!(
+        !user.attributes.contains_key("type"),
+        "a typed user matches every lookup"
+    );
+    assert!(!user.params.contains_key("password"), "never the plaintext");
+    user
+}
+
+/// Domain names in a document.
+fn domain_names(doc: &str) -> Vec<String> {
+    parse(doc)
+        .descendants()
+        .filter(|n| n.has_tag_name("domain"))
+        .map(|n| n.attribute("name").unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The actions of a dialplan answer as `application data` lines, with the context and
+/// condition expression.
+fn dialplan(doc: &str) -> (String, String, Vec<String>) {
+    let parsed = parse(doc);
+    let context = parsed
+        .descendants()
+        .find(|n| n.has_tag_name("context"))
+        .and_then(|n| n.attribute("name"))
+        .unwrap_or_else(|| panic!("no context: {doc}"))
+        .to_owned();
+    let condition = parsed
+        .descendants()
+        .find(|n| n.has_tag_name("condition"))
+        .unwrap_or_else(|| panic!("no condition: {doc}"));
+    assert_eq!(condition.attribute("field"), Some("destination_number"));
+    let actions = condition
+        .children()
+        .filter(|n| n.has_tag_name("action"))
+        .map(|n| {
+            format!(
+                "{} {}",
+                n.attribute("application").unwrap_or_default(),
+                n.attribute("data").unwrap_or_default()
+            )
+            .trim_end()
+            .to_owned()
+        })
+        .collect();
+    (
+        context,
+        condition
+            .attribute("expression")
+            .unwrap_or_default()
+            .to_owned(),
+        actions,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data through the API
+// ---------------------------------------------------------------------------------------------
+
+struct Acme {
+    domain: String,
+    admin: String,
+}
+
+async fn acme(app: &TestApp) -> Acme {
+    let (domain, admin) = domain_with_admin(app, SIP).await;
+    Acme { domain, admin }
+}
+
+impl Acme {
+    async fn create(&self, app: &TestApp, what: &str, body: Value) -> Value {
+        create(app, &self.admin, &self.domain, what, body).await
+    }
+
+    async fn patch(&self, app: &TestApp, what: &str, id: &str, body: Value) -> Value {
+        let (status, changed) = call(
+            app,
+            &self.admin,
+            Method::PATCH,
+            &format!("/api/v1/domains/{}/{what}/{id}", self.domain),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 200, "patching {what} with {body}: {changed}");
+        changed
+    }
+
+    async fn send(&self, app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, answer) = call(
+            app,
+            &self.admin,
+            method.clone(),
+            &format!("/api/v1/domains/{}{path}", self.domain),
+            body,
+        )
+        .await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
+        answer
+    }
+
+    /// (sip_username, plaintext secret) of a device.
+    async fn device_secret(&self, app: &TestApp, device: &str) -> (String, String) {
+        let s = self
+            .send(
+                app,
+                Method::GET,
+                &format!("/devices/{device}/sip-secret"),
+                None,
+            )
+            .await;
+        (
+            s["sip_username"].as_str().unwrap().to_owned(),
+            s["sip_secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn alice(&self, app: &TestApp, extra: Value) -> Value {
+        let mut body = json!({
+            "number": "201", "display_name": "Alice Anders", "pin": PIN,
+            "hotdesk_allowed": true, "outbound_caller_id_number": "+4930123456",
+            "account_code": "acme", "toll_allow": ["local", "domestic"],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        self.create(app, "extensions", body).await
+    }
+}
+
+fn sip_user(device: &Value) -> String {
+    device["sip_username"].as_str().unwrap().to_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+async fn a_fixed_device_registers_with_its_owners_identity_and_an_a1_hash(app: TestApp) {
+    let a = acme(&app).await;
+    let alice = a.alice(&app, json!({})).await;
+    let location = a
+        .create(
+            &app,
+            "locations",
+            json!({"name": "HQ", "emergency_caller_id_number": "+4930111"}),
+        )
+        .await;
+    let phone = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Alice's desk", "mode": "fixed", "owner_extension_id": alice["id"],
+                   "location_id": location["id"]}),
+        )
+        .await;
+    let (user, secret) = a.device_secret(&app, &id_of(&phone)).await;
+
+    let doc = ask(&app, sip_auth(&user)).await;
+    let u = the_user(&doc, &user);
+    assert_eq!(
+        u.params["a1-hash"],
+        a1_hash(&user, SIP, &SecretString::from(secret)),
+        "md5(user:realm:secret)"
+    );
+    assert_eq!(u.params["max-registrations-per-extension"], "2");
+    assert_eq!(u.params["allow-empty-password"], "false");
+    assert_eq!(
+        u.params["mwi-account"],
+        format!("201@{SIP}"),
+        "the owner's mailbox"
+    );
+    assert_eq!(
+        u.params["dial-string"],
+        format!(
+            "{{^^:sip_invite_domain={SIP}:presence_id=201@{SIP}}}${{sofia_contact(*/{user}@{SIP})}}"
+        )
+    );
+    assert_eq!(u.attributes["cacheable"], "300000", "the default cacheable");
+    let v = &u.variables;
+    assert_eq!(v["user_context"], SIP);
+    assert_eq!(v["effective_caller_id_name"], "Alice Anders");
+    assert_eq!(v["effective_caller_id_number"], "201");
+    assert_eq!(v["outbound_caller_id_number"], "+4930123456");
+    assert_eq!(v["toll_allow"], "local,domestic");
+    assert_eq!(v["accountcode"], "acme");
+    assert_eq!(v["presence_id"], format!("201@{SIP}"));
+    assert_eq!(
+        v["emergency_caller_id_number"], "+4930111",
+        "from the Location"
+    );
+    assert_eq!(v["switchboard_device_id"], id_of(&phone));
+    assert_eq!(v["switchboard_extension"], "201");
+    assert_eq!(v["switchboard_extension_id"], id_of(&alice));
+    assert_eq!(v["switchboard_domain"], SIP);
+    assert_eq!(v["switchboard_domain_id"], a.domain);
+    assert_eq!(v["switchboard_restricted"], "false");
+    assert_eq!(v["switchboard_record_inbound"], "never");
+
+    // The same complete user whatever the action: INVITE auth, user_call, user_exists.
+    for body in [
+        fixture(
+            "directory-sip_auth-invite",
+            &[("user", &user), ("sip_auth_username", &user)],
+        ),
+        user_call(&user),
+        fixture("directory-user-lookup-user_exists", &[("user", &user)]),
+        // FreeSWITCH matches ids case-insensitively.
+        sip_auth(&user.to_uppercase()),
+    ] {
+        let again = the_user(&ask(&app, body).await, &user);
+        assert_eq!(again.params, u.params);
+        assert_eq!(again.variables, u.variables);
+    }
+
+    // Rotating the secret changes the a1-hash in the very next lookup.
+    a.send(
+        &app,
+        Method::POST,
+        &format!("/devices/{}/rotate-secret", id_of(&phone)),
+        None,
+    )
+    .await;
+    let (_, rotated) = a.device_secret(&app, &id_of(&phone)).await;
+    let u = the_user(&ask(&app, sip_auth(&user)).await, &user);
+    assert_eq!(
+        u.params["a1-hash"],
+        a1_hash(&user, SIP, &SecretString::from(rotated))
+    );
+
+    // Unknown users, and users of another Domain's name, are not found.
+    assert!(is_not_found(&ask(&app, sip_auth("dnosuchuser0")).await));
+    let other = fixture(
+        "directory-sip_auth-register-globex",
+        &[("user", &user), ("sip_auth_username", &user)],
+    );
+    assert!(is_not_found(&ask(&app, other).await), "globex is not ours");
+}
+
+async fn a_hot_desk_phone_follows_the_person_and_falls_back_when_logged_out(app: TestApp) {
+    let a = acme(&app).await;
+    let alice = a.alice(&app, json!({})).await;
+    let lobby = a
+        .create(
+            &app,
+            "extensions",
+            json!({"number": "299", "display_name": "Lobby", "placeholder": true,
+                   "hotdesk_allowed": false, "voicemail_enabled": false}),
+        )
+        .await;
+    let desk = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Hot desk 1", "mode": "hotdesk"}),
+        )
+        .await;
+    let user = sip_user(&desk);
+
+    // Logged out, full: the restricted context and nothing of a person.
+    let u = the_user(&ask(&app, sip_auth(&user)).await, &user);
+    assert!(u.params.contains_key("a1-hash"), "it still registers");
+    assert_eq!(u.variables["user_context"], "switchboard-logged-out");
+    assert_eq!(u.variables["switchboard_restricted"], "true");
+    assert_eq!(u.variables["toll_allow"], "");
+    assert!(!u.variables.contains_key("effective_caller_id_number"));
+    assert!(!u.variables.contains_key("switchboard_extension"));
+    assert!(!u.params.contains_key("mwi-account"));
+
+    // Logged in (through the API): Alice's identity and mailbox, at once.
+    a.send(
+        &app,
+        Method::PUT,
+        &format!("/devices/{}/session", id_of(&desk)),
+        Some(json!({"extension": "201", "pin": PIN})),
+    )
+    .await;
+    let u = the_user(&ask(&app, sip_auth(&user)).await, &user);
+    assert_eq!(u.variables["user_context"], SIP);
+    assert_eq!(u.variables["effective_caller_id_name"], "Alice Anders");
+    assert_eq!(u.variables["switchboard_extension_id"], id_of(&alice));
+    assert_eq!(u.params["mwi-account"], format!("201@{SIP}"));
+    // ... and Alice's number now rings the desk.
+    let ext = the_user(&ask(&app, user_call("201")).await, "201");
+    assert!(
+        ext.params["dial-string"].contains(&format!("${{sofia_contact(*/{user}@{SIP})}}")),
+        "{}",
+        ext.params["dial-string"]
+    );
+
+    // Placeholder mode: logged out, the phone calls as the placeholder, still restricted.
+    a.patch(
+        &app,
+        "devices",
+        &id_of(&desk),
+        json!({"logged_out_mode": "placeholder", "placeholder_extension_id": lobby["id"]}),
+    )
+    .await;
+    a.send(
+        &app,
+        Method::DELETE,
+        &format!("/devices/{}/session", id_of(&desk)),
+        None,
+    )
+    .await;
+    let u = the_user(&ask(&app, sip_auth(&user)).await, &user);
+    assert_eq!(u.variables["effective_caller_id_name"], "Lobby");
+    assert_eq!(u.variables["switchboard_extension"], "299");
+    assert_eq!(u.variables["user_context"], "switchboard-logged-out");
+    assert_eq!(u.variables["switchboard_restricted"], "true");
+    let ext = the_user(&ask(&app, user_call("201")).await, "201");
+    assert!(
+        !ext.params["dial-string"].contains(&user),
+        "logged out, the desk no longer rings for 201"
+    );
+}
+
+async fn an_extension_is_one_complete_user_whose_dial_string_is_its_ring_plan(app: TestApp) {
+    let a = acme(&app).await;
+    let alice = a
+        .alice(
+            &app,
+            json!({"sip_registration": {"enabled": true, "max_registrations": 3},
+                   "ring_timeout_secs": 25}),
+        )
+        .await;
+    let fixed = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Desk", "mode": "fixed", "owner_extension_id": alice["id"]}),
+        )
+        .await;
+    let office = a
+        .create(
+            &app,
+            "locations",
+            json!({"name": "Office", "ring_strategy": "sequential"}),
+        )
+        .await;
+    let first = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Office 1", "location_id": office["id"], "location_ring_timeout_secs": 15}),
+        )
+        .await;
+    let second = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Office 2", "location_id": office["id"], "location_ring_timeout_secs": 10}),
+        )
+        .await;
+    a.send(
+        &app,
+        Method::PUT,
+        &format!("/extensions/{}/location", id_of(&alice)),
+        Some(json!({"location_id": office["id"]})),
+    )
+    .await;
+
+    let doc = ask(&app, user_call("201")).await;
+    let u = the_user(&doc, "201");
+    let contact = |d: &Value| format!("${{sofia_contact(*/{}@{SIP})}}", sip_user(d));
+    let vars = format!(
+        "{{^^:sip_invite_domain={SIP}:presence_id=201@{SIP}:call_timeout=25:callee_id_name='Alice Anders':callee_id_number=201:switchboard_extension=201}}"
+    );
+    assert_eq!(
+        u.params["dial-string"],
+        format!(
+            "{vars}${{sofia_contact(*/201@{SIP})}},{}:_:{vars}[leg_timeout=15]{}|[leg_timeout=10]{}",
+            contact(&fixed),
+            contact(&first),
+            contact(&second)
+        ),
+        "personal group (direct registration, fixed) in parallel with the Location's sequential hunt"
+    );
+    // Direct registration: credentials and its own cap; the extension's mailbox.
+    let (status, secret) = call(
+        &app,
+        &a.admin,
+        Method::GET,
+        &format!(
+            "/api/v1/domains/{}/extensions/{}/sip-secret",
+            a.domain,
+            id_of(&alice)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{secret}");
+    assert_eq!(
+        u.params["a1-hash"],
+        a1_hash(
+            "201",
+            SIP,
+            &SecretString::from(secret["sip_secret"].as_str().unwrap().to_owned())
+        )
+    );
+    assert_eq!(u.params["max-registrations-per-extension"], "3");
+    assert_eq!(u.params["mwi-account"], format!("201@{SIP}"));
+    assert_eq!(u.variables["user_context"], SIP);
+    assert_eq!(
+        u.variables["switchboard_on_no_answer"],
+        format!("loopback/201@{SIP}/switchboard-voicemail")
+    );
+
+    // The REGISTER of 201 gets the very same user (FreeSWITCH caches it for both).
+    let registered = the_user(&ask(&app, sip_auth("201")).await, "201");
+    assert_eq!(registered.params, u.params);
+    assert_eq!(registered.variables, u.variables);
+
+    // An Extension without direct registration can be called but never registers.
+    a.create(
+        &app,
+        "extensions",
+        json!({"number": "202", "display_name": "Bob"}),
+    )
+    .await;
+    let bob = the_user(&ask(&app, sip_auth("202")).await, "202");
+    assert_eq!(bob.params["sip-forbid-register"], "true");
+    assert_eq!(bob.params["allow-empty-password"], "false");
+    assert!(!bob.params.contains_key("a1-hash"));
+    assert_eq!(bob.variables["effective_caller_id_name"], "Bob");
+
+    // Signing out of the Location drops its hunt from the next lookup.
+    a.send(
+        &app,
+        Method::DELETE,
+        &format!("/extensions/{}/location", id_of(&alice)),
+        None,
+    )
+    .await;
+    let u = the_user(&ask(&app, user_call("201")).await, "201");
+    assert!(!u.params["dial-string"].contains(":_:"));
+    assert!(!u.params["dial-string"].contains(&sip_user(&first)));
+}
+
+async fn dnd_forwards_and_voicemail_decide_what_a_call_rings(app: TestApp) {
+    let a = acme(&app).await;
+    let alice = a.alice(&app, json!({})).await;
+    let id = id_of(&alice);
+    // Nothing bound, voicemail on: straight to the mailbox.
+    assert_eq!(
+        dial_string(&app).await,
+        format!("loopback/201@{SIP}/switchboard-voicemail")
+    );
+    // Forward when not registered wins over voicemail.
+    a.patch(
+        &app,
+        "extensions",
+        &id,
+        json!({"forwarding": {"not_registered": {"enabled": true, "destination": "+4930777"}}}),
+    )
+    .await;
+    assert_eq!(dial_string(&app).await, format!("loopback/+4930777/{SIP}"));
+    // Forward always, in the Extension's own context.
+    a.patch(
+        &app,
+        "extensions",
+        &id,
+        json!({"context": "acme-sales", "forwarding": {"always": {"enabled": true, "destination": "*98"}}}),
+    )
+    .await;
+    assert_eq!(dial_string(&app).await, "loopback/*98/acme-sales");
+    // DND wins over everything.
+    a.patch(&app, "extensions", &id, json!({"dnd": true})).await;
+    assert_eq!(dial_string(&app).await, "error/user_busy");
+    // Nothing at all: unavailable.
+    a.patch(
+        &app,
+        "extensions",
+        &id,
+        json!({"dnd": false, "voicemail_enabled": false,
+               "forwarding": {"always": {"enabled": false}, "not_registered": {"enabled": false}}}),
+    )
+    .await;
+    assert_eq!(dial_string(&app).await, "error/user_not_registered");
+    // PUT /me/presence with DND is the same switch: via the linked user.
+    let email = format!("alice@{SIP}");
+    let user = crate::users::create_user(&app, &a.admin, &a.domain, &email, &["member"]).await;
+    a.patch(&app, "extensions", &id, json!({"user_id": user}))
+        .await;
+    let token = crate::users::token_of(&app, &email).await;
+    let (status, body) = call(
+        &app,
+        &token,
+        Method::PUT,
+        "/api/v1/me/presence",
+        Some(json!({"domain_id": a.domain, "status": "dnd"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(dial_string(&app).await, "error/user_busy");
+}
+
+async fn dial_string(app: &TestApp) -> String {
+    the_user(&ask(app, user_call("201")).await, "201").params["dial-string"].clone()
+}
+
+async fn gateways_bare_domains_groups_and_message_count(app: TestApp) {
+    let a = acme(&app).await;
+    let (_, _) = domain_with_admin_named(&app, &a.admin, "globex.example.net").await;
+    let alice = a.alice(&app, json!({"call_group": "Sales"})).await;
+    a.create(
+        &app,
+        "extensions",
+        json!({"number": "202", "display_name": "Bob", "call_group": "sales"}),
+    )
+    .await;
+    a.create(
+        &app,
+        "extensions",
+        json!({"number": "203", "display_name": "Carol", "call_group": "Support"}),
+    )
+    .await;
+    let phone = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Desk", "mode": "fixed", "owner_extension_id": alice["id"]}),
+        )
+        .await;
+
+    let doc = ask(&app, fixture("directory-purpose-gateways", &[])).await;
+    assert_eq!(domain_names(&doc), [SIP, "globex.example.net"]);
+    assert!(users(&doc).is_empty(), "gateways carry no users");
+    let doc = ask(
+        &app,
+        fixture("directory-purpose-gateways-profile-external", &[]),
+    )
+    .await;
+    assert_eq!(domain_names(&doc).len(), 2);
+
+    let doc = ask(&app, fixture("directory-bare-domain", &[])).await;
+    assert_eq!(domain_names(&doc), [SIP]);
+    assert!(users(&doc).is_empty());
+    assert!(is_not_found(
+        &ask(&app, fixture("directory-bare-domain-unknown", &[])).await
+    ));
+    assert!(is_not_found(
+        &ask(&app, fixture("directory-purpose-network-list", &[])).await
+    ));
+
+    // mod_voicemail's MWI lookup after a registration: the complete device user.
+    let user = sip_user(&phone);
+    let mwi = the_user(
+        &ask(&app, fixture("directory-message-count", &[("user", &user)])).await,
+        &user,
+    );
+    assert_eq!(mwi.params["mwi-account"], format!("201@{SIP}"));
+
+    // group_call: the group's Extensions, complete, in number order, case-insensitively.
+    let group_call = fixture(
+        "directory-user_call",
+        &[
+            ("action", "group_call"),
+            ("group_name", "SALES"),
+            ("group", "SALES"),
+        ],
+    );
+    let doc = ask(&app, group_call).await;
+    let parsed = parse(&doc);
+    let group = parsed
+        .descendants()
+        .find(|n| n.has_tag_name("group"))
+        .unwrap();
+    assert_eq!(
+        group.attribute("name"),
+        Some("sales"),
+        "call groups are lower-case"
+    );
+    let ids: Vec<&str> = group
+        .descendants()
+        .filter(|n| n.has_tag_name("user"))
+        .filter_map(|n| n.attribute("id"))
+        .collect();
+    assert_eq!(ids, ["201", "202"]);
+    assert!(users(&doc)["202"].params.contains_key("dial-string"));
+    let none = fixture(
+        "directory-user_call",
+        &[("action", "group_call"), ("group_name", "nobody")],
+    );
+    assert!(is_not_found(&ask(&app, none).await));
+}
+
+async fn domain_with_admin_named(app: &TestApp, token: &str, sip: &str) -> (String, String) {
+    (
+        crate::users::create_domain(app, token, sip).await,
+        token.to_owned(),
+    )
+}
+
+async fn disabled_domains_devices_and_extensions_are_not_found(app: TestApp) {
+    let a = acme(&app).await;
+    let alice = a.alice(&app, json!({})).await;
+    let phone = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Desk", "mode": "fixed", "owner_extension_id": alice["id"]}),
+        )
+        .await;
+    let user = sip_user(&phone);
+    assert!(!is_not_found(&ask(&app, sip_auth(&user)).await));
+
+    a.patch(&app, "devices", &id_of(&phone), json!({"enabled": false}))
+        .await;
+    assert!(is_not_found(&ask(&app, sip_auth(&user)).await));
+    a.patch(&app, "devices", &id_of(&phone), json!({"enabled": true}))
+        .await;
+    assert!(!is_not_found(&ask(&app, sip_auth(&user)).await));
+
+    a.patch(
+        &app,
+        "extensions",
+        &id_of(&alice),
+        json!({"enabled": false}),
+    )
+    .await;
+    assert!(is_not_found(&ask(&app, user_call("201")).await));
+    let u = the_user(&ask(&app, sip_auth(&user)).await, &user);
+    assert_eq!(
+        u.variables["user_context"], "switchboard-logged-out",
+        "a fixed phone without an enabled owner keeps emergency calls only"
+    );
+    a.patch(&app, "extensions", &id_of(&alice), json!({"enabled": true}))
+        .await;
+
+    // A disabled Domain answers nothing, and leaves the gateways list.
+    let (status, body) = call(
+        &app,
+        &a.admin,
+        Method::PATCH,
+        &format!("/api/v1/domains/{}", a.domain),
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(is_not_found(&ask(&app, sip_auth(&user)).await));
+    assert!(is_not_found(&ask(&app, user_call("201")).await));
+    assert!(is_not_found(
+        &ask(&app, fixture("directory-bare-domain", &[])).await
+    ));
+    let gateways = ask(&app, fixture("directory-purpose-gateways", &[])).await;
+    assert!(domain_names(&gateways).is_empty());
+
+    // Deleted: gone as well.
+    let (status, body) = call(
+        &app,
+        &a.admin,
+        Method::DELETE,
+        &format!("/api/v1/domains/{}?force=true", a.domain),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    assert!(is_not_found(&ask(&app, sip_auth(&user)).await));
+}
+
+async fn the_dialplan_serves_feature_codes_and_the_logged_out_context(app: TestApp) {
+    let a = acme(&app).await;
+    a.send(
+        &app,
+        Method::PUT,
+        "/calling-settings",
+        Some(json!({"emergency_numbers": ["112", "911"]})),
+    )
+    .await;
+
+    // The captured INVITE of d-7f3a to *11 in context acme.example.net.
+    let (context, expression, actions) =
+        dialplan(&ask(&app, fixture("dialplan-star11-from-d-7f3a", &[])).await);
+    assert_eq!(context, SIP);
+    assert_eq!(expression, "^\\*11$");
+    assert_eq!(
+        actions,
+        [
+            "set switchboard_feature=login",
+            "set switchboard_feature_extension=",
+            "answer",
+            "socket 127.0.0.1:8084 async full"
+        ]
+    );
+    let star = |dest: &str, ctx: &str| {
+        fixture(
+            "dialplan-star11-from-d-7f3a",
+            &[
+                ("Caller-Destination-Number", dest),
+                ("Caller-Context", ctx),
+                ("variable_switchboard_domain", SIP),
+            ],
+        )
+    };
+    let (_, expression, actions) = dialplan(&ask(&app, star("*11201", SIP)).await);
+    assert_eq!(expression, "^\\*11201$");
+    assert_eq!(actions[1], "set switchboard_feature_extension=201");
+    let (_, _, actions) = dialplan(&ask(&app, star("*12", SIP)).await);
+    assert_eq!(actions[0], "set switchboard_feature=logout");
+    let (context, _, actions) = dialplan(&ask(&app, star("*13", "switchboard-logged-out")).await);
+    assert_eq!(context, "switchboard-logged-out");
+    assert_eq!(actions[0], "set switchboard_feature=toggle");
+
+    // Normal numbers are the operator's: not found (the captured 202).
+    assert!(is_not_found(
+        &ask(&app, fixture("dialplan-not-found-202", &[])).await
+    ));
+
+    // Logged out: emergency numbers go through with the place's caller ID ...
+    let emergency = fixture(
+        "dialplan-star11-from-d-7f3a",
+        &[
+            ("Caller-Destination-Number", "112"),
+            ("Caller-Context", "switchboard-logged-out"),
+            ("variable_switchboard_domain", SIP),
+            ("variable_emergency_caller_id_name", "Acme HQ 2F"),
+            ("variable_emergency_caller_id_number", "+4930111"),
+        ],
+    );
+    let (context, expression, actions) = dialplan(&ask(&app, emergency).await);
+    assert_eq!(
+        (context.as_str(), expression.as_str()),
+        ("switchboard-logged-out", "^112$")
+    );
+    assert_eq!(
+        actions,
+        [
+            "set effective_caller_id_name=Acme HQ 2F",
+            "set outbound_caller_id_name=Acme HQ 2F",
+            "set effective_caller_id_number=+4930111",
+            "set outbound_caller_id_number=+4930111",
+            "set switchboard_emergency=true",
+            &format!("transfer 112 XML {SIP}"),
+        ]
+    );
+    // ... everything else is barred.
+    let (_, _, actions) = dialplan(&ask(&app, star("202", "switchboard-logged-out")).await);
+    assert_eq!(
+        actions,
+        [
+            "set switchboard_barred=logged_out",
+            "hangup OUTGOING_CALL_BARRED"
+        ]
+    );
+    // 999 is not one of this Domain's emergency numbers any more.
+    let (_, _, actions) = dialplan(&ask(&app, star("999", "switchboard-logged-out")).await);
+    assert_eq!(actions[1], "hangup OUTGOING_CALL_BARRED");
+
+    // The voicemail outcome of our dial strings.
+    a.alice(&app, json!({})).await;
+    let vm = star(&format!("201@{SIP}"), "switchboard-voicemail");
+    let (context, _, actions) = dialplan(&ask(&app, vm).await);
+    assert_eq!(context, "switchboard-voicemail");
+    assert_eq!(actions, ["answer", &format!("voicemail default {SIP} 201")]);
+    let vm = star(&format!("299@{SIP}"), "switchboard-voicemail");
+    assert!(is_not_found(&ask(&app, vm).await), "no such mailbox");
+
+    // A channel of an unknown Domain gets nothing.
+    let stranger = fixture(
+        "dialplan-star11-from-d-7f3a",
+        &[
+            ("Caller-Context", "other.example.org"),
+            ("variable_domain_name", "other.example.org"),
+        ],
+    );
+    assert!(is_not_found(&ask(&app, stranger).await));
+}
+
+async fn xml_injection_in_every_text_field_comes_back_escaped(app: TestApp) {
+    let a = acme(&app).await;
+    let evil = r#"Al"ice <b>&amp; 'co' </variable><user id="x">"#;
+    let alice = a
+        .create(
+            &app,
+            "extensions",
+            json!({"number": "201", "display_name": evil, "internal_caller_id_name": evil,
+                   "outbound_caller_id_name": evil, "emergency_caller_id_name": evil}),
+        )
+        .await;
+    let location = a
+        .create(
+            &app,
+            "locations",
+            json!({"name": evil, "emergency_caller_id_name": evil}),
+        )
+        .await;
+    let phone = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": evil, "mode": "fixed", "owner_extension_id": alice["id"],
+                   "location_id": location["id"], "emergency_caller_id_name": evil}),
+        )
+        .await;
+    let user = sip_user(&phone);
+    let u = the_user(&ask(&app, sip_auth(&user)).await, &user);
+    assert_eq!(u.variables["effective_caller_id_name"], evil);
+    assert_eq!(u.variables["outbound_caller_id_name"], evil);
+    assert_eq!(u.variables["emergency_caller_id_name"], evil);
+    // In the dial string the name is made safe for FreeSWITCH's {…} syntax too.
+    a.create(
+        &app,
+        "devices",
+        json!({"label": "Second", "mode": "fixed", "owner_extension_id": alice["id"]}),
+    )
+    .await;
+    let ext = the_user(&ask(&app, user_call("201")).await, "201");
+    let dial = &ext.params["dial-string"];
+    assert!(
+        dial.contains("callee_id_name='Al\"ice b&amp; co /variableuser id=\"x\"'"),
+        "{dial}"
+    );
+    assert_eq!(dial.matches('{').count(), dial.matches('}').count());
+    // Account codes and call groups are tokens: the API refuses markup in them outright.
+    let (status, _) = call(
+        &app,
+        &a.admin,
+        Method::POST,
+        &format!("/api/v1/domains/{}/extensions", a.domain),
+        Some(json!({"number": "202", "display_name": "B", "account_code": "a&b<c>"})),
+    )
+    .await;
+    assert_eq!(status, 422);
+}
+
+async fn malformed_and_unknown_requests_get_not_found_never_a_500(app: TestApp) {
+    let a = acme(&app).await;
+    a.alice(&app, json!({})).await;
+    let bodies: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"garbage".to_vec(),
+        b"&&&===&%%%".to_vec(),
+        b"section=directory".to_vec(),
+        b"section=directory&tag_name=domain&key_name=name&key_value=".to_vec(),
+        b"section=languages&key_value=en".to_vec(),
+        b"section=configuration&key_value=sofia.conf".to_vec(),
+        b"section=dialplan".to_vec(),
+        b"section=directory&domain=acme.example.net&user=nosuchuser".to_vec(),
+        b"section=directory&domain=acme.example.net&action=sip_auth".to_vec(),
+        b"section=directory&domain=acme.example.net&user=201&action=reverse-auth-lookup".to_vec(),
+        vec![0xff, 0xfe, 0x00, b'=', 0x80, b'&', b's'],
+        format!("section=directory&domain={SIP}&user={}", "2".repeat(5000)).into_bytes(),
+    ];
+    for body in bodies {
+        let response = app
+            .request(Method::POST, "/freeswitch/xml")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 200, "{:?}: {text}", String::from_utf8_lossy(&body));
+        assert!(
+            is_not_found(&text),
+            "{:?}: {text}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // Too large: 413, plainly.
+    let huge = format!("{}&x={}", sip_auth("201"), "a".repeat(70 * 1024));
+    let response = post(&app, huge).await;
+    assert_eq!(response.status(), 413);
+    // Other methods are not served.
+    let response = app.get("/freeswitch/xml").await;
+    assert_eq!(response.status(), 405);
+    // The server is still fine.
+    assert!(!is_not_found(&ask(&app, user_call("201")).await));
+}
+
+async fn credentials_are_checked(app: TestApp) {
+    let a = acme(&app).await;
+    a.alice(&app, json!({})).await;
+    let with = |auth: Option<String>| {
+        let mut request = app
+            .request(Method::POST, "/freeswitch/xml")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(user_call("201"));
+        if let Some(auth) = auth {
+            request = request.header(AUTHORIZATION, auth);
+        }
+        request.send()
+    };
+    let basic = |pair: &str| {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    let response = with(None).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Basic ")),
+    );
+    for wrong in [
+        basic("freeswitch:wrong-password-here"),
+        basic(&format!("someone:{XML_CURL_PASSWORD}")),
+        basic("freeswitch"),
+        "Basic !!!not-base64".to_owned(),
+        format!("Bearer {XML_CURL_PASSWORD}"),
+    ] {
+        assert_eq!(
+            with(Some(wrong.clone())).await.unwrap().status(),
+            401,
+            "{wrong}"
+        );
+    }
+    let response = with(Some(basic(&format!("freeswitch:{XML_CURL_PASSWORD}"))))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        the_user(&text, "201").variables["effective_caller_id_number"],
+        "201"
+    );
+}
+
+async fn an_address_outside_the_allow_list_is_refused(app: TestApp) {
+    let a = acme(&app).await;
+    a.alice(&app, json!({})).await;
+    let response = post(&app, user_call("201")).await;
+    assert_eq!(response.status(), 403);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("201"), "nothing leaks: {text}");
+}
+
+async fn cacheable_follows_the_configuration(app: TestApp) {
+    let a = acme(&app).await;
+    a.alice(&app, json!({})).await;
+    let u = the_user(&ask(&app, user_call("201")).await, "201");
+    assert!(!u.attributes.contains_key("cacheable"), "0 = not cached");
+}
