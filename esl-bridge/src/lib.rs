@@ -10,4 +10,9 @@
 #![forbid(unsafe_code)]
 
 pub mod directory;
+pub mod ingest;
+pub mod link;
+pub mod metrics;
+pub mod outbound;
+pub mod push;
 pub mod xml;

@@ -101,6 +101,8 @@ enum Standing {
     Others,
     /// `hotdesk.self` only.
     SelfOnly,
+    /// Someone at the phone itself (a feature code): the PIN is the proof.
+    Phone,
 }
 
 fn standing(actor: &Actor, domain_id: Uuid) -> DomainResult<Standing> {
@@ -264,6 +266,10 @@ async fn login_as(
         Standing::SelfOnly => {
             check_pin(deps, ctx, &b, device_id, extension_id, &input).await?;
             SessionOrigin::Api
+        }
+        Standing::Phone => {
+            check_pin(deps, ctx, &b, device_id, extension_id, &input).await?;
+            SessionOrigin::FeatureCode
         }
     };
     let mut b = b;
@@ -654,9 +660,70 @@ pub async fn logout(
         Standing::Others => LogoutBy::Admin {
             note: note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
         },
-        Standing::SelfOnly => holder(deps.db, &ctx.actor, domain_id).await?,
+        Standing::SelfOnly | Standing::Phone => holder(deps.db, &ctx.actor, domain_id).await?,
     };
     logout_as(deps, ctx, domain_id, device_id, by).await
+}
+
+/// `*11` on a hot-desk phone: logs `extension` in to the phone with its PIN (origin
+/// `feature_code`). The phone is identified by FreeSWITCH from its SIP credentials, never by
+/// digits the caller typed; the same PIN check, lockout, rules and audit as the API apply.
+pub async fn login_from_phone(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    device_id: Uuid,
+    extension: &str,
+    pin: SecretString,
+) -> DomainResult<SessionView> {
+    let input = LoginInput {
+        extension: extension.to_owned(),
+        pin: Some(pin),
+        client_address: None,
+    };
+    login_as(deps, ctx, domain_id, device_id, input, Standing::Phone).await
+}
+
+/// `*12` on a hot-desk phone: logs out whoever is logged in there. Returns the Extension
+/// number that was logged out, if anybody was.
+pub async fn logout_from_phone(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    device_id: Uuid,
+) -> DomainResult<Option<String>> {
+    for _ in 0..ATTEMPTS {
+        let b = snapshot::load(deps.db, domain_id).await?;
+        let Some(end) = decide_logout(&b, device_id, &LogoutBy::Phone)? else {
+            return Ok(None);
+        };
+        let number = b
+            .extensions
+            .get(&end.session.extension_id)
+            .map(|e| e.number.clone());
+        match end_sessions(deps, ctx, &b, &[end]).await {
+            Ok(_) => return Ok(number),
+            Err(e) if is_race(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+/// The Extension number logged in to a phone right now, if any (for `*13`, toggle).
+pub async fn logged_in_at(
+    db: &DatabaseConnection,
+    domain_id: Uuid,
+    device_id: Uuid,
+) -> DomainResult<Option<String>> {
+    let Some(row) = active_row(db, domain_id, device_id).await? else {
+        return Ok(None);
+    };
+    Ok(extensions::Entity::find_by_id(row.extension_id)
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .one(db)
+        .await?
+        .map(|e| e.number))
 }
 
 /// Self-service logout of the caller's own Extension from a device (`hotdesk.self`).

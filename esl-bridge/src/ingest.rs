@@ -1,0 +1,693 @@
+//! Ingestion: FreeSWITCH events → the registration table and per-device call state, both
+//! feeding presence ([`LineStates`]).
+//!
+//! - `sofia::register` / `sofia::unregister` / `sofia::expire` become [`Change`]s of the
+//!   registration table, applied in batches (one transaction for whatever arrived meanwhile).
+//!   `sofia::expire` has no `from-user`/`from-host` (it names `user`/`host`), and its `expires`
+//!   is an absolute epoch: it only ever removes a row, so the value is not needed.
+//! - Channel events (`CHANNEL_CREATE`, `CHANNEL_ANSWER`, `CHANNEL_HANGUP_COMPLETE`, and the
+//!   channel-driven `PRESENCE_IN`) move the call state of the device the channel runs on:
+//!   ringing, in a call, idle. A device's state is the busiest of its channels. `PRESENCE_IN`
+//!   without a channel (registration notices, our own `sendevent`) carries nothing new.
+//! - Events of a realm that is not one of our Domains, or of a SIP user the Domain does not
+//!   know, are counted (`switchboard_freeswitch_events_ignored_total`) and ignored.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use freeswitch_esl_tokio::EslEvent;
+use sea_orm::DatabaseConnection;
+use switchboard_domain::bindings::presence::LineState;
+use switchboard_domain::events::{ChangeEvent, ChangeKind};
+use switchboard_domain::services::presence::LineStates;
+use switchboard_domain::services::registrations::{self, Change, DomainUsers, Reported};
+use tokio::sync::{broadcast, mpsc};
+use uuid::Uuid;
+
+use crate::metrics::BridgeMetrics;
+
+/// How long a realm that is none of ours is remembered as such (a Domain may be created).
+const UNKNOWN_DOMAIN_TTL: Duration = Duration::from_secs(30);
+/// The most events applied in one batch.
+const MAX_BATCH: usize = 2048;
+/// How often expired registrations are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What a link hands to ingestion.
+#[derive(Debug)]
+pub enum Inbound {
+    /// An event from a node.
+    Event {
+        /// The node's name.
+        node: Arc<str>,
+        /// The event.
+        event: Box<EslEvent>,
+    },
+    /// The node's full registration list (`show registrations as json`) after a (re)connect;
+    /// the node's channels are forgotten (their calls are reported again as they change).
+    Registrations {
+        /// The node's name.
+        node: Arc<str>,
+        /// The rows.
+        rows: Vec<ShownRegistration>,
+    },
+}
+
+/// One row of `show registrations as json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ShownRegistration {
+    /// The SIP user.
+    pub reg_user: String,
+    /// The realm (our SIP domain).
+    pub realm: String,
+    /// The Call-ID.
+    pub token: String,
+    /// `sofia/<profile>/<contact>`.
+    pub url: String,
+    /// Absolute epoch seconds.
+    pub expires: String,
+    /// Source address.
+    pub network_ip: String,
+    /// Source port.
+    pub network_port: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ShownRegistrations {
+    #[serde(default)]
+    rows: Vec<ShownRegistration>,
+}
+
+/// Parses the body of `show registrations as json` (`{"row_count":0}` has no rows at all).
+pub fn parse_show_registrations(body: &str) -> Result<Vec<ShownRegistration>, serde_json::Error> {
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(serde_json::from_str::<ShownRegistrations>(trimmed)?.rows)
+}
+
+/// The phase of a channel, as far as presence cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Ringing or early media (or an outgoing call being set up).
+    Ringing,
+    /// Answered.
+    Answered,
+    /// Gone.
+    Ended,
+}
+
+/// An event, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsEvent {
+    /// `sofia::register`.
+    Register {
+        /// Profile.
+        profile: String,
+        /// SIP user.
+        user: String,
+        /// Realm.
+        domain: String,
+        /// Call-ID.
+        call_id: String,
+        /// Contact.
+        contact: String,
+        /// Source address.
+        network_ip: String,
+        /// Source port.
+        network_port: i32,
+        /// User-Agent.
+        user_agent: Option<String>,
+        /// Seconds until it lapses.
+        expires_secs: i64,
+    },
+    /// `sofia::unregister` or `sofia::expire`.
+    Unregister {
+        /// SIP user.
+        user: String,
+        /// Realm.
+        domain: String,
+        /// Call-ID, if given.
+        call_id: Option<String>,
+    },
+    /// A channel event of a device.
+    Channel {
+        /// The channel's Unique-ID.
+        uuid: String,
+        /// SIP user of the device.
+        user: String,
+        /// Realm.
+        domain: String,
+        /// What happened.
+        phase: Phase,
+    },
+    /// Nothing to do (heartbeats, job results, presence without a channel).
+    Ignore,
+}
+
+/// Why an event could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{event} lacks {missing}")]
+pub struct Unusable {
+    /// The event's name.
+    pub event: String,
+    /// The header that is missing.
+    pub missing: &'static str,
+}
+
+/// The name metrics use: the subclass for `CUSTOM`, else the event name.
+pub fn event_label(event: &EslEvent) -> String {
+    let name = event.header_str("Event-Name").unwrap_or("UNKNOWN");
+    if name == "CUSTOM" {
+        if let Some(sub) = event.header_str("Event-Subclass") {
+            return sub.to_owned();
+        }
+    }
+    name.to_owned()
+}
+
+fn first<'a>(event: &'a EslEvent, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .filter_map(|n| event.header_str(n))
+        .map(str::trim)
+        .find(|v| !v.is_empty() && *v != "_undef_")
+}
+
+fn need<'a>(
+    event: &'a EslEvent,
+    names: &[&str],
+    name: &str,
+    missing: &'static str,
+) -> Result<&'a str, Unusable> {
+    first(event, names).ok_or_else(|| Unusable {
+        event: name.to_owned(),
+        missing,
+    })
+}
+
+/// The part of `user@host` before the `@` and after it.
+fn split_at_sign(s: &str) -> Option<(&str, &str)> {
+    let (u, h) = s.split_once('@')?;
+    (!u.is_empty() && !h.is_empty()).then_some((u, h))
+}
+
+/// Reads an event; `Ignore` for everything presence and registrations do not need.
+pub fn parse(event: &EslEvent) -> Result<FsEvent, Unusable> {
+    let name = event.header_str("Event-Name").unwrap_or_default();
+    match name {
+        "CUSTOM" => parse_custom(event),
+        "CHANNEL_CREATE" | "CHANNEL_ANSWER" | "CHANNEL_HANGUP_COMPLETE" | "PRESENCE_IN" => {
+            parse_channel(event, name)
+        }
+        _ => Ok(FsEvent::Ignore),
+    }
+}
+
+fn parse_custom(event: &EslEvent) -> Result<FsEvent, Unusable> {
+    let sub = event.header_str("Event-Subclass").unwrap_or_default();
+    match sub {
+        "sofia::register" => {
+            let user = need(event, &["from-user", "username"], sub, "from-user")?;
+            let domain = need(event, &["from-host", "realm", "to-host"], sub, "from-host")?;
+            let call_id = need(event, &["call-id"], sub, "call-id")?;
+            Ok(FsEvent::Register {
+                profile: first(event, &["profile-name"])
+                    .unwrap_or("internal")
+                    .to_owned(),
+                user: user.to_owned(),
+                domain: domain.to_owned(),
+                call_id: call_id.to_owned(),
+                contact: first(event, &["contact"]).unwrap_or_default().to_owned(),
+                network_ip: first(event, &["network-ip"]).unwrap_or_default().to_owned(),
+                network_port: first(event, &["network-port"])
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0),
+                user_agent: first(event, &["user-agent"]).map(str::to_owned),
+                expires_secs: first(event, &["expires"])
+                    .and_then(|e| e.parse().ok())
+                    .unwrap_or(3600),
+            })
+        }
+        "sofia::unregister" => Ok(FsEvent::Unregister {
+            user: need(event, &["from-user", "username"], sub, "from-user")?.to_owned(),
+            domain: need(event, &["from-host", "realm"], sub, "from-host")?.to_owned(),
+            call_id: first(event, &["call-id"]).map(str::to_owned),
+        }),
+        // No from-user/from-host here; `expires` is an absolute epoch and not needed.
+        "sofia::expire" => Ok(FsEvent::Unregister {
+            user: need(event, &["user", "username"], sub, "user")?.to_owned(),
+            domain: need(event, &["host", "realm"], sub, "host")?.to_owned(),
+            call_id: first(event, &["call-id"]).map(str::to_owned),
+        }),
+        _ => Ok(FsEvent::Ignore),
+    }
+}
+
+fn parse_channel(event: &EslEvent, name: &str) -> Result<FsEvent, Unusable> {
+    // PRESENCE_IN without a channel: a registration notice or someone's sendevent.
+    let Some(uuid) = first(event, &["Unique-ID"]) else {
+        if name == "PRESENCE_IN" {
+            return Ok(FsEvent::Ignore);
+        }
+        return Err(Unusable {
+            event: name.to_owned(),
+            missing: "Unique-ID",
+        });
+    };
+    let channel_name = first(event, &["Channel-Name"]).unwrap_or_default();
+    // Only SIP endpoints are devices (loopback and the like are not).
+    let Some(endpoint) = channel_name.strip_prefix("sofia/") else {
+        return Ok(FsEvent::Ignore);
+    };
+    let endpoint = endpoint.split_once('/').map(|(_, e)| e).unwrap_or_default();
+    let inbound = first(event, &["Call-Direction"]) == Some("inbound");
+    let (user, domain) = if inbound {
+        (
+            first(
+                event,
+                &[
+                    "variable_user_name",
+                    "variable_sip_auth_username",
+                    "Caller-Username",
+                    "variable_sip_from_user",
+                ],
+            ),
+            first(event, &["variable_domain_name", "variable_sip_from_host"]),
+        )
+    } else {
+        (
+            split_at_sign(endpoint)
+                .map(|(u, _)| u)
+                .or_else(|| first(event, &["Caller-Destination-Number"])),
+            first(
+                event,
+                &[
+                    "variable_dialed_domain",
+                    "variable_sip_invite_domain",
+                    "variable_domain_name",
+                ],
+            ),
+        )
+    };
+    let domain = domain.or_else(|| {
+        first(event, &["Channel-Presence-ID"])
+            .and_then(split_at_sign)
+            .map(|(_, h)| h)
+    });
+    let (Some(user), Some(domain)) = (user, domain) else {
+        return Ok(FsEvent::Ignore);
+    };
+    let answer_state = first(event, &["Answer-State"]).unwrap_or_default();
+    let phase = match (name, answer_state) {
+        ("CHANNEL_HANGUP_COMPLETE", _) | (_, "hangup") => Phase::Ended,
+        ("CHANNEL_ANSWER", _) | (_, "answered") => Phase::Answered,
+        // An outgoing call being set up keeps the phone as busy as ringing does.
+        _ => Phase::Ringing,
+    };
+    Ok(FsEvent::Channel {
+        uuid: uuid.to_owned(),
+        user: user.to_owned(),
+        domain: domain.to_owned(),
+        phase,
+    })
+}
+
+/// A cached realm: ours (with its users), or not ours as of some instant.
+#[derive(Debug, Clone)]
+enum Realm {
+    Ours(Arc<DomainUsers>),
+    NotOurs(Instant),
+}
+
+/// A channel's device and phase.
+#[derive(Debug, Clone)]
+struct Channel {
+    domain_id: Uuid,
+    user: String,
+    phase: Phase,
+}
+
+/// The ingestion state: the realm cache, the live channels and the last line state reported.
+pub struct Ingest {
+    db: DatabaseConnection,
+    lines: Arc<LineStates>,
+    metrics: BridgeMetrics,
+    realms: HashMap<String, Realm>,
+    channels: HashMap<(Arc<str>, String), Channel>,
+    reported: HashMap<(Uuid, String), LineState>,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("realms", &self.realms.len())
+            .field("channels", &self.channels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ingest {
+    /// Empty state over `db`, feeding `lines`.
+    pub fn new(db: DatabaseConnection, lines: Arc<LineStates>, metrics: BridgeMetrics) -> Self {
+        Self {
+            db,
+            lines,
+            metrics,
+            realms: HashMap::new(),
+            channels: HashMap::new(),
+            reported: HashMap::new(),
+        }
+    }
+
+    /// Runs until the inbound channel closes: batches events, sweeps expired registrations,
+    /// and forgets cached Domains when they change.
+    pub async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut changes: broadcast::Receiver<Arc<ChangeEvent>>,
+    ) {
+        let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                first = inbound.recv() => {
+                    let Some(first) = first else { return };
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match inbound.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    self.process(batch, Utc::now()).await;
+                }
+                change = changes.recv() => match change {
+                    Ok(change) => self.forget(&change),
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.realms.clear(),
+                    Err(broadcast::error::RecvError::Closed) => {
+                        changes = broadcast::channel(1).1;
+                    }
+                },
+                _ = sweep.tick() => {
+                    if let Err(e) = registrations::sweep(&self.db, &self.lines, Utc::now()).await {
+                        tracing::warn!(error = %e, "sweeping expired registrations failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets what a change may have made stale (users of its Domain, or every realm when a
+    /// Domain itself changed).
+    fn forget(&mut self, change: &ChangeEvent) {
+        match change.kind {
+            ChangeKind::PresenceChanged
+            | ChangeKind::SessionStarted
+            | ChangeKind::SessionEnded
+            | ChangeKind::LocationSignedIn
+            | ChangeKind::LocationSignedOut => {}
+            ChangeKind::DomainUpdated | ChangeKind::DomainDeleted => self.realms.clear(),
+            _ => {
+                self.realms.remove(&change.sip_domain.to_ascii_lowercase());
+            }
+        }
+    }
+
+    async fn realm(&mut self, domain: &str) -> Option<Arc<DomainUsers>> {
+        let key = domain.to_ascii_lowercase();
+        match self.realms.get(&key) {
+            Some(Realm::Ours(users)) => return Some(users.clone()),
+            Some(Realm::NotOurs(at)) if at.elapsed() < UNKNOWN_DOMAIN_TTL => return None,
+            _ => {}
+        }
+        match registrations::domain_users(&self.db, &key).await {
+            Ok(Some(users)) => {
+                let users = Arc::new(users);
+                self.realms.insert(key, Realm::Ours(users.clone()));
+                Some(users)
+            }
+            Ok(None) => {
+                self.realms.insert(key, Realm::NotOurs(Instant::now()));
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "loading a Domain's SIP users failed");
+                None
+            }
+        }
+    }
+
+    /// The Domain of `user@domain` if both are ours; counts the event as ignored otherwise.
+    async fn known(&mut self, user: &str, domain: &str) -> Option<Uuid> {
+        let Some(realm) = self.realm(domain).await else {
+            self.metrics.ignored("unknown_domain");
+            return None;
+        };
+        if realm.users.contains(&user.to_ascii_lowercase()) {
+            Some(realm.domain_id)
+        } else {
+            self.metrics.ignored("unknown_user");
+            None
+        }
+    }
+
+    /// Applies a batch: registrations in one transaction, then call states.
+    pub async fn process(&mut self, batch: Vec<Inbound>, now: DateTime<Utc>) {
+        let mut changes = Vec::new();
+        let mut touched_lines: Vec<(Uuid, String)> = Vec::new();
+        for item in batch {
+            match item {
+                Inbound::Event { node, event } => {
+                    self.metrics
+                        .events_received
+                        .with_label_values(&[node.as_ref(), event_label(&event).as_str()])
+                        .inc();
+                    match parse(&event) {
+                        Ok(parsed) => {
+                            self.take(node, parsed, now, &mut changes, &mut touched_lines)
+                                .await
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "an event could not be used");
+                            self.metrics.ignored("unusable");
+                        }
+                    }
+                }
+                Inbound::Registrations { node, rows } => {
+                    // Whatever the batch said before about this node is superseded.
+                    self.flush_changes(&mut changes, now).await;
+                    self.replace(&node, rows, now).await;
+                    let stale: Vec<(Arc<str>, String)> = self
+                        .channels
+                        .keys()
+                        .filter(|(n, _)| n == &node)
+                        .cloned()
+                        .collect();
+                    for key in stale {
+                        if let Some(c) = self.channels.remove(&key) {
+                            touched_lines.push((c.domain_id, c.user));
+                        }
+                    }
+                }
+            }
+        }
+        self.flush_changes(&mut changes, now).await;
+        self.report_lines(touched_lines).await;
+    }
+
+    async fn flush_changes(&mut self, changes: &mut Vec<Change>, now: DateTime<Utc>) {
+        if changes.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(changes);
+        if let Err(e) = registrations::apply(&self.db, &self.lines, batch, now).await {
+            tracing::warn!(error = %e, "storing registrations failed");
+        }
+    }
+
+    async fn take(
+        &mut self,
+        node: Arc<str>,
+        event: FsEvent,
+        now: DateTime<Utc>,
+        changes: &mut Vec<Change>,
+        touched_lines: &mut Vec<(Uuid, String)>,
+    ) {
+        match event {
+            FsEvent::Register {
+                profile,
+                user,
+                domain,
+                call_id,
+                contact,
+                network_ip,
+                network_port,
+                user_agent,
+                expires_secs,
+            } => {
+                let Some(domain_id) = self.known(&user, &domain).await else {
+                    return;
+                };
+                // `expires: 0` on a register would be an unregister; treat it as one.
+                if expires_secs <= 0 {
+                    changes.push(Change::Gone {
+                        node: node.to_string(),
+                        domain_id,
+                        sip_user: user,
+                        call_id: Some(call_id),
+                    });
+                    return;
+                }
+                changes.push(Change::Registered(Reported {
+                    node: node.to_string(),
+                    profile,
+                    domain_id,
+                    sip_user: user,
+                    call_id,
+                    contact,
+                    network_ip,
+                    network_port,
+                    user_agent,
+                    expires_at: now + chrono::Duration::seconds(expires_secs),
+                }));
+            }
+            FsEvent::Unregister {
+                user,
+                domain,
+                call_id,
+            } => {
+                let Some(domain_id) = self.known(&user, &domain).await else {
+                    return;
+                };
+                changes.push(Change::Gone {
+                    node: node.to_string(),
+                    domain_id,
+                    sip_user: user,
+                    call_id,
+                });
+            }
+            FsEvent::Channel {
+                uuid,
+                user,
+                domain,
+                phase,
+            } => {
+                let key = (node, uuid);
+                let (domain_id, user) = match self.channels.get(&key) {
+                    Some(c) => (c.domain_id, c.user.clone()),
+                    None => {
+                        if phase == Phase::Ended {
+                            // The end of a channel we never saw (or already ended).
+                            return;
+                        }
+                        let Some(domain_id) = self.known(&user, &domain).await else {
+                            return;
+                        };
+                        (domain_id, user.to_ascii_lowercase())
+                    }
+                };
+                if phase == Phase::Ended {
+                    self.channels.remove(&key);
+                } else {
+                    let entry = self.channels.entry(key).or_insert(Channel {
+                        domain_id,
+                        user: user.clone(),
+                        phase,
+                    });
+                    // Presence notices trail the channel events: never go back to ringing.
+                    if !(entry.phase == Phase::Answered && phase == Phase::Ringing) {
+                        entry.phase = phase;
+                    }
+                }
+                touched_lines.push((domain_id, user));
+            }
+            FsEvent::Ignore => {}
+        }
+    }
+
+    async fn replace(&mut self, node: &Arc<str>, rows: Vec<ShownRegistration>, now: DateTime<Utc>) {
+        let mut reported = Vec::new();
+        for row in rows {
+            let Some(domain_id) = self.known(&row.reg_user, &row.realm).await else {
+                continue;
+            };
+            let (profile, contact) = row
+                .url
+                .strip_prefix("sofia/")
+                .and_then(|rest| rest.split_once('/'))
+                .map(|(p, c)| (p.to_owned(), c.to_owned()))
+                .unwrap_or_else(|| ("internal".to_owned(), row.url.clone()));
+            let expires_at = row
+                .expires
+                .parse::<i64>()
+                .ok()
+                .and_then(|e| DateTime::<Utc>::from_timestamp(e, 0))
+                .unwrap_or(now + chrono::Duration::hours(1));
+            reported.push(Reported {
+                node: node.to_string(),
+                profile,
+                domain_id,
+                sip_user: row.reg_user,
+                call_id: row.token,
+                contact,
+                network_ip: row.network_ip,
+                network_port: row.network_port.parse().unwrap_or(0),
+                user_agent: None,
+                expires_at,
+            });
+        }
+        if let Err(e) =
+            registrations::replace_node(&self.db, &self.lines, node, reported, now).await
+        {
+            tracing::warn!(error = %e, node = %node, "reloading registrations failed");
+        }
+    }
+
+    /// Reports the line state of every touched device whose busiest channel changed.
+    async fn report_lines(&mut self, touched: Vec<(Uuid, String)>) {
+        let mut states: BTreeMap<(Uuid, String), LineState> =
+            touched.into_iter().map(|k| (k, LineState::Idle)).collect();
+        for c in self.channels.values() {
+            if let Some(state) = states.get_mut(&(c.domain_id, c.user.clone())) {
+                let s = match c.phase {
+                    Phase::Answered => LineState::InCall,
+                    Phase::Ringing => LineState::Ringing,
+                    Phase::Ended => LineState::Idle,
+                };
+                if rank(s) > rank(*state) {
+                    *state = s;
+                }
+            }
+        }
+        for ((domain_id, user), state) in states {
+            let before = self
+                .reported
+                .get(&(domain_id, user.clone()))
+                .copied()
+                .unwrap_or(LineState::Idle);
+            if before == state {
+                continue;
+            }
+            if state == LineState::Idle {
+                self.reported.remove(&(domain_id, user.clone()));
+            } else {
+                self.reported.insert((domain_id, user.clone()), state);
+            }
+            if let Err(e) = self.lines.call_state(domain_id, &user, state).await {
+                tracing::warn!(error = %e, "reporting a call state failed");
+            }
+        }
+    }
+}
+
+fn rank(s: LineState) -> u8 {
+    match s {
+        LineState::Idle => 0,
+        LineState::Ringing => 1,
+        LineState::InCall => 2,
+    }
+}

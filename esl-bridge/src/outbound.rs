@@ -1,0 +1,417 @@
+//! The outbound-socket server for the hot-desk feature codes `*11` (log in), `*12` (log out)
+//! and `*13` (toggle).
+//!
+//! The dialplan hands the call over with `socket <address> async full`. The channel carries,
+//! set by the dialplan, `switchboard_feature` (`login`, `logout` or `toggle`) and
+//! `switchboard_feature_extension` (digits dialled after `*11`, maybe none), and from the
+//! directory user `switchboard_domain_id`, `switchboard_domain` and `switchboard_device_id`.
+//! The phone is identified by those (FreeSWITCH authenticated it), never by digits the caller
+//! types. Login and logout go through the same domain code as the API
+//! ([`hotdesk::login_from_phone`], [`hotdesk::logout_from_phone`]): PIN, lockout, rules and
+//! audit, with origin `feature_code`.
+//!
+//! Every call is answered and hung up, whatever happens; three tries per call; a caller who
+//! hangs up ends the flow at once (FreeSWITCH then reports the pending `play_and_get_digits`
+//! as complete with `read_result=failure`, after `CHANNEL_HANGUP`). `linger` keeps the socket
+//! open until we have seen the end, and since FreeSWITCH never closes a lingering socket
+//! itself, we close it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use freeswitch_esl_tokio::{EslClient, EslEvent, EslEventStream, EventFormat};
+use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
+use switchboard_domain::DomainError;
+use switchboard_domain::events::EventBus;
+use switchboard_domain::services::Context;
+use switchboard_domain::services::hotdesk::{self, Deps};
+use tokio::net::{TcpListener, TcpStream};
+use uuid::Uuid;
+
+/// Attempts per call.
+pub const TRIES: usize = 3;
+/// The longest an application may run before the call is given up (a prompt plus input).
+const APP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Prompts from the standard sound pack.
+pub mod prompts {
+    /// "Please enter your extension followed by pound."
+    pub const ENTER_EXTENSION: &str = "ivr/ivr-please_enter_extension_followed_by_pound.wav";
+    /// "Please enter your PIN followed by pound."
+    pub const ENTER_PIN: &str = "ivr/ivr-please_enter_pin_followed_by_pound.wav";
+    /// "The PIN or extension is invalid."
+    pub const INVALID: &str = "ivr/ivr-pin_or_extension_is-invalid.wav";
+    /// "You are now logged in."
+    pub const LOGGED_IN: &str = "ivr/ivr-you_are_now_logged_in.wav";
+    /// "You are now logged out."
+    pub const LOGGED_OUT: &str = "ivr/ivr-you_are_now_logged_out.wav";
+    /// "Access denied."
+    pub const ACCESS_DENIED: &str = "ivr/ivr-access_denied.wav";
+}
+
+/// Which feature code was dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// `*11`.
+    Login,
+    /// `*12`.
+    Logout,
+    /// `*13`.
+    Toggle,
+}
+
+impl Feature {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "login" => Some(Self::Login),
+            "logout" => Some(Self::Logout),
+            "toggle" => Some(Self::Toggle),
+            _ => None,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Self::Login => "*11",
+            Self::Logout => "*12",
+            Self::Toggle => "*13",
+        }
+    }
+}
+
+/// What the dialplan and the directory told us about the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFacts {
+    /// The feature.
+    pub feature: Feature,
+    /// Digits dialled after the code, if any.
+    pub extension: Option<String>,
+    /// The phone's Domain.
+    pub domain_id: Uuid,
+    /// The phone.
+    pub device_id: Uuid,
+    /// The SIP domain (for logs).
+    pub sip_domain: String,
+    /// The caller's SIP user (for the audit label).
+    pub sip_user: String,
+}
+
+/// Reads the call's facts from the `connect` reply; `None` when the channel does not carry
+/// them (not handed over by our dialplan, or a phone we do not know).
+pub fn call_facts(lookup: impl Fn(&str) -> Option<String>) -> Option<CallFacts> {
+    let var = |name: &str| {
+        lookup(&format!("variable_{name}"))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty() && v != "_undef_")
+    };
+    Some(CallFacts {
+        feature: Feature::parse(&var("switchboard_feature")?)?,
+        extension: var("switchboard_feature_extension")
+            .filter(|e| e.chars().all(|c| c.is_ascii_digit())),
+        domain_id: var("switchboard_domain_id")?.parse().ok()?,
+        device_id: var("switchboard_device_id")?.parse().ok()?,
+        sip_domain: var("switchboard_domain").unwrap_or_default(),
+        sip_user: var("user_name")
+            .or_else(|| lookup("Caller-Username"))
+            .unwrap_or_default(),
+    })
+}
+
+/// The caller went away (or the socket did).
+#[derive(Debug)]
+struct Gone;
+
+/// One call on the outbound socket.
+struct Call {
+    client: EslClient,
+    events: EslEventStream,
+    hung_up: bool,
+}
+
+impl Call {
+    /// Runs an application and waits until FreeSWITCH reports it complete; returns the
+    /// completion event. A hang-up is noted; the completion still arrives after it.
+    async fn execute(&mut self, app: &str, arg: &str) -> Result<EslEvent, Gone> {
+        if self.hung_up {
+            return Err(Gone);
+        }
+        let id = Uuid::new_v4().to_string();
+        let mut msg = EslEvent::new();
+        msg.set_header("call-command", "execute");
+        msg.set_header("execute-app-name", app);
+        if !arg.is_empty() {
+            msg.set_header("execute-app-arg", arg);
+        }
+        msg.set_header("Event-UUID", id.clone());
+        let reply = self.client.sendmsg(None, msg).await.map_err(|_| Gone)?;
+        if !reply.is_success() {
+            return Err(Gone);
+        }
+        let wait = async {
+            loop {
+                let event = match self.events.recv().await {
+                    Some(Ok(e)) => e,
+                    _ => return Err(Gone),
+                };
+                match event.header_str("Event-Name") {
+                    Some("CHANNEL_HANGUP") | Some("CHANNEL_HANGUP_COMPLETE") => {
+                        self.hung_up = true;
+                    }
+                    Some("CHANNEL_EXECUTE_COMPLETE")
+                        if event.header_str("Application-UUID") == Some(id.as_str()) =>
+                    {
+                        return Ok(event);
+                    }
+                    _ => {}
+                }
+            }
+        };
+        match tokio::time::timeout(APP_TIMEOUT, wait).await {
+            Ok(Ok(event)) if !self.hung_up => Ok(event),
+            _ => {
+                self.hung_up = true;
+                Err(Gone)
+            }
+        }
+    }
+
+    async fn play(&mut self, file: &str) -> Result<(), Gone> {
+        self.execute("playback", file).await.map(|_| ())
+    }
+
+    /// Prompts for digits once (the caller's tries are counted by the flow).
+    async fn digits(
+        &mut self,
+        min: u8,
+        max: u8,
+        prompt: &str,
+        var: &str,
+    ) -> Result<Option<String>, Gone> {
+        let arg = format!("{min} {max} 1 5000 # {prompt} silence_stream://250 {var} \\d+ 3000");
+        let done = self.execute("play_and_get_digits", &arg).await?;
+        if done.header_str("variable_read_result") != Some("success") {
+            return Ok(None);
+        }
+        Ok(done
+            .header_str(&format!("variable_{var}"))
+            .map(str::trim)
+            .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
+            .map(str::to_owned))
+    }
+
+    /// Hangs up (unless the caller did) and closes the socket.
+    async fn finish(self) {
+        if !self.hung_up {
+            let mut msg = EslEvent::new();
+            msg.set_header("call-command", "hangup");
+            msg.set_header("hangup-cause", "NORMAL_CLEARING");
+            let _ = self.client.sendmsg(None, msg).await;
+        }
+        let _ = self.client.disconnect().await;
+    }
+}
+
+/// The feature-code server.
+#[derive(Clone)]
+pub struct FeatureCodes {
+    db: DatabaseConnection,
+    bus: EventBus,
+}
+
+impl std::fmt::Debug for FeatureCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeatureCodes").finish_non_exhaustive()
+    }
+}
+
+impl FeatureCodes {
+    /// A server acting on `db`, publishing on `bus`.
+    pub fn new(db: DatabaseConnection, bus: EventBus) -> Self {
+        Self { db, bus }
+    }
+
+    /// Serves `listener` (already bound, so start-up fails early on a taken port) forever.
+    pub fn spawn(self, listener: std::net::TcpListener) -> std::io::Result<SocketAddr> {
+        listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(listener)?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        let server = self.clone();
+                        tokio::spawn(async move { server.handle(stream).await });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accepting a feature-code call failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+        Ok(addr)
+    }
+
+    /// One call, from `connect` to closing the socket.
+    pub async fn handle(&self, stream: TcpStream) {
+        let (client, events) = EslClient::accept_outbound_stream(stream);
+        let facts = match client.connect_session().await {
+            Ok(reply) => call_facts(|name| reply.header(name).map(str::to_owned)),
+            Err(e) => {
+                tracing::warn!(error = %e, "a feature-code call did not connect");
+                return;
+            }
+        };
+        let mut call = Call {
+            client,
+            events,
+            hung_up: false,
+        };
+        if call.client.myevents(EventFormat::Plain).await.is_err()
+            || call.client.linger(None).await.is_err()
+        {
+            call.finish().await;
+            return;
+        }
+        let _ = self.run(&mut call, facts).await;
+        call.finish().await;
+    }
+
+    async fn run(&self, call: &mut Call, facts: Option<CallFacts>) -> Result<(), Gone> {
+        call.execute("answer", "").await?;
+        let Some(facts) = facts else {
+            tracing::warn!("a feature-code call without the switchboard variables");
+            return call.play(prompts::ACCESS_DENIED).await;
+        };
+        let label = format!(
+            "{} on {}@{}",
+            facts.feature.code(),
+            facts.sip_user,
+            facts.sip_domain
+        );
+        let ctx = Context::system(&label);
+        let deps = Deps {
+            db: &self.db,
+            bus: &self.bus,
+        };
+        let logout = match facts.feature {
+            Feature::Login => false,
+            Feature::Logout => true,
+            Feature::Toggle => {
+                match hotdesk::logged_in_at(&self.db, facts.domain_id, facts.device_id).await {
+                    Ok(current) => current.is_some(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the phone's session failed");
+                        return call.play(prompts::ACCESS_DENIED).await;
+                    }
+                }
+            }
+        };
+        if logout {
+            return match hotdesk::logout_from_phone(deps, &ctx, facts.domain_id, facts.device_id)
+                .await
+            {
+                Ok(_) => call.play(prompts::LOGGED_OUT).await,
+                Err(e) => {
+                    tracing::info!(error = %e, phone = %label, "feature-code logout refused");
+                    call.play(prompts::ACCESS_DENIED).await
+                }
+            };
+        }
+        self.login(call, deps, &ctx, &facts).await
+    }
+
+    async fn login(
+        &self,
+        call: &mut Call,
+        deps: Deps<'_>,
+        ctx: &Context,
+        facts: &CallFacts,
+    ) -> Result<(), Gone> {
+        let mut extension = facts.extension.clone();
+        for _ in 0..TRIES {
+            let number = match extension.clone() {
+                Some(n) => n,
+                None => match call
+                    .digits(1, 10, prompts::ENTER_EXTENSION, "sb_ext")
+                    .await?
+                {
+                    Some(n) => n,
+                    None => continue,
+                },
+            };
+            extension = Some(number.clone());
+            let Some(pin) = call.digits(1, 16, prompts::ENTER_PIN, "sb_pin").await? else {
+                continue;
+            };
+            let result = hotdesk::login_from_phone(
+                deps,
+                ctx,
+                facts.domain_id,
+                facts.device_id,
+                &number,
+                SecretString::from(pin),
+            )
+            .await;
+            match result {
+                Ok(_) => return call.play(prompts::LOGGED_IN).await,
+                Err(DomainError::Validation(errors)) => {
+                    if errors.iter().any(|e| e.field == "extension") {
+                        extension = None;
+                    }
+                    call.play(prompts::INVALID).await?;
+                }
+                Err(DomainError::Locked { .. }) => return call.play(prompts::ACCESS_DENIED).await,
+                Err(e) => {
+                    tracing::info!(error = %e, "feature-code login refused");
+                    return call.play(prompts::ACCESS_DENIED).await;
+                }
+            }
+        }
+        call.play(prompts::ACCESS_DENIED).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(vars: &[(&str, &str)]) -> Option<CallFacts> {
+        call_facts(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn the_phone_comes_from_the_channel_and_typed_digits_are_only_an_extension() {
+        let d = Uuid::now_v7().to_string();
+        let p = Uuid::now_v7().to_string();
+        let base = [
+            ("variable_switchboard_feature", "login"),
+            ("variable_switchboard_domain_id", d.as_str()),
+            ("variable_switchboard_device_id", p.as_str()),
+            ("variable_switchboard_domain", "acme.example.net"),
+            ("variable_user_name", "d-7f3a"),
+        ];
+        let got = facts(&base);
+        assert_eq!(got.as_ref().map(|f| f.feature), Some(Feature::Login));
+        assert_eq!(got.as_ref().and_then(|f| f.extension.clone()), None);
+        let mut typed = base.to_vec();
+        typed.push(("variable_switchboard_feature_extension", "201"));
+        assert_eq!(
+            facts(&typed).and_then(|f| f.extension),
+            Some("201".to_owned())
+        );
+        let mut odd = base.to_vec();
+        odd.push(("variable_switchboard_feature_extension", "20*1"));
+        assert_eq!(facts(&odd).and_then(|f| f.extension), None);
+        // Without the directory's variables the call is not ours.
+        assert_eq!(facts(&base[..2]), None);
+        let mut bad = base.to_vec();
+        bad[0] = ("variable_switchboard_feature", "reboot");
+        assert_eq!(facts(&bad), None);
+    }
+}

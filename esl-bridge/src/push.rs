@@ -1,0 +1,596 @@
+//! Push: committed changes → FreeSWITCH commands.
+//!
+//! For every [`ChangeEvent`] (published only after its transaction committed, so a rolled-back
+//! change never reaches here):
+//! - `xml_flush_cache id <user> <domain>` for each SIP user whose directory answer changed;
+//! - `sofia profile <p> flush_inbound_reg <user>@<domain> reboot` for each SIP user whose
+//!   registrations must go (the profile is the node's);
+//! - the hash mirror `hash insert/switchboard/ext/<domain>/<number>/<sip users>` (who rings)
+//!   and `hash insert/switchboard/dev/<domain>/<sip user>/<number>` (the effective Extension),
+//!   or `hash delete/…` when there is none any more; only entries that changed are written;
+//! - `sendevent PRESENCE_IN` for each Extension whose BLF lamp changed: lit while it is logged
+//!   in to a hot-desk phone or on Do-Not-Disturb.
+//!
+//! Commands go to every node's [`Queue`], where they are coalesced: one pending command per
+//! SIP user and kind, one per hash key, one per lamp (the latest wins). Every command is
+//! idempotent, so delivering one twice (a resync after a queued flush) is harmless.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use freeswitch_esl_tokio::EslEvent;
+use sea_orm::DatabaseConnection;
+use switchboard_domain::DomainResult;
+use switchboard_domain::bindings::Bindings;
+use switchboard_domain::bindings::identity::calling_identity;
+use switchboard_domain::bindings::ring_plan::ring_plan;
+use switchboard_domain::events::{ChangeEvent, ChangeKind};
+use switchboard_domain::services::registrations;
+use switchboard_domain::services::snapshot;
+use tokio::sync::{Notify, broadcast};
+use uuid::Uuid;
+
+/// The hash realm of the mirror.
+pub const HASH_REALM: &str = "switchboard";
+
+/// A BLF lamp of an Extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lamp {
+    /// The Extension's number.
+    pub number: String,
+    /// The SIP domain.
+    pub domain: String,
+    /// Lit (`answer-state: confirmed`) or dark (`terminated`).
+    pub lit: bool,
+    /// The status text phones show.
+    pub status: String,
+    /// `dnd` on Do-Not-Disturb, else `unknown`.
+    pub rpid: String,
+}
+
+/// One thing FreeSWITCH must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Forget the cached directory entry of a SIP user.
+    FlushCache {
+        /// SIP user.
+        user: String,
+        /// SIP domain.
+        domain: String,
+    },
+    /// Write a key of the hash mirror (`key` is below the realm).
+    HashInsert {
+        /// Key, e.g. `ext/acme.example.net/201`.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Remove a key of the hash mirror.
+    HashDelete {
+        /// Key.
+        key: String,
+    },
+    /// Drop a SIP user's registrations (the phone is told to re-sync first).
+    DropRegistration {
+        /// SIP user.
+        user: String,
+        /// SIP domain.
+        domain: String,
+    },
+    /// Set a BLF lamp.
+    Presence(Lamp),
+}
+
+/// What goes on the wire for a command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wire {
+    /// `api <command>`.
+    Api(String),
+    /// `sendevent <name>` with headers.
+    SendEvent(EslEvent),
+}
+
+impl Command {
+    /// The coalescing slot: the class (which also orders delivery: flushes first, then the
+    /// mirror, then registration drops, then lamps) and the key within it.
+    pub fn slot(&self) -> (u8, String) {
+        match self {
+            Self::FlushCache { user, domain } => (0, format!("{user}@{domain}")),
+            Self::HashInsert { key, .. } | Self::HashDelete { key } => (1, key.clone()),
+            Self::DropRegistration { user, domain } => (2, format!("{user}@{domain}")),
+            Self::Presence(l) => (3, format!("{}@{}", l.number, l.domain)),
+        }
+    }
+
+    /// The wire form on a node whose phones register on `profile`.
+    pub fn wire(&self, profile: &str) -> Wire {
+        match self {
+            Self::FlushCache { user, domain } => {
+                Wire::Api(format!("xml_flush_cache id {user} {domain}"))
+            }
+            Self::HashInsert { key, value } => {
+                Wire::Api(format!("hash insert/{HASH_REALM}/{key}/{value}"))
+            }
+            Self::HashDelete { key } => Wire::Api(format!("hash delete/{HASH_REALM}/{key}")),
+            Self::DropRegistration { user, domain } => Wire::Api(format!(
+                "sofia profile {profile} flush_inbound_reg {user}@{domain} reboot"
+            )),
+            Self::Presence(l) => {
+                let id = format!("{}@{}", l.number, l.domain);
+                let mut e = EslEvent::new();
+                e.set_header("Event-Name", "PRESENCE_IN");
+                e.set_header("proto", "sip");
+                e.set_header("from", id.clone());
+                e.set_header("login", id.clone());
+                e.set_header("event_type", "presence");
+                e.set_header("alt_event_type", "dialog");
+                e.set_header("unique-id", format!("switchboard-hotdesk-{id}"));
+                e.set_header("status", l.status.clone());
+                e.set_header("rpid", l.rpid.clone());
+                e.set_header(
+                    "answer-state",
+                    if l.lit { "confirmed" } else { "terminated" },
+                );
+                Wire::SendEvent(e)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct QueueInner {
+    next: u64,
+    order: BTreeMap<(u8, u64), Command>,
+    index: HashMap<(u8, String), u64>,
+}
+
+/// A node's pending commands, coalesced by slot, kept while its link is down.
+#[derive(Debug, Default)]
+pub struct Queue {
+    inner: Mutex<QueueInner>,
+    notify: Notify,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a command; a pending one of the same slot is replaced in place.
+    pub fn push(&self, command: Command) {
+        self.insert(command, true);
+        self.notify.notify_one();
+    }
+
+    /// Puts back a command that could not be delivered, unless a newer one took its slot.
+    pub fn requeue(&self, command: Command) {
+        self.insert(command, false);
+    }
+
+    fn insert(&self, command: Command, replace: bool) {
+        let (class, key) = command.slot();
+        let mut q = self.lock();
+        if let Some(seq) = q.index.get(&(class, key.clone())).copied() {
+            if replace {
+                q.order.insert((class, seq), command);
+            }
+            return;
+        }
+        let seq = q.next;
+        q.next += 1;
+        q.index.insert((class, key), seq);
+        q.order.insert((class, seq), command);
+    }
+
+    /// Takes the next command to deliver.
+    pub fn pop(&self) -> Option<Command> {
+        let mut q = self.lock();
+        let (slot, command) = q.order.pop_first()?;
+        let (_, key) = command.slot();
+        q.index.remove(&(slot.0, key));
+        Some(command)
+    }
+
+    /// How many commands wait.
+    pub fn len(&self) -> usize {
+        self.lock().order.len()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Resolves when a command was queued since the last call.
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// What FreeSWITCH was last told about one Domain: the hash mirror and the lamps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainMirror {
+    hash: BTreeMap<String, String>,
+    lamps: BTreeMap<String, Lamp>,
+}
+
+/// The mirror of every Domain, shared by the pusher and the links' resync.
+pub type Mirrors = Arc<Mutex<HashMap<Uuid, DomainMirror>>>;
+
+/// The mirror a Domain's bindings call for.
+pub fn mirror_of(b: &Bindings) -> DomainMirror {
+    let now = Utc::now();
+    let domain = &b.domain.sip_domain;
+    let mut m = DomainMirror::default();
+    for e in b.extensions.values().filter(|e| e.enabled) {
+        let plan = ring_plan(b, e.id, now);
+        let users = plan.sip_users();
+        if !users.is_empty() {
+            m.hash
+                .insert(format!("ext/{domain}/{}", e.number), users.join(","));
+        }
+        let phones: Vec<&str> = b
+            .sessions
+            .values()
+            .filter(|s| s.extension_id == e.id)
+            .filter_map(|s| b.devices.get(&s.device_id))
+            .map(|d| d.sip_username.as_str())
+            .collect();
+        let lamp = if e.dnd {
+            Some(("Do not disturb".to_owned(), "dnd"))
+        } else if !phones.is_empty() {
+            Some((
+                format!("Logged in (hot-desk {})", phones.join(", ")),
+                "unknown",
+            ))
+        } else {
+            None
+        };
+        if let Some((status, rpid)) = lamp {
+            m.lamps.insert(
+                e.number.clone(),
+                Lamp {
+                    number: e.number.clone(),
+                    domain: domain.clone(),
+                    lit: true,
+                    status,
+                    rpid: rpid.to_owned(),
+                },
+            );
+        }
+    }
+    for d in b.devices.values() {
+        if let Some(ext) = calling_identity(b, d.id).and_then(|i| i.effective_extension) {
+            m.hash
+                .insert(format!("dev/{domain}/{}", d.sip_username), ext.number);
+        }
+    }
+    m
+}
+
+/// The commands that take FreeSWITCH from `old` to `new`.
+pub fn mirror_diff(old: &DomainMirror, new: &DomainMirror, domain: &str) -> Vec<Command> {
+    let mut out = Vec::new();
+    for (key, value) in &new.hash {
+        if old.hash.get(key) != Some(value) {
+            out.push(Command::HashInsert {
+                key: key.clone(),
+                value: value.clone(),
+            });
+        }
+    }
+    for key in old.hash.keys().filter(|k| !new.hash.contains_key(*k)) {
+        out.push(Command::HashDelete { key: key.clone() });
+    }
+    for (number, lamp) in &new.lamps {
+        if old.lamps.get(number) != Some(lamp) {
+            out.push(Command::Presence(lamp.clone()));
+        }
+    }
+    for number in old.lamps.keys().filter(|n| !new.lamps.contains_key(*n)) {
+        out.push(Command::Presence(Lamp {
+            number: number.clone(),
+            domain: domain.to_owned(),
+            lit: false,
+            status: "Logged out".to_owned(),
+            rpid: "unknown".to_owned(),
+        }));
+    }
+    out
+}
+
+/// Everything a node needs after a (re)connect: a cache flush for every SIP user of every
+/// Domain, the whole hash mirror and every lit lamp. Refreshes the shared mirror.
+pub async fn resync_commands(
+    db: &DatabaseConnection,
+    mirrors: &Mirrors,
+) -> DomainResult<Vec<Command>> {
+    let domains = registrations::all_domains(db).await?;
+    let mut flushes = Vec::new();
+    let mut rest = Vec::new();
+    let mut fresh = HashMap::new();
+    for domain_id in domains.values() {
+        let b = match snapshot::load(db, *domain_id).await {
+            Ok(b) => b,
+            // Deleted meanwhile.
+            Err(switchboard_domain::DomainError::NotFound(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let sip_domain = b.domain.sip_domain.clone();
+        let users: BTreeSet<&str> = b
+            .devices
+            .values()
+            .map(|d| d.sip_username.as_str())
+            .chain(b.extensions.values().map(|e| e.number.as_str()))
+            .collect();
+        flushes.extend(users.into_iter().map(|u| Command::FlushCache {
+            user: u.to_owned(),
+            domain: sip_domain.clone(),
+        }));
+        let m = mirror_of(&b);
+        rest.extend(mirror_diff(&DomainMirror::default(), &m, &sip_domain));
+        fresh.insert(*domain_id, m);
+    }
+    *mirrors.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+    flushes.extend(rest);
+    Ok(flushes)
+}
+
+/// Turns change events into commands on every node's queue.
+pub struct Pusher {
+    db: DatabaseConnection,
+    queues: Vec<Arc<Queue>>,
+    mirrors: Mirrors,
+}
+
+impl std::fmt::Debug for Pusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pusher")
+            .field("queues", &self.queues.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most events folded into one round.
+const MAX_BATCH: usize = 256;
+
+impl Pusher {
+    /// A pusher filling `queues`.
+    pub fn new(db: DatabaseConnection, queues: Vec<Arc<Queue>>, mirrors: Mirrors) -> Self {
+        Self {
+            db,
+            queues,
+            mirrors,
+        }
+    }
+
+    /// Runs until the bus closes.
+    pub async fn run(self, mut events: broadcast::Receiver<Arc<ChangeEvent>>) {
+        loop {
+            let first = match events.recv().await {
+                Ok(e) => e,
+                Err(broadcast::error::RecvError::Closed) => return,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    // Events were lost: the links' next resync would repair FreeSWITCH, but
+                    // until then flush the mirror of every Domain we know.
+                    tracing::warn!(lost = n, "the bridge fell behind the change events");
+                    self.repair().await;
+                    continue;
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match events.try_recv() {
+                    Ok(e) => batch.push(e),
+                    Err(_) => break,
+                }
+            }
+            for command in self.commands(&batch).await {
+                for q in &self.queues {
+                    q.push(command.clone());
+                }
+            }
+        }
+    }
+
+    async fn repair(&self) {
+        match resync_commands(&self.db, &self.mirrors).await {
+            Ok(commands) => {
+                for command in commands {
+                    for q in &self.queues {
+                        q.push(command.clone());
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "rebuilding the FreeSWITCH mirror failed"),
+        }
+    }
+
+    /// The commands of a batch of events, coalesced: flushes, mirror changes, drops, lamps.
+    pub async fn commands(&self, batch: &[Arc<ChangeEvent>]) -> Vec<Command> {
+        let mut flush: Vec<Command> = Vec::new();
+        let mut drop: Vec<Command> = Vec::new();
+        let mut domains: BTreeMap<Uuid, String> = BTreeMap::new();
+        for e in batch {
+            for user in &e.sip_users {
+                let c = Command::FlushCache {
+                    user: user.clone(),
+                    domain: e.sip_domain.clone(),
+                };
+                if !flush.contains(&c) {
+                    flush.push(c);
+                }
+            }
+            for user in &e.drop_registrations {
+                let c = Command::DropRegistration {
+                    user: user.clone(),
+                    domain: e.sip_domain.clone(),
+                };
+                if !drop.contains(&c) {
+                    drop.push(c);
+                }
+            }
+            // A telephone-status flip (from FreeSWITCH itself) changes nothing we mirror.
+            let from_switch = e.kind == ChangeKind::PresenceChanged && e.sip_users.is_empty();
+            if !from_switch {
+                domains.insert(e.domain_id, e.sip_domain.clone());
+            }
+        }
+        let mut mirror = Vec::new();
+        for (domain_id, sip_domain) in domains {
+            mirror.extend(self.domain_commands(domain_id, &sip_domain).await);
+        }
+        flush.extend(mirror);
+        flush.extend(drop);
+        flush
+    }
+
+    async fn domain_commands(&self, domain_id: Uuid, sip_domain: &str) -> Vec<Command> {
+        let new = match snapshot::load(&self.db, domain_id).await {
+            Ok(b) => mirror_of(&b),
+            Err(switchboard_domain::DomainError::NotFound(_)) => DomainMirror::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "loading bindings for the mirror failed");
+                return Vec::new();
+            }
+        };
+        let mut mirrors = self.mirrors.lock().unwrap_or_else(|e| e.into_inner());
+        let old = mirrors.get(&domain_id).cloned().unwrap_or_default();
+        let commands = mirror_diff(&old, &new, sip_domain);
+        if new == DomainMirror::default() {
+            mirrors.remove(&domain_id);
+        } else {
+            mirrors.insert(domain_id, new);
+        }
+        commands
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flush(u: &str) -> Command {
+        Command::FlushCache {
+            user: u.into(),
+            domain: "acme.example.net".into(),
+        }
+    }
+
+    #[test]
+    fn the_queue_coalesces_per_slot_and_delivers_flushes_before_drops() {
+        let q = Queue::default();
+        q.push(Command::DropRegistration {
+            user: "d-7f3a".into(),
+            domain: "acme.example.net".into(),
+        });
+        q.push(flush("d-7f3a"));
+        q.push(flush("201"));
+        q.push(flush("d-7f3a"));
+        q.push(Command::HashInsert {
+            key: "ext/acme.example.net/201".into(),
+            value: "a".into(),
+        });
+        q.push(Command::HashInsert {
+            key: "ext/acme.example.net/201".into(),
+            value: "b".into(),
+        });
+        assert_eq!(q.len(), 4);
+        let wires: Vec<Wire> = std::iter::from_fn(|| q.pop())
+            .map(|c| c.wire("internal"))
+            .collect();
+        assert_eq!(
+            wires,
+            [
+                Wire::Api("xml_flush_cache id d-7f3a acme.example.net".into()),
+                Wire::Api("xml_flush_cache id 201 acme.example.net".into()),
+                Wire::Api("hash insert/switchboard/ext/acme.example.net/201/b".into()),
+                Wire::Api(
+                    "sofia profile internal flush_inbound_reg d-7f3a@acme.example.net reboot"
+                        .into()
+                ),
+            ]
+        );
+        // A command put back after a failed delivery does not overwrite a newer one.
+        q.push(Command::HashInsert {
+            key: "k".into(),
+            value: "new".into(),
+        });
+        q.requeue(Command::HashInsert {
+            key: "k".into(),
+            value: "old".into(),
+        });
+        assert_eq!(
+            q.pop(),
+            Some(Command::HashInsert {
+                key: "k".into(),
+                value: "new".into()
+            })
+        );
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_lamp_is_sent_as_the_captured_sendevent() {
+        let lamp = Command::Presence(Lamp {
+            number: "201".into(),
+            domain: "acme.example.net".into(),
+            lit: true,
+            status: "Logged in (hot-desk d-7f3a)".into(),
+            rpid: "unknown".into(),
+        });
+        let Wire::SendEvent(event) = lamp.wire("internal") else {
+            panic!("a lamp is a sendevent");
+        };
+        let captured =
+            include_str!("../../tests/fixtures/freeswitch/esl/sendevent-presence_in.request.txt");
+        let mut lines = captured.lines();
+        assert_eq!(lines.next(), Some("sendevent PRESENCE_IN"));
+        for line in lines.filter(|l| !l.is_empty()) {
+            let (name, value) = line.split_once(": ").unwrap_or((line, ""));
+            assert_eq!(event.header_str(name), Some(value), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_mirror_diff_writes_changes_and_deletes_what_went() {
+        let mut old = DomainMirror::default();
+        old.hash.insert("ext/d/201".into(), "a".into());
+        old.hash.insert("dev/d/a".into(), "201".into());
+        old.lamps.insert(
+            "201".into(),
+            Lamp {
+                number: "201".into(),
+                domain: "d".into(),
+                lit: true,
+                status: "Logged in (hot-desk a)".into(),
+                rpid: "unknown".into(),
+            },
+        );
+        let mut new = DomainMirror::default();
+        new.hash.insert("ext/d/201".into(), "a".into());
+        new.hash.insert("ext/d/202".into(), "b".into());
+        let diff = mirror_diff(&old, &new, "d");
+        assert_eq!(
+            diff,
+            [
+                Command::HashInsert {
+                    key: "ext/d/202".into(),
+                    value: "b".into()
+                },
+                Command::HashDelete {
+                    key: "dev/d/a".into()
+                },
+                Command::Presence(Lamp {
+                    number: "201".into(),
+                    domain: "d".into(),
+                    lit: false,
+                    status: "Logged out".into(),
+                    rpid: "unknown".into(),
+                }),
+            ]
+        );
+        assert!(mirror_diff(&new, &new, "d").is_empty());
+    }
+}
