@@ -39,6 +39,8 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "events", description = "The live event stream (Server-Sent Events) of a Domain's committed changes, resumable with `Last-Event-ID`"),
         (name = "hotdesk", description = "Hot-desk sessions (an Extension logged in to a hot-desk Device, with PIN lockout, admin login and auto-logout) and Location sign-in (one Location per Extension), for admins and as self-service under `/me`"),
         (name = "audit", description = "The audit log: every change, who made it, before and after (secrets removed), filterable, newest first"),
+        (name = "registrations", description = "Live SIP registrations of a Domain's phones as FreeSWITCH reports them over the Event Socket (node, contact, address, user agent, expiry)"),
+        (name = "nodes", description = "The FreeSWITCH nodes and the state of the bridge's Event Socket link to each (platform scope)"),
         (name = "freeswitch", description = "FreeSWITCH-facing endpoints (not for API clients): mod_xml_curl directory and dialplan lookups, answered with FreeSWITCH XML from a precompiled in-memory view; HTTP basic auth from `freeswitch.xml_curl` and a source-address allow-list"),
     ),
     components(schemas(Problem, ProblemField)),

@@ -26,6 +26,9 @@ use switchboard_domain::services::scheduler;
 use switchboard_domain::services::settings;
 use switchboard_domain::telephony::secrets::SecretCipher;
 use switchboard_esl_bridge::directory::{Directory, DirectorySettings};
+use switchboard_esl_bridge::link::{Bridge, NodeSettings};
+use switchboard_esl_bridge::metrics::BridgeMetrics;
+use switchboard_esl_bridge::outbound::FeatureCodes;
 use switchboard_migration::Migrator;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
@@ -143,6 +146,43 @@ async fn start_directory(
     Ok(directory)
 }
 
+/// Starts the ESL bridge: a link per configured FreeSWITCH node, event ingestion and the
+/// pusher (nothing when no node is configured).
+fn start_bridge(
+    config: &Config,
+    db: &DatabaseConnection,
+    events: &EventBus,
+    lines: &Arc<LineStates>,
+) -> anyhow::Result<Bridge> {
+    let metrics = BridgeMetrics::new().map_err(|e| anyhow::anyhow!("bridge metrics: {e}"))?;
+    let nodes = config
+        .freeswitch
+        .nodes
+        .iter()
+        .map(|n| NodeSettings {
+            name: n.name.clone(),
+            host: n.host.clone(),
+            port: n.port,
+            password: n.password.clone(),
+            profile: n.profile.clone(),
+            heartbeat_timeout: Duration::from_secs(60),
+            command_timeout: Duration::from_secs(5),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+        })
+        .collect();
+    let bridge = Bridge::start(nodes, db.clone(), events, lines.clone(), metrics);
+    if bridge.enabled() {
+        // The feature codes' outbound socket serves the same FreeSWITCH nodes.
+        let address = &config.freeswitch.outbound_socket;
+        let listener = std::net::TcpListener::bind(address)
+            .with_context(|| format!("cannot listen on freeswitch.outbound_socket {address}"))?;
+        let bound = FeatureCodes::new(db.clone(), events.clone()).spawn(listener)?;
+        tracing::info!(address = %bound, "feature-code outbound socket listening");
+    }
+    Ok(bridge)
+}
+
 impl Application {
     /// Connects to the database, applies migrations (unless turned off), creates the first
     /// administrator on an empty database, and binds the listener (port 0 picks a free port).
@@ -191,6 +231,7 @@ impl Application {
         let event_log = Arc::new(EventLog::new(first_seq));
         event_log.spawn(&events);
         let lines = Arc::new(LineStates::new(db.clone(), events.clone()));
+        let bridge = Arc::new(start_bridge(&config, &db, &events, &lines)?);
         let cipher = Arc::new(cipher);
         let directory = start_directory(&config, &db, &cipher, &events).await?;
         let xml_curl_networks = Arc::new(config.freeswitch.xml_curl.networks());
@@ -205,6 +246,7 @@ impl Application {
             lines,
             directory,
             xml_curl_networks,
+            bridge,
         };
         // Auto-logout of hot-desk sessions runs for as long as the process does.
         tokio::spawn(scheduler::run_forever(
@@ -284,6 +326,7 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let doc = openapi::document();
     let route_table = web::Data::new(RouteTable::from_document(&doc));
     let registry = prometheus::Registry::new();
+    state.bridge.metrics().register(&registry);
     let metrics = PrometheusMetricsBuilder::new("switchboard")
         .registry(registry)
         .endpoint("/metrics")

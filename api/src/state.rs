@@ -10,6 +10,7 @@ use switchboard_domain::services::presence::LineStates;
 use switchboard_domain::services::throttle::Limit;
 use switchboard_domain::telephony::secrets::SecretCipher;
 use switchboard_esl_bridge::directory::Directory;
+use switchboard_esl_bridge::link::Bridge;
 
 use crate::config::Config;
 use crate::sse::EventLog;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// `freeswitch.xml_curl.allowed_networks`, parsed.
     pub xml_curl_networks: Arc<Vec<ipnet::IpNet>>,
+    /// The ESL bridge: the FreeSWITCH links and their state.
+    pub bridge: Arc<Bridge>,
 }
 
 impl AppState {

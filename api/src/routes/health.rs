@@ -17,7 +17,7 @@ pub struct Live {
 /// The state of one dependency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
-    /// `up`, `down` or `disabled`.
+    /// `up`, `degraded` (some FreeSWITCH links down), `down` or `disabled`.
     #[schema(example = "up")]
     pub status: &'static str,
     /// Why, when not up.
@@ -67,11 +67,10 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             }
         }
     };
-    let freeswitch = Check {
-        status: "disabled",
-        detail: Some("no FreeSWITCH nodes are configured".to_owned()),
-    };
-    let ok = database.status == "up";
+    let freeswitch = freeswitch_check(&state);
+    // With nodes configured, at least one link must be up: without any, no change reaches
+    // FreeSWITCH.
+    let ok = database.status == "up" && freeswitch.status != "down";
     let body = Ready {
         status: if ok { "ready" } else { "not_ready" },
         database,
@@ -81,5 +80,31 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// `disabled` without nodes; `up` when every link is up; `degraded` when some are; `down` when
+/// none is. The detail names the nodes whose link is not up.
+fn freeswitch_check(state: &AppState) -> Check {
+    if !state.bridge.enabled() {
+        return Check {
+            status: "disabled",
+            detail: Some("no FreeSWITCH nodes are configured".to_owned()),
+        };
+    }
+    let nodes = state.bridge.nodes();
+    let down: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.state != "connected")
+        .map(|n| format!("{} is {}", n.name, n.state))
+        .collect();
+    let status = match down.len() {
+        0 => "up",
+        n if n == nodes.len() => "down",
+        _ => "degraded",
+    };
+    Check {
+        status,
+        detail: (!down.is_empty()).then(|| down.join(", ")),
     }
 }

@@ -11,12 +11,14 @@ pub mod domains;
 pub mod events;
 pub mod extensions;
 pub mod freeswitch;
+pub mod freeswitch_nodes;
 pub mod health;
 pub mod hotdesk;
 pub mod import;
 pub mod locations;
 pub mod me;
 pub mod presence;
+pub mod registrations;
 pub mod roles;
 pub mod signin;
 pub mod users;
@@ -102,4 +104,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(audit::domain_audit)
         .service(audit::platform_audit);
     cfg.service(freeswitch::xml_curl);
+    cfg.service(registrations::list_registrations);
+    cfg.service(freeswitch_nodes::list_nodes);
 }

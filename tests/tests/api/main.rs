@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod audit;
+mod bridge;
 mod cli;
 mod configuration;
 mod cors;
@@ -12,6 +13,7 @@ mod docs;
 mod domains;
 mod events;
 mod extensions;
+mod feature_codes;
 mod health;
 mod hotdesk;
 mod import;

@@ -1,0 +1,93 @@
+//! The FreeSWITCH nodes and the state of the bridge's Event Socket link to each (platform
+//! scope).
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use switchboard_domain::identity::authz::authorize_platform;
+use switchboard_domain::identity::permissions::Permission;
+use switchboard_esl_bridge::link::NodeStatus;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::problem::{ApiResult, Problem};
+use crate::state::AppState;
+
+const PROBLEM: &str = "application/problem+json";
+
+/// A FreeSWITCH node and its link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeDto {
+    /// The configured name.
+    #[schema(example = "fs1")]
+    pub name: String,
+    /// Host of its event socket.
+    #[schema(example = "127.0.0.1")]
+    pub host: String,
+    /// Port of its event socket.
+    #[schema(example = 8021)]
+    pub port: u16,
+    /// The sofia profile phones register on.
+    #[schema(example = "internal")]
+    pub profile: String,
+    /// `connecting`, `connected` or `disconnected`.
+    #[schema(example = "connected")]
+    pub state: String,
+    /// Since when in that state.
+    pub since: DateTime<Utc>,
+    /// Why the link last went down, if it did.
+    pub last_error: Option<String>,
+    /// Connections made after the first.
+    pub reconnects: u64,
+    /// Commands waiting for the link.
+    pub queued_commands: usize,
+}
+
+impl From<NodeStatus> for NodeDto {
+    fn from(s: NodeStatus) -> Self {
+        Self {
+            name: s.name,
+            host: s.host,
+            port: s.port,
+            profile: s.profile,
+            state: s.state.to_owned(),
+            since: s.since,
+            last_error: s.last_error,
+            reconnects: s.reconnects,
+            queued_commands: s.queued,
+        }
+    }
+}
+
+/// The node list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeList {
+    /// Every configured node, in configuration order (empty: the bridge is off).
+    pub items: Vec<NodeDto>,
+}
+
+/// List the FreeSWITCH nodes and their links (platform `nodes.read`).
+#[utoipa::path(
+    tag = "nodes",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every node", body = NodeList),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Platform `nodes.read` missing", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/api/v1/freeswitch/nodes")]
+pub async fn list_nodes(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> ApiResult<web::Json<NodeList>> {
+    authorize_platform(&caller.ctx().actor, Permission::NodesRead)?;
+    Ok(web::Json(NodeList {
+        items: state
+            .bridge
+            .nodes()
+            .into_iter()
+            .map(NodeDto::from)
+            .collect(),
+    }))
+}

@@ -1,0 +1,573 @@
+//! The ESL bridge against a scripted FreeSWITCH peer speaking the real Event Socket protocol:
+//! the subscription, the resync after every (re)connect, the exact commands each change
+//! becomes, nothing for a rolled-back change, commands queued during an outage delivered once
+//! after reconnect, real captured events feeding registrations and presence, a garbage frame.
+
+use std::time::Duration;
+
+use freeswitch_esl_tokio::mock::{MockConnection, MockEslServer};
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use switchboard_api::config::NodeConfig;
+use switchboard_tests::{Backend, TestApp, spawn_app_with};
+
+use crate::devices::{create, domain_with_admin, id_of};
+use crate::users::{call, create_user, token_of};
+
+const PASSWORD: &str = "ClueCon-test-0451";
+const SUBSCRIPTION: &str = "event plain HEARTBEAT PRESENCE_IN CHANNEL_CREATE CHANNEL_ANSWER \
+CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB CUSTOM sofia::register sofia::unregister sofia::expire\n\n";
+const SIP_DOMAIN: &str = "acme.example.net";
+/// The captured FreeSWITCH traffic (see `fixtures/freeswitch/README.md`).
+pub(crate) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/freeswitch");
+
+/// A scripted FreeSWITCH node.
+pub(crate) struct Switch {
+    pub(crate) server: MockEslServer,
+}
+
+impl Switch {
+    pub(crate) async fn start() -> Self {
+        Self {
+            server: MockEslServer::bind("127.0.0.1:0", PASSWORD).await.unwrap(),
+        }
+    }
+
+    /// The node configuration pointing at this switch.
+    pub(crate) fn node(&self) -> NodeConfig {
+        NodeConfig {
+            name: "fs1".to_owned(),
+            host: "127.0.0.1".to_owned(),
+            port: self.server.port(),
+            password: SecretString::from(PASSWORD),
+            profile: "internal".to_owned(),
+        }
+    }
+
+    /// Accepts the bridge's next connection, authenticates it and answers its subscription.
+    pub(crate) async fn accept(&self) -> Conn {
+        loop {
+            let accepted = tokio::time::timeout(Duration::from_secs(30), self.server.accept())
+                .await
+                .expect("the bridge connects");
+            let Ok(mut conn) = accepted else { continue };
+            let command = conn.read_command().await.unwrap();
+            assert_eq!(command, SUBSCRIPTION);
+            conn.reply_raw_text("+OK event listener enabled plain")
+                .await
+                .unwrap();
+            return Conn { conn };
+        }
+    }
+}
+
+/// One connection from the bridge.
+pub(crate) struct Conn {
+    pub(crate) conn: MockConnection,
+}
+
+impl Conn {
+    /// The next command, without its terminating blank line.
+    pub(crate) async fn command(&mut self) -> String {
+        let command = tokio::time::timeout(Duration::from_secs(30), self.conn.read_command())
+            .await
+            .expect("the bridge sends a command")
+            .unwrap();
+        command.trim_end_matches('\n').to_owned()
+    }
+
+    /// Reads an `api` command and answers it `+OK`.
+    pub(crate) async fn api(&mut self) -> String {
+        let command = self.command().await;
+        if command.starts_with("sendevent ") {
+            self.conn
+                .reply_raw_text("+OK 86b09230-e698-4aeb-8e20-fb1e7a146ed3")
+                .await
+                .unwrap();
+            return command;
+        }
+        let text = command
+            .strip_prefix("api ")
+            .unwrap_or_else(|| panic!("not an api command: {command}"))
+            .to_owned();
+        self.conn.reply_api("+OK\n").await.unwrap();
+        text
+    }
+
+    /// Answers the resync: every command up to `show registrations as json` is answered
+    /// `+OK` and returned; `show registrations` is answered with `registrations`.
+    pub(crate) async fn resync(&mut self, registrations: &str) -> Vec<String> {
+        let mut commands = Vec::new();
+        loop {
+            let command = self.command().await;
+            if command == "api show registrations as json" {
+                self.conn.reply_api(registrations).await.unwrap();
+                return commands;
+            }
+            if command.starts_with("sendevent ") {
+                self.conn.reply_raw_text("+OK 1").await.unwrap();
+            } else {
+                self.conn.reply_api("+OK\n").await.unwrap();
+            }
+            commands.push(command);
+        }
+    }
+
+    /// Sends a captured event frame with `replace` applied to its body.
+    pub(crate) async fn send_fixture(&mut self, name: &str, replace: &[(&str, &str)]) {
+        let frame = fixture_frame(name, replace);
+        self.conn.send_raw(&frame).await.unwrap();
+    }
+}
+
+/// A captured ESL frame with replacements in its body, its Content-Length recomputed.
+pub(crate) fn fixture_frame(name: &str, replace: &[(&str, &str)]) -> String {
+    let raw = std::fs::read_to_string(format!("{FIXTURES}/esl/{name}")).unwrap();
+    let (head, body) = raw.split_once("\n\n").unwrap();
+    let mut body = body.to_owned();
+    for (from, to) in replace {
+        body = body.replace(from, to);
+    }
+    let head: Vec<String> = head
+        .lines()
+        .map(|l| {
+            if l.starts_with("Content-Length:") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    format!("{}\n\n{body}", head.join("\n"))
+}
+
+/// A server whose bridge has one node: this switch.
+pub(crate) async fn app_with_switch(backend: Backend) -> (TestApp, Switch) {
+    let switch = Switch::start().await;
+    let node = switch.node();
+    let app = spawn_app_with(backend, move |c| c.freeswitch.nodes = vec![node]).await;
+    (app, switch)
+}
+
+/// Polls `path` until `done` holds for its JSON (events are applied asynchronously).
+pub(crate) async fn eventually(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let (status, body) = call(app, token, Method::GET, path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        if done(&body) {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{path} never got there; last: {last}");
+}
+
+fn telephone_of(presence: &Value, number: &str) -> String {
+    presence["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["number"] == number)
+        .map(|p| p["telephone"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+macro_rules! bridge_scenarios {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario(switchboard_tests::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario(switchboard_tests::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use bridge_scenarios;
+
+bridge_scenarios!(
+    real_events_feed_registrations_and_presence,
+    each_change_becomes_its_commands_and_waits_out_an_outage,
+    a_garbage_frame_closes_and_reopens_the_link,
+);
+
+/// The `sendevent PRESENCE_IN` for Extension 201's lamp, as on the wire (the ESL crate
+/// capitalises header names; FreeSWITCH reads them case-insensitively).
+fn lamp(status: &str, answer_state: &str) -> String {
+    format!(
+        "sendevent PRESENCE_IN\nEvent-Name: PRESENCE_IN\nProto: sip\nFrom: 201@{SIP_DOMAIN}\n\
+Login: 201@{SIP_DOMAIN}\nevent_type: presence\nalt_event_type: dialog\n\
+Unique-ID: switchboard-hotdesk-201@{SIP_DOMAIN}\nStatus: {status}\nRpid: unknown\n\
+Answer-State: {answer_state}"
+    )
+}
+
+/// Extension 201 with a fixed phone; returns (domain, admin token, phone's SIP user).
+async fn acme_with_a_fixed_phone(app: &TestApp) -> (String, String, String) {
+    let (domain, admin) = domain_with_admin(app, SIP_DOMAIN).await;
+    let ext = create(
+        app,
+        &admin,
+        &domain,
+        "extensions",
+        json!({"number": "201", "display_name": "Alice Anders"}),
+    )
+    .await;
+    let phone = create(
+        app,
+        &admin,
+        &domain,
+        "devices",
+        json!({"label": "Alice desk", "mode": "fixed", "owner_extension_id": id_of(&ext)}),
+    )
+    .await;
+    let sip_user = phone["sip_username"].as_str().unwrap().to_owned();
+    (domain, admin, sip_user)
+}
+
+async fn real_events_feed_registrations_and_presence(backend: Backend) {
+    let (app, switch) = app_with_switch(backend).await;
+    let mut fs = switch.accept().await;
+    assert_eq!(fs.resync(r#"{"row_count":0}"#).await, Vec::<String>::new());
+    let (domain, admin, phone) = acme_with_a_fixed_phone(&app).await;
+    // What the new Extension and phone cause (exact sequences: the next scenario).
+    let mirrored = format!("hash insert/switchboard/dev/{SIP_DOMAIN}/{phone}/201");
+    let mut pushed = Vec::new();
+    while !pushed.contains(&mirrored) {
+        pushed.push(fs.api().await);
+    }
+
+    let as_phone = [("d-7f3a", phone.as_str())];
+    // A second tenant's phone that is none of ours, and a user the Domain does not know.
+    fs.send_fixture("event-plain-sofia-register-globex.txt", &[])
+        .await;
+    fs.send_fixture("event-plain-sofia-register.txt", &[("d-7f3a", "d-0000")])
+        .await;
+    fs.send_fixture("event-plain-sofia-register.txt", &as_phone)
+        .await;
+
+    let registrations = format!("/api/v1/domains/{domain}/registrations");
+    let list = eventually(&app, &admin, &registrations, |l| {
+        l["items"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    let r = &items[0];
+    assert_eq!(r["sip_user"], phone.to_ascii_lowercase());
+    assert_eq!(r["node"], "fs1");
+    assert_eq!(r["profile"], "internal");
+    assert_eq!(r["call_id"], "1-25364@127.0.0.1");
+    assert_eq!(
+        r["contact"],
+        format!("\"\" <sip:{phone}@127.0.0.1:5072;transport=UDP>")
+    );
+    assert_eq!(r["network_ip"], "127.0.0.1");
+    assert_eq!(r["network_port"], 5072);
+    assert_eq!(r["user_agent"], "SIPp-fsrig");
+    assert!(list["next_cursor"].is_null());
+
+    let presence = format!("/api/v1/domains/{domain}/presence");
+    eventually(&app, &admin, &presence, |p| {
+        telephone_of(p, "201") == "available"
+    })
+    .await;
+
+    // The outbound leg of `originate user/201@acme.example.net`, as captured.
+    fs.send_fixture("event-plain-channel_create.txt", &as_phone)
+        .await;
+    eventually(&app, &admin, &presence, |p| {
+        telephone_of(p, "201") == "ringing"
+    })
+    .await;
+    fs.send_fixture("event-plain-presence_in-channel-ringing.txt", &as_phone)
+        .await;
+    fs.send_fixture("event-plain-channel_answer.txt", &as_phone)
+        .await;
+    eventually(&app, &admin, &presence, |p| {
+        telephone_of(p, "201") == "in_call"
+    })
+    .await;
+    // The trailing presence notice of the answered call does not set it back to ringing.
+    fs.send_fixture("event-plain-presence_in-channel-answered.txt", &as_phone)
+        .await;
+    fs.send_fixture("event-plain-channel_hangup_complete.txt", &as_phone)
+        .await;
+    eventually(&app, &admin, &presence, |p| {
+        telephone_of(p, "201") == "available"
+    })
+    .await;
+
+    // `flush_inbound_reg` fires sofia::expire: no from-user, the absolute-epoch expires.
+    fs.send_fixture(
+        "event-plain-sofia-expire-flush_inbound_reg.txt",
+        &[("d-7f3a", phone.as_str()), ("1-26409", "1-25364")],
+    )
+    .await;
+    eventually(&app, &admin, &registrations, |l| {
+        l["items"].as_array().is_some_and(|i| i.is_empty())
+    })
+    .await;
+    eventually(&app, &admin, &presence, |p| {
+        telephone_of(p, "201") == "offline"
+    })
+    .await;
+
+    // Another Domain's administrator sees none of it.
+    let (other, _) = domain_with_admin(&app, "globex.example.net").await;
+    create_user(
+        &app,
+        &admin,
+        &other,
+        "admin@globex.example.net",
+        &["domain_admin"],
+    )
+    .await;
+    let other_admin = token_of(&app, "admin@globex.example.net").await;
+    let (status, _) = call(
+        &app,
+        &other_admin,
+        Method::GET,
+        &format!("/api/v1/domains/{domain}/registrations"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, mine) = call(
+        &app,
+        &other_admin,
+        Method::GET,
+        &format!("/api/v1/domains/{other}/registrations"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{mine}");
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(
+            "switchboard_freeswitch_events_received_total{event=\"sofia::register\",node=\"fs1\"} 3"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("switchboard_freeswitch_events_ignored_total{reason=\"unknown_domain\"} 1")
+    );
+    assert!(
+        metrics.contains("switchboard_freeswitch_events_ignored_total{reason=\"unknown_user\"} 1")
+    );
+    assert!(metrics.contains("switchboard_freeswitch_connected{node=\"fs1\"} 1"));
+}
+
+async fn each_change_becomes_its_commands_and_waits_out_an_outage(backend: Backend) {
+    let (app, switch) = app_with_switch(backend).await;
+    let mut fs = switch.accept().await;
+    assert_eq!(fs.resync(r#"{"row_count":0}"#).await, Vec::<String>::new());
+    let (domain, admin) = domain_with_admin(&app, SIP_DOMAIN).await;
+    let ext = create(
+        &app,
+        &admin,
+        &domain,
+        "extensions",
+        json!({"number": "201", "display_name": "Alice Anders"}),
+    )
+    .await;
+    let desk = create(
+        &app,
+        &admin,
+        &domain,
+        "devices",
+        json!({"label": "Desk 4", "mode": "hotdesk", "logged_out_mode": "full"}),
+    )
+    .await;
+    let desk_id = id_of(&desk);
+    let h = desk["sip_username"].as_str().unwrap().to_owned();
+    // A new Extension and a new phone: their directory entries; nothing rings for them yet.
+    assert_eq!(
+        fs.api().await,
+        format!("xml_flush_cache id 201 {SIP_DOMAIN}")
+    );
+    assert_eq!(
+        fs.api().await,
+        format!("xml_flush_cache id {h} {SIP_DOMAIN}")
+    );
+
+    // A hot-desk login.
+    let session = format!("/api/v1/domains/{domain}/devices/{desk_id}/session");
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::PUT,
+        &session,
+        Some(json!({"extension": "201"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(fs.api().await);
+    }
+    assert_eq!(
+        got,
+        [
+            format!("xml_flush_cache id {h} {SIP_DOMAIN}"),
+            format!("xml_flush_cache id 201 {SIP_DOMAIN}"),
+            format!("hash insert/switchboard/dev/{SIP_DOMAIN}/{h}/201"),
+            format!("hash insert/switchboard/ext/{SIP_DOMAIN}/201/{h}"),
+            lamp(&format!("Logged in (hot-desk {h})"), "confirmed"),
+        ]
+    );
+
+    // A refused change (a second Extension 201) commits nothing and sends nothing: the next
+    // command on the wire belongs to the next change.
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/domains/{domain}/extensions"),
+        Some(json!({"number": "201", "display_name": "Twin"})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    create(
+        &app,
+        &admin,
+        &domain,
+        "extensions",
+        json!({"number": "202", "display_name": "Bob Brandt"}),
+    )
+    .await;
+    assert_eq!(
+        fs.api().await,
+        format!("xml_flush_cache id 202 {SIP_DOMAIN}")
+    );
+
+    // The link goes down; a logout happens meanwhile (full mode: the phone's registration
+    // must go), and an Extension changes twice (coalesced into one flush).
+    drop(fs);
+    let (status, _) = call(&app, &admin, Method::DELETE, &session, None).await;
+    assert_eq!(status, 204);
+    let ext_path = format!("/api/v1/domains/{domain}/extensions/{}", id_of(&ext));
+    for name in ["Alice A.", "Alice Anders"] {
+        let (status, body) = call(
+            &app,
+            &admin,
+            Method::PATCH,
+            &ext_path,
+            Some(json!({"display_name": name})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let mut fs = switch.accept().await;
+    let mut queued = Vec::new();
+    for _ in 0..6 {
+        queued.push(fs.api().await);
+    }
+    assert_eq!(
+        queued,
+        [
+            format!("xml_flush_cache id 201 {SIP_DOMAIN}"),
+            format!("xml_flush_cache id {h} {SIP_DOMAIN}"),
+            format!("hash delete/switchboard/dev/{SIP_DOMAIN}/{h}"),
+            format!("hash delete/switchboard/ext/{SIP_DOMAIN}/201"),
+            format!("sofia profile internal flush_inbound_reg {h}@{SIP_DOMAIN} reboot"),
+            lamp("Logged out", "terminated"),
+        ],
+        "each queued command once, flushes first"
+    );
+    let resync = fs.resync(r#"{"row_count":0}"#).await;
+    assert_eq!(
+        resync,
+        [
+            format!("api xml_flush_cache id 201 {SIP_DOMAIN}"),
+            format!("api xml_flush_cache id 202 {SIP_DOMAIN}"),
+            format!("api xml_flush_cache id {h} {SIP_DOMAIN}"),
+        ]
+    );
+
+    let nodes = eventually(&app, &admin, "/api/v1/freeswitch/nodes", |n| {
+        n["items"][0]["state"] == "connected"
+    })
+    .await;
+    assert_eq!(nodes["items"][0]["name"], "fs1");
+    assert_eq!(nodes["items"][0]["reconnects"], 1);
+    assert_eq!(nodes["items"][0]["queued_commands"], 0);
+    assert!(!nodes.to_string().contains(PASSWORD));
+    let ready: Value = app.get("/health/ready").await.json().await.unwrap();
+    assert_eq!(ready["freeswitch"]["status"], "up", "{ready}");
+
+    // A Domain administrator is not a platform operator.
+    create_user(
+        &app,
+        &admin,
+        &domain,
+        "admin@acme.example.net",
+        &["domain_admin"],
+    )
+    .await;
+    let (status, _) = call(
+        &app,
+        &token_of(&app, "admin@acme.example.net").await,
+        Method::GET,
+        "/api/v1/freeswitch/nodes",
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
+async fn a_garbage_frame_closes_and_reopens_the_link(backend: Backend) {
+    let (app, switch) = app_with_switch(backend).await;
+    let admin = app.admin_token().await;
+    let mut fs = switch.accept().await;
+    fs.resync(r#"{"row_count":0}"#).await;
+    fs.conn
+        .send_raw("this is not an event socket frame\n\n")
+        .await
+        .unwrap();
+    let mut fs = switch.accept().await;
+    fs.resync(r#"{"row_count":0}"#).await;
+    let nodes = eventually(&app, &admin, "/api/v1/freeswitch/nodes", |n| {
+        n["items"][0]["state"] == "connected"
+    })
+    .await;
+    assert_eq!(nodes["items"][0]["reconnects"], 1);
+    assert!(
+        nodes["items"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{nodes}"
+    );
+    // Still serving: the heartbeat the switch sends next is counted.
+    fs.conn.send_heartbeat().await.unwrap();
+    let metrics_have_it = || async {
+        app.get("/metrics").await.text().await.unwrap().contains(
+            "switchboard_freeswitch_events_received_total{event=\"HEARTBEAT\",node=\"fs1\"} 1",
+        )
+    };
+    for _ in 0..300 {
+        if metrics_have_it().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the heartbeat after the reconnect was not counted");
+}
