@@ -691,3 +691,186 @@ fn rank(s: LineState) -> u8 {
         LineState::InCall => 2,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use freeswitch_esl_tokio::EslClient;
+    use freeswitch_esl_tokio::mock::MockEslServer;
+
+    use super::*;
+
+    const FIXTURES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/freeswitch/esl"
+    );
+
+    /// The events a real ESL client reads from these captured bytes.
+    async fn events_from(bytes: &str) -> Vec<EslEvent> {
+        let Ok(server) = MockEslServer::bind("127.0.0.1:0", "pw").await else {
+            panic!("binding the scripted peer");
+        };
+        let (accepted, connected) = tokio::join!(
+            server.accept(),
+            EslClient::connect("127.0.0.1", server.port(), "pw")
+        );
+        let (Ok(mut switch), Ok((_client, mut events))) = (accepted, connected) else {
+            panic!("the handshake with the scripted peer");
+        };
+        assert!(switch.send_raw(bytes).await.is_ok());
+        switch.drop_connection().await;
+        let mut out = Vec::new();
+        while let Some(Ok(event)) = events.recv().await {
+            out.push(event);
+        }
+        out
+    }
+
+    async fn one(name: &str) -> FsEvent {
+        let bytes = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap_or_default();
+        let events = events_from(&bytes).await;
+        assert_eq!(events.len(), 1, "{name}");
+        match events.first().map(parse) {
+            Some(Ok(parsed)) => parsed,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    /// The same captured event in both formats reads the same.
+    async fn both(name: &str) -> FsEvent {
+        let plain = one(&format!("event-plain-{name}.txt")).await;
+        let json = one(&format!("event-json-{name}.txt")).await;
+        assert_eq!(plain, json, "{name}");
+        plain
+    }
+
+    #[tokio::test]
+    async fn registration_events_read_the_same_in_plain_and_json() {
+        assert_eq!(
+            both("sofia-register").await,
+            FsEvent::Register {
+                profile: "internal".into(),
+                user: "d-7f3a".into(),
+                domain: "acme.example.net".into(),
+                call_id: "1-25364@127.0.0.1".into(),
+                contact: "\"\" <sip:d-7f3a@127.0.0.1:5072;transport=UDP>".into(),
+                network_ip: "127.0.0.1".into(),
+                network_port: 5072,
+                user_agent: Some("SIPp-fsrig".into()),
+                expires_secs: 3600,
+            }
+        );
+        assert_eq!(
+            both("sofia-unregister").await,
+            FsEvent::Unregister {
+                user: "d-91c0".into(),
+                domain: "acme.example.net".into(),
+                call_id: Some("1-25455@127.0.0.1".into()),
+            }
+        );
+        // No from-user/from-host; `user`/`host` name the registration.
+        assert_eq!(
+            both("sofia-expire").await,
+            FsEvent::Unregister {
+                user: "d-91c0".into(),
+                domain: "acme.example.net".into(),
+                call_id: Some("1-25481@127.0.0.1".into()),
+            }
+        );
+        assert!(matches!(
+            both("sofia-expire-flush_inbound_reg").await,
+            FsEvent::Unregister { user, .. } if user == "d-7f3a"
+        ));
+        assert!(matches!(
+            both("sofia-register-globex").await,
+            FsEvent::Register { domain, .. } if domain == "globex.example.net"
+        ));
+        // Not subscribed, but harmless if they come (register_failure's JSON has a duplicate
+        // key).
+        for name in [
+            "sofia-register_attempt",
+            "sofia-register_failure-unknown-user",
+            "sofia-pre_register",
+        ] {
+            assert_eq!(both(name).await, FsEvent::Ignore, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn channel_events_name_the_device_and_its_phase() {
+        let uuid = "11445afe-75ab-431d-ac7e-698cfe6daf65";
+        let leg = |phase| FsEvent::Channel {
+            uuid: uuid.into(),
+            user: "d-7f3a".into(),
+            domain: "acme.example.net".into(),
+            phase,
+        };
+        assert_eq!(both("channel_create").await, leg(Phase::Ringing));
+        assert_eq!(
+            both("presence_in-channel-ringing").await,
+            leg(Phase::Ringing)
+        );
+        assert_eq!(both("channel_answer").await, leg(Phase::Answered));
+        assert_eq!(
+            both("presence_in-channel-answered").await,
+            leg(Phase::Answered)
+        );
+        assert_eq!(both("channel_hangup_complete").await, leg(Phase::Ended));
+        // The parallel leg to 201's own registration.
+        assert!(matches!(
+            both("channel_hangup_complete-lose_race").await,
+            FsEvent::Channel { user, phase: Phase::Ended, .. } if user == "201"
+        ));
+        // Presence without a channel: registration notices and our own sendevent.
+        for name in [
+            "presence_in-unregistered",
+            "presence_in-expired",
+            "presence_in-sendevent",
+            "heartbeat",
+            "background_job-status",
+        ] {
+            assert_eq!(both(name).await, FsEvent::Ignore, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_captured_stream_splits_into_its_seventeen_frames() {
+        for format in ["plain", "json"] {
+            let bytes = std::fs::read_to_string(format!(
+                "{FIXTURES}/stream-{format}-originate-user-201.txt"
+            ))
+            .unwrap_or_default();
+            let events = events_from(&bytes).await;
+            assert_eq!(events.len(), 17, "{format}");
+            let channel_events = events
+                .iter()
+                .filter_map(|e| match parse(e) {
+                    Ok(FsEvent::Channel { phase, .. }) => Some(phase),
+                    Ok(_) => None,
+                    Err(e) => panic!("{format}: {e}"),
+                })
+                .count();
+            assert!(channel_events >= 4, "{format}: {channel_events}");
+        }
+    }
+
+    #[test]
+    fn show_registrations_reads_rows_and_the_empty_answer() {
+        let captured =
+            std::fs::read_to_string(format!("{FIXTURES}/api-show-registrations-as-json.txt"))
+                .unwrap_or_default();
+        let body = captured.split_once("\n\n").map(|(_, b)| b).unwrap_or("");
+        let rows = parse_show_registrations(body).unwrap_or_default();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].reg_user, "d-7f3a");
+        assert_eq!(
+            rows[0].url,
+            "sofia/internal/sip:d-7f3a@127.0.0.1:5072;transport=UDP"
+        );
+        assert_eq!(rows[0].expires, "1795468064");
+        assert_eq!(
+            parse_show_registrations(r#"{"row_count":0}"#).ok(),
+            Some(vec![])
+        );
+        assert!(parse_show_registrations("-ERR no reply").is_err());
+    }
+}
