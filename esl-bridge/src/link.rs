@@ -242,7 +242,12 @@ impl Link {
     /// (or ended in a way that is worth backing off from).
     async fn session(&self, connected_before: &mut bool) -> Result<(), LinkError> {
         let s = &self.handle.settings;
-        let options = EslConnectOptions::new().with_connect_timeout(s.command_timeout);
+        // A deep queue absorbs bursts while ingestion writes a batch; events that still do
+        // not fit are dropped by the reader (waiting would stall command replies), counted,
+        // and repaired by reloading the registration list.
+        let options = EslConnectOptions::new()
+            .with_connect_timeout(s.command_timeout)
+            .with_event_queue_size(EVENT_QUEUE);
         let (client, mut events) =
             EslClient::connect_with_options(&s.host, s.port, s.password.expose_secret(), options)
                 .await
@@ -270,6 +275,9 @@ impl Link {
         // Events are read by their own task, so a slow command never stalls them.
         let inbound = self.inbound.clone();
         let node = self.node.clone();
+        let overflowed = Arc::new(tokio::sync::Notify::new());
+        let overflow = overflowed.clone();
+        let metrics = self.metrics.clone();
         let mut reader = tokio::spawn(async move {
             loop {
                 match events.recv().await {
@@ -281,6 +289,10 @@ impl Link {
                         if inbound.send(item).await.is_err() {
                             return LinkError::Closed("ingestion stopped".to_owned());
                         }
+                    }
+                    Some(Err(EslError::QueueFull)) => {
+                        metrics.ignored("queue_full");
+                        overflow.notify_one();
                     }
                     Some(Err(e)) => return LinkError::Malformed(e),
                     None => return LinkError::Closed(events.status().to_string_lossy()),
@@ -296,6 +308,10 @@ impl Link {
                 self.deliver_queue(&client).await?;
                 tokio::select! {
                     _ = self.handle.queue.notified() => {}
+                    _ = overflowed.notified() => {
+                        tracing::warn!(node = %self.node, "events were dropped; reloading the registrations");
+                        self.reload_registrations(&client).await?;
+                    }
                     ended = &mut reader => {
                         return Err(match ended {
                             Ok(e) => e,
@@ -382,6 +398,11 @@ impl Link {
                 .await
                 .map_err(LinkError::Command)?;
         }
+        self.reload_registrations(client).await
+    }
+
+    /// Replaces the node's registrations with `show registrations as json`.
+    async fn reload_registrations(&self, client: &EslClient) -> Result<(), LinkError> {
         let reply = client
             .api("show registrations as json")
             .await
@@ -445,6 +466,9 @@ pub struct Bridge {
     nodes: Vec<NodeHandle>,
     metrics: BridgeMetrics,
 }
+
+/// Events the ESL reader holds for a link before it drops (see [`Link::session`]).
+const EVENT_QUEUE: usize = 16 * 1024;
 
 /// Room for events between the links and ingestion before the links wait.
 const INBOUND_CAPACITY: usize = 16 * 1024;

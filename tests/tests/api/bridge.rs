@@ -146,7 +146,12 @@ pub(crate) fn fixture_frame(name: &str, replace: &[(&str, &str)]) -> String {
 pub(crate) async fn app_with_switch(backend: Backend) -> (TestApp, Switch) {
     let switch = Switch::start().await;
     let node = switch.node();
-    let app = spawn_app_with(backend, move |c| c.freeswitch.nodes = vec![node]).await;
+    let app = spawn_app_with(backend, move |c| {
+        c.freeswitch.nodes = vec![node];
+        // Any free port: tests run side by side.
+        c.freeswitch.outbound_socket = "127.0.0.1:0".to_owned();
+    })
+    .await;
     (app, switch)
 }
 
