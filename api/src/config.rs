@@ -699,9 +699,69 @@ mod tests {
                     "http.cors_allowed_origins[1]",
                     "log.level",
                     "auth.jwt_secret",
-                    "secrets.encryption_key"
+                    "secrets.encryption_key",
+                    "freeswitch.xml_curl.password"
                 ]
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn freeswitch_settings_are_validated_field_by_field() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "sb.toml",
+                r#"
+[freeswitch]
+outbound_socket = "not-an-address"
+[freeswitch.xml_curl]
+username = "a:b"
+password = "short"
+allowed_networks = ["10.0.0.0/8", "192.0.2.7", "300.1.1.1/8"]
+cacheable_ms = 999999999
+max_body_bytes = 10
+[[freeswitch.nodes]]
+name = "fs1"
+host = "127.0.0.1"
+password = "ClueCon"
+[[freeswitch.nodes]]
+name = "fs1"
+host = ""
+password = "x"
+profile = "two words"
+"#,
+            )?;
+            let errors = fields(Config::from_figment(Config::figment(Some(Path::new(
+                "sb.toml",
+            )))));
+            assert_eq!(
+                errors,
+                vec![
+                    "freeswitch.xml_curl.username",
+                    "freeswitch.xml_curl.password",
+                    "freeswitch.xml_curl.allowed_networks[2]",
+                    "freeswitch.xml_curl.max_body_bytes",
+                    "freeswitch.xml_curl.cacheable_ms",
+                    "freeswitch.outbound_socket",
+                    "freeswitch.nodes[1].name",
+                    "freeswitch.nodes[1].host",
+                    "freeswitch.nodes[1].profile",
+                ]
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "sb.toml",
+                "[freeswitch.xml_curl]\nallowed_networks = [\"10.0.0.0/8\", \"192.0.2.7\"]\n[[freeswitch.nodes]]\nname = \"fs1\"\nhost = \"fs1.internal\"\npassword = \"s3cret-esl\"\n",
+            )?;
+            let config = Config::from_figment(Config::figment(Some(Path::new("sb.toml"))))
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.freeswitch.xml_curl.networks().len(), 2);
+            assert_eq!(config.freeswitch.nodes[0].port, 8021);
+            assert_eq!(config.freeswitch.nodes[0].profile, "internal");
+            assert!(!format!("{config:?}").contains("s3cret-esl"));
             Ok(())
         });
     }

@@ -111,13 +111,23 @@ impl Answer {
     }
 }
 
+/// Every compiled Domain: what one lookup reads. Pure: it answers without a database.
 #[derive(Debug, Default)]
-struct View {
+pub struct View {
     by_name: HashMap<String, Arc<CompiledDomain>>,
     name_of: HashMap<Uuid, String>,
 }
 
 impl View {
+    /// A view of these Domains.
+    pub fn of(domains: impl IntoIterator<Item = CompiledDomain>) -> Self {
+        let mut view = Self::default();
+        for d in domains {
+            view.put(d);
+        }
+        view
+    }
+
     fn put(&mut self, domain: CompiledDomain) {
         self.remove(domain.id);
         self.name_of.insert(domain.id, domain.sip_domain.clone());
@@ -318,11 +328,7 @@ impl Directory {
 
     /// The compiled Domain for a SIP domain, if known and enabled.
     pub fn domain(&self, sip_domain: &str) -> Option<Arc<CompiledDomain>> {
-        let view = self.view.read().ok()?;
-        view.by_name
-            .get(&sip_domain.to_ascii_lowercase())
-            .filter(|d| d.enabled)
-            .cloned()
+        self.view.read().ok()?.domain(sip_domain)
     }
 
     /// Domains and users in the view.
@@ -339,19 +345,34 @@ impl Directory {
     /// Answers one mod_xml_curl request (recompiling stale Domains first).
     pub async fn answer(&self, request: &XmlCurlRequest) -> Answer {
         self.refresh().await;
+        match self.view.read() {
+            Ok(view) => view.answer(request, &self.settings.outbound_socket),
+            Err(_) => Answer::not_found(),
+        }
+    }
+}
+
+impl View {
+    /// The compiled Domain for a SIP domain, if known and enabled.
+    pub fn domain(&self, sip_domain: &str) -> Option<Arc<CompiledDomain>> {
+        self.by_name
+            .get(&sip_domain.to_ascii_lowercase())
+            .filter(|d| d.enabled)
+            .cloned()
+    }
+
+    /// Answers one mod_xml_curl request; feature codes are handed to `outbound_socket`.
+    pub fn answer(&self, request: &XmlCurlRequest, outbound_socket: &str) -> Answer {
         match request.get("section") {
             Some("directory") => self.directory(request),
-            Some("dialplan") => self.dialplan(request),
+            Some("dialplan") => self.dialplan(request, outbound_socket),
             _ => Answer::not_found(),
         }
     }
 
     fn directory(&self, r: &XmlCurlRequest) -> Answer {
         if r.get("purpose") == Some("gateways") {
-            let Ok(view) = self.view.read() else {
-                return Answer::not_found();
-            };
-            let mut domains: Vec<&Arc<CompiledDomain>> = view.by_name.values().collect();
+            let mut domains: Vec<&Arc<CompiledDomain>> = self.by_name.values().collect();
             domains.sort_by(|a, b| a.sip_domain.cmp(&b.sip_domain));
             return Answer::of(
                 AnswerKind::Gateways,
@@ -406,7 +427,7 @@ impl Directory {
         .find_map(|name| self.domain(name))
     }
 
-    fn dialplan(&self, r: &XmlCurlRequest) -> Answer {
+    fn dialplan(&self, r: &XmlCurlRequest, outbound_socket: &str) -> Answer {
         let (Some(context), Some(destination)) = (
             r.get("Caller-Context").or_else(|| r.get("Hunt-Context")),
             r.get("Caller-Destination-Number")
@@ -432,13 +453,7 @@ impl Directory {
         if let Some((feature, extension)) = parse_feature_code(destination) {
             return Answer::of(
                 AnswerKind::FeatureCode,
-                feature_document(
-                    context,
-                    destination,
-                    feature,
-                    extension,
-                    &self.settings.outbound_socket,
-                ),
+                feature_document(context, destination, feature, extension, outbound_socket),
             );
         }
         if context != LOGGED_OUT_CONTEXT {

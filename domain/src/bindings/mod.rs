@@ -20,8 +20,9 @@ pub mod ring_plan;
 pub mod signin;
 pub mod snapshot;
 
-#[cfg(test)]
-mod testkit;
+/// Snapshot builders for tests (also for other crates' tests, with the `testkit` feature).
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub use snapshot::Bindings;
 

@@ -24,9 +24,16 @@ pub fn at(s: &str) -> DateTime<Utc> {
 }
 
 /// Builds a snapshot fact by fact, with readable ids.
+#[derive(Debug)]
 pub struct Kit {
     pub b: Bindings,
     next: u128,
+}
+
+impl Default for Kit {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Kit {

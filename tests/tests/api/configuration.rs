@@ -68,7 +68,14 @@ admin_email = "not-an-email"
 #[test]
 fn production_mode_requires_explicit_keys() {
     let fields = rejected_fields("mode = \"production\"\n");
-    assert_eq!(fields, ["auth.jwt_secret", "secrets.encryption_key"]);
+    assert_eq!(
+        fields,
+        [
+            "auth.jwt_secret",
+            "secrets.encryption_key",
+            "freeswitch.xml_curl.password"
+        ]
+    );
 }
 
 #[test]
@@ -88,25 +95,29 @@ fn the_example_file_holds_exactly_the_defaults() {
 }
 
 /// Every field of `Config` as a dotted path, read from its `Debug` output (nested structs are
-/// sections), so a new field is noticed without anyone updating a list.
+/// sections, at any depth), so a new field is noticed without anyone updating a list.
 fn config_fields() -> Vec<String> {
     let debug = format!("{:#?}", Config::default());
     let mut fields = Vec::new();
-    let mut section: Option<String> = None;
+    let mut sections: Vec<(usize, String)> = Vec::new();
     for line in debug.lines() {
         let indent = line.len() - line.trim_start().len();
+        while sections.last().is_some_and(|(i, _)| *i >= indent) {
+            sections.pop();
+        }
         let Some((name, value)) = line.trim().split_once(": ") else {
             continue;
         };
-        match indent {
-            4 if value.ends_with('{') => section = Some(name.to_owned()),
-            4 => {
-                section = None;
-                fields.push(name.to_owned());
-            }
-            8 => fields.push(format!("{}.{name}", section.as_deref().unwrap_or_default())),
-            _ => {}
+        if value.ends_with('{') {
+            sections.push((indent, name.to_owned()));
+            continue;
         }
+        let path: Vec<&str> = sections
+            .iter()
+            .map(|(_, s)| s.as_str())
+            .chain([name])
+            .collect();
+        fields.push(path.join("."));
     }
     fields
 }

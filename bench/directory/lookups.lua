@@ -1,0 +1,42 @@
+-- wrk script for bench/directory/run.sh: mod_xml_curl lookups as FreeSWITCH sends them.
+-- Half `sip_auth` for a random device, half `user_call` for a random Extension, each body the
+-- captured request with the user and domain swapped in (BENCH_DATA names the data file the
+-- runner wrote; BENCH_AUTH is the basic-auth header). Prints one RESULT line when done.
+local data = dofile(os.getenv("BENCH_DATA"))
+local auth = os.getenv("BENCH_AUTH")
+local devices, extensions = {}, {}
+for _, u in ipairs(data.users) do
+  if u[1] == "sip_auth" then devices[#devices + 1] = u else extensions[#extensions + 1] = u end
+end
+
+local function body(template, user, domain)
+  return (template:gsub("@USER@", user):gsub("@DOMAIN@", domain))
+end
+
+local headers = {
+  ["Content-Type"] = "application/x-www-form-urlencoded",
+  ["User-Agent"] = "freeswitch-xml/1.0",
+  ["Authorization"] = auth,
+}
+
+local n = 0
+request = function()
+  n = n + 1
+  local u, template
+  if n % 2 == 0 and #devices > 0 then
+    u = devices[math.random(#devices)]
+    template = data.sip_auth
+  else
+    u = extensions[math.random(#extensions)]
+    template = data.user_call
+  end
+  return wrk.format("POST", nil, headers, body(template, u[2], u[3]))
+end
+
+done = function(summary, latency, requests)
+  local seconds = summary.duration / 1e6
+  local non2xx = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format("RESULT %.1f %.3f %.3f %d\n", summary.requests / seconds,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, non2xx))
+end
