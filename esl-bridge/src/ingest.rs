@@ -370,6 +370,7 @@ impl Ingest {
         mut inbound: mpsc::Receiver<Inbound>,
         mut changes: broadcast::Receiver<Arc<ChangeEvent>>,
     ) {
+        let mut listening = true;
         let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -385,12 +386,11 @@ impl Ingest {
                     }
                     self.process(batch, Utc::now()).await;
                 }
-                change = changes.recv() => match change {
+                change = changes.recv(), if listening => match change {
                     Ok(change) => self.forget(&change),
                     Err(broadcast::error::RecvError::Lagged(_)) => self.realms.clear(),
-                    Err(broadcast::error::RecvError::Closed) => {
-                        changes = broadcast::channel(1).1;
-                    }
+                    // The bus is gone (shutting down): cached realms then only expire.
+                    Err(broadcast::error::RecvError::Closed) => listening = false,
                 },
                 _ = sweep.tick() => {
                     if let Err(e) = registrations::sweep(&self.db, &self.lines, Utc::now()).await {
@@ -459,13 +459,14 @@ impl Ingest {
     pub async fn process(&mut self, batch: Vec<Inbound>, now: DateTime<Utc>) {
         let mut changes = Vec::new();
         let mut touched_lines: Vec<(Uuid, String)> = Vec::new();
+        // Counted once the batch is applied, so the metric means "processed".
+        let mut received: HashMap<(Arc<str>, String), u64> = HashMap::new();
         for item in batch {
             match item {
                 Inbound::Event { node, event } => {
-                    self.metrics
-                        .events_received
-                        .with_label_values(&[node.as_ref(), event_label(&event).as_str()])
-                        .inc();
+                    *received
+                        .entry((node.clone(), event_label(&event)))
+                        .or_default() += 1;
                     match parse(&event) {
                         Ok(parsed) => {
                             self.take(node, parsed, now, &mut changes, &mut touched_lines)
@@ -497,6 +498,12 @@ impl Ingest {
         }
         self.flush_changes(&mut changes, now).await;
         self.report_lines(touched_lines).await;
+        for ((node, label), n) in received {
+            self.metrics
+                .events_received
+                .with_label_values(&[node.as_ref(), label.as_str()])
+                .inc_by(n);
+        }
     }
 
     async fn flush_changes(&mut self, changes: &mut Vec<Change>, now: DateTime<Utc>) {
