@@ -670,6 +670,7 @@ impl Ingest {
                 }
             }
         }
+        let mut by_domain: BTreeMap<Uuid, Vec<(String, LineState)>> = BTreeMap::new();
         for ((domain_id, user), state) in states {
             let before = self
                 .reported
@@ -684,8 +685,11 @@ impl Ingest {
             } else {
                 self.reported.insert((domain_id, user.clone()), state);
             }
-            if let Err(e) = self.lines.call_state(domain_id, &user, state).await {
-                tracing::warn!(error = %e, "reporting a call state failed");
+            by_domain.entry(domain_id).or_default().push((user, state));
+        }
+        for (domain_id, calls) in by_domain {
+            if let Err(e) = self.lines.apply_many(domain_id, &[], &calls).await {
+                tracing::warn!(error = %e, "reporting call states failed");
             }
         }
     }

@@ -105,6 +105,45 @@ impl LineStates {
         .await
     }
 
+    /// Several facts of one Domain at once (registrations that came or went, call states),
+    /// with one snapshot and one `presence.changed` per Extension that moved: what ingestion
+    /// uses for a batch of FreeSWITCH events.
+    pub async fn apply_many(
+        &self,
+        domain_id: Uuid,
+        registered: &[(String, bool)],
+        calls: &[(String, LineState)],
+    ) -> DomainResult<()> {
+        if registered.is_empty() && calls.is_empty() {
+            return Ok(());
+        }
+        let users: BTreeSet<String> = registered
+            .iter()
+            .map(|(u, _)| u)
+            .chain(calls.iter().map(|(u, _)| u))
+            .map(|u| u.to_ascii_lowercase())
+            .collect();
+        self.change_users(domain_id, &users, |d| {
+            for (user, on) in registered {
+                let key = user.to_ascii_lowercase();
+                if *on {
+                    d.registered.insert(key);
+                } else {
+                    d.registered.remove(&key);
+                }
+            }
+            for (user, state) in calls {
+                let key = user.to_ascii_lowercase();
+                if *state == LineState::Idle {
+                    d.lines.remove(&key);
+                } else {
+                    d.lines.insert(key, *state);
+                }
+            }
+        })
+        .await
+    }
+
     /// Applies `apply`, then publishes `presence.changed` for every Extension whose plan holds
     /// `sip_user` and whose aggregate telephone status moved.
     async fn change(
@@ -113,8 +152,17 @@ impl LineStates {
         sip_user: &str,
         apply: impl FnOnce(&mut DomainLines),
     ) -> DomainResult<()> {
-        // Load first: the lock is never held across an await.
-        let bindings = snapshot::load(&self.db, domain_id).await?;
+        let users: BTreeSet<String> = [sip_user.to_owned()].into();
+        self.change_users(domain_id, &users, apply).await
+    }
+
+    /// [`Self::change`] for any number of SIP users of one Domain.
+    async fn change_users(
+        &self,
+        domain_id: Uuid,
+        sip_users: &BTreeSet<String>,
+        apply: impl FnOnce(&mut DomainLines),
+    ) -> DomainResult<()> {
         let (before, after) = {
             let mut all = self.lock();
             let entry = all.entry(domain_id).or_default();
@@ -122,8 +170,14 @@ impl LineStates {
             apply(entry);
             (before, entry.clone())
         };
+        // Nothing moved (a refreshed registration, a repeated state): no bindings to load.
+        if before.registered == after.registered && before.lines == after.lines {
+            return Ok(());
+        }
+        // Loaded after the lock is released: it is never held across an await.
+        let bindings = snapshot::load(&self.db, domain_id).await?;
         let now = Utc::now();
-        let events: Vec<ChangeEvent> = changed_extensions(&bindings, &before, &after, sip_user)
+        let events: Vec<ChangeEvent> = changed_extensions(&bindings, &before, &after, sip_users)
             .into_iter()
             .map(|id| {
                 ChangeEvent::new(
@@ -140,13 +194,13 @@ impl LineStates {
     }
 }
 
-/// The enabled Extensions whose plan holds `sip_user` and whose telephone status differs
-/// between the two sets of facts.
+/// The enabled Extensions whose plan holds one of `sip_users` (lower-case) and whose
+/// telephone status differs between the two sets of facts.
 fn changed_extensions(
     b: &Bindings,
     before: &DomainLines,
     after: &DomainLines,
-    sip_user: &str,
+    sip_users: &BTreeSet<String>,
 ) -> Vec<Uuid> {
     let now = Utc::now();
     let with = |facts: &DomainLines| {
@@ -163,7 +217,7 @@ fn changed_extensions(
             let holds = plan
                 .sip_users()
                 .iter()
-                .any(|u| u.eq_ignore_ascii_case(sip_user));
+                .any(|u| sip_users.contains(&u.to_ascii_lowercase()));
             if !holds {
                 return None;
             }

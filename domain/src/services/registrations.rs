@@ -322,16 +322,18 @@ async fn tell_presence(
             live.extend(rows);
         }
         let (known, _) = lines.facts(domain_id);
-        for user in users {
-            let registered = live.contains(&user);
-            if known.contains(&user) != registered {
-                match lines.registered(domain_id, &user, registered).await {
-                    Ok(()) => {}
-                    // The Domain went away between the write and now: nothing to show.
-                    Err(crate::DomainError::NotFound(_)) => break,
-                    Err(e) => return Err(e),
-                }
-            }
+        let flips: Vec<(String, bool)> = users
+            .into_iter()
+            .filter_map(|user| {
+                let registered = live.contains(&user);
+                (known.contains(&user) != registered).then_some((user, registered))
+            })
+            .collect();
+        match lines.apply_many(domain_id, &flips, &[]).await {
+            Ok(()) => {}
+            // The Domain went away between the write and now: nothing to show.
+            Err(crate::DomainError::NotFound(_)) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
