@@ -352,6 +352,15 @@ impl std::fmt::Debug for Pusher {
     }
 }
 
+/// What a batch calls for besides cache flushes.
+#[derive(Debug, Default)]
+struct Rest {
+    /// The Domains whose mirror must be recomputed, with their SIP domain.
+    domains: BTreeMap<Uuid, String>,
+    /// Registration drops (sent after the mirror).
+    drops: Vec<Command>,
+}
+
 /// The most events folded into one round.
 const MAX_BATCH: usize = 256;
 
@@ -386,11 +395,13 @@ impl Pusher {
                     Err(_) => break,
                 }
             }
-            for command in self.commands(&batch).await {
-                for q in &self.queues {
-                    q.push(command.clone());
-                }
-            }
+            // The cache flushes need no database: they leave at once, while the mirror is
+            // computed (FreeSWITCH must stop answering from a stale entry first).
+            let (flushes, rest) = self.split(&batch);
+            self.enqueue(flushes);
+            let mirror = self.mirror_commands(&rest.domains).await;
+            self.enqueue(mirror);
+            self.enqueue(rest.drops);
         }
     }
 
@@ -407,8 +418,24 @@ impl Pusher {
         }
     }
 
+    fn enqueue(&self, commands: Vec<Command>) {
+        for command in commands {
+            for q in &self.queues {
+                q.push(command.clone());
+            }
+        }
+    }
+
     /// The commands of a batch of events, coalesced: flushes, mirror changes, drops, lamps.
     pub async fn commands(&self, batch: &[Arc<ChangeEvent>]) -> Vec<Command> {
+        let (mut flush, rest) = self.split(batch);
+        flush.extend(self.mirror_commands(&rest.domains).await);
+        flush.extend(rest.drops);
+        flush
+    }
+
+    /// The cache flushes of a batch, and what else it calls for.
+    fn split(&self, batch: &[Arc<ChangeEvent>]) -> (Vec<Command>, Rest) {
         let mut flush: Vec<Command> = Vec::new();
         let mut drop: Vec<Command> = Vec::new();
         let mut domains: BTreeMap<Uuid, String> = BTreeMap::new();
@@ -437,13 +464,22 @@ impl Pusher {
                 domains.insert(e.domain_id, e.sip_domain.clone());
             }
         }
+        (
+            flush,
+            Rest {
+                domains,
+                drops: drop,
+            },
+        )
+    }
+
+    /// The mirror changes (hash keys, lamps) of the Domains a batch touched.
+    async fn mirror_commands(&self, domains: &BTreeMap<Uuid, String>) -> Vec<Command> {
         let mut mirror = Vec::new();
         for (domain_id, sip_domain) in domains {
-            mirror.extend(self.domain_commands(domain_id, &sip_domain).await);
+            mirror.extend(self.domain_commands(*domain_id, sip_domain).await);
         }
-        flush.extend(mirror);
-        flush.extend(drop);
-        flush
+        mirror
     }
 
     async fn domain_commands(&self, domain_id: Uuid, sip_domain: &str) -> Vec<Command> {
