@@ -73,6 +73,8 @@ pub struct FreeswitchConfig {
     pub outbound_socket: String,
     /// The FreeSWITCH nodes the bridge keeps an Event Socket link to (none: the bridge is off).
     pub nodes: Vec<NodeConfig>,
+    /// How every Event Socket link detects a dead peer and reconnects.
+    pub link: LinkConfig,
 }
 
 impl Default for FreeswitchConfig {
@@ -81,6 +83,34 @@ impl Default for FreeswitchConfig {
             xml_curl: XmlCurlConfig::default(),
             outbound_socket: "127.0.0.1:8084".to_owned(),
             nodes: Vec::new(),
+            link: LinkConfig::default(),
+        }
+    }
+}
+
+/// Liveness and reconnection of the Event Socket links.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Seconds without any traffic before a link is declared dead (FreeSWITCH sends
+    /// `HEARTBEAT` every 20 s, so keep it well above that).
+    pub heartbeat_timeout_secs: u64,
+    /// Milliseconds a command may wait for its reply before the link is declared dead.
+    pub command_timeout_ms: u64,
+    /// First wait before reconnecting, in milliseconds; it doubles up to `reconnect_max_secs`,
+    /// each wait jittered over its upper half.
+    pub reconnect_initial_ms: u64,
+    /// Longest wait before reconnecting, in seconds.
+    pub reconnect_max_secs: u64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout_secs: 60,
+            command_timeout_ms: 5000,
+            reconnect_initial_ms: 500,
+            reconnect_max_secs: 30,
         }
     }
 }
@@ -561,6 +591,33 @@ impl Config {
                     "{:?} is not an address like 127.0.0.1:8084",
                     fs.outbound_socket
                 ),
+            );
+        }
+        let link = &fs.link;
+        if link.heartbeat_timeout_secs == 0 {
+            fail(
+                "freeswitch.link.heartbeat_timeout_secs",
+                "must be at least 1".into(),
+            );
+        }
+        if link.command_timeout_ms < 100 {
+            fail(
+                "freeswitch.link.command_timeout_ms",
+                "must be at least 100".into(),
+            );
+        }
+        if link.reconnect_initial_ms < 10 {
+            fail(
+                "freeswitch.link.reconnect_initial_ms",
+                "must be at least 10".into(),
+            );
+        }
+        if link.reconnect_max_secs == 0
+            || link.reconnect_max_secs.saturating_mul(1000) < link.reconnect_initial_ms
+        {
+            fail(
+                "freeswitch.link.reconnect_max_secs",
+                "must be at least 1 and not below reconnect_initial_ms".into(),
             );
         }
         let mut names = std::collections::BTreeSet::new();

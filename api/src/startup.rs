@@ -155,6 +155,7 @@ fn start_bridge(
     lines: &Arc<LineStates>,
 ) -> anyhow::Result<Bridge> {
     let metrics = BridgeMetrics::new().map_err(|e| anyhow::anyhow!("bridge metrics: {e}"))?;
+    let link = &config.freeswitch.link;
     let nodes = config
         .freeswitch
         .nodes
@@ -165,10 +166,10 @@ fn start_bridge(
             port: n.port,
             password: n.password.clone(),
             profile: n.profile.clone(),
-            heartbeat_timeout: Duration::from_secs(60),
-            command_timeout: Duration::from_secs(5),
-            backoff_initial: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(link.heartbeat_timeout_secs),
+            command_timeout: Duration::from_millis(link.command_timeout_ms),
+            backoff_initial: Duration::from_millis(link.reconnect_initial_ms),
+            backoff_max: Duration::from_secs(link.reconnect_max_secs),
         })
         .collect();
     let bridge = Bridge::start(nodes, db.clone(), events, lines.clone(), metrics);

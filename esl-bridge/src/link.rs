@@ -224,12 +224,11 @@ impl Link {
                 .with_label_values(&[&*self.node])
                 .set(0);
             let reason = match &result {
-                Ok(()) => "closed".to_owned(),
-                Err(e) => e.to_string(),
+                Ok(ended) | Err(ended) => ended.to_string(),
             };
             tracing::warn!(node = %self.node, reason = %reason, "FreeSWITCH link down");
             self.handle.set("disconnected", Some(reason), false);
-            if matches!(result, Ok(())) {
+            if result.is_ok() {
                 // It was up: start the backoff over.
                 backoff = s.backoff_initial;
             }
@@ -238,9 +237,9 @@ impl Link {
         }
     }
 
-    /// One connection. `Ok` when it was up and then ended; `Err` when it failed on the way up
-    /// (or ended in a way that is worth backing off from).
-    async fn session(&self, connected_before: &mut bool) -> Result<(), LinkError> {
+    /// One connection. `Ok(why)` when it was up and then ended; `Err(why)` when it failed on
+    /// the way up (or ended in a way that is worth backing off from).
+    async fn session(&self, connected_before: &mut bool) -> Result<LinkError, LinkError> {
         let s = &self.handle.settings;
         // A deep queue absorbs bursts while ingestion writes a batch; events that still do
         // not fit are dropped by the reader (waiting would stall command replies), counted,
@@ -325,14 +324,12 @@ impl Link {
         reader.abort();
         let _ = client.disconnect().await;
         match outcome {
-            Err(LinkError::Closed(_))
-            | Err(LinkError::Malformed(_))
-            | Err(LinkError::Command(_)) => {
-                // It was up; the next attempt starts from the first backoff step.
-                tracing::warn!(node = %self.node, error = %outcome_text(&outcome), "FreeSWITCH link lost");
-                Ok(())
+            // It was up: the next attempt starts from the first backoff step.
+            Err(e @ (LinkError::Closed(_) | LinkError::Malformed(_) | LinkError::Command(_))) => {
+                Ok(e)
             }
-            other => other,
+            Err(e) => Err(e),
+            Ok(()) => Ok(LinkError::Closed("the session ended".to_owned())),
         }
     }
 
@@ -420,13 +417,6 @@ impl Link {
             .await
             .map_err(|_| LinkError::Closed("ingestion stopped".to_owned()))?;
         Ok(())
-    }
-}
-
-fn outcome_text(outcome: &Result<(), LinkError>) -> String {
-    match outcome {
-        Ok(()) => "closed".to_owned(),
-        Err(e) => e.to_string(),
     }
 }
 

@@ -144,12 +144,21 @@ pub(crate) fn fixture_frame(name: &str, replace: &[(&str, &str)]) -> String {
 
 /// A server whose bridge has one node: this switch.
 pub(crate) async fn app_with_switch(backend: Backend) -> (TestApp, Switch) {
+    app_with_switch_and(backend, |_| {}).await
+}
+
+/// [`app_with_switch`] with the configuration tweaked further.
+pub(crate) async fn app_with_switch_and(
+    backend: Backend,
+    tweak: impl FnOnce(&mut switchboard_tests::Config) + Send + 'static,
+) -> (TestApp, Switch) {
     let switch = Switch::start().await;
     let node = switch.node();
     let app = spawn_app_with(backend, move |c| {
         c.freeswitch.nodes = vec![node];
         // Any free port: tests run side by side.
         c.freeswitch.outbound_socket = "127.0.0.1:0".to_owned();
+        tweak(c);
     })
     .await;
     (app, switch)
@@ -208,7 +217,10 @@ pub(crate) use bridge_scenarios;
 bridge_scenarios!(
     real_events_feed_registrations_and_presence,
     each_change_becomes_its_commands_and_waits_out_an_outage,
+    rotation_dnd_and_deletion_become_their_commands,
     a_garbage_frame_closes_and_reopens_the_link,
+    a_silent_switch_is_declared_dead_and_reconnected,
+    an_unanswered_command_is_delivered_again_after_reconnecting,
 );
 
 /// The `sendevent PRESENCE_IN` for Extension 201's lamp, as on the wire (the ESL crate
@@ -251,7 +263,8 @@ async fn real_events_feed_registrations_and_presence(backend: Backend) {
     assert_eq!(fs.resync(r#"{"row_count":0}"#).await, Vec::<String>::new());
     let (domain, admin, phone) = acme_with_a_fixed_phone(&app).await;
     // What the new Extension and phone cause (exact sequences: the next scenario).
-    let mirrored = format!("hash insert/switchboard/dev/{SIP_DOMAIN}/{phone}/201");
+    // The last command of the new phone: who rings for 201.
+    let mirrored = format!("hash insert/switchboard/ext/{SIP_DOMAIN}/201/{phone}");
     let mut pushed = Vec::new();
     while !pushed.contains(&mirrored) {
         pushed.push(fs.api().await);
@@ -575,4 +588,188 @@ async fn a_garbage_frame_closes_and_reopens_the_link(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the heartbeat after the reconnect was not counted");
+}
+
+async fn rotation_dnd_and_deletion_become_their_commands(backend: Backend) {
+    let (app, switch) = app_with_switch(backend).await;
+    let mut fs = switch.accept().await;
+    fs.resync(r#"{"row_count":0}"#).await;
+    let (domain, admin, phone) = acme_with_a_fixed_phone(&app).await;
+    // The last command of the new phone: who rings for 201.
+    let mirrored = format!("hash insert/switchboard/ext/{SIP_DOMAIN}/201/{phone}");
+    let mut pushed = Vec::new();
+    while !pushed.contains(&mirrored) {
+        pushed.push(fs.api().await);
+    }
+    let (_, devices) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/domains/{domain}/devices"),
+        None,
+    )
+    .await;
+    let device = devices["items"][0]["id"].as_str().unwrap().to_owned();
+
+    // New credentials: the cached entry goes, then the registration (nothing rings differently).
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/domains/{domain}/devices/{device}/rotate-secret"),
+        None,
+    )
+    .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    assert_eq!(
+        [fs.api().await, fs.api().await],
+        [
+            format!("xml_flush_cache id {phone} {SIP_DOMAIN}"),
+            format!("sofia profile internal flush_inbound_reg {phone}@{SIP_DOMAIN} reboot"),
+        ]
+    );
+
+    // Do-Not-Disturb: the Extension's entry and its lamp.
+    let (_, extensions) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/domains/{domain}/extensions"),
+        None,
+    )
+    .await;
+    let ext = extensions["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/api/v1/domains/{domain}/extensions/{ext}"),
+        Some(json!({"dnd": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut got = Vec::new();
+    loop {
+        let command = fs.api().await;
+        let last = command.starts_with("sendevent");
+        got.push(command);
+        if last {
+            break;
+        }
+    }
+    assert_eq!(
+        got.first(),
+        Some(&format!("xml_flush_cache id 201 {SIP_DOMAIN}"))
+    );
+    assert_eq!(
+        got.last(),
+        Some(&lamp("Do not disturb", "confirmed").replace("Rpid: unknown", "Rpid: dnd")),
+        "{got:?}"
+    );
+
+    // The phone deleted: its entry, its mirror, its registration.
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::DELETE,
+        &format!("/api/v1/domains/{domain}/devices/{device}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let mut got = Vec::new();
+    while !got.iter().any(|c: &String| c.contains("flush_inbound_reg")) {
+        got.push(fs.api().await);
+    }
+    // The phone's and its owner's entries first, then the mirror, then the registration.
+    assert_eq!(
+        got[..2].iter().collect::<std::collections::BTreeSet<_>>(),
+        [
+            &format!("xml_flush_cache id 201 {SIP_DOMAIN}"),
+            &format!("xml_flush_cache id {phone} {SIP_DOMAIN}"),
+        ]
+        .into_iter()
+        .collect(),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&format!("hash delete/switchboard/dev/{SIP_DOMAIN}/{phone}")),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&format!("hash delete/switchboard/ext/{SIP_DOMAIN}/201")),
+        "{got:?}"
+    );
+    assert_eq!(
+        got.last(),
+        Some(&format!(
+            "sofia profile internal flush_inbound_reg {phone}@{SIP_DOMAIN} reboot"
+        ))
+    );
+}
+
+async fn a_silent_switch_is_declared_dead_and_reconnected(backend: Backend) {
+    let (app, switch) = app_with_switch_and(backend, |c| {
+        c.freeswitch.link.heartbeat_timeout_secs = 1;
+        c.freeswitch.link.reconnect_initial_ms = 50;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let mut fs = switch.accept().await;
+    fs.resync(r#"{"row_count":0}"#).await;
+    // No heartbeat, nothing at all: the bridge gives up on this connection and comes back.
+    let mut again = switch.accept().await;
+    again.resync(r#"{"row_count":0}"#).await;
+    let nodes = eventually(&app, &admin, "/api/v1/freeswitch/nodes", |n| {
+        n["items"][0]["state"] == "connected"
+    })
+    .await;
+    assert!(
+        nodes["items"][0]["reconnects"].as_u64().unwrap() >= 1,
+        "{nodes}"
+    );
+    assert!(
+        nodes["items"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("liveness")),
+        "{nodes}"
+    );
+    drop(fs);
+}
+
+async fn an_unanswered_command_is_delivered_again_after_reconnecting(backend: Backend) {
+    let (app, switch) = app_with_switch_and(backend, |c| {
+        c.freeswitch.link.command_timeout_ms = 300;
+        c.freeswitch.link.reconnect_initial_ms = 50;
+    })
+    .await;
+    let mut fs = switch.accept().await;
+    fs.resync(r#"{"row_count":0}"#).await;
+    let (domain, admin) = domain_with_admin(&app, SIP_DOMAIN).await;
+    create(
+        &app,
+        &admin,
+        &domain,
+        "extensions",
+        json!({"number": "201", "display_name": "Alice Anders"}),
+    )
+    .await;
+    // The switch reads the flush and never answers: the link is dead.
+    assert_eq!(
+        fs.command().await,
+        format!("api xml_flush_cache id 201 {SIP_DOMAIN}")
+    );
+    let mut fs = switch.accept().await;
+    // Delivered again first, then the resync (which flushes 201 as one of the Domain's users).
+    assert_eq!(
+        fs.api().await,
+        format!("xml_flush_cache id 201 {SIP_DOMAIN}")
+    );
+    let resync = fs.resync(r#"{"row_count":0}"#).await;
+    assert_eq!(resync, [format!("api xml_flush_cache id 201 {SIP_DOMAIN}")]);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("switchboard_freeswitch_commands_failed_total{node=\"fs1\"} 1"),
+        "{metrics}"
+    );
 }
