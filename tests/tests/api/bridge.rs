@@ -346,6 +346,21 @@ async fn real_events_feed_registrations_and_presence(backend: Backend) {
     })
     .await;
 
+    // An agent may not see registrations (no `registrations.read`).
+    create_user(&app, &admin, &domain, "agent@acme.example.net", &["agent"]).await;
+    let agent = token_of(&app, "agent@acme.example.net").await;
+    let (status, _) = call(&app, &agent, Method::GET, &registrations, None).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("{registrations}?limit=0"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422);
+
     // Another Domain's administrator sees none of it.
     let (other, _) = domain_with_admin(&app, "globex.example.net").await;
     create_user(
