@@ -140,6 +140,8 @@ async fn start_directory(
         domains = stats.domains,
         users = stats.users,
         elapsed_ms = started.elapsed().as_millis() as u64,
+        load_ms = stats.load.as_millis() as u64,
+        compile_ms = stats.compile.as_millis() as u64,
         "FreeSWITCH directory compiled"
     );
     directory.spawn_refresher();
@@ -328,6 +330,9 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let route_table = web::Data::new(RouteTable::from_document(&doc));
     let registry = prometheus::Registry::new();
     state.bridge.metrics().register(&registry);
+    if let Some(metrics) = state.directory.metrics() {
+        metrics.register(&registry);
+    }
     let metrics = PrometheusMetricsBuilder::new("switchboard")
         .registry(registry)
         .endpoint("/metrics")

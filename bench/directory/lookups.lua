@@ -1,12 +1,17 @@
 -- wrk script for bench/directory/run.sh: mod_xml_curl lookups as FreeSWITCH sends them.
 -- Half `sip_auth` for a random device, half `user_call` for a random Extension, each body the
--- captured request with the user and domain swapped in (BENCH_DATA names the data file the
--- runner wrote; BENCH_AUTH is the basic-auth header). Prints one RESULT line when done.
+-- captured request with the user and domain swapped in (BENCH_DATA names the templates the
+-- runner wrote, BENCH_USERS the "kind user domain" lines; BENCH_AUTH is the basic-auth header). Prints one RESULT line when done.
 local data = dofile(os.getenv("BENCH_DATA"))
 local auth = os.getenv("BENCH_AUTH")
 local devices, extensions = {}, {}
-for _, u in ipairs(data.users) do
-  if u[1] == "sip_auth" then devices[#devices + 1] = u else extensions[#extensions + 1] = u end
+for line in io.lines(os.getenv("BENCH_USERS")) do
+  local kind, user, domain = line:match("^(%S+) (%S+) (%S+)$")
+  if kind == "sip_auth" then
+    devices[#devices + 1] = { kind, user, domain }
+  elseif kind == "user_call" then
+    extensions[#extensions + 1] = { kind, user, domain }
+  end
 end
 
 local function body(template, user, domain)

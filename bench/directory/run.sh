@@ -131,7 +131,8 @@ list_users() {
     esac
 }
 
-# The wrk script's data: the two captured bodies split around the user and domain, and the users.
+# The wrk script's data: the two captured bodies with placeholders for the user and domain
+# (the users themselves are read from users.txt: a Lua table literal that large does not load).
 write_lua_data() {
     {
         echo "return {"
@@ -144,16 +145,13 @@ write_lua_data() {
             body=$(sed -e 's/d-7f3a/@USER@/g; s/=201&/=@USER@\&/g; s/acme\.example\.net/@DOMAIN@/g' "$file")
             printf '  %s = [==[%s]==],\n' "$kind" "$body"
         done
-        echo "  users = {"
-        awk '{ printf "    {\"%s\",\"%s\",\"%s\"},\n", $1, $2, $3 }' "$WORK/users.txt"
-        echo "  },"
         echo "}"
     } >"$WORK/data.lua"
 }
 
 # wrk CONNECTIONS URL → "requests/s p50_ms p99_ms non2xx"
 run_wrk() {
-    (cd "$WORK" && BENCH_AUTH="$AUTH" BENCH_DATA="$WORK/data.lua" \
+    (cd "$WORK" && BENCH_AUTH="$AUTH" BENCH_DATA="$WORK/data.lua" BENCH_USERS="$WORK/users.txt" \
         wrk -t2 -c"$1" -d"${DURATION}s" --timeout 5s -s "$ROOT/bench/directory/lookups.lua" "$2/freeswitch/xml") \
         | awk '/^RESULT/ { print $2, $3, $4, $5 }'
 }
@@ -218,8 +216,10 @@ bench_backend() { # BACKEND URL LIST_URL
     local cold
     cold=$(grep 'FreeSWITCH directory compiled' "$WORK/server.log" | grep -oE 'elapsed_ms=[0-9]+' | cut -d= -f2)
     local compiled
-    compiled=$(grep 'FreeSWITCH directory compiled' "$WORK/server.log" | grep -oE '(domains|users)=[0-9]+' | tr '\n' ' ')
-    echo "  cold start: directory compiled in ${cold} ms ($compiled)" >&2
+    compiled=$(grep 'FreeSWITCH directory compiled' "$WORK/server.log" | grep -oE '(domains|users|load_ms|compile_ms)=[0-9]+' | tr '\n' ' ')
+    local rss
+    rss=$(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status")
+    echo "  cold start: directory compiled in ${cold} ms ($compiled), server RSS ${rss} MiB" >&2
     list_users "$1" "$3"
     write_lua_data
     # Every listed user is answered (not "not found") — a sample, before measuring.
@@ -237,9 +237,9 @@ bench_backend() { # BACKEND URL LIST_URL
     cp "$WORK/answer.xml" "$WORK/typical-answer.xml"
     local r
     r=$(run_wrk 16 "$BASE"); echo "  16 connections: $r" >&2
-    printf '%s\t16\t%s\t%s\n' "$1" "$r" "$cold" >>"$RESULTS"
+    printf '%s\t16\t%s\t%s\t%s\n' "$1" "$r" "$cold" "$rss" >>"$RESULTS"
     r=$(run_wrk 128 "$BASE"); echo "  128 connections: $r" >&2
-    printf '%s\t128\t%s\t%s\n' "$1" "$r" "$cold" >>"$RESULTS"
+    printf '%s\t128\t%s\t%s\t%s\n' "$1" "$r" "$cold" "$rss" >>"$RESULTS"
     stop_server
 }
 
@@ -270,15 +270,15 @@ done
 echo "nginx: a fixed document of $(wc -c <"$WORK/typical-answer.xml") bytes…" >&2
 start_nginx "$WORK/typical-answer.xml"
 r=$(run_wrk 16 http://127.0.0.1:18089); echo "  16 connections: $r" >&2
-printf 'nginx (fixed document)\t16\t%s\t-\n' "$r" >>"$RESULTS"
+printf 'nginx (fixed document)\t16\t%s\t-\t-\n' "$r" >>"$RESULTS"
 r=$(run_wrk 128 http://127.0.0.1:18089); echo "  128 connections: $r" >&2
-printf 'nginx (fixed document)\t128\t%s\t-\n' "$r" >>"$RESULTS"
+printf 'nginx (fixed document)\t128\t%s\t-\t-\n' "$r" >>"$RESULTS"
 stop_nginx
 
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || uname -p)
 echo
 echo "Machine: $cpu, $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null) RAM, $(uname -sr); $(rustc --version 2>/dev/null || echo rustc ?), release build; $DOMAINS Domains × $PER_DOMAIN Devices + $PER_DOMAIN Extensions; wrk -t2, ${DURATION}s per run, on the same machine"
 echo
-echo "| server | connections | requests/s | p50 ms | p99 ms | non-2xx | cold start (directory compiled, ms) |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
-awk -F'\t' '{ split($3, r, " "); printf "| %s | %s | %.0f | %.2f | %.2f | %s | %s |\n", $1, $2, r[1], r[2], r[3], r[4], $4 }' "$RESULTS"
+echo "| server | connections | requests/s | p50 ms | p99 ms | non-2xx | cold start (directory compiled, ms) | RSS after start (MiB) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+awk -F'\t' '{ split($3, r, " "); printf "| %s | %s | %.0f | %.2f | %.2f | %s | %s | %s |\n", $1, $2, r[1], r[2], r[3], r[4], $4, $5 }' "$RESULTS"

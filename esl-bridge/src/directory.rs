@@ -144,6 +144,66 @@ impl View {
     }
 }
 
+/// The directory's Prometheus metrics (registered into the application's registry).
+#[derive(Debug, Clone)]
+pub struct DirectoryMetrics {
+    /// Answers by kind (`user`, `not_found`, `feature_code`, …).
+    pub answers: prometheus::IntCounterVec,
+    /// Users in the compiled view.
+    pub users: prometheus::IntGauge,
+    /// Domains in the compiled view.
+    pub domains: prometheus::IntGauge,
+    /// Domains recompiled after a change.
+    pub recompiles: prometheus::IntCounter,
+    /// Recompiles that failed (the last good view kept answering).
+    pub recompile_failures: prometheus::IntCounter,
+}
+
+impl DirectoryMetrics {
+    fn new() -> prometheus::Result<Self> {
+        let opts =
+            |name: &str, help: &str| prometheus::Opts::new(name, help).namespace("switchboard");
+        Ok(Self {
+            answers: prometheus::IntCounterVec::new(
+                opts("xml_curl_answers_total", "mod_xml_curl answers by kind"),
+                &["kind"],
+            )?,
+            users: prometheus::IntGauge::with_opts(opts(
+                "directory_users",
+                "SIP users in the compiled FreeSWITCH directory",
+            ))?,
+            domains: prometheus::IntGauge::with_opts(opts(
+                "directory_domains",
+                "Domains in the compiled FreeSWITCH directory",
+            ))?,
+            recompiles: prometheus::IntCounter::with_opts(opts(
+                "directory_recompiles_total",
+                "Domains recompiled after a change event",
+            ))?,
+            recompile_failures: prometheus::IntCounter::with_opts(opts(
+                "directory_recompile_failures_total",
+                "Recompiles that failed (the last good view kept answering)",
+            ))?,
+        })
+    }
+
+    /// Registers every metric (already registered ones are left as they are).
+    pub fn register(&self, registry: &prometheus::Registry) {
+        let _ = registry.register(Box::new(self.answers.clone()));
+        let _ = registry.register(Box::new(self.users.clone()));
+        let _ = registry.register(Box::new(self.domains.clone()));
+        let _ = registry.register(Box::new(self.recompiles.clone()));
+        let _ = registry.register(Box::new(self.recompile_failures.clone()));
+    }
+
+    fn observe_view(&self, view: &View) {
+        self.domains
+            .set(i64::try_from(view.by_name.len()).unwrap_or(i64::MAX));
+        let users: usize = view.by_name.values().map(|d| d.user_count()).sum();
+        self.users.set(i64::try_from(users).unwrap_or(i64::MAX));
+    }
+}
+
 /// The directory: compiled Domains plus the machinery that keeps them current.
 pub struct Directory {
     db: DatabaseConnection,
@@ -158,6 +218,7 @@ pub struct Directory {
     reload: tokio::sync::Mutex<()>,
     retry_at: Mutex<Option<Instant>>,
     wake: Notify,
+    metrics: Option<DirectoryMetrics>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -177,6 +238,10 @@ pub struct LoadStats {
     pub domains: usize,
     /// Users compiled.
     pub users: usize,
+    /// Time spent reading (and decrypting) the Domains.
+    pub load: Duration,
+    /// Time spent compiling them.
+    pub compile: Duration,
 }
 
 impl Directory {
@@ -197,7 +262,15 @@ impl Directory {
             reload: tokio::sync::Mutex::new(()),
             retry_at: Mutex::new(None),
             wake: Notify::new(),
+            metrics: DirectoryMetrics::new()
+                .map_err(|e| tracing::error!(error = %e, "directory metrics unavailable"))
+                .ok(),
         }
+    }
+
+    /// Its metrics, to register with the application's registry.
+    pub fn metrics(&self) -> Option<&DirectoryMetrics> {
+        self.metrics.as_ref()
     }
 
     fn compile_settings(&self) -> CompileSettings {
@@ -206,23 +279,30 @@ impl Directory {
         }
     }
 
-    /// Compiles every Domain from the database (the cold start), replacing the view.
+    /// Compiles every Domain from the database (the cold start), replacing the view. Loading
+    /// and compiling are timed separately in the log; compiling runs on every core.
     pub async fn load_all(&self) -> DomainResult<LoadStats> {
         let _guard = self.reload.lock().await;
+        let started = Instant::now();
         let sources = source::load_all(&self.db, &self.cipher).await?;
-        let now = Utc::now();
+        let loaded = started.elapsed();
         let settings = self.compile_settings();
-        let mut view = View::default();
+        let compiled = compile_in_parallel(&sources, &settings);
         let mut stats = LoadStats::default();
-        for src in &sources {
-            let compiled = CompiledDomain::compile(src, &settings, now);
+        let mut view = View::default();
+        for domain in compiled {
             stats.domains += 1;
-            stats.users += compiled.user_count();
-            view.put(compiled);
+            stats.users += domain.user_count();
+            view.put(domain);
+        }
+        if let Some(m) = &self.metrics {
+            m.observe_view(&view);
         }
         if let Ok(mut current) = self.view.write() {
             *current = view;
         }
+        stats.load = loaded;
+        stats.compile = started.elapsed() - loaded;
         Ok(stats)
     }
 
@@ -299,6 +379,9 @@ impl Directory {
             match source::load_domain(&self.db, &self.cipher, *id).await {
                 Ok(found) => self.replace(*id, found.as_ref(), &settings),
                 Err(e) => {
+                    if let Some(m) = &self.metrics {
+                        m.recompile_failures.inc();
+                    }
                     tracing::warn!(domain_id = %id, error = %e, "reloading the directory of a Domain failed; serving the last good view");
                     if let Ok(mut stale) = self.stale.lock() {
                         stale.extend(ids[i..].iter().copied());
@@ -323,6 +406,10 @@ impl Directory {
                 Some(domain) => view.put(domain),
                 None => view.remove(id),
             }
+            if let Some(m) = &self.metrics {
+                m.recompiles.inc();
+                m.observe_view(&view);
+            }
         }
     }
 
@@ -338,6 +425,7 @@ impl Directory {
             .map(|v| LoadStats {
                 domains: v.by_name.len(),
                 users: v.by_name.values().map(|d| d.user_count()).sum(),
+                ..LoadStats::default()
             })
             .unwrap_or_default()
     }
@@ -345,10 +433,14 @@ impl Directory {
     /// Answers one mod_xml_curl request (recompiling stale Domains first).
     pub async fn answer(&self, request: &XmlCurlRequest) -> Answer {
         self.refresh().await;
-        match self.view.read() {
+        let answer = match self.view.read() {
             Ok(view) => view.answer(request, &self.settings.outbound_socket),
             Err(_) => Answer::not_found(),
+        };
+        if let Some(m) = &self.metrics {
+            m.answers.with_label_values(&[answer.kind.as_str()]).inc();
         }
+        answer
     }
 }
 
@@ -472,6 +564,43 @@ impl View {
         }
         Answer::of(AnswerKind::Barred, barred_document(destination))
     }
+}
+
+/// Compiles Domains over every core (scoped threads: this runs once, at start).
+fn compile_in_parallel(
+    sources: &[DirectorySource],
+    settings: &CompileSettings,
+) -> Vec<CompiledDomain> {
+    let now = Utc::now();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if workers < 2 || sources.len() < 2 {
+        return sources
+            .iter()
+            .map(|s| CompiledDomain::compile(s, settings, now))
+            .collect();
+    }
+    let per_chunk = sources.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .chunks(per_chunk)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|s| CompiledDomain::compile(s, settings, now))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(compiled) => compiled,
+                // Compiling is pure string building; should it ever panic, fail loudly.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// The feature a dialled number asks for (re-exported for the outbound socket's contract).

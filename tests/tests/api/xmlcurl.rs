@@ -768,6 +768,36 @@ async fn gateways_bare_domains_groups_and_message_count(app: TestApp) {
         &[("action", "group_call"), ("group_name", "nobody")],
     );
     assert!(is_not_found(&ask(&app, none).await));
+
+    // /metrics counts the answers by kind and the size of the compiled view.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let value = |line: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(line))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {line} in {metrics}"))
+    };
+    assert_eq!(
+        value("switchboard_directory_users "),
+        4.0,
+        "201, 202, 203 and the desk"
+    );
+    assert_eq!(value("switchboard_directory_domains "), 2.0);
+    assert_eq!(
+        value("switchboard_xml_curl_answers_total{kind=\"group\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("switchboard_xml_curl_answers_total{kind=\"gateways\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("switchboard_xml_curl_answers_total{kind=\"user\"}"),
+        1.0
+    );
+    assert!(value("switchboard_xml_curl_answers_total{kind=\"not_found\"}") >= 3.0);
 }
 
 async fn domain_with_admin_named(app: &TestApp, token: &str, sip: &str) -> (String, String) {
