@@ -5,8 +5,12 @@
 //! - `xml_flush_cache id <user> <domain>` for each SIP user whose directory answer changed;
 //! - `sofia profile <p> flush_inbound_reg <user>@<domain> reboot` for each SIP user whose
 //!   registrations must go (the profile is the node's);
-//! - the hash mirror `hash insert/switchboard/ext/<domain>/<number>/<sip users>` (who rings)
-//!   and `hash insert/switchboard/dev/<domain>/<sip user>/<number>` (the effective Extension),
+//! - the hash mirror `hash insert/switchboard/ext:<number>@<domain>/<sip users>` (who rings)
+//!   and `hash insert/switchboard/dev:<sip user>@<domain>/<number>` (the effective Extension),
+//!   read in a dialplan as `${hash(select/switchboard/ext:201@acme.example.net)}`. mod_hash
+//!   splits its argument on `/` into exactly realm, key and value (`char *argv[4]` in
+//!   mod_hash.c), so a key cannot contain `/`: `ext/<domain>/<number>` would store every
+//!   Extension under the one key `ext`;
 //!   or `hash delete/…` when there is none any more; only entries that changed are written;
 //! - `sendevent PRESENCE_IN` for each Extension whose BLF lamp changed: lit while it is logged
 //!   in to a hot-desk phone or on Do-Not-Disturb.
@@ -61,7 +65,7 @@ pub enum Command {
     },
     /// Write a key of the hash mirror (`key` is below the realm).
     HashInsert {
-        /// Key, e.g. `ext/acme.example.net/201`.
+        /// Key, e.g. `ext:201@acme.example.net` (never a `/`: mod_hash splits on it).
         key: String,
         /// Value.
         value: String,
@@ -228,7 +232,7 @@ pub fn mirror_of(b: &Bindings) -> DomainMirror {
         let users = plan.sip_users();
         if !users.is_empty() {
             m.hash
-                .insert(format!("ext/{domain}/{}", e.number), users.join(","));
+                .insert(format!("ext:{}@{domain}", e.number), users.join(","));
         }
         let phones: Vec<&str> = b
             .sessions
@@ -263,7 +267,7 @@ pub fn mirror_of(b: &Bindings) -> DomainMirror {
     for d in b.devices.values() {
         if let Some(ext) = calling_identity(b, d.id).and_then(|i| i.effective_extension) {
             m.hash
-                .insert(format!("dev/{domain}/{}", d.sip_username), ext.number);
+                .insert(format!("dev:{}@{domain}", d.sip_username), ext.number);
         }
     }
     m
@@ -525,11 +529,11 @@ mod tests {
         q.push(flush("201"));
         q.push(flush("d-7f3a"));
         q.push(Command::HashInsert {
-            key: "ext/acme.example.net/201".into(),
+            key: "ext:201@acme.example.net".into(),
             value: "a".into(),
         });
         q.push(Command::HashInsert {
-            key: "ext/acme.example.net/201".into(),
+            key: "ext:201@acme.example.net".into(),
             value: "b".into(),
         });
         assert_eq!(q.len(), 4);
@@ -541,7 +545,7 @@ mod tests {
             [
                 Wire::Api("xml_flush_cache id d-7f3a acme.example.net".into()),
                 Wire::Api("xml_flush_cache id 201 acme.example.net".into()),
-                Wire::Api("hash insert/switchboard/ext/acme.example.net/201/b".into()),
+                Wire::Api("hash insert/switchboard/ext:201@acme.example.net/b".into()),
                 Wire::Api(
                     "sofia profile internal flush_inbound_reg d-7f3a@acme.example.net reboot"
                         .into()
@@ -592,8 +596,8 @@ mod tests {
     #[test]
     fn the_mirror_diff_writes_changes_and_deletes_what_went() {
         let mut old = DomainMirror::default();
-        old.hash.insert("ext/d/201".into(), "a".into());
-        old.hash.insert("dev/d/a".into(), "201".into());
+        old.hash.insert("ext:201@d".into(), "a".into());
+        old.hash.insert("dev:a@d".into(), "201".into());
         old.lamps.insert(
             "201".into(),
             Lamp {
@@ -605,18 +609,18 @@ mod tests {
             },
         );
         let mut new = DomainMirror::default();
-        new.hash.insert("ext/d/201".into(), "a".into());
-        new.hash.insert("ext/d/202".into(), "b".into());
+        new.hash.insert("ext:201@d".into(), "a".into());
+        new.hash.insert("ext:202@d".into(), "b".into());
         let diff = mirror_diff(&old, &new, "d");
         assert_eq!(
             diff,
             [
                 Command::HashInsert {
-                    key: "ext/d/202".into(),
+                    key: "ext:202@d".into(),
                     value: "b".into()
                 },
                 Command::HashDelete {
-                    key: "dev/d/a".into()
+                    key: "dev:a@d".into()
                 },
                 Command::Presence(Lamp {
                     number: "201".into(),

@@ -264,7 +264,7 @@ async fn real_events_feed_registrations_and_presence(backend: Backend) {
     let (domain, admin, phone) = acme_with_a_fixed_phone(&app).await;
     // What the new Extension and phone cause (exact sequences: the next scenario).
     // The last command of the new phone: who rings for 201.
-    let mirrored = format!("hash insert/switchboard/ext/{SIP_DOMAIN}/201/{phone}");
+    let mirrored = format!("hash insert/switchboard/ext:201@{SIP_DOMAIN}/{phone}");
     let mut pushed = Vec::new();
     while !pushed.contains(&mirrored) {
         pushed.push(fs.api().await);
@@ -461,8 +461,8 @@ async fn each_change_becomes_its_commands_and_waits_out_an_outage(backend: Backe
         [
             format!("xml_flush_cache id {h} {SIP_DOMAIN}"),
             format!("xml_flush_cache id 201 {SIP_DOMAIN}"),
-            format!("hash insert/switchboard/dev/{SIP_DOMAIN}/{h}/201"),
-            format!("hash insert/switchboard/ext/{SIP_DOMAIN}/201/{h}"),
+            format!("hash insert/switchboard/dev:{h}@{SIP_DOMAIN}/201"),
+            format!("hash insert/switchboard/ext:201@{SIP_DOMAIN}/{h}"),
             lamp(&format!("Logged in (hot-desk {h})"), "confirmed"),
         ]
     );
@@ -519,8 +519,8 @@ async fn each_change_becomes_its_commands_and_waits_out_an_outage(backend: Backe
         [
             format!("xml_flush_cache id 201 {SIP_DOMAIN}"),
             format!("xml_flush_cache id {h} {SIP_DOMAIN}"),
-            format!("hash delete/switchboard/dev/{SIP_DOMAIN}/{h}"),
-            format!("hash delete/switchboard/ext/{SIP_DOMAIN}/201"),
+            format!("hash delete/switchboard/dev:{h}@{SIP_DOMAIN}"),
+            format!("hash delete/switchboard/ext:201@{SIP_DOMAIN}"),
             format!("sofia profile internal flush_inbound_reg {h}@{SIP_DOMAIN} reboot"),
             lamp("Logged out", "terminated"),
         ],
@@ -611,7 +611,7 @@ async fn rotation_dnd_and_deletion_become_their_commands(backend: Backend) {
     fs.resync(r#"{"row_count":0}"#).await;
     let (domain, admin, phone) = acme_with_a_fixed_phone(&app).await;
     // The last command of the new phone: who rings for 201.
-    let mirrored = format!("hash insert/switchboard/ext/{SIP_DOMAIN}/201/{phone}");
+    let mirrored = format!("hash insert/switchboard/ext:201@{SIP_DOMAIN}/{phone}");
     let mut pushed = Vec::new();
     while !pushed.contains(&mirrored) {
         pushed.push(fs.api().await);
@@ -708,11 +708,11 @@ async fn rotation_dnd_and_deletion_become_their_commands(backend: Backend) {
         "{got:?}"
     );
     assert!(
-        got.contains(&format!("hash delete/switchboard/dev/{SIP_DOMAIN}/{phone}")),
+        got.contains(&format!("hash delete/switchboard/dev:{phone}@{SIP_DOMAIN}")),
         "{got:?}"
     );
     assert!(
-        got.contains(&format!("hash delete/switchboard/ext/{SIP_DOMAIN}/201")),
+        got.contains(&format!("hash delete/switchboard/ext:201@{SIP_DOMAIN}")),
         "{got:?}"
     );
     assert_eq!(
