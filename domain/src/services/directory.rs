@@ -10,9 +10,9 @@ use std::collections::{BTreeSet, HashMap};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
+use super::extensions as extension_service;
 use super::snapshot::{session_of, sign_in_of};
 use super::{calling_settings as settings_service, devices as device_service};
-use super::{extensions as extension_service, snapshot};
 use crate::bindings::Bindings;
 use crate::bindings::snapshot::SnapshotRows;
 use crate::error::{DomainError, DomainResult};
@@ -36,7 +36,7 @@ pub struct DirectorySource {
     pub a1_hashes: HashMap<Uuid, String>,
 }
 
-/// Loads one Domain; `None` when it does not exist.
+/// Loads one Domain (a recompile after a change); `None` when it does not exist.
 pub async fn load_domain<C: ConnectionTrait>(
     db: &C,
     cipher: &SecretCipher,
@@ -45,22 +45,42 @@ pub async fn load_domain<C: ConnectionTrait>(
     let Some(domain) = domains::Entity::find_by_id(domain_id).one(db).await? else {
         return Ok(None);
     };
-    let bindings = snapshot::load(db, domain_id).await?;
-    let devices = devices::Entity::find()
-        .filter(devices::Column::DomainId.eq(domain_id))
-        .all(db)
-        .await?;
-    let extensions = extensions::Entity::find()
-        .filter(extensions::Column::DomainId.eq(domain_id))
-        .all(db)
-        .await?;
-    let a1_hashes = hashes(cipher, &domain.sip_domain, &devices, &extensions);
-    Ok(Some(DirectorySource {
-        bindings,
-        name: domain.name,
-        enabled: domain.enabled,
-        a1_hashes,
-    }))
+    let (settings, extensions, devices, locations, listings, sessions, sign_ins) = tokio::try_join!(
+        calling_settings::Entity::find_by_id(domain_id).one(db),
+        extensions::Entity::find()
+            .filter(extensions::Column::DomainId.eq(domain_id))
+            .all(db),
+        devices::Entity::find()
+            .filter(devices::Column::DomainId.eq(domain_id))
+            .all(db),
+        locations::Entity::find()
+            .filter(locations::Column::DomainId.eq(domain_id))
+            .all(db),
+        location_extensions::Entity::find()
+            .filter(location_extensions::Column::DomainId.eq(domain_id))
+            .all(db),
+        hotdesk_sessions::Entity::find()
+            .filter(hotdesk_sessions::Column::DomainId.eq(domain_id))
+            .filter(hotdesk_sessions::Column::EndedAt.is_null())
+            .all(db),
+        location_sign_ins::Entity::find()
+            .filter(location_sign_ins::Column::DomainId.eq(domain_id))
+            .all(db),
+    )?;
+    Ok(Some(assemble(
+        cipher,
+        SnapshotRows {
+            settings: settings.unwrap_or_else(|| settings_service::defaults(domain_id)),
+            domain,
+            extensions,
+            devices,
+            locations,
+            location_extensions: listings,
+            sessions: sessions.iter().map(session_of).collect(),
+            sign_ins: sign_ins.iter().map(sign_in_of).collect(),
+            registered: BTreeSet::new(),
+        },
+    )))
 }
 
 /// Loads every Domain with one query per table (a cold start of the directory).

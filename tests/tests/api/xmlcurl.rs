@@ -28,6 +28,7 @@ both_databases!(
     malformed_and_unknown_requests_get_not_found_never_a_500,
     credentials_are_checked with |c: &mut switchboard_tests::Config| c.freeswitch.xml_curl.password = Some(secrecy::SecretString::from(XML_CURL_PASSWORD)),
     an_address_outside_the_allow_list_is_refused with |c: &mut switchboard_tests::Config| c.freeswitch.xml_curl.allowed_networks = vec!["10.0.0.0/8".to_owned()],
+    the_last_good_view_answers_while_the_database_cannot_be_read,
     cacheable_follows_the_configuration with |c: &mut switchboard_tests::Config| c.freeswitch.xml_curl.cacheable_ms = 0,
 );
 
@@ -1152,4 +1153,65 @@ async fn cacheable_follows_the_configuration(app: TestApp) {
     a.alice(&app, json!({})).await;
     let u = the_user(&ask(&app, user_call("201")).await, "201");
     assert!(!u.attributes.contains_key("cacheable"), "0 = not cached");
+}
+
+async fn caller_name(app: &TestApp) -> String {
+    let doc = ask(app, user_call("201")).await;
+    the_user(&doc, "201").variables["effective_caller_id_name"].clone()
+}
+
+async fn the_last_good_view_answers_while_the_database_cannot_be_read(app: TestApp) {
+    use sea_orm::ConnectionTrait;
+    use switchboard_domain::events::{ChangeEvent, ChangeKind};
+
+    let a = acme(&app).await;
+    let alice = a.alice(&app, json!({})).await;
+    assert_eq!(caller_name(&app).await, "Alice Anders");
+
+    // The Extensions table goes away (as if the database failed), then a change is announced.
+    app.db
+        .execute_unprepared("ALTER TABLE extensions RENAME TO extensions_away")
+        .await
+        .unwrap();
+    let domain_id = a.domain.parse().unwrap();
+    app.events.publish([ChangeEvent::new(
+        domain_id,
+        SIP,
+        ChangeKind::ExtensionUpdated,
+        id_of(&alice).parse().unwrap(),
+        chrono::Utc::now(),
+    )
+    .refresh(["201".to_owned()])]);
+    // FreeSWITCH still gets the last good answer, not a 500 and not "not found".
+    assert_eq!(caller_name(&app).await, "Alice Anders");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("switchboard_directory_recompile_failures_total ")
+                && !l.ends_with(" 0")
+        ),
+        "{metrics}"
+    );
+
+    // The database comes back with a change made meanwhile: the retry picks it up.
+    app.db
+        .execute_unprepared("UPDATE extensions_away SET display_name = 'Alicia Anders'")
+        .await
+        .unwrap();
+    app.db
+        .execute_unprepared("ALTER TABLE extensions_away RENAME TO extensions")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = caller_name(&app).await;
+        if seen == "Alicia Anders" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen, "Alicia Anders",
+        "recompiled once the database answered again"
+    );
 }
