@@ -6,10 +6,11 @@
 //! Domain changed:
 //! - the bus calls [`Directory::observer`] synchronously inside `publish`, which marks the
 //!   Domain stale before the API has even answered its client;
-//! - a background task recompiles stale Domains at once, and a lookup that finds stale Domains
-//!   first recompiles them itself. So a lookup never answers from a view older than a change
-//!   that was already confirmed to anyone (FreeSWITCH asks again right after the bridge flushes
-//!   its cache).
+//! - a background task recompiles stale Domains at once, and a lookup that finds its Domain
+//!   stale first recompiles it itself (a lookup of another Domain does not wait; lookups that
+//!   span Domains — gateways, dialplan — wait for every pending recompile). So a lookup never
+//!   answers from a view older than a change that was already confirmed to anyone (FreeSWITCH
+//!   asks again right after the bridge flushes its cache).
 //! - When the database cannot be read, the last good view keeps answering (phones keep
 //!   registering) and the reload is retried after [`RETRY_AFTER_FAILURE`].
 
@@ -133,6 +134,12 @@ impl View {
         self.name_of.insert(domain.id, domain.sip_domain.clone());
         self.by_name
             .insert(domain.sip_domain.clone(), Arc::new(domain));
+    }
+
+    fn by_id(&self, id: Uuid) -> Option<&Arc<CompiledDomain>> {
+        self.name_of
+            .get(&id)
+            .and_then(|name| self.by_name.get(name))
     }
 
     fn remove(&mut self, id: Uuid) {
@@ -298,8 +305,16 @@ impl Directory {
         if let Some(m) = &self.metrics {
             m.observe_view(&view);
         }
-        if let Ok(mut current) = self.view.write() {
-            *current = view;
+        if let Ok(stale) = self.stale.lock() {
+            // Changes published while loading may be missing from what was read.
+            for id in stale.iter() {
+                if let Some(domain) = view.by_id(*id) {
+                    domain.mark_stale();
+                }
+            }
+            if let Ok(mut current) = self.view.write() {
+                *current = view;
+            }
         }
         stats.load = loaded;
         stats.compile = started.elapsed() - loaded;
@@ -323,9 +338,16 @@ impl Directory {
             return;
         }
         // Insert first, count second: whoever reads the count and then drains the set is sure
-        // to reload every Domain counted.
+        // to reload every Domain counted. The compiled Domain's own flag is set under the same
+        // lock that `replace` holds while it swaps Domains in, so no mark can fall between a
+        // reload and the swap.
         if let Ok(mut stale) = self.stale.lock() {
             stale.insert(event.domain_id);
+            if let Ok(view) = self.view.read()
+                && let Some(domain) = view.by_id(event.domain_id)
+            {
+                domain.mark_stale();
+            }
         }
         self.marked.fetch_add(1, Ordering::SeqCst);
         self.wake.notify_one();
@@ -401,9 +423,16 @@ impl Directory {
 
     fn replace(&self, id: Uuid, found: Option<&DirectorySource>, settings: &CompileSettings) {
         let compiled = found.map(|src| CompiledDomain::compile(src, settings, Utc::now()));
+        let Ok(stale) = self.stale.lock() else { return };
         if let Ok(mut view) = self.view.write() {
             match compiled {
-                Some(domain) => view.put(domain),
+                Some(domain) => {
+                    // Marked again while it was being reloaded: keep it stale.
+                    if stale.contains(&id) {
+                        domain.mark_stale();
+                    }
+                    view.put(domain)
+                }
                 None => view.remove(id),
             }
             if let Some(m) = &self.metrics {
@@ -416,6 +445,61 @@ impl Directory {
     /// The compiled Domain for a SIP domain, if known and enabled.
     pub fn domain(&self, sip_domain: &str) -> Option<Arc<CompiledDomain>> {
         self.view.read().ok()?.domain(sip_domain)
+    }
+
+    /// For a directory lookup of one known Domain: its id and whether it is stale. `None` when
+    /// the answer may depend on other Domains or on one not compiled yet (gateways, dialplan,
+    /// a Domain created moments ago): those wait for every pending recompile.
+    fn requested_domain(&self, r: &XmlCurlRequest) -> Option<(Uuid, bool)> {
+        if r.get("section") != Some("directory") || r.get("purpose").is_some() {
+            return None;
+        }
+        let name = r.get("domain").or_else(|| {
+            (r.get("tag_name") == Some("domain"))
+                .then(|| r.get("key_value"))
+                .flatten()
+        })?;
+        let view = self.view.read().ok()?;
+        let domain = view.by_name.get(&name.to_ascii_lowercase())?;
+        Some((domain.id, domain.is_stale()))
+    }
+
+    /// Recompiles one stale Domain (unless a reload failed moments ago, or someone else did it
+    /// while this waited for the lock).
+    async fn refresh_domain(&self, id: Uuid) {
+        if let Ok(retry_at) = self.retry_at.lock()
+            && retry_at.is_some_and(|at| Instant::now() < at)
+        {
+            return;
+        }
+        let _guard = self.reload.lock().await;
+        let still_stale = self
+            .view
+            .read()
+            .ok()
+            .and_then(|v| v.by_id(id).map(|d| d.is_stale()))
+            .unwrap_or(false);
+        if !still_stale {
+            return;
+        }
+        if let Ok(mut stale) = self.stale.lock() {
+            stale.remove(&id);
+        }
+        match source::load_domain(&self.db, &self.cipher, id).await {
+            Ok(found) => self.replace(id, found.as_ref(), &self.compile_settings()),
+            Err(e) => {
+                if let Some(m) = &self.metrics {
+                    m.recompile_failures.inc();
+                }
+                tracing::warn!(domain_id = %id, error = %e, "reloading the directory of a Domain failed; serving the last good view");
+                if let Ok(mut stale) = self.stale.lock() {
+                    stale.insert(id);
+                }
+                if let Ok(mut retry_at) = self.retry_at.lock() {
+                    *retry_at = Some(Instant::now() + RETRY_AFTER_FAILURE);
+                }
+            }
+        }
     }
 
     /// Domains and users in the view.
@@ -431,8 +515,17 @@ impl Directory {
     }
 
     /// Answers one mod_xml_curl request (recompiling stale Domains first).
+    ///
+    /// A directory lookup for one Domain waits only for that Domain's recompile, never for
+    /// another tenant's (a bulk import elsewhere does not stall this Domain's REGISTERs).
     pub async fn answer(&self, request: &XmlCurlRequest) -> Answer {
-        self.refresh().await;
+        if self.is_stale() {
+            match self.requested_domain(request) {
+                Some((id, true)) => self.refresh_domain(id).await,
+                Some((_, false)) => {}
+                None => self.refresh().await,
+            }
+        }
         let answer = match self.view.read() {
             Ok(view) => view.answer(request, &self.settings.outbound_socket),
             Err(_) => Answer::not_found(),

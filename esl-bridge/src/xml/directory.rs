@@ -31,6 +31,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use switchboard_domain::bindings::identity::{
@@ -80,6 +81,8 @@ pub struct CompiledDomain {
     pub emergency_numbers: Vec<String>,
     /// Extension numbers with voicemail on.
     pub mailboxes: HashSet<String>,
+    /// Set when a change to the Domain was published after these answers were compiled.
+    stale: AtomicBool,
 }
 
 const DOC_OPEN: &str = "<document type=\"freeswitch/xml\">\n  <section name=\"directory\">\n";
@@ -487,7 +490,18 @@ impl CompiledDomain {
             groups,
             emergency_numbers: b.settings.emergency_numbers.clone(),
             mailboxes,
+            stale: AtomicBool::new(false),
         }
+    }
+
+    /// True when a change was published after it was compiled.
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::SeqCst)
+    }
+
+    /// Marks it out of date (a change to the Domain was published).
+    pub fn mark_stale(&self) {
+        self.stale.store(true, Ordering::SeqCst);
     }
 
     /// How many users it answers for.
