@@ -221,6 +221,7 @@ bridge_scenarios!(
     a_garbage_frame_closes_and_reopens_the_link,
     a_silent_switch_is_declared_dead_and_reconnected,
     an_unanswered_command_is_delivered_again_after_reconnecting,
+    every_node_gets_every_command_and_readiness_follows_the_links,
 );
 
 /// The `sendevent PRESENCE_IN` for Extension 201's lamp, as on the wire (the ESL crate
@@ -787,4 +788,67 @@ async fn an_unanswered_command_is_delivered_again_after_reconnecting(backend: Ba
         metrics.contains("switchboard_freeswitch_commands_failed_total{node=\"fs1\"} 1"),
         "{metrics}"
     );
+}
+
+async fn every_node_gets_every_command_and_readiness_follows_the_links(backend: Backend) {
+    let one = Switch::start().await;
+    let two = Switch::start().await;
+    let mut second = two.node();
+    second.name = "fs2".to_owned();
+    let nodes = vec![one.node(), second];
+    let app = spawn_app_with(backend, move |c| {
+        c.freeswitch.nodes = nodes;
+        c.freeswitch.outbound_socket = "127.0.0.1:0".to_owned();
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let mut fs1 = one.accept().await;
+    fs1.resync(r#"{"row_count":0}"#).await;
+    // fs2 has not answered yet: one link of two is up.
+    let ready = eventually_ready(&app, |r| r["freeswitch"]["status"] == "degraded").await;
+    assert!(
+        ready["freeswitch"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("fs2")),
+        "{ready}"
+    );
+    let mut fs2 = two.accept().await;
+    fs2.resync(r#"{"row_count":0}"#).await;
+    eventually_ready(&app, |r| r["freeswitch"]["status"] == "up").await;
+
+    let (domain, _) = domain_with_admin(&app, SIP_DOMAIN).await;
+    create(
+        &app,
+        &admin,
+        &domain,
+        "extensions",
+        json!({"number": "201", "display_name": "Alice Anders"}),
+    )
+    .await;
+    let flush = format!("xml_flush_cache id 201 {SIP_DOMAIN}");
+    assert_eq!(fs1.api().await, flush);
+    assert_eq!(fs2.api().await, flush);
+
+    // Both links down: not ready (no change could reach FreeSWITCH).
+    drop(fs1);
+    drop(fs2);
+    let ready = eventually_ready(&app, |r| r["freeswitch"]["status"] == "down").await;
+    assert_eq!(ready["status"], "not_ready", "{ready}");
+}
+
+/// Polls `/health/ready` (200 or 503) until `done` holds for its body.
+async fn eventually_ready(app: &TestApp, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let response = app.get("/health/ready").await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status == 200, body["status"] == "ready", "{status} {body}");
+        if done(&body) {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("/health/ready never got there; last: {last}");
 }
