@@ -347,6 +347,21 @@ async fn real_events_feed_registrations_and_presence(backend: Backend) {
     })
     .await;
 
+    // A registration that lapses without an event (the phone vanished) stops being listed.
+    fs.send_fixture(
+        "event-plain-sofia-register.txt",
+        &[("d-7f3a", phone.as_str()), ("expires: 3600", "expires: 1")],
+    )
+    .await;
+    eventually(&app, &admin, &registrations, |l| {
+        l["items"].as_array().is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    eventually(&app, &admin, &registrations, |l| {
+        l["items"].as_array().is_some_and(|i| i.is_empty())
+    })
+    .await;
+
     // An agent may not see registrations (no `registrations.read`).
     create_user(&app, &admin, &domain, "agent@acme.example.net", &["agent"]).await;
     let agent = token_of(&app, "agent@acme.example.net").await;
@@ -395,7 +410,7 @@ async fn real_events_feed_registrations_and_presence(backend: Backend) {
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(
-            "switchboard_freeswitch_events_received_total{event=\"sofia::register\",node=\"fs1\"} 3"
+            "switchboard_freeswitch_events_received_total{event=\"sofia::register\",node=\"fs1\"} 4"
         ),
         "{metrics}"
     );
