@@ -180,7 +180,11 @@ fn start_bridge(
         let address = &config.freeswitch.outbound_socket;
         let listener = std::net::TcpListener::bind(address)
             .with_context(|| format!("cannot listen on freeswitch.outbound_socket {address}"))?;
-        let bound = FeatureCodes::new(db.clone(), events.clone()).spawn(listener)?;
+        // Only FreeSWITCH may hand calls over: the same networks mod_xml_curl may ask from.
+        let networks = config.freeswitch.xml_curl.networks();
+        let bound = FeatureCodes::new(db.clone(), events.clone())
+            .allow(move |ip| networks.iter().any(|n| n.contains(&ip)))
+            .spawn(listener)?;
         tracing::info!(address = %bound, "feature-code outbound socket listening");
     }
     Ok(bridge)

@@ -16,7 +16,8 @@
 //! open until we have seen the end, and since FreeSWITCH never closes a lingering socket
 //! itself, we close it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use freeswitch_esl_tokio::{EslClient, EslEvent, EslEventStream, EventFormat};
@@ -217,6 +218,7 @@ impl Call {
 pub struct FeatureCodes {
     db: DatabaseConnection,
     bus: EventBus,
+    allowed: Arc<dyn Fn(IpAddr) -> bool + Send + Sync>,
 }
 
 impl std::fmt::Debug for FeatureCodes {
@@ -228,7 +230,18 @@ impl std::fmt::Debug for FeatureCodes {
 impl FeatureCodes {
     /// A server acting on `db`, publishing on `bus`.
     pub fn new(db: DatabaseConnection, bus: EventBus) -> Self {
-        Self { db, bus }
+        Self {
+            db,
+            bus,
+            allowed: Arc::new(|_| true),
+        }
+    }
+
+    /// Accepts calls only from peers for which `allowed` holds (FreeSWITCH's addresses): the
+    /// channel variables name the phone, so nobody else may speak for FreeSWITCH.
+    pub fn allow(mut self, allowed: impl Fn(IpAddr) -> bool + Send + Sync + 'static) -> Self {
+        self.allowed = Arc::new(allowed);
+        self
     }
 
     /// Serves `listener` (already bound, so start-up fails early on a taken port) forever.
@@ -239,6 +252,10 @@ impl FeatureCodes {
         tokio::spawn(async move {
             loop {
                 match listener.accept().await {
+                    Ok((stream, peer)) if !(self.allowed)(peer.ip()) => {
+                        tracing::warn!(peer = %peer, "a feature-code connection from an address that is not allowed");
+                        drop(stream);
+                    }
                     Ok((stream, _)) => {
                         let server = self.clone();
                         tokio::spawn(async move { server.handle(stream).await });

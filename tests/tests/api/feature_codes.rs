@@ -25,6 +25,7 @@ bridge_scenarios!(
     star11_locks_out_after_wrong_pins_and_three_tries_end_the_call,
     a_caller_hanging_up_mid_flow_ends_it_cleanly,
     star12_and_star13_log_out_and_toggle,
+    only_freeswitch_may_hand_calls_over,
 );
 
 struct Fixture {
@@ -38,6 +39,13 @@ struct Fixture {
 }
 
 async fn fixture(backend: Backend) -> Fixture {
+    fixture_with(backend, |_| {}).await
+}
+
+async fn fixture_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut switchboard_tests::Config) + Send + 'static,
+) -> Fixture {
     let switch = Switch::start().await;
     let node = switch.node();
     // A free port for the outbound socket (the server binds it at start).
@@ -51,6 +59,7 @@ async fn fixture(backend: Backend) -> Fixture {
     let app = spawn_app_with(backend, move |c| {
         c.freeswitch.nodes = vec![node];
         c.freeswitch.outbound_socket = address;
+        tweak(c);
     })
     .await;
     let (domain, admin) = domain_with_admin(&app, "acme.example.net").await;
@@ -413,4 +422,19 @@ async fn star12_and_star13_log_out_and_toggle(backend: Backend) {
     ch.expect("answer", "").await;
     ch.expect("playback", "ivr/ivr-access_denied.wav").await;
     ch.hangs_up().await;
+}
+
+async fn only_freeswitch_may_hand_calls_over(backend: Backend) {
+    // FreeSWITCH lives elsewhere: a call handed over from loopback is not accepted.
+    let f = fixture_with(backend, |c| {
+        c.freeswitch.xml_curl.allowed_networks = vec!["192.0.2.0/24".to_owned()];
+    })
+    .await;
+    let stream = TcpStream::connect(&f.outbound).await.unwrap();
+    let mut conn = MockConnection::from_stream(stream);
+    let next = tokio::time::timeout(Duration::from_secs(30), conn.read_command())
+        .await
+        .expect("the server closes the socket");
+    assert!(next.is_err(), "not even `connect` is sent: {next:?}");
+    assert_eq!(session(&f).await.0, 404);
 }
