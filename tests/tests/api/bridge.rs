@@ -10,6 +10,7 @@ use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use switchboard_api::config::NodeConfig;
+use switchboard_domain::events::ChangeKind;
 use switchboard_tests::{Backend, TestApp, spawn_app_with};
 
 use crate::devices::{create, domain_with_admin, id_of};
@@ -272,6 +273,8 @@ async fn real_events_feed_registrations_and_presence(backend: Backend) {
     }
 
     let as_phone = [("d-7f3a", phone.as_str())];
+    // What the live event stream (SSE) is fed from.
+    let mut bus = app.events.subscribe();
     // A second tenant's phone that is none of ours, and a user the Domain does not know.
     fs.send_fixture("event-plain-sofia-register-globex.txt", &[])
         .await;
@@ -306,6 +309,14 @@ async fn real_events_feed_registrations_and_presence(backend: Backend) {
         telephone_of(p, "201") == "available"
     })
     .await;
+
+    let changed = crate::devices::next_event(&mut bus).await;
+    assert_eq!(changed.kind, ChangeKind::PresenceChanged);
+    assert_eq!(changed.sip_domain, SIP_DOMAIN);
+    assert!(
+        changed.sip_users.is_empty(),
+        "nothing for FreeSWITCH to re-read"
+    );
 
     // The outbound leg of `originate user/201@acme.example.net`, as captured.
     fs.send_fixture("event-plain-channel_create.txt", &as_phone)
