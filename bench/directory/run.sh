@@ -16,6 +16,8 @@
 #   DOMAINS=100 bench/directory/run.sh sqlite   # a smaller directory, one database
 #   DURATION=30 bench/directory/run.sh      # seconds per wrk run (default 15)
 #   SWITCHBOARD_BIN=target/release/switchboard bench/directory/run.sh   # skip the build
+#   BENCH_DB_DIR=/tmp/dir-bench bench/directory/run.sh sqlite   # keep the seeded SQLite database
+#                                         (and its key) there, and reuse it on the next run
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -64,7 +66,7 @@ start_server() { # DATABASE_URL
         SWITCHBOARD_DATABASE_URL="$1" \
         SWITCHBOARD_HTTP__PORT=0 \
         SWITCHBOARD_LOG__LEVEL=info \
-        SWITCHBOARD_SECRETS__KEY_FILE="$WORK/secrets.key" \
+        SWITCHBOARD_SECRETS__KEY_FILE="$KEY_FILE" \
         SWITCHBOARD_AUTH__ACCESS_TOKEN_TTL_SECS=86400 \
         SWITCHBOARD_BOOTSTRAP__ADMIN_EMAIL="$ADMIN_EMAIL" \
         SWITCHBOARD_BOOTSTRAP__ADMIN_PASSWORD="$ADMIN_PASSWORD" \
@@ -204,14 +206,19 @@ stop_nginx() {
     NGINX_PID=""
 }
 
+KEY_FILE=$WORK/secrets.key
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 
-bench_backend() { # BACKEND URL LIST_URL
-    echo "$1: seeding $DOMAINS Domains × ($PER_DOMAIN Extensions + $PER_DOMAIN Devices)…" >&2
-    start_server "$2"
-    seed
-    stop_server
+bench_backend() { # BACKEND URL LIST_URL [SEEDED]
+    if [ "${4:-}" = seeded ]; then
+        echo "$1: reusing the seeded database" >&2
+    else
+        echo "$1: seeding $DOMAINS Domains × ($PER_DOMAIN Extensions + $PER_DOMAIN Devices)…" >&2
+        start_server "$2"
+        seed
+        stop_server
+    fi
     start_server "$2"
     local cold
     cold=$(grep 'FreeSWITCH directory compiled' "$WORK/server.log" | grep -oE 'elapsed_ms=[0-9]+' | cut -d= -f2)
@@ -246,7 +253,17 @@ bench_backend() { # BACKEND URL LIST_URL
 for backend in "${BACKENDS[@]}"; do
     case $backend in
         sqlite)
-            bench_backend sqlite "sqlite://$WORK/bench.db?mode=rwc" "$WORK/bench.db"
+            if [ -n "${BENCH_DB_DIR:-}" ]; then
+                mkdir -p "$BENCH_DB_DIR"
+                db=$BENCH_DB_DIR/directory-$DOMAINS-$PER_DOMAIN.db
+                KEY_FILE=$BENCH_DB_DIR/directory-$DOMAINS-$PER_DOMAIN.key
+                seeded=""
+                [ -f "$db" ] && [ -f "$KEY_FILE" ] && seeded=seeded
+                bench_backend sqlite "sqlite://$db?mode=rwc" "$db" $seeded
+                KEY_FILE=$WORK/secrets.key
+            else
+                bench_backend sqlite "sqlite://$WORK/bench.db?mode=rwc" "$WORK/bench.db"
+            fi
             ;;
         postgres)
             if ! command -v psql >/dev/null || ! psql -q "$PG_URL" -c 'select 1' >/dev/null 2>&1; then

@@ -437,6 +437,17 @@ fn extension_user(
     Some(out)
 }
 
+/// A user element without its indentation and line breaks: the view holds one per SIP user
+/// (hundreds of thousands), and FreeSWITCH does not need them pretty. Values carry no raw line
+/// breaks (they are escaped as `&#10;`), so dropping leading whitespace per line is exact.
+fn compact(xml: &str) -> Arc<str> {
+    let mut out = String::with_capacity(xml.len());
+    for line in xml.lines() {
+        out.push_str(line.trim_start());
+    }
+    Arc::from(out)
+}
+
 impl CompiledDomain {
     /// Compiles a Domain's answers (`now` only shapes human-readable reasons, never answers).
     pub fn compile(src: &DirectorySource, settings: &CompileSettings, now: DateTime<Utc>) -> Self {
@@ -458,7 +469,7 @@ impl CompiledDomain {
         if src.enabled {
             for device in b.devices.values() {
                 if let Some(xml) = device_user(src, device, settings) {
-                    users.insert(device.sip_username.to_ascii_lowercase(), Arc::from(xml));
+                    users.insert(device.sip_username.to_ascii_lowercase(), compact(&xml));
                 }
             }
             let mut extensions: Vec<&ExtensionFacts> = b.extensions.values().collect();
@@ -478,7 +489,7 @@ impl CompiledDomain {
                         .1
                         .push(key.clone());
                 }
-                users.insert(key, Arc::from(xml));
+                users.insert(key, compact(&xml));
             }
         }
         Self {

@@ -301,6 +301,16 @@ impl Acme {
         )
     }
 
+    /// A fixed desk phone owned by `owner`.
+    async fn desk(&self, app: &TestApp, owner: &Value) -> Value {
+        self.create(
+            app,
+            "devices",
+            json!({"label": "Desk", "mode": "fixed", "owner_extension_id": owner["id"]}),
+        )
+        .await
+    }
+
     async fn alice(&self, app: &TestApp, extra: Value) -> Value {
         let mut body = json!({
             "number": "201", "display_name": "Alice Anders", "pin": PIN,
@@ -510,13 +520,7 @@ async fn an_extension_is_one_complete_user_whose_dial_string_is_its_ring_plan(ap
                    "ring_timeout_secs": 25}),
         )
         .await;
-    let fixed = a
-        .create(
-            &app,
-            "devices",
-            json!({"label": "Desk", "mode": "fixed", "owner_extension_id": alice["id"]}),
-        )
-        .await;
+    let fixed = a.desk(&app, &alice).await;
     let office = a
         .create(
             &app,
@@ -701,13 +705,7 @@ async fn gateways_bare_domains_groups_and_message_count(app: TestApp) {
         json!({"number": "203", "display_name": "Carol", "call_group": "Support"}),
     )
     .await;
-    let phone = a
-        .create(
-            &app,
-            "devices",
-            json!({"label": "Desk", "mode": "fixed", "owner_extension_id": alice["id"]}),
-        )
-        .await;
+    let phone = a.desk(&app, &alice).await;
 
     let doc = ask(&app, fixture("directory-purpose-gateways", &[])).await;
     assert_eq!(domain_names(&doc), [SIP, "globex.example.net"]);
@@ -811,13 +809,7 @@ async fn domain_with_admin_named(app: &TestApp, token: &str, sip: &str) -> (Stri
 async fn disabled_domains_devices_and_extensions_are_not_found(app: TestApp) {
     let a = acme(&app).await;
     let alice = a.alice(&app, json!({})).await;
-    let phone = a
-        .create(
-            &app,
-            "devices",
-            json!({"label": "Desk", "mode": "fixed", "owner_extension_id": alice["id"]}),
-        )
-        .await;
+    let phone = a.desk(&app, &alice).await;
     let user = sip_user(&phone);
     assert!(!is_not_found(&ask(&app, sip_auth(&user)).await));
 
