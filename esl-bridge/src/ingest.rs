@@ -141,6 +141,9 @@ pub enum FsEvent {
         user: String,
         /// Realm.
         domain: String,
+        /// The contact FreeSWITCH called (`user@host:port`) for a call to the phone, which
+        /// names the phone even when its contact user is not its SIP user.
+        contact: Option<String>,
         /// What happened.
         phase: Phase,
     },
@@ -312,8 +315,23 @@ fn parse_channel(event: &EslEvent, name: &str) -> Result<FsEvent, Unusable> {
         uuid: uuid.to_owned(),
         user: user.to_owned(),
         domain: domain.to_owned(),
+        contact: (!inbound && split_at_sign(endpoint).is_some())
+            .then(|| endpoint.to_ascii_lowercase()),
         phase,
     })
+}
+
+/// `user@host:port` of a Contact header (`"" <sip:d-7f3a@127.0.0.1:5072;transport=UDP>`),
+/// lower-case: how FreeSWITCH names the channel when it calls that contact.
+fn contact_key(contact: &str) -> Option<String> {
+    let start = contact
+        .find("sip:")
+        .map(|i| i + 4)
+        .or_else(|| contact.find("sips:").map(|i| i + 5))?;
+    let rest = &contact[start..];
+    let end = rest.find([';', '>', '?']).unwrap_or(rest.len());
+    let uri = &rest[..end];
+    split_at_sign(uri).map(|_| uri.to_ascii_lowercase())
 }
 
 /// A cached realm: ours (with its users), or not ours as of some instant.
@@ -339,6 +357,8 @@ pub struct Ingest {
     realms: HashMap<String, Realm>,
     channels: HashMap<(Arc<str>, String), Channel>,
     reported: HashMap<(Uuid, String), LineState>,
+    /// Registered contacts (`user@host:port`, lower-case) → the phone's Domain and SIP user.
+    contacts: HashMap<String, (Uuid, String)>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -360,6 +380,7 @@ impl Ingest {
             realms: HashMap::new(),
             channels: HashMap::new(),
             reported: HashMap::new(),
+            contacts: HashMap::new(),
         }
     }
 
@@ -549,6 +570,10 @@ impl Ingest {
                     });
                     return;
                 }
+                if let Some(key) = contact_key(&contact) {
+                    self.contacts
+                        .insert(key, (domain_id, user.to_ascii_lowercase()));
+                }
                 changes.push(Change::Registered(Reported {
                     node: node.to_string(),
                     profile,
@@ -581,6 +606,7 @@ impl Ingest {
                 uuid,
                 user,
                 domain,
+                contact,
                 phase,
             } => {
                 let key = (node, uuid);
@@ -591,10 +617,16 @@ impl Ingest {
                             // The end of a channel we never saw (or already ended).
                             return;
                         }
-                        let Some(domain_id) = self.known(&user, &domain).await else {
-                            return;
-                        };
-                        (domain_id, user.to_ascii_lowercase())
+                        // The registered contact names the phone best; else its SIP user.
+                        match contact.and_then(|c| self.contacts.get(&c).cloned()) {
+                            Some(found) => found,
+                            None => {
+                                let Some(domain_id) = self.known(&user, &domain).await else {
+                                    return;
+                                };
+                                (domain_id, user.to_ascii_lowercase())
+                            }
+                        }
                     }
                 };
                 if phase == Phase::Ended {
@@ -813,6 +845,7 @@ mod tests {
             uuid: uuid.into(),
             user: "d-7f3a".into(),
             domain: "acme.example.net".into(),
+            contact: Some("d-7f3a@127.0.0.1:5072".into()),
             phase,
         };
         assert_eq!(both("channel_create").await, leg(Phase::Ringing));
@@ -862,6 +895,20 @@ mod tests {
                 .count();
             assert!(channel_events >= 4, "{format}: {channel_events}");
         }
+    }
+
+    #[test]
+    fn contacts_read_as_freeswitch_names_the_channel() {
+        assert_eq!(
+            contact_key("\"\" <sip:d-7f3a@127.0.0.1:5072;transport=UDP>").as_deref(),
+            Some("d-7f3a@127.0.0.1:5072")
+        );
+        assert_eq!(
+            contact_key("<sips:Zoiper-9X@[2001:db8::1]:5061>").as_deref(),
+            Some("zoiper-9x@[2001:db8::1]:5061")
+        );
+        assert_eq!(contact_key("<sip:127.0.0.1:5072>"), None);
+        assert_eq!(contact_key("garbage"), None);
     }
 
     #[test]

@@ -373,6 +373,34 @@ async fn real_events_feed_registrations_and_presence(backend: Backend) {
     })
     .await;
 
+    // A softphone whose Contact user is not its SIP user: FreeSWITCH names the call's channel
+    // after the contact, and the registered contact still leads to the phone.
+    fs.send_fixture(
+        "event-plain-sofia-register.txt",
+        &[
+            ("%3Csip%3Ad-7f3a%40", "%3Csip%3Azz9random%40"),
+            ("d-7f3a", phone.as_str()),
+        ],
+    )
+    .await;
+    eventually(&app, &admin, &presence, |p| {
+        telephone_of(p, "201") == "available"
+    })
+    .await;
+    let as_contact = [("d-7f3a", "zz9random")];
+    fs.send_fixture("event-plain-channel_create.txt", &as_contact)
+        .await;
+    eventually(&app, &admin, &presence, |p| {
+        telephone_of(p, "201") == "ringing"
+    })
+    .await;
+    fs.send_fixture("event-plain-channel_hangup_complete.txt", &as_contact)
+        .await;
+    eventually(&app, &admin, &presence, |p| {
+        telephone_of(p, "201") == "available"
+    })
+    .await;
+
     // An agent may not see registrations (no `registrations.read`).
     create_user(&app, &admin, &domain, "agent@acme.example.net", &["agent"]).await;
     let agent = token_of(&app, "agent@acme.example.net").await;
@@ -421,7 +449,7 @@ async fn real_events_feed_registrations_and_presence(backend: Backend) {
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(
-            "switchboard_freeswitch_events_received_total{event=\"sofia::register\",node=\"fs1\"} 4"
+            "switchboard_freeswitch_events_received_total{event=\"sofia::register\",node=\"fs1\"} 5"
         ),
         "{metrics}"
     );
