@@ -132,6 +132,8 @@ pub enum FsEvent {
         domain: String,
         /// Call-ID, if given.
         call_id: Option<String>,
+        /// The Contact that went away, if given.
+        contact: Option<String>,
     },
     /// A channel event of a device.
     Channel {
@@ -239,12 +241,14 @@ fn parse_custom(event: &EslEvent) -> Result<FsEvent, Unusable> {
             user: need(event, &["from-user", "username"], sub, "from-user")?.to_owned(),
             domain: need(event, &["from-host", "realm"], sub, "from-host")?.to_owned(),
             call_id: first(event, &["call-id"]).map(str::to_owned),
+            contact: first(event, &["contact"]).map(str::to_owned),
         }),
         // No from-user/from-host here; `expires` is an absolute epoch and not needed.
         "sofia::expire" => Ok(FsEvent::Unregister {
             user: need(event, &["user", "username"], sub, "user")?.to_owned(),
             domain: need(event, &["host", "realm"], sub, "host")?.to_owned(),
             call_id: first(event, &["call-id"]).map(str::to_owned),
+            contact: first(event, &["contact"]).map(str::to_owned),
         }),
         _ => Ok(FsEvent::Ignore),
     }
@@ -591,7 +595,11 @@ impl Ingest {
                 user,
                 domain,
                 call_id,
+                contact,
             } => {
+                if let Some(key) = contact.as_deref().and_then(contact_key) {
+                    self.contacts.remove(&key);
+                }
                 let Some(domain_id) = self.known(&user, &domain).await else {
                     return;
                 };
@@ -666,6 +674,10 @@ impl Ingest {
                 .ok()
                 .and_then(|e| DateTime::<Utc>::from_timestamp(e, 0))
                 .unwrap_or(now + chrono::Duration::hours(1));
+            if let Some(key) = contact_key(&contact) {
+                self.contacts
+                    .insert(key, (domain_id, row.reg_user.to_ascii_lowercase()));
+            }
             reported.push(Reported {
                 node: node.to_string(),
                 profile,
@@ -808,6 +820,7 @@ mod tests {
                 user: "d-91c0".into(),
                 domain: "acme.example.net".into(),
                 call_id: Some("1-25455@127.0.0.1".into()),
+                contact: Some("\"\" <sip:d-91c0@127.0.0.1:5074;transport=UDP>".into()),
             }
         );
         // No from-user/from-host; `user`/`host` name the registration.
@@ -817,6 +830,7 @@ mod tests {
                 user: "d-91c0".into(),
                 domain: "acme.example.net".into(),
                 call_id: Some("1-25481@127.0.0.1".into()),
+                contact: Some("\"\" <sip:d-91c0@127.0.0.1:5074;transport=UDP>".into()),
             }
         );
         assert!(matches!(
