@@ -59,39 +59,8 @@ fi
 
 # --- the server ----------------------------------------------------------------------------
 
-start_server() { # DATABASE_URL
-    local log=$WORK/server.log
-    : >"$log"
-    env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
-        SWITCHBOARD_DATABASE_URL="$1" \
-        SWITCHBOARD_HTTP__PORT=0 \
-        SWITCHBOARD_LOG__LEVEL=info \
-        SWITCHBOARD_SECRETS__KEY_FILE="$KEY_FILE" \
-        SWITCHBOARD_AUTH__ACCESS_TOKEN_TTL_SECS=86400 \
-        SWITCHBOARD_BOOTSTRAP__ADMIN_EMAIL="$ADMIN_EMAIL" \
-        SWITCHBOARD_BOOTSTRAP__ADMIN_PASSWORD="$ADMIN_PASSWORD" \
-        SWITCHBOARD_FREESWITCH__XML_CURL__PASSWORD="$XML_CURL_PASSWORD" \
-        "$BIN" serve >"$log" 2>&1 &
-    SERVER_PID=$!
-    local port=""
-    for _ in $(seq 1 600); do
-        port=$(grep -oE 'port=[0-9]+' "$log" | head -1 | cut -d= -f2 || true)
-        [ -n "$port" ] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; echo "the server did not start" >&2; exit 1; }
-        sleep 0.1
-    done
-    [ -n "$port" ] || { cat "$log" >&2; echo "the server did not report its port" >&2; exit 1; }
-    BASE=http://127.0.0.1:$port
-    TOKEN=$(curl -sf -H 'content-type: application/json' \
-        -d "{\"email\": \"$ADMIN_EMAIL\", \"password\": \"$ADMIN_PASSWORD\"}" \
-        "$BASE/api/v1/auth/login" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-}
-
-stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
+# shellcheck source=../lib.sh
+. "$ROOT/bench/lib.sh"
 
 # --- the data ------------------------------------------------------------------------------
 
@@ -215,11 +184,11 @@ bench_backend() { # BACKEND URL LIST_URL [SEEDED]
         echo "$1: reusing the seeded database" >&2
     else
         echo "$1: seeding $DOMAINS Domains × ($PER_DOMAIN Extensions + $PER_DOMAIN Devices)…" >&2
-        start_server "$2"
+        start_server "$2" SWITCHBOARD_FREESWITCH__XML_CURL__PASSWORD="$XML_CURL_PASSWORD"
         seed
         stop_server
     fi
-    start_server "$2"
+    start_server "$2" SWITCHBOARD_FREESWITCH__XML_CURL__PASSWORD="$XML_CURL_PASSWORD"
     local cold
     cold=$(grep 'FreeSWITCH directory compiled' "$WORK/server.log" | grep -oE 'elapsed_ms=[0-9]+' | cut -d= -f2)
     local compiled

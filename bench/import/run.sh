@@ -88,37 +88,11 @@ gen_mixed() {
 
 # --- the server ----------------------------------------------------------------------------
 
-start_server() { # DATABASE_URL
-    local log=$WORK/server.log
-    : >"$log"
-    env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
-        SWITCHBOARD_DATABASE_URL="$1" \
-        SWITCHBOARD_HTTP__PORT=0 \
-        SWITCHBOARD_LOG__LEVEL=info \
-        SWITCHBOARD_SECRETS__KEY_FILE="$WORK/secrets.key" \
-        SWITCHBOARD_AUTH__ACCESS_TOKEN_TTL_SECS=86400 \
-        SWITCHBOARD_BOOTSTRAP__ADMIN_EMAIL="$ADMIN_EMAIL" \
-        SWITCHBOARD_BOOTSTRAP__ADMIN_PASSWORD="$ADMIN_PASSWORD" \
-        "$BIN" serve >"$log" 2>&1 &
-    SERVER_PID=$!
-    local port=""
-    for _ in $(seq 1 300); do
-        port=$(grep -oE 'port=[0-9]+' "$log" | head -1 | cut -d= -f2 || true)
-        [ -n "$port" ] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; echo "the server did not start" >&2; exit 1; }
-        sleep 0.1
-    done
-    [ -n "$port" ] || { cat "$log" >&2; echo "the server did not report its port" >&2; exit 1; }
-    BASE=http://127.0.0.1:$port
-    TOKEN=$(curl -sf -H 'content-type: application/json' \
-        -d "{\"email\": \"$ADMIN_EMAIL\", \"password\": \"$ADMIN_PASSWORD\"}" \
-        "$BASE/api/v1/auth/login" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-}
+KEY_FILE=$WORK/secrets.key
+# shellcheck source=../lib.sh
+. "$ROOT/bench/lib.sh"
 
-stop_server() { # BACKEND
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
+keep_log() { # BACKEND
     # The server logs each import's validate/hash/write milliseconds ("bulk import committed").
     if [ -n "${BENCH_LOG_DIR:-}" ]; then
         mkdir -p "$BENCH_LOG_DIR"
@@ -182,7 +156,8 @@ bench_backend() { # BACKEND URL
     run_case "$1" "10 000 extensions without PIN" 10000 plain_case
     run_case "$1" "1 000 extensions with PIN" 1000 pin_case
     run_case "$1" "5 000 extensions + 5 000 fixed devices" 10000 mixed_case
-    stop_server "$1"
+    stop_server
+    keep_log "$1"
 }
 
 for backend in "${BACKENDS[@]}"; do
