@@ -28,6 +28,10 @@ echo
 echo "| database | events | phones | bytes/event | seconds | events/s |"
 echo "|---|---:|---:|---:|---:|---:|"
 for db in sqlite postgres; do
+    if [ -n "$(val "ingest_${db}_dropped")" ]; then
+        echo "| $db | events dropped: ingestion fell more than the reader's 16 384-event queue behind ($(val "ingest_${db}_processed") processed) | | | | |"
+        continue
+    fi
     [ -n "$(val "ingest_${db}_events")" ] || continue
     echo "| $db | $(val "ingest_${db}_events") | $(val "ingest_${db}_phones") | $(val "ingest_${db}_bytes_per_event") | $(val "ingest_${db}_secs") | $(val "ingest_${db}_events_per_sec") |"
 done
