@@ -30,8 +30,8 @@ use uuid::Uuid;
 
 use crate::xml::NOT_FOUND;
 use crate::xml::dialplan::{
-    self, LOGGED_OUT_CONTEXT, barred_document, emergency_document, feature_document,
-    parse_feature_code, voicemail_document,
+    LOGGED_OUT_CONTEXT, barred_document, emergency_document, feature_document, parse_feature_code,
+    voicemail_document,
 };
 use crate::xml::directory::{
     CompileSettings, CompiledDomain, VOICEMAIL_CONTEXT, gateways_document,
@@ -695,6 +695,3 @@ fn compile_in_parallel(
             .collect()
     })
 }
-
-/// The feature a dialled number asks for (re-exported for the outbound socket's contract).
-pub use dialplan::Feature;

@@ -51,35 +51,7 @@ pub mod prompts {
     pub const ACCESS_DENIED: &str = "ivr/ivr-access_denied.wav";
 }
 
-/// Which feature code was dialled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feature {
-    /// `*11`.
-    Login,
-    /// `*12`.
-    Logout,
-    /// `*13`.
-    Toggle,
-}
-
-impl Feature {
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "login" => Some(Self::Login),
-            "logout" => Some(Self::Logout),
-            "toggle" => Some(Self::Toggle),
-            _ => None,
-        }
-    }
-
-    fn code(self) -> &'static str {
-        match self {
-            Self::Login => "*11",
-            Self::Logout => "*12",
-            Self::Toggle => "*13",
-        }
-    }
-}
+pub use crate::xml::dialplan::Feature;
 
 /// What the dialplan and the directory told us about the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +79,7 @@ pub fn call_facts(lookup: impl Fn(&str) -> Option<String>) -> Option<CallFacts> 
             .filter(|v| !v.is_empty() && v != "_undef_")
     };
     Some(CallFacts {
-        feature: Feature::parse(&var("switchboard_feature")?)?,
+        feature: Feature::from_variable(&var("switchboard_feature")?)?,
         extension: var("switchboard_feature_extension")
             .filter(|e| e.chars().all(|c| c.is_ascii_digit())),
         domain_id: var("switchboard_domain_id")?.parse().ok()?,

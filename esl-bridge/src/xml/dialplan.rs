@@ -38,6 +38,22 @@ impl Feature {
             Self::Toggle => "toggle",
         }
     }
+
+    /// The feature named by a `switchboard_feature` value (what the outbound socket reads).
+    pub fn from_variable(value: &str) -> Option<Self> {
+        [Self::Login, Self::Logout, Self::Toggle]
+            .into_iter()
+            .find(|f| f.as_str() == value)
+    }
+
+    /// The code a caller dials for it.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Login => "*11",
+            Self::Logout => "*12",
+            Self::Toggle => "*13",
+        }
+    }
 }
 
 /// Longest extension accepted after `*11`.
@@ -251,6 +267,15 @@ mod tests {
         for (dialled, want) in cases {
             assert_eq!(parse_feature_code(dialled), want, "{dialled:?}");
         }
+    }
+
+    #[test]
+    fn the_feature_variable_round_trips() {
+        for f in [Feature::Login, Feature::Logout, Feature::Toggle] {
+            assert_eq!(Feature::from_variable(f.as_str()), Some(f));
+            assert_eq!(parse_feature_code(f.code()), Some((f, None)));
+        }
+        assert_eq!(Feature::from_variable("reboot"), None);
     }
 
     #[test]
