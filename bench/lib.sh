@@ -1,7 +1,18 @@
 # Shared by the benchmark scripts (source it): start and stop a switchboard server of our own.
 #
-# The caller sets BIN (the binary), WORK (a scratch folder), ADMIN_EMAIL, ADMIN_PASSWORD and
-# KEY_FILE (the SIP-secret key file; keep it with a database you reuse).
+# The caller sets ROOT (the repository), WORK (a scratch folder), ADMIN_EMAIL, ADMIN_PASSWORD and
+# KEY_FILE (the SIP-secret key file; keep it with a database you reuse), and calls find_binary.
+
+# find_binary: BIN = $SWITCHBOARD_BIN, else the release binary, built now.
+find_binary() {
+    if [ -n "${SWITCHBOARD_BIN:-}" ]; then
+        BIN=$SWITCHBOARD_BIN
+    else
+        echo "building the release binary (cargo build --release -p switchboard-api)…" >&2
+        (cd "$ROOT" && cargo build --release -q -p switchboard-api --bin switchboard)
+        BIN=$ROOT/target/release/switchboard
+    fi
+}
 
 # start_server DATABASE_URL [NAME=VALUE ...]: starts `serve` on a free port with only the given
 # environment (nothing of the caller's SWITCHBOARD_* leaks in), waits for its port, logs in as

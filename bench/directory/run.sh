@@ -49,18 +49,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -n "${SWITCHBOARD_BIN:-}" ]; then
-    BIN=$SWITCHBOARD_BIN
-else
-    echo "building the release binary (cargo build --release -p switchboard-api)…" >&2
-    cargo build --release -q -p switchboard-api --bin switchboard
-    BIN=$ROOT/target/release/switchboard
-fi
-
-# --- the server ----------------------------------------------------------------------------
-
 # shellcheck source=../lib.sh
 . "$ROOT/bench/lib.sh"
+find_binary
+
+# --- the server ----------------------------------------------------------------------------
 
 # --- the data ------------------------------------------------------------------------------
 

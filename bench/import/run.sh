@@ -36,13 +36,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -n "${SWITCHBOARD_BIN:-}" ]; then
-    BIN=$SWITCHBOARD_BIN
-else
-    echo "building the release binary (cargo build --release -p switchboard-api)…" >&2
-    cargo build --release -q -p switchboard-api --bin switchboard
-    BIN=$ROOT/target/release/switchboard
-fi
+# shellcheck source=../lib.sh
+. "$ROOT/bench/lib.sh"
+find_binary
 
 # --- the files -----------------------------------------------------------------------------
 
@@ -89,9 +85,6 @@ gen_mixed() {
 # --- the server ----------------------------------------------------------------------------
 
 KEY_FILE=$WORK/secrets.key
-# shellcheck source=../lib.sh
-. "$ROOT/bench/lib.sh"
-
 keep_log() { # BACKEND
     # The server logs each import's validate/hash/write milliseconds ("bulk import committed").
     if [ -n "${BENCH_LOG_DIR:-}" ]; then

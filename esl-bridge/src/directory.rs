@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
-use switchboard_domain::DomainResult;
 use switchboard_domain::events::{ChangeEvent, ChangeKind, Observer};
 use switchboard_domain::services::directory::{self as source, DirectorySource};
 use switchboard_domain::telephony::secrets::SecretCipher;
+use switchboard_domain::{DomainError, DomainResult};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -381,9 +381,7 @@ impl Directory {
         if !self.is_stale() {
             return;
         }
-        if let Ok(retry_at) = self.retry_at.lock()
-            && retry_at.is_some_and(|at| Instant::now() < at)
-        {
+        if self.waiting_to_retry() {
             return;
         }
         let _guard = self.reload.lock().await;
@@ -401,16 +399,7 @@ impl Directory {
             match source::load_domain(&self.db, &self.cipher, *id).await {
                 Ok(found) => self.replace(*id, found.as_ref(), &settings),
                 Err(e) => {
-                    if let Some(m) = &self.metrics {
-                        m.recompile_failures.inc();
-                    }
-                    tracing::warn!(domain_id = %id, error = %e, "reloading the directory of a Domain failed; serving the last good view");
-                    if let Ok(mut stale) = self.stale.lock() {
-                        stale.extend(ids[i..].iter().copied());
-                    }
-                    if let Ok(mut retry_at) = self.retry_at.lock() {
-                        *retry_at = Some(Instant::now() + RETRY_AFTER_FAILURE);
-                    }
+                    self.recompile_failed(*id, &e, &ids[i..]);
                     return;
                 }
             }
@@ -418,6 +407,28 @@ impl Directory {
         self.applied.fetch_max(target, Ordering::SeqCst);
         if let Ok(mut retry_at) = self.retry_at.lock() {
             *retry_at = None;
+        }
+    }
+
+    /// True for a moment after a failed recompile: lookups answer from the last good view
+    /// instead of asking the database again.
+    fn waiting_to_retry(&self) -> bool {
+        self.retry_at
+            .lock()
+            .is_ok_and(|at| at.is_some_and(|at| Instant::now() < at))
+    }
+
+    /// A recompile failed: count it, keep `pending` stale and retry after the back-off.
+    fn recompile_failed(&self, id: Uuid, error: &DomainError, pending: &[Uuid]) {
+        if let Some(m) = &self.metrics {
+            m.recompile_failures.inc();
+        }
+        tracing::warn!(domain_id = %id, error = %error, "reloading the directory of a Domain failed; serving the last good view");
+        if let Ok(mut stale) = self.stale.lock() {
+            stale.extend(pending.iter().copied());
+        }
+        if let Ok(mut retry_at) = self.retry_at.lock() {
+            *retry_at = Some(Instant::now() + RETRY_AFTER_FAILURE);
         }
     }
 
@@ -467,9 +478,7 @@ impl Directory {
     /// Recompiles one stale Domain (unless a reload failed moments ago, or someone else did it
     /// while this waited for the lock).
     async fn refresh_domain(&self, id: Uuid) {
-        if let Ok(retry_at) = self.retry_at.lock()
-            && retry_at.is_some_and(|at| Instant::now() < at)
-        {
+        if self.waiting_to_retry() {
             return;
         }
         let _guard = self.reload.lock().await;
@@ -487,18 +496,7 @@ impl Directory {
         }
         match source::load_domain(&self.db, &self.cipher, id).await {
             Ok(found) => self.replace(id, found.as_ref(), &self.compile_settings()),
-            Err(e) => {
-                if let Some(m) = &self.metrics {
-                    m.recompile_failures.inc();
-                }
-                tracing::warn!(domain_id = %id, error = %e, "reloading the directory of a Domain failed; serving the last good view");
-                if let Ok(mut stale) = self.stale.lock() {
-                    stale.insert(id);
-                }
-                if let Ok(mut retry_at) = self.retry_at.lock() {
-                    *retry_at = Some(Instant::now() + RETRY_AFTER_FAILURE);
-                }
-            }
+            Err(e) => self.recompile_failed(id, &e, &[id]),
         }
     }
 
