@@ -350,33 +350,44 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
 
     let mut server = HttpServer::new(move || {
         let origins = &config.http.cors_allowed_origins;
+        // Everything but FreeSWITCH's hot path lives in a scope of its own (matching every
+        // path) that carries the API's middleware; see `routes::configure_freeswitch`.
+        let api = utoipa_actix_web::scope::scope("")
+            .configure(routes::configure_api)
+            .map(|scope| {
+                scope
+                    .service(
+                        SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", doc.clone()),
+                    )
+                    .route("/api/docs", web::get().to(docs_redirect))
+                    .default_service(web::to(fallback))
+                    .wrap(Condition::new(!origins.is_empty(), cors(origins)))
+                    .wrap(metrics.clone())
+                    .wrap_fn(|req, srv| {
+                        let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+                        let response = srv.call(req);
+                        async move {
+                            let mut response = response.await?;
+                            if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                                response
+                                    .headers_mut()
+                                    .insert(HeaderName::from_static("x-request-id"), value);
+                            }
+                            Ok(response)
+                        }
+                    })
+                    .wrap(TracingLogger::default())
+            });
         let (app, _) = App::new()
             .app_data(data.clone())
             .app_data(route_table.clone())
             .app_data(web::PayloadConfig::new(config.http.max_body_bytes))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
-            .wrap(Condition::new(!origins.is_empty(), cors(origins)))
-            .wrap(metrics.clone())
-            .wrap_fn(|req, srv| {
-                let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
-                let response = srv.call(req);
-                async move {
-                    let mut response = response.await?;
-                    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-                        response
-                            .headers_mut()
-                            .insert(HeaderName::from_static("x-request-id"), value);
-                    }
-                    Ok(response)
-                }
-            })
-            .wrap(TracingLogger::default())
             .into_utoipa_app()
-            .configure(routes::configure)
+            .configure(routes::configure_freeswitch)
+            .service(api)
             .split_for_parts();
-        app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", doc.clone()))
-            .route("/api/docs", web::get().to(docs_redirect))
-            .default_service(web::to(fallback))
+        app
     })
     .listen(listener)?
     .shutdown_timeout(shutdown_secs);

@@ -156,6 +156,9 @@ impl View {
 pub struct DirectoryMetrics {
     /// Answers by kind (`user`, `not_found`, `feature_code`, …).
     pub answers: prometheus::IntCounterVec,
+    /// Requests refused before an answer, by reason (`address`, `credentials`, `too_large`,
+    /// `unreadable`): the endpoint is outside the API's HTTP metrics, so they count here.
+    pub refusals: prometheus::IntCounterVec,
     /// Users in the compiled view.
     pub users: prometheus::IntGauge,
     /// Domains in the compiled view.
@@ -174,6 +177,13 @@ impl DirectoryMetrics {
             answers: prometheus::IntCounterVec::new(
                 opts("xml_curl_answers_total", "mod_xml_curl answers by kind"),
                 &["kind"],
+            )?,
+            refusals: prometheus::IntCounterVec::new(
+                opts(
+                    "xml_curl_refusals_total",
+                    "mod_xml_curl requests refused (401/403/413/400) by reason",
+                ),
+                &["reason"],
             )?,
             users: prometheus::IntGauge::with_opts(opts(
                 "directory_users",
@@ -197,6 +207,7 @@ impl DirectoryMetrics {
     /// Registers every metric (already registered ones are left as they are).
     pub fn register(&self, registry: &prometheus::Registry) {
         let _ = registry.register(Box::new(self.answers.clone()));
+        let _ = registry.register(Box::new(self.refusals.clone()));
         let _ = registry.register(Box::new(self.users.clone()));
         let _ = registry.register(Box::new(self.domains.clone()));
         let _ = registry.register(Box::new(self.recompiles.clone()));
@@ -278,6 +289,14 @@ impl Directory {
     /// Its metrics, to register with the application's registry.
     pub fn metrics(&self) -> Option<&DirectoryMetrics> {
         self.metrics.as_ref()
+    }
+
+    /// Counts a request refused before it was answered (`address`, `credentials`,
+    /// `too_large`, `unreadable`).
+    pub fn refused(&self, reason: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.refusals.with_label_values(&[reason]).inc();
+        }
     }
 
     fn compile_settings(&self) -> CompileSettings {

@@ -101,9 +101,11 @@ pub async fn xml_curl(
     let config = &state.config.freeswitch.xml_curl;
     if !address_allowed(&state, req.peer_addr().map(|a| a.ip())) {
         tracing::warn!(peer = ?req.peer_addr(), "mod_xml_curl request from an address that is not allowed");
+        state.directory.refused("address");
         return plain(StatusCode::FORBIDDEN, "address not allowed\n");
     }
     if !credentials_ok(config, &req) {
+        state.directory.refused("credentials");
         return HttpResponse::Unauthorized()
             .insert_header((header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\"")))
             .content_type("text/plain; charset=utf-8")
@@ -114,9 +116,11 @@ pub async fn xml_curl(
     let mut body = web::BytesMut::with_capacity(8192);
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else {
+            state.directory.refused("unreadable");
             return plain(StatusCode::BAD_REQUEST, "unreadable body\n");
         };
         if body.len() + chunk.len() > limit {
+            state.directory.refused("too_large");
             return plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
         }
         body.extend_from_slice(&chunk);

@@ -25,12 +25,23 @@ pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Registers every route of the application.
+/// Registers every route of the application (the OpenAPI document is built from this).
 pub fn configure(cfg: &mut ServiceConfig) {
-    // First: FreeSWITCH's hot path (every REGISTER, every call). actix tries routes in order,
-    // and each pattern with parameters is a regex match; registered last, this static path
-    // spent a third of its CPU matching the API's routes first.
+    configure_freeswitch(cfg);
+    configure_api(cfg);
+}
+
+/// FreeSWITCH's hot path (every REGISTER, every call). The server registers it first and
+/// outside the API's middleware: actix tries routes in order, each pattern with parameters is
+/// a regex match (registered last, this static path spent a third of its CPU matching the
+/// API's routes), and request ids, tracing spans and per-route HTTP metrics cost more than
+/// the answer itself (the directory counts its answers in `/metrics`).
+pub fn configure_freeswitch(cfg: &mut ServiceConfig) {
     cfg.service(freeswitch::xml_curl);
+}
+
+/// The JSON API, the health probes and everything under the API's middleware.
+pub fn configure_api(cfg: &mut ServiceConfig) {
     cfg.service(health::live).service(health::ready);
     cfg.service(auth::login)
         .service(auth::refresh)

@@ -1071,6 +1071,7 @@ async fn malformed_and_unknown_requests_get_not_found_never_a_500(app: TestApp) 
     let huge = format!("{}&x={}", sip_auth("201"), "a".repeat(70 * 1024));
     let response = post(&app, huge).await;
     assert_eq!(response.status(), 413);
+    assert_eq!(refusals(&app, "too_large").await, 1.0);
     // Other methods are not served.
     let response = app.get("/freeswitch/xml").await;
     assert_eq!(response.status(), 405);
@@ -1120,6 +1121,8 @@ async fn credentials_are_checked(app: TestApp) {
             "{wrong}"
         );
     }
+    // Refusals are outside the API's HTTP metrics; the directory counts them.
+    assert_eq!(refusals(&app, "credentials").await, 6.0);
     let response = with(Some(basic(&format!("freeswitch:{XML_CURL_PASSWORD}"))))
         .await
         .unwrap();
@@ -1138,6 +1141,17 @@ async fn an_address_outside_the_allow_list_is_refused(app: TestApp) {
     assert_eq!(response.status(), 403);
     let text = response.text().await.unwrap();
     assert!(!text.contains("201"), "nothing leaks: {text}");
+    assert_eq!(refusals(&app, "address").await, 1.0);
+}
+
+/// `switchboard_xml_curl_refusals_total{reason}` from `/metrics` (0 when not yet counted).
+async fn refusals(app: &TestApp, reason: &str) -> f64 {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let prefix = format!("switchboard_xml_curl_refusals_total{{reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0.0, |v| v.parse().unwrap())
 }
 
 async fn cacheable_follows_the_configuration(app: TestApp) {
