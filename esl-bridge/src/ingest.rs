@@ -26,6 +26,7 @@ use switchboard_domain::services::registrations::{self, Change, DomainUsers, Rep
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
+use crate::frames::LeanEvent;
 use crate::metrics::BridgeMetrics;
 
 /// How long a realm that is none of ours is remembered as such (a Domain may be created).
@@ -42,8 +43,8 @@ pub enum Inbound {
     Event {
         /// The node's name.
         node: Arc<str>,
-        /// The event.
-        event: Box<EslEvent>,
+        /// The event (only the headers read here; see [`crate::frames`]).
+        event: LeanEvent,
     },
     /// The node's full registration list (`show registrations as json`) after a (re)connect;
     /// the node's channels are forgotten (their calls are reported again as they change).
@@ -163,27 +164,40 @@ pub struct Unusable {
     pub missing: &'static str,
 }
 
-/// The name metrics use: the subclass for `CUSTOM`, else the event name.
-pub fn event_label(event: &EslEvent) -> String {
-    let name = event.header_str("Event-Name").unwrap_or("UNKNOWN");
-    if name == "CUSTOM" {
-        if let Some(sub) = event.header_str("Event-Subclass") {
-            return sub.to_owned();
-        }
-    }
-    name.to_owned()
+/// An event's headers by name: the lean events of the event connection, and the crate's
+/// [`EslEvent`] (the JSON captures in the tests), read by the same code.
+pub trait Headers {
+    /// The decoded value of a header.
+    fn header(&self, name: &str) -> Option<&str>;
 }
 
-fn first<'a>(event: &'a EslEvent, names: &[&str]) -> Option<&'a str> {
+impl Headers for EslEvent {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.header_str(name)
+    }
+}
+
+/// The name metrics use: the subclass for `CUSTOM`, else the event name.
+pub fn event_label<E: Headers + ?Sized>(event: &E) -> &str {
+    let name = event.header("Event-Name").unwrap_or("UNKNOWN");
+    if name == "CUSTOM" {
+        if let Some(sub) = event.header("Event-Subclass") {
+            return sub;
+        }
+    }
+    name
+}
+
+fn first<'a, E: Headers + ?Sized>(event: &'a E, names: &[&str]) -> Option<&'a str> {
     names
         .iter()
-        .filter_map(|n| event.header_str(n))
+        .filter_map(|n| event.header(n))
         .map(str::trim)
         .find(|v| !v.is_empty() && *v != "_undef_")
 }
 
-fn need<'a>(
-    event: &'a EslEvent,
+fn need<'a, E: Headers + ?Sized>(
+    event: &'a E,
     names: &[&str],
     name: &str,
     missing: &'static str,
@@ -201,8 +215,8 @@ fn split_at_sign(s: &str) -> Option<(&str, &str)> {
 }
 
 /// Reads an event; `Ignore` for everything presence and registrations do not need.
-pub fn parse(event: &EslEvent) -> Result<FsEvent, Unusable> {
-    let name = event.header_str("Event-Name").unwrap_or_default();
+pub fn parse<E: Headers + ?Sized>(event: &E) -> Result<FsEvent, Unusable> {
+    let name = event.header("Event-Name").unwrap_or_default();
     match name {
         "CUSTOM" => parse_custom(event),
         "CHANNEL_CREATE" | "CHANNEL_ANSWER" | "CHANNEL_HANGUP_COMPLETE" | "PRESENCE_IN" => {
@@ -212,8 +226,8 @@ pub fn parse(event: &EslEvent) -> Result<FsEvent, Unusable> {
     }
 }
 
-fn parse_custom(event: &EslEvent) -> Result<FsEvent, Unusable> {
-    let sub = event.header_str("Event-Subclass").unwrap_or_default();
+fn parse_custom<E: Headers + ?Sized>(event: &E) -> Result<FsEvent, Unusable> {
+    let sub = event.header("Event-Subclass").unwrap_or_default();
     match sub {
         "sofia::register" => {
             let user = need(event, &["from-user", "username"], sub, "from-user")?;
@@ -254,7 +268,7 @@ fn parse_custom(event: &EslEvent) -> Result<FsEvent, Unusable> {
     }
 }
 
-fn parse_channel(event: &EslEvent, name: &str) -> Result<FsEvent, Unusable> {
+fn parse_channel<E: Headers + ?Sized>(event: &E, name: &str) -> Result<FsEvent, Unusable> {
     // PRESENCE_IN without a channel: a registration notice or someone's sendevent.
     let Some(uuid) = first(event, &["Unique-ID"]) else {
         if name == "PRESENCE_IN" {
@@ -490,7 +504,7 @@ impl Ingest {
             match item {
                 Inbound::Event { node, event } => {
                     *received
-                        .entry((node.clone(), event_label(&event)))
+                        .entry((node.clone(), event_label(&event).to_owned()))
                         .or_default() += 1;
                     match parse(&event) {
                         Ok(parsed) => {
@@ -784,10 +798,22 @@ mod tests {
         let bytes = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap_or_default();
         let events = events_from(&bytes).await;
         assert_eq!(events.len(), 1, "{name}");
-        match events.first().map(parse) {
+        let parsed = match events.first().map(parse) {
             Some(Ok(parsed)) => parsed,
             other => panic!("{name}: {other:?}"),
+        };
+        if name.starts_with("event-plain-") {
+            // The lean reader of the event connection reads the same as the crate.
+            let body = bytes.split_once("\n\n").map(|(_, b)| b).unwrap_or_default();
+            let lean = LeanEvent::from_plain(body.as_bytes());
+            assert_eq!(parse(&lean).as_ref(), Ok(&parsed), "{name}: lean");
+            assert_eq!(
+                Some(event_label(&lean)),
+                events.first().map(event_label),
+                "{name}"
+            );
         }
+        parsed
     }
 
     /// The same captured event in both formats reads the same.

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod directory;
+pub mod frames;
 pub mod ingest;
 pub mod link;
 pub mod metrics;

@@ -1,23 +1,30 @@
-//! One Event Socket link per FreeSWITCH node: connect, authenticate, subscribe, deliver the
-//! queued commands, resynchronise, then forward events until the link dies; reconnect forever
+//! One Event Socket link per FreeSWITCH node: two connections, reconnected together forever
 //! with exponential backoff and jitter.
 //!
-//! A link is dead when no traffic arrived for the heartbeat timeout (FreeSWITCH sends
-//! `HEARTBEAT` every 20 s), when a command gets no reply within the command timeout, when the
-//! peer closes, or when a frame cannot be parsed (the link is closed and reopened; nothing
-//! panics). Commands that could not be delivered stay queued for the next connection.
+//! - The **command connection** (freeswitch-esl-tokio's [`EslClient`], connected first)
+//!   delivers the queued commands, then resynchronises, then each new command.
+//! - The **event connection** ([`crate::frames`], a lean reader of our own) authenticates,
+//!   subscribes to [`SUBSCRIPTION`] and forwards the events to ingestion. On its own socket
+//!   the event flood never delays a command reply, and a command never delays an event.
+//!
+//! A link is dead when the event connection saw nothing for the heartbeat timeout
+//! (FreeSWITCH sends `HEARTBEAT` every 20 s), when a command gets no reply within the command
+//! timeout, when either peer closes, or when a frame cannot be parsed (both connections are
+//! closed and reopened; nothing panics). Commands that could not be delivered stay queued for
+//! the next session.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use freeswitch_esl_tokio::{EslClient, EslConnectOptions, EslError, EventFormat};
+use freeswitch_esl_tokio::{EslClient, EslConnectOptions, EslError};
 use rand_core::{OsRng, RngCore};
 use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::frames::{EventStream, StreamError};
 use crate::ingest::{Inbound, parse_show_registrations};
 use crate::metrics::BridgeMetrics;
 use crate::push::{Command, Mirrors, Queue, Wire, resync_commands};
@@ -146,16 +153,29 @@ impl NodeHandle {
 enum LinkError {
     #[error("connecting failed: {0}")]
     Connect(EslError),
-    #[error("subscribing failed: {0}")]
-    Subscribe(EslError),
+    #[error("opening the event connection failed: {0}")]
+    Events(StreamError),
     #[error("a command failed on the wire: {0}")]
     Command(EslError),
     #[error("a frame could not be read: {0}")]
-    Malformed(EslError),
+    Malformed(String),
+    #[error("no sign of life: {0}")]
+    Silent(StreamError),
     #[error("the link closed: {0}")]
     Closed(String),
     #[error("resynchronising failed: {0}")]
     Resync(String),
+}
+
+impl From<StreamError> for LinkError {
+    /// How the event stream of a connection that was up ended.
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::Malformed(why) => Self::Malformed(why),
+            e @ StreamError::Silent(_) => Self::Silent(e),
+            other => Self::Closed(other.to_string()),
+        }
+    }
 }
 
 /// One node's link task.
@@ -237,26 +257,36 @@ impl Link {
         }
     }
 
-    /// One connection. `Ok(why)` when it was up and then ended; `Err(why)` when it failed on
-    /// the way up (or ended in a way that is worth backing off from).
+    /// One session: the command connection, then the event connection. `Ok(why)` when it
+    /// was up and then ended; `Err(why)` when it failed on the way up. Either connection
+    /// dying ends both.
     async fn session(&self, connected_before: &mut bool) -> Result<LinkError, LinkError> {
         let s = &self.handle.settings;
-        // A deep queue absorbs bursts while ingestion writes a batch; events that still do
-        // not fit are dropped by the reader (waiting would stall command replies), counted,
-        // and repaired by reloading the registration list.
-        let options = EslConnectOptions::new()
-            .with_connect_timeout(s.command_timeout)
-            .with_event_queue_size(EVENT_QUEUE);
-        let (client, mut events) =
+        let options = EslConnectOptions::new().with_connect_timeout(s.command_timeout);
+        let (client, mut command_events) =
             EslClient::connect_with_options(&s.host, s.port, s.password.expose_secret(), options)
                 .await
                 .map_err(LinkError::Connect)?;
         client.set_command_timeout(s.command_timeout);
-        client.set_liveness_timeout(s.heartbeat_timeout);
-        client
-            .subscribe_events_raw(EventFormat::Plain, SUBSCRIPTION)
-            .await
-            .map_err(LinkError::Subscribe)?;
+        // No liveness timeout here (the crate's default is off): nothing is subscribed on this
+        // connection, so it is silent between commands. A command that goes unanswered, or
+        // the peer closing, ends it; the heartbeats watch the event connection.
+        let events = match EventStream::connect(
+            &s.host,
+            s.port,
+            s.password.expose_secret(),
+            SUBSCRIPTION,
+            s.command_timeout,
+            s.heartbeat_timeout,
+        )
+        .await
+        {
+            Ok(events) => events,
+            Err(e) => {
+                let _ = client.disconnect().await;
+                return Err(LinkError::Events(e));
+            }
+        };
         if *connected_before {
             self.metrics
                 .reconnects
@@ -271,34 +301,7 @@ impl Link {
             .set(1);
         tracing::info!(node = %self.node, "FreeSWITCH link up");
 
-        // Events are read by their own task, so a slow command never stalls them.
-        let inbound = self.inbound.clone();
-        let node = self.node.clone();
-        let overflowed = Arc::new(tokio::sync::Notify::new());
-        let overflow = overflowed.clone();
-        let metrics = self.metrics.clone();
-        let mut reader = tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Some(Ok(event)) => {
-                        let item = Inbound::Event {
-                            node: node.clone(),
-                            event: Box::new(event),
-                        };
-                        if inbound.send(item).await.is_err() {
-                            return LinkError::Closed("ingestion stopped".to_owned());
-                        }
-                    }
-                    Some(Err(EslError::QueueFull)) => {
-                        metrics.ignored("queue_full");
-                        overflow.notify_one();
-                    }
-                    Some(Err(e)) => return LinkError::Malformed(e),
-                    None => return LinkError::Closed(events.status().to_string_lossy()),
-                }
-            }
-        });
-
+        let mut reader = tokio::spawn(read_events(events, self.node.clone(), self.inbound.clone()));
         let outcome = async {
             // What waited while the link was down goes first, once; then the resync.
             self.deliver_queue(&client).await?;
@@ -307,15 +310,18 @@ impl Link {
                 self.deliver_queue(&client).await?;
                 tokio::select! {
                     _ = self.handle.queue.notified() => {}
-                    _ = overflowed.notified() => {
-                        tracing::warn!(node = %self.node, "events were dropped; reloading the registrations");
-                        self.reload_registrations(&client).await?;
-                    }
                     ended = &mut reader => {
                         return Err(match ended {
                             Ok(e) => e,
                             Err(e) => LinkError::Closed(e.to_string()),
                         });
+                    }
+                    // Nothing is subscribed there: only its end matters.
+                    None = command_events.recv() => {
+                        return Err(LinkError::Closed(format!(
+                            "the command connection: {}",
+                            command_events.status().to_string_lossy()
+                        )));
                     }
                 }
             }
@@ -325,9 +331,12 @@ impl Link {
         let _ = client.disconnect().await;
         match outcome {
             // It was up: the next attempt starts from the first backoff step.
-            Err(e @ (LinkError::Closed(_) | LinkError::Malformed(_) | LinkError::Command(_))) => {
-                Ok(e)
-            }
+            Err(
+                e @ (LinkError::Closed(_)
+                | LinkError::Malformed(_)
+                | LinkError::Silent(_)
+                | LinkError::Command(_)),
+            ) => Ok(e),
             Err(e) => Err(e),
             Ok(()) => Ok(LinkError::Closed("the session ended".to_owned())),
         }
@@ -420,6 +429,34 @@ impl Link {
     }
 }
 
+/// Forwards a node's events to ingestion until the event connection ends.
+///
+/// Waits when ingestion is behind (the bounded channel is full) instead of dropping: the
+/// commands have a connection of their own, so waiting stalls nothing but this socket, and
+/// FreeSWITCH then holds the events in its listener queue. Should that overflow too,
+/// FreeSWITCH drops events and, past 500 lost, closes the listener (`mod_event_socket.c`),
+/// and the reconnect's resync reloads the registrations.
+async fn read_events(
+    mut events: EventStream,
+    node: Arc<str>,
+    inbound: mpsc::Sender<Inbound>,
+) -> LinkError {
+    loop {
+        match events.next_event().await {
+            Ok(event) => {
+                let item = Inbound::Event {
+                    node: node.clone(),
+                    event,
+                };
+                if inbound.send(item).await.is_err() {
+                    return LinkError::Closed("ingestion stopped".to_owned());
+                }
+            }
+            Err(e) => return e.into(),
+        }
+    }
+}
+
 trait LossyStatus {
     fn to_string_lossy(&self) -> String;
 }
@@ -457,10 +494,8 @@ pub struct Bridge {
     metrics: BridgeMetrics,
 }
 
-/// Events the ESL reader holds for a link before it drops (see [`Link::session`]).
-const EVENT_QUEUE: usize = 16 * 1024;
-
-/// Room for events between the links and ingestion before the links wait.
+/// Room for events between the links and ingestion before the links wait (see
+/// [`read_events`]).
 const INBOUND_CAPACITY: usize = 16 * 1024;
 
 impl Bridge {

@@ -46,26 +46,42 @@ impl Switch {
         }
     }
 
-    /// Accepts the bridge's next connection, authenticates it and answers its subscription.
+    /// Accepts the bridge's next session: its command connection, then its event connection
+    /// (authenticated by the scripted peer), whose subscription it answers.
     pub(crate) async fn accept(&self) -> Conn {
         loop {
-            let accepted = tokio::time::timeout(Duration::from_secs(30), self.server.accept())
-                .await
-                .expect("the bridge connects");
-            let Ok(mut conn) = accepted else { continue };
-            let command = conn.read_command().await.unwrap();
+            let Ok(conn) = self.accept_one().await else {
+                continue;
+            };
+            // A connection of an attempt the bridge gave up on fails here: start over.
+            let Ok(mut events) = self.accept_one().await else {
+                continue;
+            };
+            let Ok(command) = events.read_command().await else {
+                continue;
+            };
             assert_eq!(command, SUBSCRIPTION);
-            conn.reply_raw_text("+OK event listener enabled plain")
+            events
+                .reply_raw_text("+OK event listener enabled plain")
                 .await
                 .unwrap();
-            return Conn { conn };
+            return Conn { conn, events };
         }
+    }
+
+    async fn accept_one(&self) -> std::io::Result<MockConnection> {
+        tokio::time::timeout(Duration::from_secs(30), self.server.accept())
+            .await
+            .expect("the bridge connects")
     }
 }
 
-/// One connection from the bridge.
+/// One session of the bridge: its command connection and its event connection.
 pub(crate) struct Conn {
+    /// Commands (and their replies).
     pub(crate) conn: MockConnection,
+    /// Events (subscribed; the bridge sends nothing else there).
+    pub(crate) events: MockConnection,
 }
 
 impl Conn {
@@ -118,7 +134,7 @@ impl Conn {
     /// Sends a captured event frame with `replace` applied to its body.
     pub(crate) async fn send_fixture(&mut self, name: &str, replace: &[(&str, &str)]) {
         let frame = fixture_frame(name, replace);
-        self.conn.send_raw(&frame).await.unwrap();
+        self.events.send_raw(&frame).await.unwrap();
     }
 }
 
@@ -220,6 +236,7 @@ bridge_scenarios!(
     each_change_becomes_its_commands_and_waits_out_an_outage,
     rotation_dnd_and_deletion_become_their_commands,
     a_garbage_frame_closes_and_reopens_the_link,
+    a_closed_command_connection_reopens_both,
     a_silent_switch_is_declared_dead_and_reconnected,
     an_unanswered_command_is_delivered_again_after_reconnecting,
     every_node_gets_every_command_and_readiness_follows_the_links,
@@ -627,10 +644,15 @@ async fn a_garbage_frame_closes_and_reopens_the_link(backend: Backend) {
     let admin = app.admin_token().await;
     let mut fs = switch.accept().await;
     fs.resync(r#"{"row_count":0}"#).await;
-    fs.conn
+    fs.events
         .send_raw("this is not an event socket frame\n\n")
         .await
         .unwrap();
+    // The command connection of that session is closed too.
+    let closed = tokio::time::timeout(Duration::from_secs(30), fs.conn.read_command())
+        .await
+        .expect("the command connection closes");
+    assert!(closed.is_err(), "{closed:?}");
     let mut fs = switch.accept().await;
     fs.resync(r#"{"row_count":0}"#).await;
     let nodes = eventually(&app, &admin, "/api/v1/freeswitch/nodes", |n| {
@@ -645,7 +667,7 @@ async fn a_garbage_frame_closes_and_reopens_the_link(backend: Backend) {
         "{nodes}"
     );
     // Still serving: the heartbeat the switch sends next is counted.
-    fs.conn.send_heartbeat().await.unwrap();
+    fs.events.send_heartbeat().await.unwrap();
     let metrics_have_it = || async {
         app.get("/metrics").await.text().await.unwrap().contains(
             "switchboard_freeswitch_events_received_total{event=\"HEARTBEAT\",node=\"fs1\"} 1",
@@ -658,6 +680,36 @@ async fn a_garbage_frame_closes_and_reopens_the_link(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the heartbeat after the reconnect was not counted");
+}
+
+async fn a_closed_command_connection_reopens_both(backend: Backend) {
+    let (app, switch) = app_with_switch_and(backend, |c| {
+        c.freeswitch.link.reconnect_initial_ms = 50;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let mut fs = switch.accept().await;
+    fs.resync(r#"{"row_count":0}"#).await;
+    let Conn { conn, mut events } = fs;
+    // FreeSWITCH drops the command connection alone: the events must not go on without it.
+    drop(conn);
+    let closed = tokio::time::timeout(Duration::from_secs(30), events.read_command())
+        .await
+        .expect("the event connection closes");
+    assert!(closed.is_err(), "{closed:?}");
+    let mut fs = switch.accept().await;
+    fs.resync(r#"{"row_count":0}"#).await;
+    let nodes = eventually(&app, &admin, "/api/v1/freeswitch/nodes", |n| {
+        n["items"][0]["state"] == "connected"
+    })
+    .await;
+    assert_eq!(nodes["items"][0]["reconnects"], 1, "{nodes}");
+    assert!(
+        nodes["items"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("command connection")),
+        "{nodes}"
+    );
 }
 
 async fn rotation_dnd_and_deletion_become_their_commands(backend: Backend) {
