@@ -50,39 +50,47 @@ pub async fn active_sessions<C: ConnectionTrait>(
 
 /// Loads the Domain's snapshot; a missing Domain is a 404.
 pub async fn load<C: ConnectionTrait>(db: &C, domain_id: Uuid) -> DomainResult<Bindings> {
-    let domain = domains::Entity::find_by_id(domain_id)
-        .one(db)
-        .await?
-        .ok_or(DomainError::NotFound("domain"))?;
-    let settings = calling_settings::load(db, domain_id).await?;
-    let extensions = extensions::Entity::find()
-        .filter(extensions::Column::DomainId.eq(domain_id))
-        .all(db)
-        .await?;
-    let devices = devices::Entity::find()
-        .filter(devices::Column::DomainId.eq(domain_id))
-        .all(db)
-        .await?;
-    let locations = locations::Entity::find()
-        .filter(locations::Column::DomainId.eq(domain_id))
-        .all(db)
-        .await?;
-    let location_extensions = location_extensions::Entity::find()
-        .filter(location_extensions::Column::DomainId.eq(domain_id))
-        .all(db)
-        .await?;
-    let sessions = active_sessions(db, domain_id)
-        .await?
-        .iter()
-        .map(session_of)
-        .collect();
-    let sign_ins = location_sign_ins::Entity::find()
-        .filter(location_sign_ins::Column::DomainId.eq(domain_id))
-        .all(db)
-        .await?
-        .iter()
-        .map(sign_in_of)
-        .collect();
+    // One round trip's latency instead of eight: on a pool the queries run side by side (on
+    // PostgreSQL each costs a round trip); inside a transaction they simply take turns.
+    let (domain, settings, extensions, devices, locations, location_extensions, sessions, sign_ins) =
+        tokio::try_join!(
+            async { Ok::<_, DomainError>(domains::Entity::find_by_id(domain_id).one(db).await?) },
+            calling_settings::load(db, domain_id),
+            async {
+                Ok(extensions::Entity::find()
+                    .filter(extensions::Column::DomainId.eq(domain_id))
+                    .all(db)
+                    .await?)
+            },
+            async {
+                Ok(devices::Entity::find()
+                    .filter(devices::Column::DomainId.eq(domain_id))
+                    .all(db)
+                    .await?)
+            },
+            async {
+                Ok(locations::Entity::find()
+                    .filter(locations::Column::DomainId.eq(domain_id))
+                    .all(db)
+                    .await?)
+            },
+            async {
+                Ok(location_extensions::Entity::find()
+                    .filter(location_extensions::Column::DomainId.eq(domain_id))
+                    .all(db)
+                    .await?)
+            },
+            active_sessions(db, domain_id),
+            async {
+                Ok(location_sign_ins::Entity::find()
+                    .filter(location_sign_ins::Column::DomainId.eq(domain_id))
+                    .all(db)
+                    .await?)
+            },
+        )?;
+    let domain = domain.ok_or(DomainError::NotFound("domain"))?;
+    let sessions = sessions.iter().map(session_of).collect();
+    let sign_ins = sign_ins.iter().map(sign_in_of).collect();
     Ok(Bindings::from_rows(SnapshotRows {
         domain,
         settings,
