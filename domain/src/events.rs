@@ -115,6 +115,9 @@ pub struct ChangeEvent {
     pub sip_users: Vec<String>,
     /// SIP users whose registrations must be dropped (credentials rotated, disabled, deleted).
     pub drop_registrations: Vec<String>,
+    /// Registered phones (Device SIP users) whose identity changed while their registration
+    /// stays: they are asked to re-read their configuration (`check_sync`).
+    pub check_sync: Vec<String>,
 }
 
 impl ChangeEvent {
@@ -134,6 +137,7 @@ impl ChangeEvent {
             at,
             sip_users: Vec::new(),
             drop_registrations: Vec::new(),
+            check_sync: Vec::new(),
         }
     }
 
@@ -152,6 +156,22 @@ impl ChangeEvent {
         for u in users {
             if !self.drop_registrations.contains(&u) {
                 self.drop_registrations.push(u.clone());
+            }
+            if !self.sip_users.contains(&u) {
+                self.sip_users.push(u);
+            }
+        }
+        self
+    }
+}
+
+impl ChangeEvent {
+    /// Marks Devices whose identity changed and whose registration stays (they are refreshed
+    /// too); one whose registration is dropped is never asked to re-sync.
+    pub fn check_sync(mut self, users: impl IntoIterator<Item = String>) -> Self {
+        for u in users {
+            if !self.check_sync.contains(&u) {
+                self.check_sync.push(u.clone());
             }
             if !self.sip_users.contains(&u) {
                 self.sip_users.push(u);

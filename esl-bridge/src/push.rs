@@ -13,7 +13,10 @@
 //!   Extension under the one key `ext`;
 //!   or `hash delete/…` when there is none any more; only entries that changed are written;
 //! - `sendevent PRESENCE_IN` for each Extension whose BLF lamp changed: lit while it is logged
-//!   in to a hot-desk phone or on Do-Not-Disturb.
+//!   in to a hot-desk phone or on Do-Not-Disturb;
+//! - `sofia profile <p> check_sync <user>@<domain>` for each phone whose identity changed
+//!   while its registration stays (hot-desk login, logout to its placeholder, another owner,
+//!   label or mode, its Extension renamed), last, and never for one the batch drops.
 //!
 //! Commands go to every node's [`Queue`], where they are coalesced: one pending command per
 //! SIP user and kind, one per hash key, one per lamp (the latest wins). Every command is
@@ -84,6 +87,14 @@ pub enum Command {
     },
     /// Set a BLF lamp.
     Presence(Lamp),
+    /// Ask a registered phone to re-read its configuration (its identity changed, its
+    /// registration stays).
+    CheckSync {
+        /// SIP user.
+        user: String,
+        /// SIP domain.
+        domain: String,
+    },
 }
 
 /// What goes on the wire for a command.
@@ -97,13 +108,15 @@ pub enum Wire {
 
 impl Command {
     /// The coalescing slot: the class (which also orders delivery: flushes first, then the
-    /// mirror, then registration drops, then lamps) and the key within it.
+    /// mirror, then registration drops, then lamps, then re-syncs, so a phone re-reads only
+    /// once everything FreeSWITCH holds for it is current) and the key within it.
     pub fn slot(&self) -> (u8, String) {
         match self {
             Self::FlushCache { user, domain } => (0, format!("{user}@{domain}")),
             Self::HashInsert { key, .. } | Self::HashDelete { key } => (1, key.clone()),
             Self::DropRegistration { user, domain } => (2, format!("{user}@{domain}")),
             Self::Presence(l) => (3, format!("{}@{}", l.number, l.domain)),
+            Self::CheckSync { user, domain } => (4, format!("{user}@{domain}")),
         }
     }
 
@@ -119,6 +132,11 @@ impl Command {
             Self::HashDelete { key } => Wire::Api(format!("hash delete/{HASH_REALM}/{key}")),
             Self::DropRegistration { user, domain } => Wire::Api(format!(
                 "sofia profile {profile} flush_inbound_reg {user}@{domain} reboot"
+            )),
+            // Always with the user: without an argument check_sync drops every registration
+            // of the profile.
+            Self::CheckSync { user, domain } => Wire::Api(format!(
+                "sofia profile {profile} check_sync {user}@{domain}"
             )),
             Self::Presence(l) => {
                 let id = format!("{}@{}", l.number, l.domain);
@@ -361,7 +379,7 @@ impl std::fmt::Debug for Pusher {
 struct Rest {
     /// The Domains whose mirror must be recomputed, with their SIP domain.
     domains: BTreeMap<Uuid, String>,
-    /// Registration drops (sent after the mirror).
+    /// Registration drops and re-syncs (sent after the mirror).
     drops: Vec<Command>,
 }
 
@@ -442,6 +460,7 @@ impl Pusher {
     fn split(&self, batch: &[Arc<ChangeEvent>]) -> (Vec<Command>, Rest) {
         let mut flush: Vec<Command> = Vec::new();
         let mut drop: Vec<Command> = Vec::new();
+        let mut sync: Vec<Command> = Vec::new();
         let mut domains: BTreeMap<Uuid, String> = BTreeMap::new();
         for e in batch {
             for user in &e.sip_users {
@@ -462,12 +481,26 @@ impl Pusher {
                     drop.push(c);
                 }
             }
+            // A phone whose registration the batch drops anyway is not asked to re-sync.
+            for user in &e.check_sync {
+                let dropped = batch.iter().any(|other| {
+                    other.sip_domain == e.sip_domain && other.drop_registrations.contains(user)
+                });
+                let c = Command::CheckSync {
+                    user: user.clone(),
+                    domain: e.sip_domain.clone(),
+                };
+                if !dropped && !sync.contains(&c) {
+                    sync.push(c);
+                }
+            }
             // A telephone-status flip (from FreeSWITCH itself) changes nothing we mirror.
             let from_switch = e.kind == ChangeKind::PresenceChanged && e.sip_users.is_empty();
             if !from_switch {
                 domains.insert(e.domain_id, e.sip_domain.clone());
             }
         }
+        drop.extend(sync);
         (
             flush,
             Rest {
@@ -521,6 +554,10 @@ mod tests {
     #[test]
     fn the_queue_coalesces_per_slot_and_delivers_flushes_before_drops() {
         let q = Queue::default();
+        q.push(Command::CheckSync {
+            user: "d-7f3a".into(),
+            domain: "acme.example.net".into(),
+        });
         q.push(Command::DropRegistration {
             user: "d-7f3a".into(),
             domain: "acme.example.net".into(),
@@ -536,7 +573,7 @@ mod tests {
             key: "ext:201@acme.example.net".into(),
             value: "b".into(),
         });
-        assert_eq!(q.len(), 4);
+        assert_eq!(q.len(), 5);
         let wires: Vec<Wire> = std::iter::from_fn(|| q.pop())
             .map(|c| c.wire("internal"))
             .collect();
@@ -550,6 +587,7 @@ mod tests {
                     "sofia profile internal flush_inbound_reg d-7f3a@acme.example.net reboot"
                         .into()
                 ),
+                Wire::Api("sofia profile internal check_sync d-7f3a@acme.example.net".into()),
             ]
         );
         // A command put back after a failed delivery does not overwrite a newer one.

@@ -681,6 +681,15 @@ async fn save(
         ChangeEvent::new(domain.id, &domain.sip_domain, kind, saved.id, ctx.now).refresh(users);
     if before.as_ref().is_some_and(|b| b.enabled && !saved.enabled) {
         event = event.drop_registrations([saved.sip_username.clone()]);
+    } else if before.as_ref().is_some_and(|b| {
+        saved.enabled
+            && (b.label != saved.label
+                || b.mode != saved.mode
+                || b.owner_extension_id != saved.owner_extension_id
+                || b.placeholder_extension_id != saved.placeholder_extension_id)
+    }) {
+        // Another name or identity on the same registration: the phone re-reads its config.
+        event = event.check_sync([saved.sip_username.clone()]);
     }
     deps.bus.publish([event]);
     Ok(saved)

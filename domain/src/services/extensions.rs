@@ -452,6 +452,16 @@ async fn dependent_sip_users<C: ConnectionTrait>(
     ext: &extensions::Model,
 ) -> DomainResult<Vec<String>> {
     let mut users = vec![ext.number.clone()];
+    users.extend(dependent_devices(db, ext).await?);
+    Ok(users)
+}
+
+/// The SIP users of the Devices that show the Extension's identity (owned, or its placeholder
+/// while logged out).
+async fn dependent_devices<C: ConnectionTrait>(
+    db: &C,
+    ext: &extensions::Model,
+) -> DomainResult<Vec<String>> {
     let devices = devices::Entity::find()
         .filter(devices::Column::DomainId.eq(ext.domain_id))
         .filter(
@@ -461,8 +471,7 @@ async fn dependent_sip_users<C: ConnectionTrait>(
         )
         .all(db)
         .await?;
-    users.extend(devices.into_iter().map(|d| d.sip_username));
-    Ok(users)
+    Ok(devices.into_iter().map(|d| d.sip_username).collect())
 }
 
 /// The associated data binding an Extension's encrypted SIP secret to its row.
@@ -628,6 +637,16 @@ async fn save(
     {
         users.push(b.number.clone());
     }
+    // The phones that show this Extension's name or number re-read their configuration
+    // (not for any other setting: a re-sync may restart a phone).
+    let renamed = before
+        .as_ref()
+        .is_some_and(|b| b.display_name != saved.display_name || b.number != saved.number);
+    let phones = if renamed {
+        dependent_devices(&txn, &saved).await?
+    } else {
+        Vec::new()
+    };
     txn.commit().await?;
 
     let kind = if before.is_some() {
@@ -635,8 +654,9 @@ async fn save(
     } else {
         ChangeKind::ExtensionCreated
     };
-    let mut event =
-        ChangeEvent::new(domain.id, &domain.sip_domain, kind, saved.id, ctx.now).refresh(users);
+    let mut event = ChangeEvent::new(domain.id, &domain.sip_domain, kind, saved.id, ctx.now)
+        .refresh(users)
+        .check_sync(phones);
     let lost_registration = before.as_ref().is_some_and(|b| {
         b.sip_registration_enabled
             && (!saved.sip_registration_enabled || !saved.enabled || b.number != saved.number)

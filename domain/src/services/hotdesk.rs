@@ -561,8 +561,12 @@ fn end_events(
                 && logged_out_mode(b, s.device_id) == LoggedOutMode::Full
             {
                 event.drop_registrations(sip_user(b, s.device_id))
-            } else {
+            } else if restarted.contains(&s.device_id) {
+                // The same phone logs in again: the new session's event asks it to re-sync.
                 event.refresh(sip_user(b, s.device_id))
+            } else {
+                // Logged out to its placeholder: same registration, another identity.
+                event.check_sync(sip_user(b, s.device_id))
             }
         })
         .collect()
@@ -639,7 +643,7 @@ async fn apply_login(
             session.device_id,
             ctx.now,
         )
-        .refresh(sip_user(b, session.device_id))
+        .check_sync(sip_user(b, session.device_id))
         .refresh(number(b, session.extension_id)),
     );
     deps.bus.publish(events);

@@ -235,6 +235,7 @@ bridge_scenarios!(
     real_events_feed_registrations_and_presence,
     each_change_becomes_its_commands_and_waits_out_an_outage,
     rotation_dnd_and_deletion_become_their_commands,
+    identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does,
     a_garbage_frame_closes_and_reopens_the_link,
     a_closed_command_connection_reopens_both,
     a_silent_switch_is_declared_dead_and_reconnected,
@@ -525,7 +526,7 @@ async fn each_change_becomes_its_commands_and_waits_out_an_outage(backend: Backe
     .await;
     assert_eq!(status, 200, "{body}");
     let mut got = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..6 {
         got.push(fs.api().await);
     }
     assert_eq!(
@@ -536,6 +537,8 @@ async fn each_change_becomes_its_commands_and_waits_out_an_outage(backend: Backe
             format!("hash insert/switchboard/dev:{h}@{SIP_DOMAIN}/201"),
             format!("hash insert/switchboard/ext:201@{SIP_DOMAIN}/{h}"),
             lamp(&format!("Logged in (hot-desk {h})"), "confirmed"),
+            // The phone now shows 201: it re-reads its configuration, last.
+            format!("sofia profile internal check_sync {h}@{SIP_DOMAIN}"),
         ]
     );
 
@@ -828,6 +831,174 @@ async fn rotation_dnd_and_deletion_become_their_commands(backend: Backend) {
             "sofia profile internal flush_inbound_reg {phone}@{SIP_DOMAIN} reboot"
         ))
     );
+}
+
+impl Conn {
+    /// Answers commands until one satisfies `last`; returns them all.
+    async fn until(&mut self, last: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut got = Vec::new();
+        loop {
+            let command = self.api().await;
+            let done = last(&command);
+            got.push(command);
+            if done {
+                return got;
+            }
+        }
+    }
+
+    /// Answers the commands that still arrive until the bridge has been quiet for a while.
+    async fn quiet(&mut self) -> Vec<String> {
+        let mut got = Vec::new();
+        while let Ok(command) =
+            tokio::time::timeout(Duration::from_millis(500), self.conn.read_command()).await
+        {
+            let command = command.unwrap().trim_end_matches('\n').to_owned();
+            if command.starts_with("sendevent ") {
+                self.conn.reply_raw_text("+OK 1").await.unwrap();
+            } else {
+                self.conn.reply_api("+OK\n").await.unwrap();
+            }
+            got.push(command.strip_prefix("api ").unwrap_or(&command).to_owned());
+        }
+        got
+    }
+}
+
+fn check_sync_of(sip_user: &str) -> String {
+    format!("sofia profile internal check_sync {sip_user}@{SIP_DOMAIN}")
+}
+
+async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend: Backend) {
+    let (app, switch) = app_with_switch(backend).await;
+    let mut fs = switch.accept().await;
+    fs.resync(r#"{"row_count":0}"#).await;
+    let (domain, admin) = domain_with_admin(&app, SIP_DOMAIN).await;
+    let alice = create(
+        &app,
+        &admin,
+        &domain,
+        "extensions",
+        json!({"number": "201", "display_name": "Alice Anders"}),
+    )
+    .await;
+    let lobby = create(
+        &app,
+        &admin,
+        &domain,
+        "extensions",
+        json!({"number": "299", "display_name": "Lobby", "placeholder": true,
+            "hotdesk_allowed": false}),
+    )
+    .await;
+    let desk = create(
+        &app,
+        &admin,
+        &domain,
+        "devices",
+        json!({"label": "Desk 5", "mode": "hotdesk", "logged_out_mode": "placeholder",
+            "placeholder_extension_id": id_of(&lobby)}),
+    )
+    .await;
+    let h = desk["sip_username"].as_str().unwrap().to_owned();
+    let desk_path = format!("/api/v1/domains/{domain}/devices/{}", id_of(&desk));
+    // A new phone has no registration to re-sync.
+    assert!(!fs.quiet().await.iter().any(|c| c.contains("check_sync")));
+
+    // Login: the phone shows 201 now; re-synced once, after everything else.
+    let session = format!("{desk_path}/session");
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::PUT,
+        &session,
+        Some(json!({"extension": "201"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got = fs.until(|c| c.contains("check_sync")).await;
+    assert_eq!(got.last(), Some(&check_sync_of(&h)), "{got:?}");
+    assert!(fs.quiet().await.is_empty());
+
+    // Logout to the placeholder: the registration stays, the identity changes.
+    let (status, _) = call(&app, &admin, Method::DELETE, &session, None).await;
+    assert_eq!(status, 204);
+    let got = fs.until(|c| c.contains("check_sync")).await;
+    assert!(
+        got.contains(&format!("xml_flush_cache id {h} {SIP_DOMAIN}")),
+        "{got:?}"
+    );
+    assert_eq!(got.last(), Some(&check_sync_of(&h)), "{got:?}");
+    assert!(
+        !got.iter().any(|c| c.contains("flush_inbound_reg")),
+        "{got:?}"
+    );
+    assert!(fs.quiet().await.is_empty());
+
+    // The placeholder renamed: the phone shows its new name.
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/api/v1/domains/{domain}/extensions/{}", id_of(&lobby)),
+        Some(json!({"display_name": "Front desk"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got = fs.until(|c| c.contains("check_sync")).await;
+    assert_eq!(got.last(), Some(&check_sync_of(&h)), "{got:?}");
+    assert!(fs.quiet().await.is_empty());
+
+    // A new label.
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::PATCH,
+        &desk_path,
+        Some(json!({"label": "Desk 5 (window)"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        fs.until(|c| c.contains("check_sync")).await,
+        [
+            format!("xml_flush_cache id {h} {SIP_DOMAIN}"),
+            check_sync_of(&h)
+        ]
+    );
+    assert!(fs.quiet().await.is_empty());
+
+    // Settings that are not the phone's identity: no re-sync (it may restart a phone).
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/api/v1/domains/{domain}/extensions/{}", id_of(&lobby)),
+        Some(json!({"dnd": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got = fs.quiet().await;
+    assert!(!got.is_empty());
+    assert!(!got.iter().any(|c| c.contains("check_sync")), "{got:?}");
+
+    // Disabled: its registration goes, and it is not asked to re-sync first.
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::PATCH,
+        &desk_path,
+        Some(json!({"enabled": false, "label": "Desk 5 (broken)"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got = fs.until(|c| c.contains("flush_inbound_reg")).await;
+    assert!(!got.iter().any(|c| c.contains("check_sync")), "{got:?}");
+    assert!(
+        !fs.quiet().await.iter().any(|c| c.contains("check_sync")),
+        "no re-sync for a dropped registration"
+    );
+    drop(alice);
 }
 
 async fn a_silent_switch_is_declared_dead_and_reconnected(backend: Backend) {
