@@ -529,7 +529,7 @@ async fn main() {
             })
             .collect()
     };
-    if std::env::var("SKIP_INGEST").is_err() {
+    if std::env::var("SKIP_INGEST").is_err() && std::env::var("SKIP_TRANSPORT").is_err() {
         transport_ceiling().await;
     }
     for backend in backends {
