@@ -10,7 +10,8 @@
 //!    connection stays idle meanwhile) and waits for ingestion rather than dropping events.
 //! 2. **Login → flush latency**: `LOGINS` (default 200) admin hot-desk logins and logouts through
 //!    the API; timed from sending the HTTP request until the scripted peer reads
-//!    `xml_flush_cache id <phone> <domain>`. Admin logins skip the PIN's argon2 on purpose: the
+//!    `xml_flush_cache id <phone> <domain>` (a login's commands end with the phone's
+//!    `check_sync`, a logout's with the lamp). Admin logins skip the PIN's argon2 on purpose: the
 //!    figure is the bridge's path, not the password hash.
 //!
 //! Output: one `key=value` line per figure, for the script.
@@ -387,7 +388,7 @@ async fn latency(backend: Backend) {
             })
         };
         let mut seen_flush = false;
-        // Every change ends with its lamp: read up to it.
+        // A login ends with the phone's check_sync, a (full) logout with its lamp.
         loop {
             let command = conn.read_command().await.unwrap();
             if command == flush && !seen_flush {
@@ -398,9 +399,15 @@ async fn latency(backend: Backend) {
             }
             if command.starts_with("sendevent") {
                 conn.reply_raw_text("+OK 1").await.unwrap();
-                break;
+                if !login {
+                    break;
+                }
+                continue;
             }
             conn.reply_api("+OK\n").await.unwrap();
+            if command.contains(" check_sync ") {
+                break;
+            }
         }
         let (status, answered) = request.await.unwrap();
         assert!(status.is_success());
