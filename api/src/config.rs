@@ -102,6 +102,9 @@ pub struct LinkConfig {
     pub reconnect_initial_ms: u64,
     /// Longest wait before reconnecting, in seconds.
     pub reconnect_max_secs: u64,
+    /// How often expired registrations are removed (and their phones shown unregistered), in
+    /// seconds.
+    pub sweep_interval_secs: u64,
 }
 
 impl Default for LinkConfig {
@@ -111,6 +114,7 @@ impl Default for LinkConfig {
             command_timeout_ms: 5000,
             reconnect_initial_ms: 500,
             reconnect_max_secs: 30,
+            sweep_interval_secs: 30,
         }
     }
 }
@@ -597,6 +601,12 @@ impl Config {
         if link.heartbeat_timeout_secs == 0 {
             fail(
                 "freeswitch.link.heartbeat_timeout_secs",
+                "must be at least 1".into(),
+            );
+        }
+        if link.sweep_interval_secs == 0 {
+            fail(
+                "freeswitch.link.sweep_interval_secs",
                 "must be at least 1".into(),
             );
         }

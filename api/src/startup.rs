@@ -174,7 +174,15 @@ fn start_bridge(
             backoff_max: Duration::from_secs(link.reconnect_max_secs),
         })
         .collect();
-    let bridge = Bridge::start(nodes, db.clone(), events, lines.clone(), metrics);
+    let sweep_interval = Duration::from_secs(config.freeswitch.link.sweep_interval_secs);
+    let bridge = Bridge::start(
+        nodes,
+        db.clone(),
+        events,
+        lines.clone(),
+        metrics,
+        sweep_interval,
+    );
     if bridge.enabled() {
         // The feature codes' outbound socket serves the same FreeSWITCH nodes.
         let address = &config.freeswitch.outbound_socket;

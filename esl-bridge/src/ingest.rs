@@ -33,7 +33,7 @@ use crate::metrics::BridgeMetrics;
 const UNKNOWN_DOMAIN_TTL: Duration = Duration::from_secs(30);
 /// The most events applied in one batch.
 const MAX_BATCH: usize = 2048;
-/// How often expired registrations are swept.
+/// How often expired registrations are swept, unless configured.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What a link hands to ingestion.
@@ -377,6 +377,7 @@ pub struct Ingest {
     reported: HashMap<(Uuid, String), LineState>,
     /// Registered contacts (`user@host:port`, lower-case) → the phone's Domain and SIP user.
     contacts: HashMap<String, (Uuid, String)>,
+    sweep_interval: Duration,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -399,7 +400,15 @@ impl Ingest {
             channels: HashMap::new(),
             reported: HashMap::new(),
             contacts: HashMap::new(),
+            sweep_interval: SWEEP_INTERVAL,
         }
+    }
+
+    /// Sweeps expired registrations every `interval` (default 30 s).
+    #[must_use]
+    pub fn with_sweep_interval(mut self, interval: Duration) -> Self {
+        self.sweep_interval = interval.max(Duration::from_millis(1));
+        self
     }
 
     /// Runs until the inbound channel closes: batches events, sweeps expired registrations,
@@ -410,7 +419,7 @@ impl Ingest {
         mut changes: broadcast::Receiver<Arc<ChangeEvent>>,
     ) {
         let mut listening = true;
-        let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+        let mut sweep = tokio::time::interval(self.sweep_interval);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

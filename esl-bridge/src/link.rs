@@ -507,6 +507,7 @@ impl Bridge {
         bus: &switchboard_domain::events::EventBus,
         lines: Arc<switchboard_domain::services::presence::LineStates>,
         metrics: BridgeMetrics,
+        sweep_interval: Duration,
     ) -> Self {
         let handles: Vec<NodeHandle> = nodes.into_iter().map(NodeHandle::new).collect();
         if handles.is_empty() {
@@ -517,7 +518,8 @@ impl Bridge {
         }
         let mirrors = Mirrors::default();
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
-        let ingest = crate::ingest::Ingest::new(db.clone(), lines.clone(), metrics.clone());
+        let ingest = crate::ingest::Ingest::new(db.clone(), lines.clone(), metrics.clone())
+            .with_sweep_interval(sweep_interval);
         let changes = bus.subscribe();
         let ingest_db = db.clone();
         tokio::spawn(async move {

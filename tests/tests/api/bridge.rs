@@ -241,6 +241,7 @@ bridge_scenarios!(
     a_silent_switch_is_declared_dead_and_reconnected,
     an_unanswered_command_is_delivered_again_after_reconnecting,
     every_node_gets_every_command_and_readiness_follows_the_links,
+    a_lapsed_registration_is_swept_and_the_phone_goes_offline,
 );
 
 /// The `sendevent PRESENCE_IN` for Extension 201's lamp, as on the wire (the ESL crate
@@ -275,6 +276,57 @@ async fn acme_with_a_fixed_phone(app: &TestApp) -> (String, String, String) {
     .await;
     let sip_user = phone["sip_username"].as_str().unwrap().to_owned();
     (domain, admin, sip_user)
+}
+
+/// A phone that vanishes without unregistering: its registration lapses, the sweep removes
+/// the row, and presence shows the phone offline (no event from FreeSWITCH says so).
+async fn a_lapsed_registration_is_swept_and_the_phone_goes_offline(backend: Backend) {
+    let (app, switch) =
+        app_with_switch_and(backend, |c| c.freeswitch.link.sweep_interval_secs = 1).await;
+    let mut fs = switch.accept().await;
+    assert_eq!(fs.resync(r#"{"row_count":0}"#).await, Vec::<String>::new());
+    let (domain, admin, phone) = acme_with_a_fixed_phone(&app).await;
+    let mirrored = format!("hash insert/switchboard/ext:201@{SIP_DOMAIN}/{phone}");
+    let mut pushed = Vec::new();
+    while !pushed.contains(&mirrored) {
+        pushed.push(fs.api().await);
+    }
+    let stored = || async {
+        use sea_orm::{ConnectionTrait as _, Statement};
+        app.db
+            .query_one_raw(Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM registrations",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+    };
+
+    fs.send_fixture(
+        "event-plain-sofia-register.txt",
+        &[("d-7f3a", phone.as_str()), ("expires: 3600", "expires: 2")],
+    )
+    .await;
+    let presence = format!("/api/v1/domains/{domain}/presence");
+    eventually(&app, &admin, &presence, |p| {
+        telephone_of(p, "201") == "available"
+    })
+    .await;
+    assert_eq!(stored().await, 1);
+
+    // Two seconds later the row lapses; the next sweep (every second here) removes it and
+    // tells presence.
+    eventually(&app, &admin, &presence, |p| {
+        telephone_of(p, "201") == "offline"
+    })
+    .await;
+    assert_eq!(stored().await, 0, "the sweep deleted the row");
+    let registrations = format!("/api/v1/domains/{domain}/registrations");
+    let list = call(&app, &admin, Method::GET, &registrations, None).await;
+    assert_eq!(list.1["items"], json!([]), "{}", list.1);
 }
 
 async fn real_events_feed_registrations_and_presence(backend: Backend) {
