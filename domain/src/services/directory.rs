@@ -42,45 +42,10 @@ pub async fn load_domain<C: ConnectionTrait>(
     cipher: &SecretCipher,
     domain_id: Uuid,
 ) -> DomainResult<Option<DirectorySource>> {
-    let Some(domain) = domains::Entity::find_by_id(domain_id).one(db).await? else {
+    let Some(rows) = super::snapshot::load_rows(db, domain_id).await? else {
         return Ok(None);
     };
-    let (settings, extensions, devices, locations, listings, sessions, sign_ins) = tokio::try_join!(
-        calling_settings::Entity::find_by_id(domain_id).one(db),
-        extensions::Entity::find()
-            .filter(extensions::Column::DomainId.eq(domain_id))
-            .all(db),
-        devices::Entity::find()
-            .filter(devices::Column::DomainId.eq(domain_id))
-            .all(db),
-        locations::Entity::find()
-            .filter(locations::Column::DomainId.eq(domain_id))
-            .all(db),
-        location_extensions::Entity::find()
-            .filter(location_extensions::Column::DomainId.eq(domain_id))
-            .all(db),
-        hotdesk_sessions::Entity::find()
-            .filter(hotdesk_sessions::Column::DomainId.eq(domain_id))
-            .filter(hotdesk_sessions::Column::EndedAt.is_null())
-            .all(db),
-        location_sign_ins::Entity::find()
-            .filter(location_sign_ins::Column::DomainId.eq(domain_id))
-            .all(db),
-    )?;
-    Ok(Some(assemble(
-        cipher,
-        SnapshotRows {
-            settings: settings.unwrap_or_else(|| settings_service::defaults(domain_id)),
-            domain,
-            extensions,
-            devices,
-            locations,
-            location_extensions: listings,
-            sessions: sessions.iter().map(session_of).collect(),
-            sign_ins: sign_ins.iter().map(sign_in_of).collect(),
-            registered: BTreeSet::new(),
-        },
-    )))
+    Ok(Some(assemble(cipher, rows)))
 }
 
 /// Loads every Domain with one query per table (a cold start of the directory).

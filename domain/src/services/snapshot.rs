@@ -50,56 +50,53 @@ pub async fn active_sessions<C: ConnectionTrait>(
 
 /// Loads the Domain's snapshot; a missing Domain is a 404.
 pub async fn load<C: ConnectionTrait>(db: &C, domain_id: Uuid) -> DomainResult<Bindings> {
-    // One round trip's latency instead of eight: on a pool the queries run side by side (on
-    // PostgreSQL each costs a round trip); inside a transaction they simply take turns.
+    load_rows(db, domain_id)
+        .await?
+        .map(Bindings::from_rows)
+        .ok_or(DomainError::NotFound("domain"))
+}
+
+/// Reads the rows of one Domain's snapshot; `None` when the Domain does not exist.
+///
+/// One round trip's latency instead of eight: on a pool the queries run side by side (on
+/// PostgreSQL each costs a round trip); inside a transaction they simply take turns.
+pub async fn load_rows<C: ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+) -> DomainResult<Option<SnapshotRows>> {
     let (domain, settings, extensions, devices, locations, location_extensions, sessions, sign_ins) =
         tokio::try_join!(
-            async { Ok::<_, DomainError>(domains::Entity::find_by_id(domain_id).one(db).await?) },
-            calling_settings::load(db, domain_id),
-            async {
-                Ok(extensions::Entity::find()
-                    .filter(extensions::Column::DomainId.eq(domain_id))
-                    .all(db)
-                    .await?)
-            },
-            async {
-                Ok(devices::Entity::find()
-                    .filter(devices::Column::DomainId.eq(domain_id))
-                    .all(db)
-                    .await?)
-            },
-            async {
-                Ok(locations::Entity::find()
-                    .filter(locations::Column::DomainId.eq(domain_id))
-                    .all(db)
-                    .await?)
-            },
-            async {
-                Ok(location_extensions::Entity::find()
-                    .filter(location_extensions::Column::DomainId.eq(domain_id))
-                    .all(db)
-                    .await?)
-            },
-            active_sessions(db, domain_id),
-            async {
-                Ok(location_sign_ins::Entity::find()
-                    .filter(location_sign_ins::Column::DomainId.eq(domain_id))
-                    .all(db)
-                    .await?)
-            },
+            domains::Entity::find_by_id(domain_id).one(db),
+            crate::store::calling_settings::Entity::find_by_id(domain_id).one(db),
+            extensions::Entity::find()
+                .filter(extensions::Column::DomainId.eq(domain_id))
+                .all(db),
+            devices::Entity::find()
+                .filter(devices::Column::DomainId.eq(domain_id))
+                .all(db),
+            locations::Entity::find()
+                .filter(locations::Column::DomainId.eq(domain_id))
+                .all(db),
+            location_extensions::Entity::find()
+                .filter(location_extensions::Column::DomainId.eq(domain_id))
+                .all(db),
+            hotdesk_sessions::Entity::find()
+                .filter(hotdesk_sessions::Column::DomainId.eq(domain_id))
+                .filter(hotdesk_sessions::Column::EndedAt.is_null())
+                .all(db),
+            location_sign_ins::Entity::find()
+                .filter(location_sign_ins::Column::DomainId.eq(domain_id))
+                .all(db),
         )?;
-    let domain = domain.ok_or(DomainError::NotFound("domain"))?;
-    let sessions = sessions.iter().map(session_of).collect();
-    let sign_ins = sign_ins.iter().map(sign_in_of).collect();
-    Ok(Bindings::from_rows(SnapshotRows {
+    Ok(domain.map(|domain| SnapshotRows {
         domain,
-        settings,
+        settings: settings.unwrap_or_else(|| calling_settings::defaults(domain_id)),
         extensions,
         devices,
         locations,
         location_extensions,
-        sessions,
-        sign_ins,
+        sessions: sessions.iter().map(session_of).collect(),
+        sign_ins: sign_ins.iter().map(sign_in_of).collect(),
         registered: BTreeSet::new(),
     }))
 }
