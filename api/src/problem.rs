@@ -247,6 +247,15 @@ impl From<DomainError> for ApiError {
                 format!("locked after too many failed attempts; try again in {retry_after_secs} s"),
             )
             .with_header(header::RETRY_AFTER, retry_after_secs.to_string()),
+            DomainError::Database(e) if switchboard_domain::db::is_overloaded(&e) => {
+                tracing::warn!(error = %e, "the database is overloaded; answering 503");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "the server is busy; try again shortly",
+                )
+                .with_header(header::RETRY_AFTER, "1")
+            }
             DomainError::Database(e) => Self::internal(format!("database: {e}")),
             DomainError::Internal(e) => Self::internal(e),
         }

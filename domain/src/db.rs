@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnAcquireErr, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 /// Pool settings for [`connect`].
 #[derive(Debug, Clone)]
@@ -44,4 +47,50 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> Result<DatabaseConne
 /// True when the URL points at SQLite.
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
+}
+
+/// Begins a transaction that will write.
+///
+/// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up front (waiting out the busy
+/// timeout behind other writers) instead of when the first write runs. A deferred transaction
+/// that reads and then writes cannot wait for the lock: when another writer committed in
+/// between, SQLite answers "database is locked" at once, whatever the busy timeout. On
+/// PostgreSQL it is an ordinary `BEGIN`.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+    })
+    .await
+}
+
+/// Deadlocks and serialization failures (PostgreSQL), busy or locked databases (SQLite):
+/// errors that trying again settles.
+pub fn is_transient(err: &DbErr) -> bool {
+    match sqlx_error(err) {
+        Some(sea_orm::sqlx::Error::Database(db)) => matches!(
+            db.code().as_deref(),
+            Some("40P01" | "40001" | "55P03" | "5" | "6" | "261" | "517")
+        ),
+        _ => false,
+    }
+}
+
+/// True when the database could not serve a request in time: no pooled connection came free
+/// within the acquire timeout, or a lock that a retry would get. The edge answers these 503
+/// with `Retry-After`, never 500.
+pub fn is_overloaded(err: &DbErr) -> bool {
+    matches!(err, DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
+        || matches!(sqlx_error(err), Some(sea_orm::sqlx::Error::PoolTimedOut))
+        || is_transient(err)
+}
+
+fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    }
 }

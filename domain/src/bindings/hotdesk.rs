@@ -74,6 +74,78 @@ pub enum EndReason {
         /// The policy in force.
         policy: AutoLogoutPolicy,
     },
+    /// A change to its device or Extension made it impossible.
+    Invalidated {
+        /// Which change.
+        cause: ChangeCause,
+    },
+}
+
+/// A change that ends hot-desk sessions or Location sign-ins: they cannot go on, and must not
+/// come back when the change is undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeCause {
+    /// The device was made fixed.
+    DeviceFixed,
+    /// The device was disabled.
+    DeviceDisabled,
+    /// The device was deleted.
+    DeviceDeleted,
+    /// The Extension was disabled.
+    ExtensionDisabled,
+    /// The Extension may no longer hot-desk.
+    HotdeskNotAllowed,
+    /// The Extension was made a placeholder.
+    ExtensionMadePlaceholder,
+    /// The Extension was deleted.
+    ExtensionDeleted,
+    /// The Location was deleted.
+    LocationDeleted,
+    /// One phone at a time was turned on: the Extension stays on its newest phone only.
+    OnePhoneAtATime,
+}
+
+impl ChangeCause {
+    /// A stable code: `device_fixed`, `device_disabled`, `device_deleted`,
+    /// `extension_disabled`, `hotdesk_not_allowed`, `extension_made_placeholder`,
+    /// `extension_deleted`, `location_deleted`, `one_phone_at_a_time`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::DeviceFixed => "device_fixed",
+            Self::DeviceDisabled => "device_disabled",
+            Self::DeviceDeleted => "device_deleted",
+            Self::ExtensionDisabled => "extension_disabled",
+            Self::HotdeskNotAllowed => "hotdesk_not_allowed",
+            Self::ExtensionMadePlaceholder => "extension_made_placeholder",
+            Self::ExtensionDeleted => "extension_deleted",
+            Self::LocationDeleted => "location_deleted",
+            Self::OnePhoneAtATime => "one_phone_at_a_time",
+        }
+    }
+
+    /// For people: "the device was made fixed".
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::DeviceFixed => "the device was made fixed",
+            Self::DeviceDisabled => "the device was disabled",
+            Self::DeviceDeleted => "the device was deleted",
+            Self::ExtensionDisabled => "the Extension was disabled",
+            Self::HotdeskNotAllowed => "the Extension may no longer hot-desk",
+            Self::ExtensionMadePlaceholder => "the Extension was made a placeholder",
+            Self::ExtensionDeleted => "the Extension was deleted",
+            Self::LocationDeleted => "the Location was deleted",
+            Self::OnePhoneAtATime => "one phone at a time was turned on",
+        }
+    }
+
+    /// True when the change is to the device itself (its own change event re-reads it).
+    pub const fn concerns_the_device(self) -> bool {
+        matches!(
+            self,
+            Self::DeviceFixed | Self::DeviceDisabled | Self::DeviceDeleted
+        )
+    }
 }
 
 impl EndReason {
@@ -86,6 +158,7 @@ impl EndReason {
             Self::ReplacedByAdmin { .. } => "replaced_by_admin",
             Self::LoggedInElsewhere { .. } => "logged_in_elsewhere",
             Self::AutoLogout { .. } => "auto_logout",
+            Self::Invalidated { cause } => cause.code(),
         }
     }
 
@@ -103,6 +176,7 @@ impl EndReason {
                 "logged in on another phone (one phone at a time)".to_owned()
             }
             Self::AutoLogout { policy } => format!("automatic logout ({})", policy.describe()),
+            Self::Invalidated { cause } => format!("ended because {}", cause.describe()),
         }
     }
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Select, Set, TransactionTrait,
+    Select, Set,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -298,7 +298,7 @@ pub async fn create(
     let secret = random_token(SECRET_BYTES);
     let presented = auth::format_api_key(id, &secret);
     let secret_hash = hash_secret(SecretString::from(secret)).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let key = api_keys::ActiveModel {
         id: Set(id),
         name: Set(name.as_str().to_owned()),
@@ -433,7 +433,7 @@ pub async fn revoke(
     if key.revoked_at.is_some() {
         return Ok(());
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let revoked = api_keys::Entity::update_many()
         .col_expr(api_keys::Column::RevokedAt, Expr::value(ctx.now))
         .filter(api_keys::Column::Id.eq(key.id))

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -117,32 +117,39 @@ pub async fn login(
     let address = client.ip.clone().unwrap_or_else(|| "unknown".to_owned());
     let ctx = anonymous(now, request_id, email.as_str());
 
-    let by_account = throttle::check(
-        db,
-        SCOPE_LOGIN_ACCOUNT,
-        email.as_str(),
-        now,
-        policy.login_limit,
-    )
-    .await?;
-    let by_address =
-        throttle::check(db, SCOPE_LOGIN_ADDRESS, &address, now, policy.login_limit).await?;
-    if let Some(retry_after_secs) = by_account.max(by_address) {
-        audit::record(
-            db,
-            &ctx,
-            audit::Entry {
-                domain_id: None,
-                action: "auth.login_throttled",
-                target_kind: "user",
-                target_id: None,
-                before: None,
-                after: Some(json!({"email": email.as_str(), "ip": address, "retry_after_secs": retry_after_secs})),
-            },
-        )
-        .await?;
-        return Err(DomainError::RateLimited { retry_after_secs });
-    }
+    // The attempt counts as a failure of the account and the address before the password is
+    // checked, so a burst of guesses cannot all see "under the limit" (see throttle::reserve).
+    let subjects = [
+        throttle::Subject {
+            scope: SCOPE_LOGIN_ACCOUNT,
+            subject: email.as_str(),
+            limit: policy.login_limit,
+        },
+        throttle::Subject {
+            scope: SCOPE_LOGIN_ADDRESS,
+            subject: &address,
+            limit: policy.login_limit,
+        },
+    ];
+    let reservation = match throttle::reserve(db, &subjects, now).await? {
+        Ok(reservation) => reservation,
+        Err(retry_after_secs) => {
+            audit::record(
+                db,
+                &ctx,
+                audit::Entry {
+                    domain_id: None,
+                    action: "auth.login_throttled",
+                    target_kind: "user",
+                    target_id: None,
+                    before: None,
+                    after: Some(json!({"email": email.as_str(), "ip": address, "retry_after_secs": retry_after_secs})),
+                },
+            )
+            .await?;
+            return Err(DomainError::RateLimited { retry_after_secs });
+        }
+    };
 
     let user = users::Entity::find()
         .filter(users::Column::Email.eq(email.as_str()))
@@ -153,11 +160,9 @@ pub async fn login(
     let user = match user {
         Some(user) if password_ok && user.status == "active" => user,
         _ => {
-            let txn = db.begin().await?;
-            throttle::record_failure(&txn, SCOPE_LOGIN_ACCOUNT, email.as_str(), now).await?;
-            throttle::record_failure(&txn, SCOPE_LOGIN_ADDRESS, &address, now).await?;
+            // The reservation stays: it is this failure.
             audit::record(
-                &txn,
+                db,
                 &ctx,
                 audit::Entry {
                     domain_id: None,
@@ -169,12 +174,12 @@ pub async fn login(
                 },
             )
             .await?;
-            txn.commit().await?;
             return Err(DomainError::Unauthenticated(BAD_CREDENTIALS));
         }
     };
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
+    reservation.release(&txn).await?;
     throttle::clear(&txn, SCOPE_LOGIN_ACCOUNT, email.as_str()).await?;
     let session_id = Uuid::now_v7();
     let expires_at = now + policy.session_ttl;
@@ -273,7 +278,7 @@ pub async fn refresh(
     if session.revoked_at.is_some() || session.expires_at <= now {
         return Err(invalid);
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     // Claim the token atomically; losing the claim means it was used already.
     let claimed = refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
@@ -341,7 +346,7 @@ pub async fn logout(db: &DatabaseConnection, ctx: &Context) -> DomainResult<()> 
             "only a login session can log out; API keys are revoked instead",
         ));
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     revoke(&txn, session_id, "logout", ctx.now).await?;
     audit::record(
         &txn,
@@ -392,7 +397,7 @@ pub async fn revoke_own_session(
     if found.is_none() {
         return Err(DomainError::NotFound("session"));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     revoke(&txn, session_id, "revoked_by_user", ctx.now).await?;
     audit::record(
         &txn,
@@ -462,27 +467,26 @@ pub async fn change_password(
             ..e
         }])
     })?;
-    if let Some(retry_after_secs) = throttle::check(
-        db,
-        SCOPE_LOGIN_ACCOUNT,
-        &user.email,
-        ctx.now,
-        policy.login_limit,
-    )
-    .await?
-    {
-        return Err(DomainError::RateLimited { retry_after_secs });
-    }
+    let subject = [throttle::Subject {
+        scope: SCOPE_LOGIN_ACCOUNT,
+        subject: &user.email,
+        limit: policy.login_limit,
+    }];
+    let reservation = match throttle::reserve(db, &subject, ctx.now).await? {
+        Ok(reservation) => reservation,
+        Err(retry_after_secs) => return Err(DomainError::RateLimited { retry_after_secs }),
+    };
     if !verify_secret(current, user.password_hash.clone()).await? {
-        throttle::record_failure(db, SCOPE_LOGIN_ACCOUNT, &user.email, ctx.now).await?;
+        // The reservation stays: it is this failure.
         return Err(DomainError::invalid(
             "current_password",
             "incorrect",
             "the current password is not correct",
         ));
     }
+    reservation.release(db).await?;
     let hash = hash_secret(new.secret().clone()).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut active = user.into_active_model();
     active.password_hash = Set(Some(hash));
     active.password_changed_at = Set(Some(ctx.now));
@@ -570,7 +574,7 @@ pub async fn set_password_with_token(
     }
     let new = NewPassword::parse(&password, Some(&user.email))?;
     let hash = hash_secret(new.secret().clone()).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let claimed = password_tokens::Entity::update_many()
         .col_expr(password_tokens::Column::UsedAt, Expr::value(now))
         .filter(password_tokens::Column::Id.eq(stored.id))

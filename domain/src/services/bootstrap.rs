@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -67,7 +67,7 @@ pub async fn create_platform_admin(
     let hash = hash_secret(password.secret().clone()).await?;
 
     let id = Uuid::now_v7();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     users::ActiveModel {
         id: Set(id),
         email: Set(email.as_str().to_owned()),

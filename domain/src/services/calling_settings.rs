@@ -3,15 +3,17 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, Set, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
+use super::ending::{Ending, end_for_change};
 use super::{Context, audit, scope};
+use crate::bindings::hotdesk::ChangeCause;
 use crate::error::{DomainResult, FieldErrors};
 use crate::events::{ChangeEvent, ChangeKind, EventBus};
 use crate::identity::permissions::Permission;
-use crate::store::{calling_settings, devices, extensions};
+use crate::store::{calling_settings, devices, extensions, hotdesk_sessions};
 use crate::telephony::policy::{AutoLogout, LoggedOutMode};
 use crate::telephony::values::{CallerIdName, CallerIdNumber, TimeOfDay, parse_emergency_numbers};
 
@@ -97,7 +99,7 @@ pub async fn update(
     patch: SettingsPatch,
 ) -> DomainResult<calling_settings::Model> {
     let domain = scope::enter(db, ctx, domain_id, Permission::SettingsWrite).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let existing = calling_settings::Entity::find_by_id(domain_id)
         .one(&txn)
         .await?;
@@ -253,6 +255,25 @@ pub async fn update(
         },
     )
     .await?;
+    // Turning one phone at a time on keeps each Extension on its newest phone only.
+    let ended = if s.one_phone_at_a_time && !before.one_phone_at_a_time {
+        let extra = sessions_beyond_the_newest(&txn, domain_id).await?;
+        let ending = Ending {
+            devices: &extra,
+            ..Ending::default()
+        };
+        end_for_change(
+            &txn,
+            ctx,
+            domain_id,
+            &domain.sip_domain,
+            ending,
+            ChangeCause::OnePhoneAtATime,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
     // Every hot-desk phone's logged-out identity may follow from these settings.
     let hotdesk: Vec<String> = devices::Entity::find()
         .filter(devices::Column::DomainId.eq(domain_id))
@@ -263,15 +284,37 @@ pub async fn update(
         .map(|d| d.sip_username)
         .collect();
     txn.commit().await?;
-    bus.publish([ChangeEvent::new(
-        domain_id,
-        &domain.sip_domain,
-        ChangeKind::CallingSettingsUpdated,
-        domain_id,
-        ctx.now,
-    )
-    .refresh(hotdesk)]);
+    bus.publish(
+        ended.into_iter().chain([ChangeEvent::new(
+            domain_id,
+            &domain.sip_domain,
+            ChangeKind::CallingSettingsUpdated,
+            domain_id,
+            ctx.now,
+        )
+        .refresh(hotdesk)]),
+    );
     Ok(saved)
+}
+
+/// The devices whose active session is not their Extension's newest one.
+async fn sessions_beyond_the_newest<C: ConnectionTrait>(
+    txn: &C,
+    domain_id: Uuid,
+) -> DomainResult<Vec<Uuid>> {
+    let sessions = hotdesk_sessions::Entity::find()
+        .filter(hotdesk_sessions::Column::DomainId.eq(domain_id))
+        .filter(hotdesk_sessions::Column::EndedAt.is_null())
+        .order_by_desc(hotdesk_sessions::Column::StartedAt)
+        .order_by_desc(hotdesk_sessions::Column::Id)
+        .all(txn)
+        .await?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(sessions
+        .into_iter()
+        .filter(|s| !seen.insert(s.extension_id))
+        .map(|s| s.device_id)
+        .collect())
 }
 
 /// Checks an auto-logout policy and its parameters (`inherit` only where `allow_inherit`).

@@ -10,13 +10,15 @@
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect, TransactionTrait,
+    IntoActiveModel, QueryFilter, QuerySelect,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::ending::{Ending, end_for_change};
 use super::{Context, audit, calling_settings, scope};
+use crate::bindings::hotdesk::ChangeCause;
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
 use crate::events::{ChangeEvent, ChangeKind};
 use crate::identity::permissions::Permission;
@@ -640,7 +642,23 @@ async fn save(
         _ => None,
     };
 
-    let txn = deps.db.begin().await?;
+    // Sessions on a device made fixed or disabled end with the change (and stay ended).
+    let cause = match &before {
+        Some(b) if b.enabled && !row.enabled => Some(ChangeCause::DeviceDisabled),
+        Some(b) if b.mode != "fixed" && row.mode == "fixed" => Some(ChangeCause::DeviceFixed),
+        _ => None,
+    };
+    let txn = crate::db::begin_write(deps.db).await?;
+    let ended = match cause {
+        Some(cause) => {
+            let ending = Ending {
+                devices: &[row.id],
+                ..Ending::default()
+            };
+            end_for_change(&txn, ctx, domain.id, &domain.sip_domain, ending, cause).await?
+        }
+        None => Vec::new(),
+    };
     let saved = match &before {
         None => devices::ActiveModel::from(row).insert(&txn).await?,
         Some(_) => row.into_active_model().reset_all().update(&txn).await?,
@@ -691,7 +709,7 @@ async fn save(
         // Another name or identity on the same registration: the phone re-reads its config.
         event = event.check_sync([saved.sip_username.clone()]);
     }
-    deps.bus.publish([event]);
+    deps.bus.publish(ended.into_iter().chain([event]));
     Ok(saved)
 }
 
@@ -771,7 +789,20 @@ pub async fn delete(deps: Deps<'_>, ctx: &Context, domain_id: Uuid, id: Uuid) ->
             .map(|e| e.number),
         None => None,
     };
-    let txn = deps.db.begin().await?;
+    let txn = crate::db::begin_write(deps.db).await?;
+    let ending = Ending {
+        devices: &[id],
+        ..Ending::default()
+    };
+    let ended = end_for_change(
+        &txn,
+        ctx,
+        domain_id,
+        &domain.sip_domain,
+        ending,
+        ChangeCause::DeviceDeleted,
+    )
+    .await?;
     devices::Entity::delete_many()
         .filter(devices::Column::Id.eq(id))
         .filter(devices::Column::DomainId.eq(domain_id))
@@ -791,15 +822,17 @@ pub async fn delete(deps: Deps<'_>, ctx: &Context, domain_id: Uuid, id: Uuid) ->
     )
     .await?;
     txn.commit().await?;
-    deps.bus.publish([ChangeEvent::new(
-        domain_id,
-        &domain.sip_domain,
-        ChangeKind::DeviceDeleted,
-        id,
-        ctx.now,
-    )
-    .refresh(owner)
-    .drop_registrations([device.sip_username])]);
+    deps.bus.publish(
+        ended.into_iter().chain([ChangeEvent::new(
+            domain_id,
+            &domain.sip_domain,
+            ChangeKind::DeviceDeleted,
+            id,
+            ctx.now,
+        )
+        .refresh(owner)
+        .drop_registrations([device.sip_username])]),
+    );
     Ok(())
 }
 
@@ -816,7 +849,7 @@ pub async fn rotate_secret(
     let encrypted = deps
         .cipher
         .encrypt(generate_sip_secret().expose_secret(), &secret_context(id));
-    let txn = deps.db.begin().await?;
+    let txn = crate::db::begin_write(deps.db).await?;
     devices::Entity::update_many()
         .col_expr(devices::Column::SipSecretEncrypted, Expr::value(encrypted))
         .col_expr(devices::Column::UpdatedAt, Expr::value(ctx.now))

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -229,7 +229,7 @@ pub async fn create(
     };
     check_sip_domain_free(db, &sip_domain, None).await?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let domain = domains::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name.as_str().to_owned()),
@@ -370,7 +370,7 @@ pub async fn update(
     }
     active.updated_at = Set(ctx.now);
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let after = active.update(&txn).await?;
     audit::record(
         &txn,
@@ -509,7 +509,7 @@ pub async fn delete(
     authorize_manage(ctx, id)?;
     let domain = find(db, id).await?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let contents = contents(&txn, id).await?;
     if !contents.is_empty() && !force {
         return Err(DomainError::conflict(

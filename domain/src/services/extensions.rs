@@ -7,13 +7,15 @@
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::ending::{Ending, end_for_change};
 use super::{Context, audit, calling_settings, scope};
+use crate::bindings::hotdesk::ChangeCause;
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
 use crate::events::{ChangeEvent, ChangeKind, EventBus};
 use crate::identity::password::hash_secret;
@@ -608,7 +610,34 @@ async fn save(
         ));
     }
 
-    let txn = deps.db.begin().await?;
+    // Hot-desk sessions and sign-ins of an Extension that can no longer have them end with
+    // the change (and stay ended when it is undone).
+    let cause = match &before {
+        Some(b) if b.enabled && !row.enabled => Some(ChangeCause::ExtensionDisabled),
+        Some(b) if !b.placeholder && row.placeholder => Some(ChangeCause::ExtensionMadePlaceholder),
+        Some(b) if b.hotdesk_allowed && !row.hotdesk_allowed => {
+            Some(ChangeCause::HotdeskNotAllowed)
+        }
+        _ => None,
+    };
+    let txn = crate::db::begin_write(deps.db).await?;
+    let ended = match cause {
+        Some(cause) => {
+            let ids = [row.id];
+            let ending = Ending {
+                extensions: &ids,
+                // Not being allowed to hot-desk still lets it sign in to Locations.
+                signed_in: if cause == ChangeCause::HotdeskNotAllowed {
+                    &[]
+                } else {
+                    &ids
+                },
+                ..Ending::default()
+            };
+            end_for_change(&txn, ctx, domain.id, &domain.sip_domain, ending, cause).await?
+        }
+        None => Vec::new(),
+    };
     let saved = match &before {
         None => extensions::ActiveModel::from(row).insert(&txn).await?,
         Some(_) => row.into_active_model().reset_all().update(&txn).await?,
@@ -665,7 +694,7 @@ async fn save(
         let old = before.as_ref().map(|b| b.number.clone());
         event = event.drop_registrations(old);
     }
-    deps.bus.publish([event]);
+    deps.bus.publish(ended.into_iter().chain([event]));
     Ok(saved)
 }
 
@@ -753,13 +782,25 @@ pub async fn delete(
 ) -> DomainResult<()> {
     let domain = scope::enter(deps.db, ctx, domain_id, Permission::ExtensionsWrite).await?;
     let ext = find(deps.db, domain_id, id).await?;
-    let txn = deps.db.begin().await?;
+    let txn = crate::db::begin_write(deps.db).await?;
     let users = dependent_sip_users(&txn, &ext).await?;
-    let owned = devices::Entity::find()
+    let owned_ids: Vec<Uuid> = devices::Entity::find()
         .filter(devices::Column::DomainId.eq(domain_id))
         .filter(devices::Column::OwnerExtensionId.eq(id))
-        .count(&txn)
-        .await?;
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    let owned = owned_ids.len();
+    let placeholder_ids: Vec<Uuid> = devices::Entity::find()
+        .filter(devices::Column::DomainId.eq(domain_id))
+        .filter(devices::Column::PlaceholderExtensionId.eq(id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
     let in_use = placeholder_in_use(&txn, &ext).await?;
     if (owned > 0 || in_use) && !force {
         return Err(DomainError::Conflict {
@@ -797,7 +838,7 @@ pub async fn delete(
         .filter(devices::Column::PlaceholderExtensionId.eq(id))
         .exec(&txn)
         .await?;
-    settings_store::Entity::update_many()
+    let settings_cleared = settings_store::Entity::update_many()
         .col_expr(settings_store::Column::LoggedOutMode, Expr::value("full"))
         .col_expr(
             settings_store::Column::PlaceholderExtensionId,
@@ -806,7 +847,24 @@ pub async fn delete(
         .filter(settings_store::Column::DomainId.eq(domain_id))
         .filter(settings_store::Column::PlaceholderExtensionId.eq(id))
         .exec(&txn)
-        .await?;
+        .await?
+        .rows_affected
+        > 0;
+    let ids = [id];
+    let ending = Ending {
+        extensions: &ids,
+        signed_in: &ids,
+        ..Ending::default()
+    };
+    let ended = end_for_change(
+        &txn,
+        ctx,
+        domain_id,
+        &domain.sip_domain,
+        ending,
+        ChangeCause::ExtensionDeleted,
+    )
+    .await?;
     extensions::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
         &txn,
@@ -817,20 +875,27 @@ pub async fn delete(
             target_kind: "extension",
             target_id: Some(id.to_string()),
             before: serde_json::to_value(&ext).ok(),
-            after: Some(json!({"forced": force, "unbound_devices": owned})),
+            after: Some(json!({
+                "forced": force,
+                "unbound_devices": owned_ids,
+                "placeholder_cleared_devices": placeholder_ids,
+                "placeholder_cleared_in_settings": settings_cleared,
+            })),
         },
     )
     .await?;
     txn.commit().await?;
-    deps.bus.publish([ChangeEvent::new(
-        domain_id,
-        &domain.sip_domain,
-        ChangeKind::ExtensionDeleted,
-        id,
-        ctx.now,
-    )
-    .refresh(users)
-    .drop_registrations([ext.number])]);
+    deps.bus.publish(
+        ended.into_iter().chain([ChangeEvent::new(
+            domain_id,
+            &domain.sip_domain,
+            ChangeKind::ExtensionDeleted,
+            id,
+            ctx.now,
+        )
+        .refresh(users)
+        .drop_registrations([ext.number])]),
+    );
     Ok(())
 }
 
@@ -850,7 +915,7 @@ pub async fn rotate_secret(
             "the Extension does not register directly; enable sip_registration first",
         ));
     }
-    let txn = deps.db.begin().await?;
+    let txn = crate::db::begin_write(deps.db).await?;
     extensions::Entity::update_many()
         .col_expr(
             extensions::Column::SipSecretEncrypted,

@@ -24,8 +24,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, RuntimeErr, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
 };
 use secrecy::SecretString;
 use serde::Serialize;
@@ -38,8 +38,7 @@ use crate::bindings::hotdesk::{
     LoginDecision, LoginRequest, LogoutBy, SessionEnd, decide_login, decide_logout,
 };
 use crate::bindings::lockout::{
-    PinFailures, SCOPE_PIN_ADDRESS, SCOPE_PIN_DEVICE, SCOPE_PIN_EXTENSION, pin_limits,
-    pin_retry_after,
+    SCOPE_PIN_ADDRESS, SCOPE_PIN_DEVICE, SCOPE_PIN_EXTENSION, pin_limits,
 };
 use crate::bindings::snapshot::{HotdeskSession, SessionOrigin};
 use crate::error::{DomainError, DomainResult};
@@ -312,41 +311,45 @@ async fn check_pin(
     let dev_key = device_id.to_string();
     let address = input.client_address.clone().unwrap_or_default();
     let now = ctx.now;
-    let ext_failures = throttle::recent_failures(
-        deps.db,
-        SCOPE_PIN_EXTENSION,
-        &ext_key,
-        now,
-        limits.extension,
-    )
-    .await?;
-    let dev_failures =
-        throttle::recent_failures(deps.db, SCOPE_PIN_DEVICE, &dev_key, now, limits.device).await?;
-    let addr_failures = if address.is_empty() {
-        Vec::new()
-    } else {
-        throttle::recent_failures(deps.db, SCOPE_PIN_ADDRESS, &address, now, limits.address).await?
-    };
-    let failures = PinFailures {
-        extension: &ext_failures,
-        device: &dev_failures,
-        address: &addr_failures,
-    };
-    if let Some(wait) = pin_retry_after(failures, now, limits) {
-        audit_pin(
-            deps.db,
-            ctx,
-            b,
-            device_id,
-            extension_id,
-            "hotdesk.pin_locked",
-            wait,
-        )
-        .await?;
-        return Err(DomainError::Locked {
-            retry_after_secs: wait,
+    let mut subjects = vec![
+        throttle::Subject {
+            scope: SCOPE_PIN_EXTENSION,
+            subject: &ext_key,
+            limit: limits.extension,
+        },
+        throttle::Subject {
+            scope: SCOPE_PIN_DEVICE,
+            subject: &dev_key,
+            limit: limits.device,
+        },
+    ];
+    if !address.is_empty() {
+        subjects.push(throttle::Subject {
+            scope: SCOPE_PIN_ADDRESS,
+            subject: &address,
+            limit: limits.address,
         });
     }
+    // The attempt counts as a failure before the PIN is checked, so a burst of guesses cannot
+    // all see "under the limit": at most the limit is ever evaluated (throttle::reserve).
+    let reservation = match throttle::reserve(deps.db, &subjects, now).await? {
+        Ok(reservation) => reservation,
+        Err(wait) => {
+            audit_pin(
+                deps.db,
+                ctx,
+                b,
+                device_id,
+                extension_id,
+                "hotdesk.pin_locked",
+                wait,
+            )
+            .await?;
+            return Err(DomainError::Locked {
+                retry_after_secs: wait,
+            });
+        }
+    };
     let row = extensions::Entity::find_by_id(extension_id)
         .filter(extensions::Column::DomainId.eq(b.domain.id))
         .one(deps.db)
@@ -357,17 +360,15 @@ async fn check_pin(
         None => false,
     };
     if ok {
-        throttle::clear(deps.db, SCOPE_PIN_EXTENSION, &ext_key).await?;
+        let txn = crate::db::begin_write(deps.db).await?;
+        reservation.release(&txn).await?;
+        throttle::clear(&txn, SCOPE_PIN_EXTENSION, &ext_key).await?;
+        txn.commit().await?;
         return Ok(());
     }
-    let txn = deps.db.begin().await?;
-    throttle::record_failure(&txn, SCOPE_PIN_EXTENSION, &ext_key, now).await?;
-    throttle::record_failure(&txn, SCOPE_PIN_DEVICE, &dev_key, now).await?;
-    if !address.is_empty() {
-        throttle::record_failure(&txn, SCOPE_PIN_ADDRESS, &address, now).await?;
-    }
+    // The reservation stays: it is this failure.
     audit_pin(
-        &txn,
+        deps.db,
         ctx,
         b,
         device_id,
@@ -376,7 +377,6 @@ async fn check_pin(
         0,
     )
     .await?;
-    txn.commit().await?;
     Err(match input.pin {
         Some(_) => DomainError::invalid("pin", "wrong_pin", "the PIN is not right"),
         None => DomainError::invalid("pin", "required", "the Extension's PIN is required"),
@@ -424,20 +424,7 @@ fn is_race(err: &DomainError) -> bool {
     }
 }
 
-/// Deadlocks and serialization failures (PostgreSQL), busy or locked databases (SQLite).
-pub(crate) fn is_transient(err: &DbErr) -> bool {
-    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
-    else {
-        return false;
-    };
-    match &**e {
-        sea_orm::sqlx::Error::Database(db) => matches!(
-            db.code().as_deref(),
-            Some("40P01" | "40001" | "5" | "6" | "261" | "517")
-        ),
-        _ => false,
-    }
-}
+pub(crate) use crate::db::is_transient;
 
 /// The 409 a lost race ends in when deciding again did not settle it.
 fn race_answer(last: Option<DomainError>) -> DomainError {
@@ -592,7 +579,7 @@ async fn apply_login(
         }
         LoginDecision::Start { session, end } => (session, end),
     };
-    let txn = deps.db.begin().await?;
+    let txn = crate::db::begin_write(deps.db).await?;
     for end in &ends {
         end_row(&txn, ctx, b, end).await?;
     }
@@ -779,7 +766,7 @@ pub(crate) async fn end_sessions(
     if ends.is_empty() {
         return Ok(0);
     }
-    let txn = deps.db.begin().await?;
+    let txn = crate::db::begin_write(deps.db).await?;
     for end in ends {
         end_row(&txn, ctx, b, end).await?;
     }

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, EntityTrait, Iterable, QueryFilter, QuerySelect, TransactionTrait,
+    DbBackend, EntityTrait, Iterable, QueryFilter, QuerySelect,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -349,7 +349,7 @@ pub async fn import(
         Stage::Inserting,
         (ext_models.len() + dev_models.len()) as u64,
     );
-    let txn = deps.db.begin().await?;
+    let txn = crate::db::begin_write(deps.db).await?;
     insert_chunked::<extension_store::Entity, _>(&txn, &ext_models, progress).await?;
     insert_chunked::<device_store::Entity, _>(&txn, &dev_models, progress).await?;
     audit::record(
@@ -403,7 +403,7 @@ pub async fn import(
 /// statement's generic plan, fixed while a table was still small, would otherwise keep
 /// scanning the whole table once it has grown (seconds per import at 50 000 devices).
 async fn lookups(db: &DatabaseConnection) -> DomainResult<DatabaseTransaction> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if db.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
             .await?;

@@ -12,13 +12,15 @@ use std::collections::HashMap;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::ending::{Ending, end_for_change};
 use super::roles::{RoleTarget, resolve_roles};
 use super::{Context, audit, scope};
+use crate::bindings::hotdesk::ChangeCause;
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
 use crate::events::{ChangeEvent, ChangeKind, EventBus};
 use crate::identity::permissions::Permission;
@@ -474,7 +476,7 @@ async fn save(
         row.allowed_roles = json!(keys);
     }
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let saved = match &before {
         None => locations::ActiveModel::from(row).insert(&txn).await?,
         Some(_) => row.into_active_model().reset_all().update(&txn).await?,
@@ -593,7 +595,7 @@ pub async fn delete(
             field: None,
         });
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     // Write first: on SQLite a transaction that reads before its first write may not be able
     // to write at all once another writer committed in between.
     location_extensions::Entity::delete_many()
@@ -633,6 +635,19 @@ pub async fn delete(
             "a device joined the Location meanwhile; delete with ?force=true to take it out",
         ));
     }
+    let ending = Ending {
+        locations: &[id],
+        ..Ending::default()
+    };
+    let signed_out = end_for_change(
+        &txn,
+        ctx,
+        domain_id,
+        &domain.sip_domain,
+        ending,
+        ChangeCause::LocationDeleted,
+    )
+    .await?;
     locations::Entity::delete_many()
         .filter(locations::Column::Id.eq(id))
         .filter(locations::Column::DomainId.eq(domain_id))
@@ -652,14 +667,16 @@ pub async fn delete(
     )
     .await?;
     txn.commit().await?;
-    bus.publish([ChangeEvent::new(
-        domain_id,
-        &domain.sip_domain,
-        ChangeKind::LocationDeleted,
-        id,
-        ctx.now,
-    )
-    .refresh(before.devices.into_iter().map(|d| d.sip_username))]);
+    bus.publish(
+        signed_out.into_iter().chain([ChangeEvent::new(
+            domain_id,
+            &domain.sip_domain,
+            ChangeKind::LocationDeleted,
+            id,
+            ctx.now,
+        )
+        .refresh(before.devices.into_iter().map(|d| d.sip_username))]),
+    );
     Ok(released)
 }
 

@@ -10,6 +10,7 @@ pub mod calling_settings;
 pub mod devices;
 pub mod directory;
 pub mod domains;
+pub(crate) mod ending;
 pub mod extensions;
 pub mod hotdesk;
 pub mod import;

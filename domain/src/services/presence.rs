@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+    EntityTrait, IntoActiveModel, QueryFilter,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -324,7 +324,7 @@ pub async fn set_my_status(
         .ok_or(DomainError::NotFound("domain"))?;
     let (dnd, note) = store_user_status(status);
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let ext = extensions::Entity::find()
         .filter(extensions::Column::DomainId.eq(domain_id))
         .filter(extensions::Column::UserId.eq(user_id))

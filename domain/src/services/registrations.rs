@@ -14,7 +14,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -193,7 +192,7 @@ pub async fn apply(
     }
     let folded = fold(changes);
     let mut touched: BTreeSet<UserKey> = BTreeSet::new();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     for (node, domain_id, user) in &folded.wipe {
         registrations::Entity::delete_many()
             .filter(registrations::Column::Node.eq(node.as_str()))
@@ -250,7 +249,7 @@ pub async fn replace_node(
             },
         );
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     registrations::Entity::delete_many()
         .filter(registrations::Column::Node.eq(node))
         .exec(&txn)

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -449,7 +449,7 @@ pub async fn create(
     authorize_grant(&ctx.actor, permissions, Some(domain_id))?;
     check_name_free(db, domain_id, &name, None).await?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let role = roles::ActiveModel {
         id: Set(Uuid::now_v7()),
         domain_id: Set(domain_id),
@@ -513,7 +513,7 @@ pub async fn update(
         check_name_free(db, domain_id, name, Some(id)).await?;
     }
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut active = before.clone().into_active_model();
     if let Some(name) = name {
         active.name = Set(name.as_str().to_owned());
@@ -569,7 +569,7 @@ pub async fn delete(
     let role = find(db, domain_id, id).await?;
     authorize_grant(&ctx.actor, custom_role_permissions(&role), Some(domain_id))?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let holders: Vec<Uuid> = role_assignments::Entity::find()
         .filter(role_assignments::Column::DomainId.eq(domain_id))
         .filter(role_assignments::Column::CustomRoleId.eq(id))

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -184,7 +184,7 @@ async fn save(
     sign_in: &LocationSignIn,
     replaces: Option<&LocationSignIn>,
 ) -> DomainResult<()> {
-    let txn = deps.db.begin().await?;
+    let txn = crate::db::begin_write(deps.db).await?;
     if let Some(old) = replaces {
         let gone = location_sign_ins::Entity::delete_many()
             .filter(location_sign_ins::Column::DomainId.eq(b.domain.id))
@@ -286,7 +286,7 @@ async fn sign_out_checked(
     let Some(current) = decide_sign_out(&b, extension_id) else {
         return Ok(());
     };
-    let txn = deps.db.begin().await?;
+    let txn = crate::db::begin_write(deps.db).await?;
     let gone = location_sign_ins::Entity::delete_many()
         .filter(location_sign_ins::Column::DomainId.eq(domain_id))
         .filter(location_sign_ins::Column::ExtensionId.eq(extension_id))

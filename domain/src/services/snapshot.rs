@@ -5,7 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    IsolationLevel, QueryFilter, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::calling_settings;
@@ -49,10 +52,24 @@ pub async fn active_sessions<C: ConnectionTrait>(
 }
 
 /// Loads the Domain's snapshot; a missing Domain is a 404.
-pub async fn load<C: ConnectionTrait>(db: &C, domain_id: Uuid) -> DomainResult<Bindings> {
-    load_rows(db, domain_id)
-        .await?
-        .map(Bindings::from_rows)
+///
+/// The queries run in one read transaction, on one pooled connection: a consistent picture
+/// (no session half-seen between two queries), and a burst of requests cannot take eight
+/// connections each and starve the pool.
+pub async fn load(db: &DatabaseConnection, domain_id: Uuid) -> DomainResult<Bindings> {
+    let txn = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => db.begin().await?,
+    };
+    let rows = load_rows(&txn, domain_id).await?;
+    txn.rollback().await?;
+    rows.map(Bindings::from_rows)
         .ok_or(DomainError::NotFound("domain"))
 }
 

@@ -1,10 +1,18 @@
 //! Counting failed attempts in a sliding window, persisted so that limits survive restarts and
-//! hold across several server nodes. Used for login throttling (and PIN lockout later).
+//! hold across several server nodes. Used for login throttling and the PIN lockout.
+//!
+//! An attempt is *reserved* before the secret is checked ([`reserve`]): in one transaction that
+//! holds a lock on each subject (SQLite: the database's write lock, taken up front; PostgreSQL:
+//! a transaction-scoped advisory lock per subject, which holds across server nodes), the recent
+//! failures are counted and, when every limit allows it, one failure row per subject is written
+//! and committed. Only then does the expensive check run. A wrong secret leaves the rows as the
+//! failures they are; a right one takes its own rows back ([`Reservation::release`]). So any
+//! number of concurrent attempts evaluates at most the limit: each one in flight already counts.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -76,22 +84,99 @@ pub async fn record_failure<C: ConnectionTrait>(
     scope: &str,
     subject: &str,
     now: DateTime<Utc>,
-) -> DomainResult<()> {
+) -> DomainResult<Uuid> {
     auth_failures::Entity::delete_many()
         .filter(auth_failures::Column::Scope.eq(scope))
         .filter(auth_failures::Column::Subject.eq(subject))
         .filter(auth_failures::Column::At.lt(now - Duration::days(1)))
         .exec(db)
         .await?;
+    let id = Uuid::now_v7();
     auth_failures::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         scope: Set(scope.to_owned()),
         subject: Set(subject.to_owned()),
         at: Set(now),
     }
     .insert(db)
     .await?;
-    Ok(())
+    Ok(id)
+}
+
+/// One counter an attempt is reserved against.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// What is attacked, e.g. `login_account`.
+    pub scope: &'a str,
+    /// Which account, Extension, device or address.
+    pub subject: &'a str,
+    /// Its limit.
+    pub limit: Limit,
+}
+
+/// An attempt that counts as a failure of each of its subjects until it is released.
+#[derive(Debug)]
+#[must_use = "a reservation is a recorded failure until it is released"]
+pub struct Reservation {
+    ids: Vec<Uuid>,
+}
+
+impl Reservation {
+    /// The attempt succeeded: its failure rows go.
+    pub async fn release<C: ConnectionTrait>(self, db: &C) -> DomainResult<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        auth_failures::Entity::delete_many()
+            .filter(auth_failures::Column::Id.is_in(self.ids))
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Reserves one attempt against every subject at once, or answers the seconds to wait (the
+/// longest of the limits reached) and writes nothing.
+///
+/// Subjects are locked in a fixed order (no deadlock between two attempts sharing subjects)
+/// and every failure older than a day is forgotten on the way.
+pub async fn reserve(
+    db: &DatabaseConnection,
+    subjects: &[Subject<'_>],
+    now: DateTime<Utc>,
+) -> DomainResult<Result<Reservation, u64>> {
+    let txn = crate::db::begin_write(db).await?;
+    let mut keys: Vec<String> = subjects
+        .iter()
+        .map(|s| format!("{}\u{1f}{}", s.scope, s.subject))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    if txn.get_database_backend() == DbBackend::Postgres {
+        for key in &keys {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 7163))",
+                [key.clone().into()],
+            ))
+            .await?;
+        }
+    }
+    let mut wait = None;
+    for s in subjects {
+        let failures = recent_failures(&txn, s.scope, s.subject, now, s.limit).await?;
+        wait = wait.max(retry_after(&failures, now, s.limit));
+    }
+    if let Some(wait) = wait {
+        txn.rollback().await?;
+        return Ok(Err(wait));
+    }
+    let mut ids = Vec::with_capacity(subjects.len());
+    for s in subjects {
+        ids.push(record_failure(&txn, s.scope, s.subject, now).await?);
+    }
+    txn.commit().await?;
+    Ok(Ok(Reservation { ids }))
 }
 
 /// Forgets every failure of `(scope, subject)` (after a success).

@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, Set,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -412,7 +412,7 @@ pub async fn create(
         AccountStatus::Invited
     };
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let user = users::ActiveModel {
         id: Set(Uuid::now_v7()),
         email: Set(email.as_str().to_owned()),
@@ -572,7 +572,7 @@ pub async fn update(
     }
     check_account_control(db, &ctx.actor, id).await?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if disabling
         && holds_platform_admin(&txn, id).await?
         && other_active_platform_admins(&txn, id).await? == 0
@@ -639,7 +639,7 @@ pub async fn reset_password(
     } else {
         PURPOSE_RESET
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut active = user.clone().into_active_model();
     active.password_hash = Set(None);
     active.updated_at = Set(ctx.now);
@@ -679,7 +679,7 @@ pub async fn remove(
     let held = roles::held_roles(db, id, RoleTarget::Domain(domain_id)).await?;
     authorize_grant(&ctx.actor, union_of(&held), Some(domain_id))?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     role_assignments::Entity::delete_many()
         .filter(role_assignments::Column::UserId.eq(id))
         .filter(role_assignments::Column::DomainId.eq(domain_id))
@@ -785,7 +785,7 @@ pub async fn replace_roles(
             roles: current,
         });
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     write_diff(&txn, ctx, id, Some(domain_id), &added, &removed).await?;
     audit::record(
         &txn,
@@ -867,7 +867,7 @@ pub async fn replace_platform_roles(
     if added.is_empty() && removed.is_empty() {
         return Ok((user, current));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let loses_admin = removed
         .iter()
         .any(|r| r.key == BuiltinRole::PlatformAdmin.as_str());

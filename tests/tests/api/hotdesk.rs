@@ -26,6 +26,10 @@ both_databases!(
     the_scheduler_ends_sessions_after_hours_and_daily_at,
     another_domains_admin_gets_404_on_every_hotdesk_endpoint,
     logins_and_logouts_are_published_after_commit_for_freeswitch_and_clients,
+    making_the_device_fixed_or_disabled_ends_its_session_for_good,
+    disabling_or_deleting_the_extension_ends_its_sessions_and_sign_ins_audited,
+    deleting_a_device_audits_the_end_of_its_session,
+    turning_one_phone_at_a_time_on_keeps_each_extension_on_its_newest_phone,
 );
 
 const PIN: &str = "4711";
@@ -596,5 +600,208 @@ async fn logins_and_logouts_are_published_after_commit_for_freeswitch_and_client
         ended.drop_registrations,
         vec![sip_user],
         "a phone logged out in full mode re-registers"
+    );
+}
+
+async fn patch(app: &TestApp, f: &Fixture, what: &str, id: &str, body: Value) {
+    let (status, answer) = call(
+        app,
+        &f.admin,
+        Method::PATCH,
+        &format!("/api/v1/domains/{}/{what}/{id}", f.domain),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// The `ended_reason`s of the audit log's session ends, newest first.
+async fn ended_reasons(app: &TestApp, f: &Fixture) -> Vec<String> {
+    audit_actions(app, f)
+        .await
+        .iter()
+        .filter(|e| e["action"] == "hotdesk.session.end")
+        .map(|e| e["after"]["ended_reason"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn making_the_device_fixed_or_disabled_ends_its_session_for_good(app: TestApp) {
+    let f = fixture(&app, "hd10.example.net").await;
+    let desk = hotdesk_device(&app, &f.admin, &f.domain, "Desk 10").await;
+    assert_eq!(login(&app, &f.admin, &f, &desk, "201", None).await.0, 200);
+    patch(&app, &f, "devices", &desk, json!({"enabled": false})).await;
+    assert!(active(&app).await.is_empty(), "disabling ends the session");
+    patch(&app, &f, "devices", &desk, json!({"enabled": true})).await;
+    assert!(active(&app).await.is_empty(), "and it does not come back");
+    let (status, _) = call(&app, &f.admin, Method::GET, &session_path(&f, &desk), None).await;
+    assert_eq!(status, 404);
+
+    assert_eq!(login(&app, &f.admin, &f, &desk, "201", None).await.0, 200);
+    let ext202 = extension_with_pin(&app, &f.admin, &f.domain, "202", None).await;
+    patch(
+        &app,
+        &f,
+        "devices",
+        &desk,
+        json!({"mode": "fixed", "owner_extension_id": ext202}),
+    )
+    .await;
+    assert!(
+        active(&app).await.is_empty(),
+        "making it fixed ends the session"
+    );
+    patch(&app, &f, "devices", &desk, json!({"mode": "hotdesk"})).await;
+    assert!(active(&app).await.is_empty(), "and it does not come back");
+    let (status, plan) = call(
+        &app,
+        &f.admin,
+        Method::GET,
+        &format!(
+            "/api/v1/domains/{}/extensions/{}/ring-plan",
+            f.domain, f.ext201
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{plan}");
+    assert!(
+        !plan.to_string().contains(&desk),
+        "the phone no longer rings for 201: {plan}"
+    );
+    assert_eq!(
+        ended_reasons(&app, &f).await,
+        vec!["device_fixed", "device_disabled"]
+    );
+}
+
+async fn disabling_or_deleting_the_extension_ends_its_sessions_and_sign_ins_audited(app: TestApp) {
+    let f = fixture(&app, "hd11.example.net").await;
+    let desk = hotdesk_device(&app, &f.admin, &f.domain, "Desk 11").await;
+    let location = id_of(
+        &create(
+            &app,
+            &f.admin,
+            &f.domain,
+            "locations",
+            json!({"name": "HQ"}),
+        )
+        .await,
+    );
+    let sign_in = |ext: String| {
+        let (app, f, location) = (&app, &f, &location);
+        async move {
+            let (status, body) = call(
+                app,
+                &f.admin,
+                Method::PUT,
+                &format!("/api/v1/domains/{}/extensions/{ext}/location", f.domain),
+                Some(json!({"location_id": location})),
+            )
+            .await;
+            assert!(matches!(status, 200 | 204), "{status}: {body}");
+        }
+    };
+    assert_eq!(login(&app, &f.admin, &f, &desk, "201", None).await.0, 200);
+    sign_in(f.ext201.clone()).await;
+    patch(&app, &f, "extensions", &f.ext201, json!({"enabled": false})).await;
+    assert!(active(&app).await.is_empty());
+    patch(&app, &f, "extensions", &f.ext201, json!({"enabled": true})).await;
+    assert!(active(&app).await.is_empty(), "nothing comes back");
+    let entries = audit_actions(&app, &f).await;
+    let sign_out = entries
+        .iter()
+        .find(|e| e["action"] == "location.sign_out")
+        .expect("the sign-in's end is audited");
+    assert_eq!(
+        sign_out["after"]["reason"], "extension_disabled",
+        "{sign_out}"
+    );
+    assert_eq!(ended_reasons(&app, &f).await, vec!["extension_disabled"]);
+
+    // Deleting the Extension: its session and sign-in are ended and audited, not cascaded away.
+    let ext202 = extension_with_pin(&app, &f.admin, &f.domain, "202", None).await;
+    assert_eq!(login(&app, &f.admin, &f, &desk, "202", None).await.0, 200);
+    sign_in(ext202.clone()).await;
+    let (status, _) = call(
+        &app,
+        &f.admin,
+        Method::DELETE,
+        &format!("/api/v1/domains/{}/extensions/{ext202}", f.domain),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        ended_reasons(&app, &f).await,
+        vec!["extension_deleted", "extension_disabled"]
+    );
+    let sign_outs: Vec<Value> = audit_actions(&app, &f)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "location.sign_out")
+        .map(|e| e["after"]["reason"].clone())
+        .collect();
+    assert_eq!(
+        sign_outs,
+        vec![json!("extension_deleted"), json!("extension_disabled")]
+    );
+}
+
+async fn deleting_a_device_audits_the_end_of_its_session(app: TestApp) {
+    let f = fixture(&app, "hd12.example.net").await;
+    let desk = hotdesk_device(&app, &f.admin, &f.domain, "Desk 12").await;
+    assert_eq!(login(&app, &f.admin, &f, &desk, "201", None).await.0, 200);
+    let (status, _) = call(
+        &app,
+        &f.admin,
+        Method::DELETE,
+        &format!("/api/v1/domains/{}/devices/{desk}", f.domain),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let entries = audit_actions(&app, &f).await;
+    let end = entries
+        .iter()
+        .find(|e| e["action"] == "hotdesk.session.end")
+        .expect("the session's end is audited");
+    assert_eq!(end["after"]["ended_reason"], "device_deleted", "{end}");
+    assert_eq!(end["before"]["extension_number"], "201", "{end}");
+}
+
+async fn turning_one_phone_at_a_time_on_keeps_each_extension_on_its_newest_phone(app: TestApp) {
+    let f = fixture(&app, "hd13.example.net").await;
+    let settings = format!("/api/v1/domains/{}/calling-settings", f.domain);
+    let (status, body) = call(
+        &app,
+        &f.admin,
+        Method::PUT,
+        &settings,
+        Some(json!({"one_phone_at_a_time": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut desks = Vec::new();
+    for i in 0..3 {
+        let desk = hotdesk_device(&app, &f.admin, &f.domain, &format!("Desk {i}")).await;
+        assert_eq!(login(&app, &f.admin, &f, &desk, "201", None).await.0, 200);
+        desks.push(desk);
+    }
+    assert_eq!(active(&app).await.len(), 3);
+    let (status, body) = call(
+        &app,
+        &f.admin,
+        Method::PUT,
+        &settings,
+        Some(json!({"one_phone_at_a_time": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let left = active(&app).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].device_id.to_string(), desks[2], "the newest stays");
+    assert_eq!(
+        ended_reasons(&app, &f).await,
+        vec!["one_phone_at_a_time", "one_phone_at_a_time"]
     );
 }

@@ -5,6 +5,7 @@
 mod api_keys;
 mod audit;
 mod bridge;
+mod bursts;
 mod cli;
 mod configuration;
 mod cors;
