@@ -50,6 +50,10 @@ pub struct CallingSettingsDto {
     /// The PIN lockout window in seconds.
     #[schema(example = 900)]
     pub pin_window_secs: i32,
+    /// The fewest digits a new PIN may have (a 4-digit PIN's hash falls to an offline guess in
+    /// minutes: raise it where the database could be read).
+    #[schema(example = 6)]
+    pub pin_min_length: i32,
     /// Last updated.
     pub updated_at: DateTime<Utc>,
 }
@@ -70,6 +74,7 @@ impl From<store::Model> for CallingSettingsDto {
             default_ring_timeout_secs: s.default_ring_timeout_secs,
             pin_max_failures: s.pin_max_failures,
             pin_window_secs: s.pin_window_secs,
+            pin_min_length: s.pin_min_length,
             updated_at: s.updated_at,
         }
     }
@@ -113,6 +118,8 @@ pub struct CallingSettingsInput {
     pub pin_max_failures: Option<i32>,
     /// 60–86400 seconds.
     pub pin_window_secs: Option<i32>,
+    /// 4–12 digits; applies to PINs set from now on.
+    pub pin_min_length: Option<i32>,
 }
 
 const PROBLEM: &str = "application/problem+json";
@@ -174,6 +181,7 @@ pub async fn update_calling_settings(
         default_ring_timeout_secs: i.default_ring_timeout_secs,
         pin_max_failures: i.pin_max_failures,
         pin_window_secs: i.pin_window_secs,
+        pin_min_length: i.pin_min_length,
     };
     let saved = calling_settings::update(
         &state.db,

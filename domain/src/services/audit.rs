@@ -1,6 +1,6 @@
 //! Writing the audit log, inside the caller's transaction.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -65,6 +65,30 @@ pub struct Entry<'a> {
     pub after: Option<Value>,
 }
 
+/// The stored row of an entry, with the context's actor, time and request id (for writing
+/// many entries in one statement, as a bulk import does).
+pub fn row(ctx: &Context, entry: Entry<'_>) -> audit_log::Model {
+    let (kind, id) = match &ctx.actor.principal {
+        Principal::User { id, .. } => ("user", Some(*id)),
+        Principal::ApiKey { id } => ("api_key", Some(*id)),
+        Principal::System => ("system", None),
+    };
+    audit_log::Model {
+        id: Uuid::now_v7(),
+        at: ctx.now,
+        domain_id: entry.domain_id,
+        actor_kind: kind.to_owned(),
+        actor_id: id,
+        actor_label: ctx.actor.label.clone(),
+        action: entry.action.to_owned(),
+        target_kind: entry.target_kind.to_owned(),
+        target_id: entry.target_id,
+        before: entry.before.map(redact),
+        after: entry.after.map(redact),
+        request_id: ctx.request_id.clone(),
+    }
+}
+
 /// Writes an entry with the context's actor, time and request id. Call it with the same
 /// transaction as the change so both commit or neither does.
 pub async fn record<C: ConnectionTrait>(
@@ -72,27 +96,9 @@ pub async fn record<C: ConnectionTrait>(
     ctx: &Context,
     entry: Entry<'_>,
 ) -> DomainResult<()> {
-    let (kind, id) = match &ctx.actor.principal {
-        Principal::User { id, .. } => ("user", Some(*id)),
-        Principal::ApiKey { id } => ("api_key", Some(*id)),
-        Principal::System => ("system", None),
-    };
-    audit_log::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        at: Set(ctx.now),
-        domain_id: Set(entry.domain_id),
-        actor_kind: Set(kind.to_owned()),
-        actor_id: Set(id),
-        actor_label: Set(ctx.actor.label.clone()),
-        action: Set(entry.action.to_owned()),
-        target_kind: Set(entry.target_kind.to_owned()),
-        target_id: Set(entry.target_id),
-        before: Set(entry.before.map(redact)),
-        after: Set(entry.after.map(redact)),
-        request_id: Set(ctx.request_id.clone()),
-    }
-    .insert(db)
-    .await?;
+    audit_log::ActiveModel::from(row(ctx, entry))
+        .insert(db)
+        .await?;
     Ok(())
 }
 

@@ -36,6 +36,7 @@ pub fn defaults(domain_id: Uuid) -> calling_settings::Model {
         default_ring_timeout_secs: 30,
         pin_max_failures: 5,
         pin_window_secs: 900,
+        pin_min_length: 4,
         updated_at: Utc::now(),
     }
 }
@@ -88,6 +89,8 @@ pub struct SettingsPatch {
     pub pin_max_failures: Option<i32>,
     /// PIN lockout window, 60–86400 s.
     pub pin_window_secs: Option<i32>,
+    /// The fewest digits a new PIN may have, 4–12.
+    pub pin_min_length: Option<i32>,
 }
 
 /// Changes the settings (`settings.write`), validating the whole result.
@@ -137,6 +140,9 @@ pub async fn update(
     }
     if let Some(v) = patch.pin_window_secs {
         s.pin_window_secs = v;
+    }
+    if let Some(v) = patch.pin_min_length {
+        s.pin_min_length = v;
     }
 
     let mut errors = FieldErrors::new();
@@ -216,6 +222,9 @@ pub async fn update(
             "must be between 60 and 86400 seconds",
         );
     }
+    if !(4..=12).contains(&s.pin_min_length) {
+        errors.add("pin_min_length", "out_of_range", "must be between 4 and 12");
+    }
     errors.into_result()?;
     s.updated_at = ctx.now;
     let saved = match existing {
@@ -233,6 +242,7 @@ pub async fn update(
             active.default_ring_timeout_secs = Set(s.default_ring_timeout_secs);
             active.pin_max_failures = Set(s.pin_max_failures);
             active.pin_window_secs = Set(s.pin_window_secs);
+            active.pin_min_length = Set(s.pin_min_length);
             active.updated_at = Set(s.updated_at);
             active.update(&txn).await?
         }

@@ -550,7 +550,7 @@ async fn find<C: ConnectionTrait>(
 }
 
 /// The row as it goes to the audit log: everything but the secret (not even its ciphertext).
-fn audit_view(row: &devices::Model) -> Option<serde_json::Value> {
+pub(crate) fn audit_view(row: &devices::Model) -> Option<serde_json::Value> {
     let mut value = serde_json::to_value(row).ok()?;
     if let Some(map) = value.as_object_mut() {
         map.remove("sip_secret_encrypted");

@@ -254,9 +254,10 @@ fn normalise_optional(
 /// Validates (and normalises) a complete Extension against the pure rules.
 pub fn validate(
     row: &mut extensions::Model,
-    emergency_numbers: &[String],
+    rules: &NumberingRules,
     pin: Option<&SecretString>,
 ) -> FieldErrors {
+    let emergency_numbers = &rules.emergency_numbers;
     let mut errors = FieldErrors::new();
     if let Some(n) = errors.check("number", ExtensionNumber::parse(&row.number)) {
         if emergency_numbers.iter().any(|e| e == n.as_str()) {
@@ -421,10 +422,40 @@ pub fn validate(
             "must be between 1 and 20",
         );
     }
-    if let Some(pin) = pin {
-        errors.check("pin", Pin::parse(pin.expose_secret(), Some(&row.number)));
+    if let Some(pin) = pin
+        && let Some(pin) = errors.check("pin", Pin::parse(pin.expose_secret(), Some(&row.number)))
+        && pin.expose().len() < rules.pin_min_length
+    {
+        errors.add(
+            "pin",
+            "pin_too_short",
+            format!(
+                "this Domain's PINs have at least {} digits",
+                rules.pin_min_length
+            ),
+        );
     }
     errors
+}
+
+/// The Domain's rules an Extension is checked against: numbers it may not take, and how long
+/// its PIN must be.
+#[derive(Debug, Clone)]
+pub struct NumberingRules {
+    /// The Domain's emergency numbers.
+    pub emergency_numbers: Vec<String>,
+    /// The fewest digits a new PIN may have.
+    pub pin_min_length: usize,
+}
+
+impl NumberingRules {
+    /// The rules of a Domain's calling settings.
+    pub fn of(settings: &settings_store::Model) -> Self {
+        Self {
+            emergency_numbers: calling_settings::emergency_numbers(settings),
+            pin_min_length: usize::try_from(settings.pin_min_length).unwrap_or(4).max(4),
+        }
+    }
 }
 
 /// Checks the references that need the database: the linked User must hold a role in this
@@ -569,9 +600,9 @@ async fn save(
     pin: Option<Option<SecretString>>,
 ) -> DomainResult<extensions::Model> {
     let settings = calling_settings::load(deps.db, domain.id).await?;
-    let emergency = calling_settings::emergency_numbers(&settings);
+    let rules = NumberingRules::of(&settings);
     let new_pin = pin.clone().flatten();
-    let mut errors = validate(&mut row, &emergency, new_pin.as_ref());
+    let mut errors = validate(&mut row, &rules, new_pin.as_ref());
     validate_references(deps.db, &row, &mut errors).await?;
     if let Some(before) = &before
         && before.placeholder
@@ -1006,7 +1037,11 @@ mod tests {
 
     fn fields(row: &mut extensions::Model, pin: Option<&str>) -> Vec<String> {
         let pin = pin.map(|p| SecretString::from(p.to_owned()));
-        validate(row, &["911".into(), "112".into()], pin.as_ref())
+        let rules = NumberingRules {
+            emergency_numbers: vec!["911".into(), "112".into()],
+            pin_min_length: 4,
+        };
+        validate(row, &rules, pin.as_ref())
             .into_vec()
             .into_iter()
             .map(|e| e.field)

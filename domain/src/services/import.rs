@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, EntityTrait, Iterable, QueryFilter, QuerySelect,
+    DbBackend, EntityTrait, Iterable, QueryFilter, QuerySelect, TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -31,7 +31,8 @@ use crate::identity::authz::{Actor, authorize};
 use crate::identity::password::hash_secret;
 use crate::identity::permissions::Permission;
 use crate::store::{
-    devices as device_store, domains, extensions as extension_store, locations, role_assignments,
+    audit_log, devices as device_store, domains, extensions as extension_store, locations,
+    role_assignments,
 };
 use crate::telephony::secrets::{generate_sip_secret, generate_sip_username};
 use crate::telephony::values::ExtensionNumber;
@@ -265,7 +266,7 @@ pub async fn import(
     can_import(&ctx.actor, domain_id)?;
     let domain = scope::enter(deps.db, ctx, domain_id, Permission::DevicesWrite).await?;
     let settings = calling_settings::load(deps.db, domain_id).await?;
-    let emergency = calling_settings::emergency_numbers(&settings);
+    let rules = extensions::NumberingRules::of(&settings);
 
     let mut report = Report(file.unreadable);
     let mut counted: HashSet<(Option<RowKind>, usize)> =
@@ -291,7 +292,7 @@ pub async fn import(
 
     let started = std::time::Instant::now();
     progress.start(Stage::Validating, rows as u64);
-    let mut exts = draft_extensions(file.extensions, domain_id, ctx.now, &emergency, &mut report);
+    let mut exts = draft_extensions(file.extensions, domain_id, ctx.now, &rules, &mut report);
     progress.advance(exts.len() as u64);
     let reads = lookups(deps.db).await?;
     check_extensions(&reads, domain_id, &exts, &mut report).await?;
@@ -352,6 +353,45 @@ pub async fn import(
     let txn = crate::db::begin_write(deps.db).await?;
     insert_chunked::<extension_store::Entity, _>(&txn, &ext_models, progress).await?;
     insert_chunked::<device_store::Entity, _>(&txn, &dev_models, progress).await?;
+    // Every row created is audited as its single create would be, tied to this import.
+    let with_import = |view: Option<serde_json::Value>| {
+        view.map(|mut v| {
+            if let Some(map) = v.as_object_mut() {
+                map.insert("import_id".into(), json!(import_id));
+            }
+            v
+        })
+    };
+    let entries: Vec<_> = ext_models
+        .iter()
+        .map(|m| {
+            audit::row(
+                ctx,
+                audit::Entry {
+                    domain_id: Some(domain_id),
+                    action: "extension.create",
+                    target_kind: "extension",
+                    target_id: Some(m.id.to_string()),
+                    before: None,
+                    after: with_import(serde_json::to_value(m).ok()),
+                },
+            )
+        })
+        .chain(dev_models.iter().map(|m| {
+            audit::row(
+                ctx,
+                audit::Entry {
+                    domain_id: Some(domain_id),
+                    action: "device.create",
+                    target_kind: "device",
+                    target_id: Some(m.id.to_string()),
+                    before: None,
+                    after: with_import(super::devices::audit_view(m)),
+                },
+            )
+        }))
+        .collect();
+    insert_chunked::<audit_log::Entity, _>(&txn, &entries, &Silent).await?;
     audit::record(
         &txn,
         ctx,
@@ -403,7 +443,8 @@ pub async fn import(
 /// statement's generic plan, fixed while a table was still small, would otherwise keep
 /// scanning the whole table once it has grown (seconds per import at 50 000 devices).
 async fn lookups(db: &DatabaseConnection) -> DomainResult<DatabaseTransaction> {
-    let txn = crate::db::begin_write(db).await?;
+    // Reads only: not a write transaction, which on SQLite would hold the write lock.
+    let txn = db.begin().await?;
     if db.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
             .await?;
@@ -416,7 +457,7 @@ fn draft_extensions(
     rows: Vec<Numbered<ExtensionPatch>>,
     domain_id: Uuid,
     now: chrono::DateTime<chrono::Utc>,
-    emergency: &[String],
+    rules: &extensions::NumberingRules,
     report: &mut Report,
 ) -> Vec<ExtensionDraft> {
     rows.into_iter()
@@ -424,7 +465,7 @@ fn draft_extensions(
             let (mut model, pin, mut errors) = extensions::draft(domain_id, now, value);
             // Like a single create: a missing required field is reported alone.
             if errors.is_empty() {
-                errors = extensions::validate(&mut model, emergency, pin.as_ref());
+                errors = extensions::validate(&mut model, rules, pin.as_ref());
             }
             report.extend(row, RowKind::Extension, errors);
             ExtensionDraft { row, model, pin }
@@ -1075,7 +1116,10 @@ mod tests {
             rows,
             Uuid::nil(),
             chrono::Utc::now(),
-            &["911".to_owned()],
+            &extensions::NumberingRules {
+                emergency_numbers: vec!["911".to_owned()],
+                pin_min_length: 4,
+            },
             &mut report,
         );
         assert_eq!(drafts.len(), 3);

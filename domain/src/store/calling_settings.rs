@@ -33,6 +33,8 @@ pub struct Model {
     pub pin_max_failures: i32,
     /// PIN lockout window in seconds.
     pub pin_window_secs: i32,
+    /// The fewest digits a new PIN may have (4–12).
+    pub pin_min_length: i32,
     /// Last updated.
     pub updated_at: DateTimeUtc,
 }

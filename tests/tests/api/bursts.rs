@@ -17,6 +17,7 @@ both_databases!(
     a_burst_of_pins_is_evaluated_at_most_up_to_the_limit_on_both_api_routes,
     a_burst_of_passwords_is_evaluated_at_most_up_to_the_limit,
     concurrent_calling_settings_changes_all_succeed,
+    a_race_onto_a_free_device_gives_the_losers_the_answer_of_the_state_they_lost_to,
     a_burst_on_a_tiny_pool_answers_503_with_retry_after_never_500 with |c| {
         c.database.max_connections = 1;
         c.database.acquire_timeout_secs = 1;
@@ -234,4 +235,102 @@ async fn a_burst_on_a_tiny_pool_answers_503_with_retry_after_never_500(app: Test
         }
     }
     assert!(answers.iter().any(|(s, _, _)| *s == 200));
+}
+
+async fn a_race_onto_a_free_device_gives_the_losers_the_answer_of_the_state_they_lost_to(
+    app: TestApp,
+) {
+    let (domain, admin) = domain_with_admin(&app, "burst5.example.net").await;
+    for n in 201..211 {
+        create(
+            &app,
+            &admin,
+            &domain,
+            "extensions",
+            json!({"number": n.to_string(), "display_name": format!("Ext {n}"),
+                   "hotdesk_allowed": true}),
+        )
+        .await;
+    }
+    let device = |label: &'static str| {
+        let (app, admin, domain) = (&app, &admin, &domain);
+        async move {
+            id_of(
+                &create(
+                    app,
+                    admin,
+                    domain,
+                    "devices",
+                    json!({"label": label, "mode": "hotdesk"}),
+                )
+                .await,
+            )
+        }
+    };
+    let login = |device: String, number: String| {
+        let (app, admin, domain) = (&app, &admin, &domain);
+        async move {
+            call(
+                app,
+                admin,
+                Method::PUT,
+                &format!("/api/v1/domains/{domain}/devices/{device}/session"),
+                Some(json!({"extension": number})),
+            )
+            .await
+        }
+    };
+    // The same person, ten times at once: one session, and every answer is it.
+    let desk = device("Desk A").await;
+    let answers = join_all((0..10).map(|_| login(desk.clone(), "201".into()))).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["id"], answers[0].1["id"], "{body}");
+    }
+    // Ten people onto one free phone at once, each with their own PIN: one wins, and every
+    // other is told the phone is taken, as if they had come a moment later.
+    let mut people = Vec::new();
+    for n in 211..221 {
+        let email = format!("p{n}@burst5.example.net");
+        let user = create_user(&app, &admin, &domain, &email, &["member"]).await;
+        create(
+            &app,
+            &admin,
+            &domain,
+            "extensions",
+            json!({"number": n.to_string(), "display_name": format!("Ext {n}"),
+                   "hotdesk_allowed": true, "pin": PIN, "user_id": user}),
+        )
+        .await;
+        people.push(token_of(&app, &email).await);
+    }
+    let other = device("Desk B").await;
+    let answers = join_all(people.iter().map(|token| {
+        let (app, other) = (&app, &other);
+        async move {
+            call(
+                app,
+                token,
+                Method::PUT,
+                &format!("/api/v1/me/hotdesk/{other}"),
+                Some(json!({"pin": PIN})),
+            )
+            .await
+        }
+    }))
+    .await;
+    assert_eq!(statuses(&answers, 200), 1, "{answers:?}");
+    let winner = answers.iter().find(|(s, _)| *s == 200).unwrap().1["extension_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*status, 409, "{body}");
+        assert_eq!(body["code"], "device_in_use", "{body}");
+        assert_eq!(
+            body["detail"],
+            format!("the device is in use by Extension {winner}"),
+            "{body}"
+        );
+    }
 }

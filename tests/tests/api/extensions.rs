@@ -36,6 +36,7 @@ both_databases!(
     another_domains_admin_gets_the_same_404_on_every_extension_endpoint,
     calling_settings_have_defaults_and_are_validated_as_a_whole,
     a_person_with_phones_cannot_become_a_placeholder_and_null_cannot_clear_required_fields,
+    a_domain_can_ask_for_longer_pins,
 );
 
 async fn an_extension_is_created_read_listed_changed_and_deleted(app: TestApp) {
@@ -667,4 +668,62 @@ async fn a_person_with_phones_cannot_become_a_placeholder_and_null_cannot_clear_
         ),
         (Some("201"), Some(false))
     );
+}
+
+async fn a_domain_can_ask_for_longer_pins(app: TestApp) {
+    let (domain, admin) = domain_with_admin(&app).await;
+    let settings = format!("/api/v1/domains/{domain}/calling-settings");
+    let (status, got) = call(&app, &admin, Method::GET, &settings, None).await;
+    assert_eq!((status, &got["pin_min_length"]), (200, &json!(4)), "{got}");
+    for bad in [3, 13] {
+        let (status, problem) = call(
+            &app,
+            &admin,
+            Method::PUT,
+            &settings,
+            Some(json!({"pin_min_length": bad})),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], "pin_min_length", "{problem}");
+    }
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::PUT,
+        &settings,
+        Some(json!({"pin_min_length": 6})),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["pin_min_length"]),
+        (200, &json!(6)),
+        "{body}"
+    );
+    let base = format!("/api/v1/domains/{domain}/extensions");
+    let (status, problem) = call(
+        &app,
+        &admin,
+        Method::POST,
+        &base,
+        Some(json!({"number": "201", "display_name": "Ada", "pin": "2580"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        (
+            &problem["errors"][0]["field"],
+            &problem["errors"][0]["code"]
+        ),
+        (&json!("pin"), &json!("pin_too_short")),
+        "{problem}"
+    );
+    let created = create_extension(
+        &app,
+        &admin,
+        &domain,
+        json!({"number": "201", "display_name": "Ada", "pin": "258013"}),
+    )
+    .await;
+    assert_eq!(created["pin_set"], true, "{created}");
 }

@@ -26,6 +26,7 @@ bridge_scenarios!(
     a_caller_hanging_up_mid_flow_ends_it_cleanly,
     star12_and_star13_log_out_and_toggle,
     only_freeswitch_may_hand_calls_over,
+    a_burst_of_star11_calls_is_evaluated_at_most_up_to_the_limit,
 );
 
 struct Fixture {
@@ -437,4 +438,42 @@ async fn only_freeswitch_may_hand_calls_over(backend: Backend) {
         .expect("the server closes the socket");
     assert!(next.is_err(), "not even `connect` is sent: {next:?}");
     assert_eq!(session(&f).await.0, 404);
+}
+
+async fn a_burst_of_star11_calls_is_evaluated_at_most_up_to_the_limit(backend: Backend) {
+    let f = fixture(backend).await;
+    // 30 phones' worth of calls at once, each trying one wrong PIN for 201.
+    let calls = (0..30).map(|_| {
+        let f = &f;
+        async move {
+            let mut ch = Channel::dial(f, "login", "201").await;
+            ch.expect("answer", "").await;
+            ch.prompt(ENTER_PIN, "0000").await;
+            let answer = ch.app().await;
+            assert_eq!(answer.name, "playback", "{answer:?}");
+            // The caller hangs up on the answer.
+            answer.arg
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    let checked = answers
+        .iter()
+        .filter(|a| a.starts_with("ivr/ivr-pin_or_extension_is-invalid.wav"))
+        .count();
+    let locked = answers
+        .iter()
+        .filter(|a| a.starts_with("ivr/ivr-access_denied.wav"))
+        .count();
+    assert_eq!(checked + locked, answers.len(), "{answers:?}");
+    assert!(
+        checked <= 5,
+        "at most the limit (5) may be checked: {answers:?}"
+    );
+    assert!(locked >= 25, "{answers:?}");
+    let failed = audit_actions(&f)
+        .await
+        .iter()
+        .filter(|a| *a == "hotdesk.pin_failed")
+        .count();
+    assert!(failed <= 5, "{failed}");
 }

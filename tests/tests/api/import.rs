@@ -171,7 +171,8 @@ async fn ten_thousand_extensions_and_devices_import_in_one_request(app: TestApp)
     assert_eq!(owner.number, "24321");
     assert!(device.sip_username.starts_with('d') && device.sip_secret_encrypted.starts_with("v1."));
 
-    // One audit entry and one event for the whole import, not one per row.
+    // Every created row is audited as its single create would be, tied to the import's
+    // summary entry; one event goes out for the whole import.
     let entries = audit_log::Entity::find()
         .filter(audit_log::Column::DomainId.eq(Uuid::parse_str(&domain).unwrap()))
         .filter(audit_log::Column::Action.is_in([
@@ -182,12 +183,41 @@ async fn ten_thousand_extensions_and_devices_import_in_one_request(app: TestApp)
         .all(&app.db)
         .await
         .unwrap();
-    assert_eq!(entries.len(), 1, "{entries:?}");
-    assert_eq!(entries[0].action, "import.completed");
-    let after = entries[0].after.clone().unwrap();
+    assert_eq!(entries.len(), 10_001);
+    let summary: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "import.completed")
+        .collect();
+    assert_eq!(summary.len(), 1);
+    let after = summary[0].after.clone().unwrap();
     assert_eq!(
         (&after["extensions"], &after["devices"]),
         (&json!(5_000), &json!(5_000))
+    );
+    let import_id = json!(summary[0].target_id.clone().unwrap());
+    let created = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e.action == action)
+            .filter(|e| {
+                e.after
+                    .as_ref()
+                    .is_some_and(|a| a["import_id"] == import_id)
+            })
+            .count()
+    };
+    assert_eq!(
+        (created("extension.create"), created("device.create")),
+        (5_000, 5_000)
+    );
+    let device_entry = entries
+        .iter()
+        .find(|e| e.target_id.as_deref() == Some(device.id.to_string().as_str()))
+        .expect("the device's own entry");
+    let text = device_entry.after.clone().unwrap().to_string();
+    assert!(
+        !text.contains(&device.sip_secret_encrypted),
+        "no secret in the log"
     );
     let event = crate::devices::next_event(&mut events).await;
     assert_eq!(event.kind, ChangeKind::ImportCompleted);
