@@ -3,7 +3,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -103,7 +103,15 @@ pub async fn update(
 ) -> DomainResult<calling_settings::Model> {
     let domain = scope::enter(db, ctx, domain_id, Permission::SettingsWrite).await?;
     let txn = crate::db::begin_write(db).await?;
+    // The row is created (once) and locked before it is read, so concurrent changes queue up
+    // behind each other: none is lost, none collides on the insert (SQLite: the transaction
+    // holds the write lock already).
+    calling_settings::Entity::insert(calling_settings::ActiveModel::from(defaults(domain_id)))
+        .on_conflict_do_nothing_on([calling_settings::Column::DomainId])
+        .exec_without_returning(&txn)
+        .await?;
     let existing = calling_settings::Entity::find_by_id(domain_id)
+        .lock_exclusive()
         .one(&txn)
         .await?;
     let before = existing.clone().unwrap_or_else(|| defaults(domain_id));
