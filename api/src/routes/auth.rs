@@ -200,7 +200,7 @@ pub async fn refresh(
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 204, description = "Logged out"), (status = 401, body = Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Logged out"), (status = 401, description = "Not logged in, or the session has ended", body = Problem, content_type = "application/problem+json"))
 )]
 #[post("/api/v1/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {

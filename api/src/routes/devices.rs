@@ -119,6 +119,7 @@ impl From<store::Model> for DeviceDto {
 pub struct DeviceInput {
     /// 1–100 characters.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String, example = "Reception 2F")]
     pub label: Option<String>,
     /// MAC address in any common notation (`00:15:65:AB:CD:EF`, `00-15-…`, `0015.65ab.cdef`,
@@ -137,6 +138,7 @@ pub struct DeviceInput {
     /// `fixed` or `hotdesk` (default). Changing to `hotdesk` clears the owner; changing to
     /// `fixed` needs `owner_extension_id` and resets the hot-desk settings to `inherit`.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String, example = "hotdesk")]
     pub mode: Option<String>,
     /// Required for, and only for, `fixed`: an Extension of this Domain that is not a
@@ -150,6 +152,7 @@ pub struct DeviceInput {
     pub location_id: Option<Option<Uuid>>,
     /// 0–9999, lower rings first; default: after the Location's last device.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = i32)]
     pub location_position: Option<i32>,
     /// 5–300 seconds, for the Location's sequential ring.
@@ -166,6 +169,7 @@ pub struct DeviceInput {
     pub emergency_caller_id_number: Option<Option<String>>,
     /// `inherit` (default), `full` or `placeholder`; hot-desk devices only.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String)]
     pub logged_out_mode: Option<String>,
     /// For `placeholder`: an Extension of this Domain flagged `placeholder`.
@@ -174,6 +178,7 @@ pub struct DeviceInput {
     pub placeholder_extension_id: Option<Option<Uuid>>,
     /// `inherit` (default), `never`, `after_hours` or `daily_at`; hot-desk devices only.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String)]
     pub auto_logout: Option<String>,
     /// 1–168, with (and only with) `after_hours`.
@@ -186,6 +191,7 @@ pub struct DeviceInput {
     pub auto_logout_at: Option<Option<String>>,
     /// In service (default true). Disabling drops the phone's registrations.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = bool)]
     pub enabled: Option<bool>,
 }

@@ -119,10 +119,12 @@ impl From<LocationView> for LocationDto {
 pub struct LocationInput {
     /// 1–100 characters, unique in the Domain.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String, example = "Berlin HQ, desk 4.12")]
     pub name: Option<String>,
     /// Up to 500 characters.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String)]
     pub description: Option<String>,
     /// 1–50 characters.
@@ -139,20 +141,24 @@ pub struct LocationInput {
     pub emergency_address: Option<Option<String>>,
     /// `simultaneous` (default) or `sequential`.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String)]
     pub ring_strategy: Option<String>,
     /// `everyone` (default) or `listed`. `listed` needs at least one allowed Extension or
     /// role (422 `nobody_listed` otherwise).
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String)]
     pub sign_in_policy: Option<String>,
     /// Extensions of this Domain, not placeholders; replaces the list.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = Vec<Uuid>)]
     pub allowed_extension_ids: Option<Vec<Uuid>>,
     /// Built-in Domain role names (`domain_admin`, `manager`, `receptionist`, `supervisor`,
     /// `agent`, `member`) or custom role ids of this Domain; replaces the list.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = Vec<String>, example = json!(["receptionist"]))]
     pub allowed_roles: Option<Vec<String>>,
 }
