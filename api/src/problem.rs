@@ -212,6 +212,12 @@ impl From<DomainError> for ApiError {
             DomainError::Validation(errors) => {
                 Self::validation(errors.into_iter().map(ProblemField::from).collect())
             }
+            // "Nobody is logged in" has a code of its own, as the document promises.
+            DomainError::NotFound("no_session") => Self::new(
+                StatusCode::NOT_FOUND,
+                "no_session",
+                "nobody is logged in to this Device",
+            ),
             DomainError::NotFound(what) => Self::not_found(what),
             DomainError::Conflict {
                 code,

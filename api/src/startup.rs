@@ -373,9 +373,8 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
                     .default_service(web::to(fallback))
                     .wrap(Condition::new(!origins.is_empty(), cors(origins)))
                     .wrap_fn(|req, srv| {
-                        let request = req.request().clone();
                         let response = srv.call(req);
-                        async move { Ok(problem_for_every_error(request, response.await)) }
+                        async move { problem_for_every_error(response.await) }
                     })
                     .wrap(security_headers())
                     .wrap(metrics.clone())
@@ -429,25 +428,40 @@ fn security_headers() -> DefaultHeaders {
 /// Every error answer is a problem document: an error of a middleware (a refused CORS
 /// preflight) or of actix itself, sent as text, is replaced by the problem of its status.
 fn problem_for_every_error<B: MessageBody + 'static>(
-    request: HttpRequest,
     result: Result<ServiceResponse<B>, actix_web::Error>,
-) -> ServiceResponse<BoxBody> {
-    let (status, detail) = match result {
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match result {
         Ok(response) => {
             let is_problem = response
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
             if response.status().as_u16() < 400 || is_problem {
-                return response.map_into_boxed_body();
+                return Ok(response.map_into_boxed_body());
             }
-            (response.status(), None)
+            // actix-cors answers a refused preflight or origin itself, as text.
+            let cors = response.status() == StatusCode::BAD_REQUEST
+                && response.request().headers().contains_key(header::ORIGIN);
+            let detail = cors.then(|| {
+                "the origin, method or headers of this cross-origin request are not allowed"
+                    .to_owned()
+            });
+            let problem = problem_of_status(response.status(), detail).error_response();
+            Ok(response.into_response(problem))
         }
         Err(e) => {
             let detail = e.as_error::<CorsError>().map(ToString::to_string);
-            (e.as_response_error().status_code(), detail)
+            let status = e.as_response_error().status_code();
+            if e.as_error::<ApiError>().is_some() {
+                return Err(e);
+            }
+            Err(problem_of_status(status, detail).into())
         }
-    };
+    }
+}
+
+/// The problem of an error that came without one (`detail` from a CORS refusal).
+fn problem_of_status(status: StatusCode, detail: Option<String>) -> ApiError {
     let code = match status {
         StatusCode::BAD_REQUEST if detail.is_some() => "cors_refused",
         StatusCode::BAD_REQUEST => "bad_request",
@@ -463,10 +477,7 @@ fn problem_for_every_error<B: MessageBody + 'static>(
             status.canonical_reason().unwrap_or("error")
         )
     });
-    ServiceResponse::new(
-        request,
-        ApiError::new(status, code, detail).error_response(),
-    )
+    ApiError::new(status, code, detail)
 }
 
 /// `/api/docs` → `/api/docs/` (where Swagger UI's relative asset paths resolve).

@@ -151,7 +151,7 @@ pub async fn login(
 /// (someone else has a copy). Browser clients may omit the body: the cookie set at login is used.
 #[utoipa::path(
     tag = "auth",
-    request_body(content = Option<RefreshRequest>, description = "Omit when using the refresh cookie"),
+    request_body(content = RefreshRequest, description = "Omit the body (send none) when using the refresh cookie"),
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "Invalid, expired, revoked or reused token", body = Problem, content_type = "application/problem+json"),

@@ -7,6 +7,7 @@ mod audit;
 mod bridge;
 mod cli;
 mod configuration;
+mod contract;
 mod cors;
 mod devices;
 mod docs;
