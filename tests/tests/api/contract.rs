@@ -302,7 +302,7 @@ async fn a_stalled_body_is_a_408_and_its_connection_is_closed(app: TestApp) {
 
 async fn a_refused_credential_is_answered_before_anything_about_the_body(app: TestApp) {
     let path = format!("/api/v1/domains/{}", Uuid::new_v4());
-    for token in ["sk_madeup0000000000000000000000000000", "not-a-jwt"] {
+    for token in [made_up_key().as_str(), "not-a-jwt"] {
         // A body of the wrong shape: 401, not 422.
         let response = app
             .send_as(token, Method::PATCH, &path, Some(&json!({"colour": 1})))
@@ -333,8 +333,14 @@ async fn assert_unauthorized(response: reqwest::Response, token: &str) {
     );
 }
 
+/// A well-formed API key nobody issued: refusing it takes a database lookup.
+fn made_up_key() -> String {
+    format!("sk_{}_{}", Uuid::new_v4().simple(), "s3cr3t".repeat(6))
+}
+
 async fn refused_requests_do_not_destroy_pooled_connections(app: TestApp) {
     let admin = app.admin_token().await;
+    let key = made_up_key();
     let domain = crate::users::create_domain(&app, &admin, "pool.example.net").await;
     let path = format!("/api/v1/domains/{domain}");
 
@@ -357,12 +363,12 @@ async fn refused_requests_do_not_destroy_pooled_connections(app: TestApp) {
             // A made-up API key, with a body that would be a 422.
             1 => app
                 .request(Method::PATCH, &path)
-                .bearer_auth("sk_madeup0000000000000000000000000000")
+                .bearer_auth(&key)
                 .json(&json!({})),
             // A made-up API key, not JSON.
             _ => app
                 .request(Method::PATCH, &path)
-                .bearer_auth("sk_madeup0000000000000000000000000000")
+                .bearer_auth(&key)
                 .header(CONTENT_TYPE, "text/plain")
                 .body("x"),
         };
