@@ -217,8 +217,10 @@ pub struct CallingIdentityDto {
     /// Call group.
     pub call_group: Option<String>,
     /// Recording of inbound calls: `always`, `never`, `on_demand`.
+    #[schema(value_type = crate::dto::RecordingMode)]
     pub record_inbound: String,
     /// Recording of outbound calls.
+    #[schema(value_type = crate::dto::RecordingMode)]
     pub record_outbound: String,
     /// `<number>@<sip domain>` of the effective Extension.
     pub presence_id: Option<String>,

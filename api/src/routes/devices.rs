@@ -42,7 +42,7 @@ pub struct DeviceDto {
     #[schema(example = "d7kq2mxr9tbw")]
     pub sip_username: String,
     /// `fixed` (bound to its owner) or `hotdesk` (bound to whoever is logged in).
-    #[schema(example = "hotdesk")]
+    #[schema(value_type = crate::dto::DeviceMode, example = "hotdesk")]
     pub mode: String,
     /// The owner Extension of a fixed device.
     pub owner_extension_id: Option<Uuid>,
@@ -60,12 +60,12 @@ pub struct DeviceDto {
     #[schema(example = "+4930123456")]
     pub emergency_caller_id_number: Option<String>,
     /// When nobody is logged in: `inherit` (the Domain's setting), `full` or `placeholder`.
-    #[schema(example = "inherit")]
+    #[schema(value_type = crate::dto::DeviceLoggedOutMode, example = "inherit")]
     pub logged_out_mode: String,
     /// The placeholder Extension for `placeholder`.
     pub placeholder_extension_id: Option<Uuid>,
     /// `inherit`, `never`, `after_hours` or `daily_at`.
-    #[schema(example = "inherit")]
+    #[schema(value_type = crate::dto::DeviceAutoLogout, example = "inherit")]
     pub auto_logout: String,
     /// Hours for `after_hours`.
     pub auto_logout_hours: Option<i32>,
@@ -139,7 +139,7 @@ pub struct DeviceInput {
     /// `fixed` needs `owner_extension_id` and resets the hot-desk settings to `inherit`.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
     #[schema(nullable = false)]
-    #[schema(value_type = String, example = "hotdesk")]
+    #[schema(value_type = crate::dto::DeviceMode, example = "hotdesk")]
     pub mode: Option<String>,
     /// Required for, and only for, `fixed`: an Extension of this Domain that is not a
     /// placeholder.
@@ -170,7 +170,7 @@ pub struct DeviceInput {
     /// `inherit` (default), `full` or `placeholder`; hot-desk devices only.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
     #[schema(nullable = false)]
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::dto::DeviceLoggedOutMode)]
     pub logged_out_mode: Option<String>,
     /// For `placeholder`: an Extension of this Domain flagged `placeholder`.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -179,7 +179,7 @@ pub struct DeviceInput {
     /// `inherit` (default), `never`, `after_hours` or `daily_at`; hot-desk devices only.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
     #[schema(nullable = false)]
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::dto::DeviceAutoLogout)]
     pub auto_logout: Option<String>,
     /// 1–168, with (and only with) `after_hours`.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -228,6 +228,7 @@ pub struct DeviceListQuery {
     /// any notation.
     pub q: Option<String>,
     /// `fixed` or `hotdesk`.
+    #[param(value_type = Option<crate::dto::DeviceMode>)]
     pub mode: Option<String>,
     /// Only devices of this Location.
     pub location_id: Option<Uuid>,

@@ -46,10 +46,10 @@ pub struct Forwarding {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Recording {
     /// Inbound calls.
-    #[schema(example = "never")]
+    #[schema(value_type = crate::dto::RecordingMode, example = "never")]
     pub inbound: String,
     /// Outbound calls.
-    #[schema(example = "on_demand")]
+    #[schema(value_type = crate::dto::RecordingMode, example = "on_demand")]
     pub outbound: String,
 }
 
@@ -240,11 +240,11 @@ pub struct ForwardingInput {
 pub struct RecordingInput {
     /// `always`, `never` or `on_demand`.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, value_type = crate::dto::RecordingMode)]
     pub inbound: Option<String>,
     /// `always`, `never` or `on_demand`.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, value_type = crate::dto::RecordingMode)]
     pub outbound: Option<String>,
 }
 
