@@ -13,6 +13,7 @@
 #   bench/schemathesis/run.sh                       # both databases, 30 examples per operation
 #   MAX_EXAMPLES=100 bench/schemathesis/run.sh sqlite
 #   SWITCHBOARD_BIN=target/debug/switchboard bench/schemathesis/run.sh   # skip the build
+#   BENCH_LOG_DIR=/tmp/logs bench/schemathesis/run.sh   # keep the server logs
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -64,8 +65,10 @@ fuzz() {
         --header "Authorization: Bearer $key" \
         --request-timeout 10 --generation-allow-x00 true \
         --report junit --report-dir "$WORK/$backend-report" || status=$?
-    grep -c ' 500 \| 50[0-9] ' "$WORK/server.log" 2>/dev/null || true
     stop_server
+    if [ -n "${BENCH_LOG_DIR:-}" ]; then
+        mkdir -p "$BENCH_LOG_DIR" && cp "$WORK/server.log" "$BENCH_LOG_DIR/$backend.log"
+    fi
 }
 
 status=0
