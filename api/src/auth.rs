@@ -18,6 +18,7 @@ use switchboard_domain::services::auth::{self, API_KEY_PREFIX};
 use tracing_actix_web::RequestId;
 use uuid::Uuid;
 
+use crate::extract::AuthGate;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -105,7 +106,7 @@ impl FromRequest for Caller {
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().map(str::to_owned));
         let request_id = request_id(req);
-        Box::pin(async move {
+        let authenticate = async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = match authorization {
                 None => {
@@ -146,6 +147,20 @@ impl FromRequest for Caller {
                 now,
                 request_id,
             }))
+        };
+        // The lookup runs as a task of its own: when another extractor refuses the request
+        // meanwhile, dropping this future must not cancel a query holding a pooled connection
+        // (a cancelled query costs the connection). Body and query wait for its outcome.
+        let gate = AuthGate::install(req);
+        let lookup = actix_web::rt::spawn(async move {
+            let caller = authenticate.await;
+            gate.settle(caller.is_ok());
+            caller
+        });
+        Box::pin(async move {
+            lookup
+                .await
+                .map_err(|e| ApiError::internal(format!("authentication task: {e}")))?
         })
     }
 }

@@ -238,6 +238,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Largest accepted body of a bulk import (`POST …/import`) in bytes.
     pub max_import_bytes: usize,
+    /// Seconds a request body may take to arrive once the request head has; slower is 408.
+    pub body_timeout_secs: u64,
     /// Origins (e.g. `https://app.example.com`) allowed to call the API from a browser.
     pub cors_allowed_origins: Vec<String>,
     /// Seconds in-flight requests get to finish on shutdown.
@@ -317,6 +319,7 @@ impl Default for HttpConfig {
             workers: None,
             max_body_bytes: 1024 * 1024,
             max_import_bytes: 16 * 1024 * 1024,
+            body_timeout_secs: 30,
             cors_allowed_origins: Vec::new(),
             shutdown_timeout_secs: 30,
         }
@@ -471,6 +474,9 @@ impl Config {
         }
         if self.http.max_import_bytes < 1024 {
             fail("http.max_import_bytes", "must be at least 1024".into());
+        }
+        if !(1..=3600).contains(&self.http.body_timeout_secs) {
+            fail("http.body_timeout_secs", "must be 1–3600".into());
         }
         for (i, origin) in self.http.cors_allowed_origins.iter().enumerate() {
             if !is_origin(origin) {

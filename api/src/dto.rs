@@ -1,7 +1,7 @@
 //! Response shapes shared by several resources.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_domain::store::{domains, users};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -126,4 +126,134 @@ where
     T: serde::Deserialize<'de>,
 {
     T::deserialize(deserializer).map(Some)
+}
+
+/// How a Device binds its identity: to its owner (`fixed`) or to whoever is logged in
+/// (`hotdesk`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceMode {
+    /// Bound to its owner Extension.
+    Fixed,
+    /// Bound to whoever is logged in.
+    Hotdesk,
+}
+
+/// What a logged-out hot-desk phone does: only login codes and emergency numbers (`full`), or
+/// acts as the placeholder Extension (`placeholder`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoggedOutMode {
+    /// Login codes and emergency numbers only.
+    Full,
+    /// Calls as the placeholder Extension.
+    Placeholder,
+}
+
+/// A Device's logged-out mode: the Domain's (`inherit`) or its own.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceLoggedOutMode {
+    /// The Domain's setting.
+    Inherit,
+    /// Login codes and emergency numbers only.
+    Full,
+    /// Calls as the placeholder Extension.
+    Placeholder,
+}
+
+/// When hot-desk sessions end by themselves.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoLogout {
+    /// Never.
+    Never,
+    /// A number of hours after login.
+    AfterHours,
+    /// Every day at a time of day.
+    DailyAt,
+}
+
+/// A Device's auto-logout: the Domain's (`inherit`) or its own.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceAutoLogout {
+    /// The Domain's setting.
+    Inherit,
+    /// Never.
+    Never,
+    /// A number of hours after login.
+    AfterHours,
+    /// Every day at a time of day.
+    DailyAt,
+}
+
+/// How a Location's devices ring.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RingStrategy {
+    /// All at once.
+    Simultaneous,
+    /// In ring order, each for its ring timeout.
+    Sequential,
+}
+
+/// Who may sign in to a Location.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInPolicy {
+    /// Any Extension of the Domain.
+    Everyone,
+    /// Only the allowed Extensions and roles.
+    Listed,
+}
+
+/// What a person set as their presence.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    /// Available.
+    Available,
+    /// Away.
+    Away,
+    /// Do-Not-Disturb (the Extension's DND switch).
+    Dnd,
+}
+
+/// What a phone (or the phones of an Extension) does.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TelephoneStatus {
+    /// Not registered.
+    Offline,
+    /// Registered and idle.
+    Available,
+    /// Ringing.
+    Ringing,
+    /// In a call.
+    InCall,
+}
+
+/// When calls are recorded.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingMode {
+    /// Every call.
+    Always,
+    /// No call.
+    Never,
+    /// When the caller asks for it.
+    OnDemand,
+}
+
+/// How a hot-desk session started.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionOrigin {
+    /// The login feature code on the phone (`*11`).
+    FeatureCode,
+    /// The person, through the API, with the PIN.
+    Api,
+    /// An administrator (`hotdesk.others`).
+    Admin,
 }

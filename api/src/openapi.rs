@@ -3,13 +3,14 @@
 use actix_web::App;
 use actix_web::dev::ResourceDef;
 use actix_web::http::Method;
-use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{ArrayItems, Schema};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi as OpenApiDoc, Ref, RefOr};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, Required};
+use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
-use crate::problem::{PROBLEM_JSON, Problem, ProblemField};
+use crate::problem::{Problem, ProblemField};
 use crate::routes;
 
 /// Static parts of the document; paths and their schemas are collected from the routes.
@@ -78,15 +79,72 @@ impl Modify for Conventions {
     }
 }
 
-/// Gives every operation a `default` response: a problem document.
-fn add_problem_defaults(doc: &mut OpenApiDoc) {
-    let problem = ResponseBuilder::new()
-        .description("An error, as an RFC 9457 problem document")
-        .content(
-            PROBLEM_JSON,
-            Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))),
-        )
-        .build();
+/// The error answers every operation shares, each once: [`document`] lists on each operation
+/// those its request can produce (see [`shared_errors`]), so no route repeats them and none
+/// answers a code its operation does not list.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // a description of answers, never built
+pub enum SharedErrors {
+    /// The request cannot be read: a header, path or body that is not well-formed (`bad_request`,
+    /// `malformed_json`, `unreadable_body`)
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No valid credential (`unauthenticated`, `invalid_token`, `token_expired`, `no_session`)
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The caller lacks the permission in this scope (`forbidden`)
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such resource, or not visible to the caller (`not_found`)
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The body did not arrive within `http.body_timeout_secs` (`body_timeout`)
+    #[response(status = 408, content_type = "application/problem+json")]
+    BodyTimeout(Problem),
+    /// The body is larger than this server accepts (`payload_too_large`)
+    #[response(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Problem),
+    /// The body is not sent as `application/json` (`unsupported_media_type`)
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+    /// The body or query is of the wrong shape or breaks a rule; `errors` names each field
+    /// (`validation_failed`)
+    #[response(status = 422, content_type = "application/problem+json")]
+    ValidationFailed(Problem),
+}
+
+/// The statuses of [`SharedErrors`] an operation can answer: 400 for any request; 401 and 403
+/// with a credential; 404 with a path parameter; 422 with a query; 408, 413, 415 and 422 with
+/// a body.
+fn shared_errors(op: &Operation) -> Vec<&'static str> {
+    let mut statuses = vec!["400"];
+    let authenticated = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    if authenticated {
+        statuses.extend(["401", "403"]);
+    }
+    let params = op.parameters.as_deref().unwrap_or_default();
+    if params
+        .iter()
+        .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Path))
+    {
+        statuses.push("404");
+    }
+    if params
+        .iter()
+        .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query))
+    {
+        statuses.push("422");
+    }
+    if op.request_body.is_some() {
+        statuses.extend(["408", "413", "415", "422"]);
+    }
+    statuses
+}
+
+/// Lists on every operation the shared errors it can answer (keeping a route's own, more
+/// specific description of a status), in status order.
+fn add_shared_errors(doc: &mut OpenApiDoc) {
+    let shared = SharedErrors::responses();
     for (path, item) in doc.paths.paths.iter_mut() {
         // FreeSWITCH's endpoints answer in FreeSWITCH's terms, never with problem documents.
         if path.starts_with("/freeswitch/") {
@@ -100,11 +158,61 @@ fn add_problem_defaults(doc: &mut OpenApiDoc) {
             &mut item.patch,
         ];
         for op in operations.into_iter().flatten() {
-            op.responses
-                .responses
-                .entry("default".to_owned())
-                .or_insert_with(|| RefOr::T(problem.clone()));
+            for status in shared_errors(op) {
+                if let Some(response) = shared.get(status) {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| response.clone());
+                }
+            }
         }
+    }
+}
+
+/// Replaces inline copies of a named schema (the items of a generic `PageResponse<T>`) with a
+/// reference to it, so a generated client has one class per schema.
+fn reference_named_schemas(doc: &mut OpenApiDoc) {
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let named: Vec<(String, serde_json::Value)> = components
+        .schemas
+        .iter()
+        .filter_map(|(name, schema)| Some((name.clone(), serde_json::to_value(schema).ok()?)))
+        .collect();
+    for schema in components.schemas.values_mut() {
+        let RefOr::T(Schema::Object(object)) = schema else {
+            continue;
+        };
+        for property in object.properties.values_mut() {
+            let RefOr::T(Schema::Array(array)) = property else {
+                continue;
+            };
+            let ArrayItems::RefOrSchema(items) = &mut array.items else {
+                continue;
+            };
+            let Ok(inline) = serde_json::to_value(&**items) else {
+                continue;
+            };
+            if let Some((name, _)) = named.iter().find(|(_, value)| *value == inline) {
+                **items = RefOr::Ref(Ref::from_schema_name(name.clone()));
+            }
+        }
+    }
+}
+
+/// `POST /auth/refresh` takes its token from the body or, when the body is empty, from the
+/// refresh cookie: the body is optional, but never `null`.
+fn refresh_body_is_optional(doc: &mut OpenApiDoc) {
+    let body = doc
+        .paths
+        .paths
+        .get_mut("/api/v1/auth/refresh")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|op| op.request_body.as_mut());
+    if let Some(RefOr::T(body)) = body {
+        body.required = Some(Required::False);
     }
 }
 
@@ -115,7 +223,9 @@ pub fn document() -> OpenApiDoc {
         .openapi(ApiDoc::openapi())
         .configure(routes::configure)
         .split_for_parts();
-    add_problem_defaults(&mut doc);
+    add_shared_errors(&mut doc);
+    reference_named_schemas(&mut doc);
+    refresh_body_is_optional(&mut doc);
     doc
 }
 

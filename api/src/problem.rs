@@ -89,9 +89,19 @@ impl std::ops::DerefMut for ApiError {
     }
 }
 
+/// The log form of an error (its `detail` can quote the request): control characters
+/// escaped, so a newline or NUL from a path or query cannot forge or cut a log line.
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+        write!(f, "{} {}: ", self.status.as_u16(), self.code)?;
+        for c in self.detail.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -212,6 +222,12 @@ impl From<DomainError> for ApiError {
             DomainError::Validation(errors) => {
                 Self::validation(errors.into_iter().map(ProblemField::from).collect())
             }
+            // "Nobody is logged in" has a code of its own, as the document promises.
+            DomainError::NotFound("no_session") => Self::new(
+                StatusCode::NOT_FOUND,
+                "no_session",
+                "nobody is logged in to this Device",
+            ),
             DomainError::NotFound(what) => Self::not_found(what),
             DomainError::Conflict {
                 code,
@@ -270,3 +286,14 @@ impl From<sea_orm::DbErr> for ApiError {
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_form_escapes_control_characters() {
+        let e = ApiError::bad_request("x", "a\nb\0c\u{1b}[31m");
+        assert_eq!(e.to_string(), "400 x: a\\nb\\u{0}c\\u{1b}[31m");
+    }
+}

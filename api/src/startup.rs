@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::dev::{Server, Service};
+use actix_cors::CorsError;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Condition;
+use actix_web::middleware::{Condition, DefaultHeaders};
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use actix_web_prom::PrometheusMetricsBuilder;
 use anyhow::Context as _;
@@ -37,7 +39,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Config;
 use crate::extract;
 use crate::openapi::{self, RouteTable};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, PROBLEM_JSON};
 use crate::routes;
 use crate::sse::EventLog;
 use crate::state::AppState;
@@ -370,6 +372,11 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
                     .route("/api/docs", web::get().to(docs_redirect))
                     .default_service(web::to(fallback))
                     .wrap(Condition::new(!origins.is_empty(), cors(origins)))
+                    .wrap_fn(|req, srv| {
+                        let response = srv.call(req);
+                        async move { problem_for_every_error(response.await) }
+                    })
+                    .wrap(security_headers())
                     .wrap(metrics.clone())
                     .wrap_fn(|req, srv| {
                         let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
@@ -390,6 +397,9 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .app_data(data.clone())
             .app_data(route_table.clone())
             .app_data(web::PayloadConfig::new(config.http.max_body_bytes))
+            .app_data(extract::BodyTimeout(Duration::from_secs(
+                config.http.body_timeout_secs,
+            )))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .into_utoipa_app()
             .configure(routes::configure_freeswitch)
@@ -403,6 +413,71 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
         server = server.workers(workers);
     }
     Ok(server.run())
+}
+
+/// Headers on every answer of the API and the documentation: no content sniffing, no
+/// referrer, and no framing (the Swagger UI must not be framed by another site).
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
+}
+
+/// Every error answer is a problem document: an error of a middleware (a refused CORS
+/// preflight) or of actix itself, sent as text, is replaced by the problem of its status.
+fn problem_for_every_error<B: MessageBody + 'static>(
+    result: Result<ServiceResponse<B>, actix_web::Error>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match result {
+        Ok(response) => {
+            let is_problem = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+            if response.status().as_u16() < 400 || is_problem {
+                return Ok(response.map_into_boxed_body());
+            }
+            // actix-cors answers a refused preflight or origin itself, as text.
+            let cors = response.status() == StatusCode::BAD_REQUEST
+                && response.request().headers().contains_key(header::ORIGIN);
+            let detail = cors.then(|| {
+                "the origin, method or headers of this cross-origin request are not allowed"
+                    .to_owned()
+            });
+            let problem = problem_of_status(response.status(), detail).error_response();
+            Ok(response.into_response(problem))
+        }
+        Err(e) => {
+            let detail = e.as_error::<CorsError>().map(ToString::to_string);
+            let status = e.as_response_error().status_code();
+            if e.as_error::<ApiError>().is_some() {
+                return Err(e);
+            }
+            Err(problem_of_status(status, detail).into())
+        }
+    }
+}
+
+/// The problem of an error that came without one (`detail` from a CORS refusal).
+fn problem_of_status(status: StatusCode, detail: Option<String>) -> ApiError {
+    let code = match status {
+        StatusCode::BAD_REQUEST if detail.is_some() => "cors_refused",
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal_error",
+        _ => "request_refused",
+    };
+    let detail = detail.unwrap_or_else(|| {
+        format!(
+            "the request was refused ({})",
+            status.canonical_reason().unwrap_or("error")
+        )
+    });
+    ApiError::new(status, code, detail)
 }
 
 /// `/api/docs` → `/api/docs/` (where Swagger UI's relative asset paths resolve).

@@ -120,6 +120,7 @@ pub struct AuditListQuery {
     #[param(example = "ada@example.com")]
     pub actor: Option<String>,
     /// Only entries by this kind of actor: `user`, `api_key` or `system`.
+    #[param(value_type = Option<ActorKind>)]
     pub actor_kind: Option<String>,
     /// Only this action, or with a trailing `*` every action starting with the text before it.
     #[param(example = "user.*")]
@@ -154,6 +155,7 @@ pub struct PlatformAuditListQuery {
     #[param(example = "admin@example.com")]
     pub actor: Option<String>,
     /// Only entries by this kind of actor: `user`, `api_key` or `system`.
+    #[param(value_type = Option<ActorKind>)]
     pub actor_kind: Option<String>,
     /// Only this action, or with a trailing `*` every action starting with the text before it.
     #[param(example = "auth.*")]

@@ -151,7 +151,7 @@ pub async fn login(
 /// (someone else has a copy). Browser clients may omit the body: the cookie set at login is used.
 #[utoipa::path(
     tag = "auth",
-    request_body(content = Option<RefreshRequest>, description = "Omit when using the refresh cookie"),
+    request_body(content = RefreshRequest, description = "Omit the body (send none) when using the refresh cookie"),
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "Invalid, expired, revoked or reused token", body = Problem, content_type = "application/problem+json"),
@@ -200,7 +200,11 @@ pub async fn refresh(
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 204, description = "Logged out"), (status = 401, body = Problem, content_type = "application/problem+json"))
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Not logged in, or the session has ended", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Called with an API key, which has no session (`not_a_session`): revoke the key instead", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/api/v1/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {

@@ -3,17 +3,253 @@
 
 use actix_web::{get, web};
 use serde::Serialize;
-use switchboard_domain::bindings::identity::{CallerIds, CallingIdentity, EmergencyCallerId};
-use switchboard_domain::bindings::ring_plan::{Hunt, RingPlan, RingTarget};
+use chrono::{DateTime, Utc};
+use switchboard_domain::bindings::identity::{
+    CallerIds, CallingIdentity, EmergencyCallerId, IdentityBinding as DomainBinding,
+};
+use switchboard_domain::bindings::ring_plan::{
+    Disposition as DomainDisposition, Fallback as DomainFallback, ForwardRule as DomainForwardRule,
+    Hunt, LocationRing as DomainLocationRing, RingPlan, RingTarget,
+    TargetSource as DomainTargetSource,
+};
+use switchboard_domain::bindings::snapshot::SessionOrigin as DomainSessionOrigin;
 use switchboard_domain::services::views::{self, RingPlanView};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::dto::SessionOrigin;
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
 const PROBLEM: &str = "application/problem+json";
+
+impl From<DomainSessionOrigin> for SessionOrigin {
+    fn from(origin: DomainSessionOrigin) -> Self {
+        match origin {
+            DomainSessionOrigin::FeatureCode => Self::FeatureCode,
+            DomainSessionOrigin::Api => Self::Api,
+            DomainSessionOrigin::Admin => Self::Admin,
+        }
+    }
+}
+
+/// Where a Location target sits in its Location's ring.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "strategy", rename_all = "snake_case")]
+pub enum LocationRing {
+    /// Rings with the personal group.
+    Simultaneous,
+    /// One step of the Location's own hunt.
+    Sequential {
+        /// 1-based step.
+        position: u32,
+    },
+}
+
+/// Why a target rings.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TargetSource {
+    /// The Extension's own SIP registration.
+    DirectRegistration,
+    /// A fixed device it owns.
+    FixedDevice,
+    /// A hot-desk device it is logged in to.
+    HotdeskSession {
+        /// Since when.
+        started_at: DateTime<Utc>,
+        /// How the session started.
+        via: SessionOrigin,
+    },
+    /// A device of the Location it is signed in to.
+    Location {
+        /// The Location.
+        location_id: Uuid,
+        /// Its place in the Location's ring.
+        ring: LocationRing,
+    },
+}
+
+impl From<&DomainTargetSource> for TargetSource {
+    fn from(source: &DomainTargetSource) -> Self {
+        match source {
+            DomainTargetSource::DirectRegistration => Self::DirectRegistration,
+            DomainTargetSource::FixedDevice => Self::FixedDevice,
+            DomainTargetSource::HotdeskSession { started_at, via } => Self::HotdeskSession {
+                started_at: *started_at,
+                via: (*via).into(),
+            },
+            DomainTargetSource::Location { location_id, ring } => Self::Location {
+                location_id: *location_id,
+                ring: match ring {
+                    DomainLocationRing::Simultaneous => LocationRing::Simultaneous,
+                    DomainLocationRing::Sequential { position } => LocationRing::Sequential {
+                        position: *position,
+                    },
+                },
+            },
+        }
+    }
+}
+
+/// Which forwarding rule a forward comes from.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardRule {
+    /// Forward always.
+    Always,
+    /// Forward when busy.
+    Busy,
+    /// Forward when not answered.
+    NoAnswer,
+    /// Forward when nothing can ring.
+    NotRegistered,
+}
+
+/// What happens to a call that the ring did not (or could not) take.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Fallback {
+    /// Transfer to a destination, dialled in the Extension's context.
+    Forward {
+        /// Where to.
+        destination: String,
+        /// The dialplan context to dial it in.
+        context: String,
+        /// Which rule.
+        rule: ForwardRule,
+    },
+    /// The Extension's voicemail box.
+    Voicemail {
+        /// The mailbox (the Extension's number).
+        mailbox: String,
+    },
+    /// The caller hears busy.
+    Busy,
+    /// The call ends as unavailable.
+    Unavailable,
+}
+
+impl From<DomainFallback> for Fallback {
+    fn from(fallback: DomainFallback) -> Self {
+        match fallback {
+            DomainFallback::Forward {
+                destination,
+                context,
+                rule,
+            } => Self::Forward {
+                destination,
+                context,
+                rule: match rule {
+                    DomainForwardRule::Always => ForwardRule::Always,
+                    DomainForwardRule::Busy => ForwardRule::Busy,
+                    DomainForwardRule::NoAnswer => ForwardRule::NoAnswer,
+                    DomainForwardRule::NotRegistered => ForwardRule::NotRegistered,
+                },
+            },
+            DomainFallback::Voicemail { mailbox } => Self::Voicemail { mailbox },
+            DomainFallback::Busy => Self::Busy,
+            DomainFallback::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
+/// What a call to the Extension does.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Disposition {
+    /// No such Extension, or it is disabled.
+    NotFound,
+    /// Do-Not-Disturb: busy, nothing rings.
+    Busy,
+    /// Forward-always: nothing rings.
+    Forward {
+        /// Where to.
+        destination: String,
+        /// The dialplan context to dial it in.
+        context: String,
+    },
+    /// Nothing is bound: straight to the fallback.
+    NothingToRing {
+        /// What happens instead.
+        then: Fallback,
+    },
+    /// The hunts ring.
+    Ring {
+        /// Nobody answered within the ring timeout.
+        on_no_answer: Fallback,
+        /// Every leg was busy.
+        on_busy: Fallback,
+        /// No leg was registered.
+        on_not_registered: Fallback,
+    },
+}
+
+impl From<DomainDisposition> for Disposition {
+    fn from(disposition: DomainDisposition) -> Self {
+        match disposition {
+            DomainDisposition::NotFound => Self::NotFound,
+            DomainDisposition::Busy => Self::Busy,
+            DomainDisposition::Forward {
+                destination,
+                context,
+            } => Self::Forward {
+                destination,
+                context,
+            },
+            DomainDisposition::NothingToRing { then } => Self::NothingToRing { then: then.into() },
+            DomainDisposition::Ring {
+                on_no_answer,
+                on_busy,
+                on_not_registered,
+            } => Self::Ring {
+                on_no_answer: on_no_answer.into(),
+                on_busy: on_busy.into(),
+                on_not_registered: on_not_registered.into(),
+            },
+        }
+    }
+}
+
+/// How a device came by its identity.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IdentityBinding {
+    /// An Extension registered with its own credentials.
+    DirectRegistration,
+    /// A fixed device, calling as its owner.
+    Fixed,
+    /// A hot-desk device, calling as the Extension logged in.
+    HotdeskSession {
+        /// Since when.
+        started_at: DateTime<Utc>,
+        /// How the session started.
+        via: SessionOrigin,
+    },
+    /// A logged-out hot-desk device in `full` mode: no Extension identity.
+    LoggedOutFull,
+    /// A logged-out hot-desk device in `placeholder` mode.
+    LoggedOutPlaceholder,
+    /// A fixed device whose owner is disabled or missing: emergency calls only.
+    OwnerUnavailable,
+}
+
+impl From<DomainBinding> for IdentityBinding {
+    fn from(binding: DomainBinding) -> Self {
+        match binding {
+            DomainBinding::DirectRegistration => Self::DirectRegistration,
+            DomainBinding::Fixed => Self::Fixed,
+            DomainBinding::HotdeskSession { started_at, via } => Self::HotdeskSession {
+                started_at,
+                via: via.into(),
+            },
+            DomainBinding::LoggedOutFull => Self::LoggedOutFull,
+            DomainBinding::LoggedOutPlaceholder => Self::LoggedOutPlaceholder,
+            DomainBinding::OwnerUnavailable => Self::OwnerUnavailable,
+        }
+    }
+}
 
 /// One SIP user that rings.
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,8 +265,7 @@ pub struct RingTargetDto {
     /// Why it rings: `{"kind": "direct_registration" | "fixed_device" | "hotdesk_session"
     /// (with `started_at`, `via`) | "location" (with `location_id`, `ring`: `{"strategy":
     /// "simultaneous"}` or `{"strategy": "sequential", "position": n}`)}`.
-    #[schema(value_type = Object)]
-    pub source: serde_json::Value,
+    pub source: TargetSource,
     /// Seconds this leg rings, where the plan limits it (sequential Location steps).
     pub leg_timeout_secs: Option<u32>,
     /// For people.
@@ -44,7 +279,7 @@ impl From<&RingTarget> for RingTargetDto {
             sip_user: t.sip_user.clone(),
             device_id: t.device_id,
             device_label: t.device_label.clone(),
-            source: serde_json::to_value(&t.source).unwrap_or_default(),
+            source: TargetSource::from(&t.source),
             leg_timeout_secs: t.leg_timeout_secs,
             reason: t.reason.clone(),
         }
@@ -98,8 +333,7 @@ pub struct RingPlanDto {
     /// "unavailable", …}`), `{"outcome": "busy"}` (DND), `{"outcome": "forward", "destination",
     /// "context"}` (forward-always), `{"outcome": "nothing_to_ring", "then"}`, or `{"outcome":
     /// "not_found"}` (disabled).
-    #[schema(value_type = Object)]
-    pub disposition: serde_json::Value,
+    pub disposition: Disposition,
     /// The FreeSWITCH dial string the directory gives for it; null when nothing rings.
     #[schema(example = "${sofia_contact(*/d7kq2mxr9tbw@acme.example.net)}")]
     pub dial_string: Option<String>,
@@ -119,7 +353,7 @@ impl RingPlanDto {
             number: extension.map(|e| e.number),
             hunts: hunts.iter().map(HuntDto::from).collect(),
             ring_timeout_secs,
-            disposition: serde_json::to_value(&disposition).unwrap_or_default(),
+            disposition: disposition.into(),
             dial_string,
         }
     }
@@ -198,8 +432,7 @@ pub struct CallingIdentityDto {
     pub device_id: Option<Uuid>,
     /// How the identity was found: `{"kind": "fixed" | "hotdesk_session" (with `started_at`,
     /// `via`) | "logged_out_full" | "logged_out_placeholder" | "owner_unavailable"}`.
-    #[schema(value_type = Object)]
-    pub binding: serde_json::Value,
+    pub binding: IdentityBinding,
     /// The Extension it calls as, if any.
     pub effective_extension: Option<ExtensionRefDto>,
     /// Caller IDs, if it calls as an Extension.
@@ -217,8 +450,10 @@ pub struct CallingIdentityDto {
     /// Call group.
     pub call_group: Option<String>,
     /// Recording of inbound calls: `always`, `never`, `on_demand`.
+    #[schema(value_type = crate::dto::RecordingMode)]
     pub record_inbound: String,
     /// Recording of outbound calls.
+    #[schema(value_type = crate::dto::RecordingMode)]
     pub record_outbound: String,
     /// `<number>@<sip domain>` of the effective Extension.
     pub presence_id: Option<String>,
@@ -235,7 +470,7 @@ impl From<CallingIdentity> for CallingIdentityDto {
     fn from(i: CallingIdentity) -> Self {
         Self {
             device_id: i.device_id,
-            binding: serde_json::to_value(&i.binding).unwrap_or_default(),
+            binding: i.binding.into(),
             effective_extension: i.effective_extension.map(|e| ExtensionRefDto {
                 id: e.id,
                 number: e.number,

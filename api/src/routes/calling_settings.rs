@@ -20,14 +20,14 @@ pub struct CallingSettingsDto {
     pub domain_id: Uuid,
     /// What a logged-out hot-desk phone does: `full` (only login codes and emergency
     /// numbers) or `placeholder` (acts as the placeholder Extension).
-    #[schema(example = "full")]
+    #[schema(value_type = crate::dto::LoggedOutMode, example = "full")]
     pub logged_out_mode: String,
     /// The placeholder Extension for `placeholder`.
     pub placeholder_extension_id: Option<Uuid>,
     /// Logging in on a second phone ends the first session.
     pub one_phone_at_a_time: bool,
     /// When hot-desk sessions end by themselves: `never`, `after_hours`, `daily_at`.
-    #[schema(example = "daily_at")]
+    #[schema(value_type = crate::dto::AutoLogout, example = "daily_at")]
     pub auto_logout: String,
     /// Hours for `after_hours`.
     pub auto_logout_hours: Option<i32>,
@@ -85,6 +85,7 @@ impl From<store::Model> for CallingSettingsDto {
 #[serde(deny_unknown_fields)]
 pub struct CallingSettingsInput {
     /// `full` or `placeholder`.
+    #[schema(value_type = Option<crate::dto::LoggedOutMode>)]
     pub logged_out_mode: Option<String>,
     /// An Extension flagged `placeholder` in this Domain.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -93,6 +94,7 @@ pub struct CallingSettingsInput {
     /// Logging in on a second phone ends the first session.
     pub one_phone_at_a_time: Option<bool>,
     /// `never`, `after_hours` or `daily_at`.
+    #[schema(value_type = Option<crate::dto::AutoLogout>)]
     pub auto_logout: Option<String>,
     /// 1–168, for `after_hours`.
     #[serde(default, with = "::serde_with::rust::double_option")]

@@ -42,7 +42,7 @@ pub struct DeviceDto {
     #[schema(example = "d7kq2mxr9tbw")]
     pub sip_username: String,
     /// `fixed` (bound to its owner) or `hotdesk` (bound to whoever is logged in).
-    #[schema(example = "hotdesk")]
+    #[schema(value_type = crate::dto::DeviceMode, example = "hotdesk")]
     pub mode: String,
     /// The owner Extension of a fixed device.
     pub owner_extension_id: Option<Uuid>,
@@ -60,12 +60,12 @@ pub struct DeviceDto {
     #[schema(example = "+4930123456")]
     pub emergency_caller_id_number: Option<String>,
     /// When nobody is logged in: `inherit` (the Domain's setting), `full` or `placeholder`.
-    #[schema(example = "inherit")]
+    #[schema(value_type = crate::dto::DeviceLoggedOutMode, example = "inherit")]
     pub logged_out_mode: String,
     /// The placeholder Extension for `placeholder`.
     pub placeholder_extension_id: Option<Uuid>,
     /// `inherit`, `never`, `after_hours` or `daily_at`.
-    #[schema(example = "inherit")]
+    #[schema(value_type = crate::dto::DeviceAutoLogout, example = "inherit")]
     pub auto_logout: String,
     /// Hours for `after_hours`.
     pub auto_logout_hours: Option<i32>,
@@ -119,6 +119,7 @@ impl From<store::Model> for DeviceDto {
 pub struct DeviceInput {
     /// 1–100 characters.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String, example = "Reception 2F")]
     pub label: Option<String>,
     /// MAC address in any common notation (`00:15:65:AB:CD:EF`, `00-15-…`, `0015.65ab.cdef`,
@@ -137,7 +138,8 @@ pub struct DeviceInput {
     /// `fixed` or `hotdesk` (default). Changing to `hotdesk` clears the owner; changing to
     /// `fixed` needs `owner_extension_id` and resets the hot-desk settings to `inherit`.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
-    #[schema(value_type = String, example = "hotdesk")]
+    #[schema(nullable = false)]
+    #[schema(value_type = crate::dto::DeviceMode, example = "hotdesk")]
     pub mode: Option<String>,
     /// Required for, and only for, `fixed`: an Extension of this Domain that is not a
     /// placeholder.
@@ -150,6 +152,7 @@ pub struct DeviceInput {
     pub location_id: Option<Option<Uuid>>,
     /// 0–9999, lower rings first; default: after the Location's last device.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = i32)]
     pub location_position: Option<i32>,
     /// 5–300 seconds, for the Location's sequential ring.
@@ -166,7 +169,8 @@ pub struct DeviceInput {
     pub emergency_caller_id_number: Option<Option<String>>,
     /// `inherit` (default), `full` or `placeholder`; hot-desk devices only.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
-    #[schema(value_type = String)]
+    #[schema(nullable = false)]
+    #[schema(value_type = crate::dto::DeviceLoggedOutMode)]
     pub logged_out_mode: Option<String>,
     /// For `placeholder`: an Extension of this Domain flagged `placeholder`.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -174,7 +178,8 @@ pub struct DeviceInput {
     pub placeholder_extension_id: Option<Option<Uuid>>,
     /// `inherit` (default), `never`, `after_hours` or `daily_at`; hot-desk devices only.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
-    #[schema(value_type = String)]
+    #[schema(nullable = false)]
+    #[schema(value_type = crate::dto::DeviceAutoLogout)]
     pub auto_logout: Option<String>,
     /// 1–168, with (and only with) `after_hours`.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -186,6 +191,7 @@ pub struct DeviceInput {
     pub auto_logout_at: Option<Option<String>>,
     /// In service (default true). Disabling drops the phone's registrations.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = bool)]
     pub enabled: Option<bool>,
 }
@@ -222,6 +228,7 @@ pub struct DeviceListQuery {
     /// any notation.
     pub q: Option<String>,
     /// `fixed` or `hotdesk`.
+    #[param(value_type = Option<crate::dto::DeviceMode>)]
     pub mode: Option<String>,
     /// Only devices of this Location.
     pub location_id: Option<Uuid>,

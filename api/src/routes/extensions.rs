@@ -46,10 +46,10 @@ pub struct Forwarding {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Recording {
     /// Inbound calls.
-    #[schema(example = "never")]
+    #[schema(value_type = crate::dto::RecordingMode, example = "never")]
     pub inbound: String,
     /// Outbound calls.
-    #[schema(example = "on_demand")]
+    #[schema(value_type = crate::dto::RecordingMode, example = "on_demand")]
     pub outbound: String,
 }
 
@@ -195,6 +195,7 @@ impl From<store::Model> for ExtensionDto {
 pub struct ForwardInput {
     /// On or off.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
     /// Destination; null clears it.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -217,15 +218,19 @@ impl From<ForwardInput> for ForwardPatch {
 pub struct ForwardingInput {
     /// Every call.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub always: Option<ForwardInput>,
     /// When busy.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub busy: Option<ForwardInput>,
     /// When not answered.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub no_answer: Option<ForwardInput>,
     /// When nothing is registered.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub not_registered: Option<ForwardInput>,
 }
 
@@ -235,9 +240,11 @@ pub struct ForwardingInput {
 pub struct RecordingInput {
     /// `always`, `never` or `on_demand`.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false, value_type = crate::dto::RecordingMode)]
     pub inbound: Option<String>,
     /// `always`, `never` or `on_demand`.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false, value_type = crate::dto::RecordingMode)]
     pub outbound: Option<String>,
 }
 
@@ -247,9 +254,11 @@ pub struct RecordingInput {
 pub struct SipRegistrationInput {
     /// On or off; turning it on generates a SIP secret.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
     /// 1–20.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub max_registrations: Option<i32>,
 }
 
@@ -262,10 +271,12 @@ pub struct ExtensionInput {
     /// 2–10 digits, not starting with 0, unique in the Domain, not an emergency number.
     #[schema(example = "201")]
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub number: Option<String>,
     /// 1–100 characters.
     #[schema(example = "Ada Lovelace")]
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub display_name: Option<String>,
     /// Caller ID name on internal calls (1–50 characters).
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -293,6 +304,7 @@ pub struct ExtensionInput {
     pub emergency_caller_id_number: Option<Option<String>>,
     /// Voicemail on or off (default on).
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub voicemail_enabled: Option<bool>,
     /// PIN for voicemail and hot-desk login: 4–12 digits, not trivial (1111, 1234, 4321, the
     /// number). Stored as an argon2id hash; `null` removes it.
@@ -305,12 +317,15 @@ pub struct ExtensionInput {
     pub ring_timeout_secs: Option<Option<i32>>,
     /// Do-Not-Disturb.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub dnd: Option<bool>,
     /// Call forwarding rules.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub forwarding: Option<ForwardingInput>,
     /// Call recording policy.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub recording: Option<RecordingInput>,
     /// Dialplan context; `null`: the Domain's SIP domain.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -318,6 +333,7 @@ pub struct ExtensionInput {
     pub context: Option<Option<String>>,
     /// Toll-allow classes (default `["local", "domestic"]`).
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub toll_allow: Option<Vec<String>>,
     /// Account code for CDRs.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -329,13 +345,16 @@ pub struct ExtensionInput {
     pub call_group: Option<Option<String>>,
     /// May log in to hot-desk phones (default true).
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub hotdesk_allowed: Option<bool>,
     /// Stands in for logged-out phones; cannot be linked to a User, log in to phones or
     /// register directly.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub placeholder: Option<bool>,
     /// Direct registration.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub sip_registration: Option<SipRegistrationInput>,
     /// A dashboard User holding a role in this Domain; at most one Extension per User.
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -343,6 +362,7 @@ pub struct ExtensionInput {
     pub user_id: Option<Option<Uuid>>,
     /// In service (default true).
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
 }
 

@@ -38,7 +38,7 @@ pub struct Ready {
 }
 
 /// The process is alive.
-#[utoipa::path(tag = "health", responses((status = 200, body = Live)))]
+#[utoipa::path(tag = "health", responses((status = 200, description = "Alive", body = Live)))]
 #[get("/health/live")]
 pub async fn live() -> web::Json<Live> {
     web::Json(Live { status: "ok" })

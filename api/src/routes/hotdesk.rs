@@ -33,7 +33,7 @@ pub struct SessionDto {
     /// Since when.
     pub started_at: DateTime<Utc>,
     /// `feature_code` (`*11`), `api` (the person, with the PIN) or `admin` (`hotdesk.others`).
-    #[schema(example = "api")]
+    #[schema(value_type = crate::dto::SessionOrigin, example = "api")]
     pub started_via: String,
     /// Who started it (email, key name or `system`).
     pub started_by: String,

@@ -22,8 +22,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::extract::{Query, payload_error};
-use crate::problem::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+use crate::extract::{Query, payload_error, refuse_nul_in_json, within_body_timeout};
+use crate::problem::{ApiError, ApiResult, PROBLEM_JSON, Problem, ProblemField};
 use crate::routes::devices::DeviceInput;
 use crate::routes::extensions::ExtensionInput;
 use crate::state::AppState;
@@ -146,6 +146,17 @@ impl From<ImportReport> for ImportReportDto {
             errors: r.errors.into_iter().map(Into::into).collect(),
         }
     }
+}
+
+/// The 422 answer of an import: invalid rows ([`ImportProblem`]), or a request refused before
+/// any row was read (a bad query, a file of the wrong shape: a plain [`Problem`]).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ImportRefusal {
+    /// Invalid rows.
+    Rows(ImportProblem),
+    /// The request itself.
+    Request(Problem),
 }
 
 /// The 422 answer of an import with invalid rows: a problem document (code
@@ -766,6 +777,19 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
+/// Refuses a file holding NUL (U+0000), which no text column can store: 422 `nul_character`.
+fn refuse_nul(format: ImportFormat, body: &[u8]) -> Result<(), ApiError> {
+    match format {
+        ImportFormat::Json => refuse_nul_in_json(body),
+        ImportFormat::Csv if body.contains(&0) => Err(ApiError::validation(vec![ProblemField {
+            field: "file".into(),
+            code: "nul_character".into(),
+            message: "text may not contain the NUL character (U+0000)".into(),
+        }])),
+        ImportFormat::Csv => Ok(()),
+    }
+}
+
 /// Reads the body up to `limit` bytes (the import limit, not the general one).
 async fn read_body(
     req: &HttpRequest,
@@ -851,7 +875,7 @@ async fn read_body(
         (status = 409, description = "A concurrent change took a number or MAC address between the checks and the insert; nothing written, retry", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than `http.max_import_bytes`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither application/json nor text/csv", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid rows (`errors` lists each with `row`, `kind`, `field`), a file of the wrong shape (unknown column), or one without rows (`empty`); nothing written", body = ImportProblem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid rows (`errors` lists each with `row`, `kind`, `field`), a file of the wrong shape (unknown column), or one without rows (`empty`); nothing written", body = ImportRefusal, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/domains/{domain_id}/import")]
@@ -867,7 +891,9 @@ pub async fn import_rows(
     // Refuse before reading up to 16 MiB for someone who may not import anyway.
     import::can_import(&caller.ctx().actor, domain_id)?;
     let format = format_of(&req)?;
-    let body = read_body(&req, payload, state.config.http.max_import_bytes).await?;
+    let limit = state.config.http.max_import_bytes;
+    let body = within_body_timeout(&req, read_body(&req, payload, limit)).await?;
+    refuse_nul(format, &body)?;
     let parsed = web::block(move || parse_file(format, &body))
         .await
         .map_err(ApiError::internal)??;

@@ -57,11 +57,11 @@ pub struct LocationDto {
     pub emergency_address: Option<String>,
     /// `simultaneous` (all devices at once) or `sequential` (in ring order, each for its ring
     /// timeout).
-    #[schema(example = "simultaneous")]
+    #[schema(value_type = crate::dto::RingStrategy, example = "simultaneous")]
     pub ring_strategy: String,
     /// `everyone` (any Extension of the Domain may sign in) or `listed` (only
     /// `allowed_extension_ids` and the Extensions of holders of `allowed_roles`).
-    #[schema(example = "everyone")]
+    #[schema(value_type = crate::dto::SignInPolicy, example = "everyone")]
     pub sign_in_policy: String,
     /// Extensions that may sign in under `listed` (kept, but unused, under `everyone`).
     pub allowed_extension_ids: Vec<Uuid>,
@@ -119,10 +119,12 @@ impl From<LocationView> for LocationDto {
 pub struct LocationInput {
     /// 1–100 characters, unique in the Domain.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String, example = "Berlin HQ, desk 4.12")]
     pub name: Option<String>,
     /// Up to 500 characters.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = String)]
     pub description: Option<String>,
     /// 1–50 characters.
@@ -139,20 +141,24 @@ pub struct LocationInput {
     pub emergency_address: Option<Option<String>>,
     /// `simultaneous` (default) or `sequential`.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
-    #[schema(value_type = String)]
+    #[schema(nullable = false)]
+    #[schema(value_type = crate::dto::RingStrategy)]
     pub ring_strategy: Option<String>,
     /// `everyone` (default) or `listed`. `listed` needs at least one allowed Extension or
     /// role (422 `nobody_listed` otherwise).
     #[serde(default, deserialize_with = "crate::dto::non_null")]
-    #[schema(value_type = String)]
+    #[schema(nullable = false)]
+    #[schema(value_type = crate::dto::SignInPolicy)]
     pub sign_in_policy: Option<String>,
     /// Extensions of this Domain, not placeholders; replaces the list.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = Vec<Uuid>)]
     pub allowed_extension_ids: Option<Vec<Uuid>>,
     /// Built-in Domain role names (`domain_admin`, `manager`, `receptionist`, `supervisor`,
     /// `agent`, `member`) or custom role ids of this Domain; replaces the list.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
     #[schema(value_type = Vec<String>, example = json!(["receptionist"]))]
     pub allowed_roles: Option<Vec<String>>,
 }

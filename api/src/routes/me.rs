@@ -60,7 +60,7 @@ fn role_ref(r: HeldRole) -> RoleRef {
 }
 
 /// Who am I: my account, my roles per Domain, my effective permissions.
-#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = MeResponse), (status = 401, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, description = "Who is calling", body = MeResponse), (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/me")]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<web::Json<MeResponse>> {
     let me = profile::me(&state.db, &caller.ctx().actor).await?;
@@ -94,7 +94,7 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<web::Js
 
 /// A login session.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionDto {
+pub struct LoginSessionDto {
     /// Id.
     pub id: Uuid,
     /// Opened.
@@ -112,12 +112,12 @@ pub struct SessionDto {
 }
 
 /// My live sessions.
-#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = Vec<SessionDto>)))]
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, description = "My live login sessions (none for an API key)", body = Vec<LoginSessionDto>)))]
 #[get("/api/v1/me/sessions")]
 pub async fn sessions(
     state: web::Data<AppState>,
     caller: Caller,
-) -> ApiResult<web::Json<Vec<SessionDto>>> {
+) -> ApiResult<web::Json<Vec<LoginSessionDto>>> {
     let ctx = caller.ctx();
     let Some(user_id) = ctx.actor.user_id() else {
         return Ok(web::Json(Vec::new()));
@@ -129,7 +129,7 @@ pub async fn sessions(
     let list = auth::list_sessions(&state.db, user_id, ctx.now).await?;
     Ok(web::Json(
         list.into_iter()
-            .map(|s| SessionDto {
+            .map(|s| LoginSessionDto {
                 current: Some(s.id) == current,
                 id: s.id,
                 created_at: s.created_at,
@@ -147,7 +147,7 @@ pub async fn sessions(
     tag = "me",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Session id")),
-    responses((status = 204, description = "Revoked"), (status = 404, body = Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such session of mine", body = Problem, content_type = "application/problem+json"))
 )]
 #[delete("/api/v1/me/sessions/{id}")]
 pub async fn revoke_session(

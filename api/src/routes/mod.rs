@@ -112,8 +112,8 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(hotdesk::delete_session)
         .service(hotdesk::put_my_session)
         .service(hotdesk::delete_my_session);
-    cfg.service(signin::put_location)
-        .service(signin::delete_location)
+    cfg.service(signin::sign_in_to_location)
+        .service(signin::sign_out_of_location)
         .service(signin::put_my_location)
         .service(signin::delete_my_location);
     cfg.service(audit::domain_audit)

@@ -21,7 +21,7 @@ pub struct EndpointPresenceDto {
     #[schema(example = "d7kq2mxr9tbw")]
     pub sip_user: String,
     /// `offline`, `available`, `ringing` or `in_call`.
-    #[schema(example = "available")]
+    #[schema(value_type = crate::dto::TelephoneStatus, example = "available")]
     pub status: String,
 }
 
@@ -34,14 +34,14 @@ pub struct PresenceDto {
     #[schema(example = "201")]
     pub number: String,
     /// What the person set: `available`, `away` or `dnd` (the Extension's DND flag).
-    #[schema(example = "away")]
+    #[schema(value_type = crate::dto::PresenceStatus, example = "away")]
     pub status: String,
     /// Their message.
     #[schema(example = "back at 2pm")]
     pub message: Option<String>,
     /// What the phones do, over exactly the endpoints of its ring plan (the busiest wins):
     /// `offline`, `available`, `ringing` or `in_call`.
-    #[schema(example = "available")]
+    #[schema(value_type = crate::dto::TelephoneStatus, example = "available")]
     pub telephone: String,
     /// Each endpoint of its ring plan.
     pub endpoints: Vec<EndpointPresenceDto>,
@@ -116,7 +116,7 @@ pub struct SetPresence {
     /// The Domain of my Extension.
     pub domain_id: Uuid,
     /// `available`, `away` or `dnd`.
-    #[schema(example = "dnd")]
+    #[schema(value_type = crate::dto::PresenceStatus, example = "dnd")]
     pub status: String,
     /// Up to 200 characters; omitted or empty clears it.
     #[schema(example = "in a meeting until 3pm")]

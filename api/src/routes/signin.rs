@@ -86,7 +86,7 @@ fn deps(state: &AppState) -> Deps<'_> {
     )
 )]
 #[put("/api/v1/domains/{domain_id}/extensions/{id}/location")]
-pub async fn put_location(
+pub async fn sign_in_to_location(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(Uuid, Uuid)>,
@@ -117,7 +117,7 @@ pub async fn put_location(
     )
 )]
 #[delete("/api/v1/domains/{domain_id}/extensions/{id}/location")]
-pub async fn delete_location(
+pub async fn sign_out_of_location(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(Uuid, Uuid)>,

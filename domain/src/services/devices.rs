@@ -23,7 +23,7 @@ use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
 use crate::events::{ChangeEvent, ChangeKind};
 use crate::identity::permissions::Permission;
 use crate::pagination::{Page, PageRequest, fetch_page};
-use crate::store::{devices, domains, extensions, locations};
+use crate::store::{devices, domains, extensions, locations, search};
 use crate::telephony::policy::{AutoLogout, DeviceMode, LoggedOutMode};
 use crate::telephony::secrets::{SecretCipher, generate_sip_secret, generate_sip_username};
 use crate::telephony::values::{CallerIdName, CallerIdNumber, MacAddress, TimeOfDay};
@@ -753,11 +753,11 @@ pub async fn list(
         let mut any = Condition::any()
             .add(
                 Expr::expr(Func::lower(Expr::col(devices::Column::Label)))
-                    .like(format!("%{lower}%")),
+                    .like(search::contains(&lower)),
             )
-            .add(devices::Column::SipUsername.contains(&lower));
+            .add(devices::Column::SipUsername.like(search::contains(&lower)));
         if let Some(hex) = mac_fragment(q) {
-            any = any.add(devices::Column::MacAddress.contains(&hex));
+            any = any.add(devices::Column::MacAddress.like(search::contains(&hex)));
         }
         query = query.filter(any);
     }

@@ -23,7 +23,7 @@ use crate::identity::authz::{authorize, authorize_platform, visible_domains};
 use crate::identity::permissions::Permission;
 use crate::pagination::{Page, PageRequest, fetch_page};
 use crate::store::{
-    api_keys, devices, domains, extensions, locations, role_assignments, roles, users,
+    api_keys, devices, domains, extensions, locations, role_assignments, roles, search, users,
 };
 
 /// Longest Domain name, in characters.
@@ -306,11 +306,14 @@ pub async fn list(
         query = query.filter(domains::Column::Id.is_in(ids));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", q.to_lowercase());
+        let lower = q.to_lowercase();
         query = query.filter(
             Condition::any()
-                .add(domains::Column::SipDomain.like(pattern.clone()))
-                .add(Expr::expr(Func::lower(Expr::col(domains::Column::Name))).like(pattern)),
+                .add(domains::Column::SipDomain.like(search::contains(&lower)))
+                .add(
+                    Expr::expr(Func::lower(Expr::col(domains::Column::Name)))
+                        .like(search::contains(&lower)),
+                ),
         );
     }
     if let Some(enabled) = filter.enabled {

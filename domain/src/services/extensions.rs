@@ -23,7 +23,7 @@ use crate::identity::permissions::Permission;
 use crate::pagination::{Page, PageRequest, fetch_page};
 use crate::store::{
     calling_settings as settings_store, devices, domains, extensions, location_extensions,
-    role_assignments,
+    role_assignments, search,
 };
 use crate::telephony::policy::RecordingPolicy;
 use crate::telephony::secrets::{SecretCipher, generate_sip_secret};
@@ -785,10 +785,10 @@ pub async fn list(
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         query = query.filter(
             Condition::any()
-                .add(extensions::Column::Number.starts_with(q))
+                .add(extensions::Column::Number.like(search::starts_with(q)))
                 .add(
                     Expr::expr(Func::lower(Expr::col(extensions::Column::DisplayName)))
-                        .like(format!("%{}%", q.to_lowercase())),
+                        .like(search::contains(&q.to_lowercase())),
                 ),
         );
     }

@@ -25,7 +25,7 @@ use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
 use crate::events::{ChangeEvent, ChangeKind, EventBus};
 use crate::identity::permissions::Permission;
 use crate::pagination::{Page, PageRequest, fetch_page};
-use crate::store::{devices, domains, extensions, location_extensions, locations};
+use crate::store::{devices, domains, extensions, location_extensions, locations, search};
 use crate::telephony::policy::{RingStrategy, SignInPolicy};
 use crate::telephony::values::{CallerIdName, CallerIdNumber};
 
@@ -561,7 +561,7 @@ pub async fn list(
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         query = query.filter(
             Expr::expr(Func::lower(Expr::col(locations::Column::Name)))
-                .like(format!("%{}%", q.to_lowercase())),
+                .like(search::contains(&q.to_lowercase())),
         );
     }
     let page = fetch_page(db, query, locations::Column::Id, |m| m.id, page).await?;

@@ -32,7 +32,7 @@ use crate::identity::email::Email;
 use crate::identity::password::{NewPassword, hash_secret};
 use crate::identity::permissions::{BuiltinRole, Permission, PermissionSet};
 use crate::pagination::{Page, PageRequest, fetch_page};
-use crate::store::{role_assignments, users};
+use crate::store::{role_assignments, search, users};
 
 /// Longest display name, in characters.
 pub const MAX_DISPLAY_NAME: usize = 100;
@@ -302,11 +302,14 @@ pub async fn list(
         .to_owned();
     let mut query = users::Entity::find().filter(users::Column::Id.in_subquery(members));
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", q.to_lowercase());
+        let lower = q.to_lowercase();
         query = query.filter(
             Condition::any()
-                .add(users::Column::Email.like(pattern.clone()))
-                .add(Expr::expr(Func::lower(Expr::col(users::Column::DisplayName))).like(pattern)),
+                .add(users::Column::Email.like(search::contains(&lower)))
+                .add(
+                    Expr::expr(Func::lower(Expr::col(users::Column::DisplayName)))
+                        .like(search::contains(&lower)),
+                ),
         );
     }
     if let Some(status) = filter.status {

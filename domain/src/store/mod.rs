@@ -20,6 +20,7 @@ pub mod refresh_tokens;
 pub mod registrations;
 pub mod role_assignments;
 pub mod roles;
+pub mod search;
 pub mod server_settings;
 pub mod sessions;
 pub mod users;

@@ -8,6 +8,7 @@ mod bridge;
 mod bursts;
 mod cli;
 mod configuration;
+mod contract;
 mod cors;
 mod devices;
 mod docs;
