@@ -12,6 +12,7 @@ mod m20261125_000010_calling_model;
 mod m20261125_000020_hotdesk;
 mod m20261125_000021_presence;
 mod m20261201_000030_registrations;
+mod m20261202_000040_stream_tickets;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000020_hotdesk::Migration),
             Box::new(m20261125_000021_presence::Migration),
             Box::new(m20261201_000030_registrations::Migration),
+            Box::new(m20261202_000040_stream_tickets::Migration),
         ]
     }
 }

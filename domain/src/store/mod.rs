@@ -22,4 +22,5 @@ pub mod role_assignments;
 pub mod roles;
 pub mod server_settings;
 pub mod sessions;
+pub mod stream_tickets;
 pub mod users;
