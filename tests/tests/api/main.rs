@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod bridge;
 mod cli;
+mod client_address;
 mod configuration;
 mod cors;
 mod devices;
