@@ -98,6 +98,7 @@ fn rightmost_untrusted(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;

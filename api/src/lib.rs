@@ -6,8 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod client_address;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod dto;
 pub mod extract;

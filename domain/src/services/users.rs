@@ -27,12 +27,12 @@ use uuid::Uuid;
 use super::roles::{self, RoleTarget, RoleView, union_of};
 use super::{Context, access, audit, auth, scope};
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
+use crate::events::{ChangeEvent, ChangeKind, EventBus};
 use crate::identity::authz::{Actor, authorize_grant, authorize_platform, can};
 use crate::identity::email::Email;
 use crate::identity::password::{NewPassword, hash_secret};
 use crate::identity::permissions::{BuiltinRole, Permission, PermissionSet};
 use crate::pagination::{Page, PageRequest, fetch_page};
-use crate::events::{ChangeEvent, ChangeKind, EventBus};
 use crate::store::{extensions, role_assignments, users};
 
 /// Longest display name, in characters.
@@ -742,7 +742,10 @@ async fn unlink_extensions<C: ConnectionTrait>(
         .await?;
     for ext in &linked {
         extensions::Entity::update_many()
-            .col_expr(extensions::Column::UserId, Expr::value(Option::<Uuid>::None))
+            .col_expr(
+                extensions::Column::UserId,
+                Expr::value(Option::<Uuid>::None),
+            )
             .col_expr(extensions::Column::UpdatedAt, Expr::value(ctx.now))
             .filter(extensions::Column::DomainId.eq(domain_id))
             .filter(extensions::Column::Id.eq(ext.id))

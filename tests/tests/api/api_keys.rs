@@ -1191,7 +1191,14 @@ async fn revoking_a_key_needs_every_permission_of_its_role(app: TestApp) {
     .await;
     assert_eq!(status, 201, "{role}");
     let clerk_role = role["key"].as_str().unwrap().to_owned();
-    create_user(&app, &boss, &domain, "clerk@revoke-rights.example", &[&clerk_role]).await;
+    create_user(
+        &app,
+        &boss,
+        &domain,
+        "clerk@revoke-rights.example",
+        &[&clerk_role],
+    )
+    .await;
     let clerk = token_of(&app, "clerk@revoke-rights.example").await;
 
     let strong = create_key(

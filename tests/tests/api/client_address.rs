@@ -29,8 +29,14 @@ async fn login_via(app: &TestApp, header: (&str, &str), email: &str, password: &
 /// Two failed logins (for made-up accounts, so only the address counts) from `from`.
 async fn fail_twice(app: &TestApp, from: (&str, &str)) {
     for n in 0..2 {
-        let email = format!("nobody{n}@{}.example", from.1.replace([',', ' ', '.', '='], "-"));
-        assert_eq!(login_via(app, from, &email, "Wrong-Password-But-Long-1").await, 401);
+        let email = format!(
+            "nobody{n}@{}.example",
+            from.1.replace([',', ' ', '.', '='], "-")
+        );
+        assert_eq!(
+            login_via(app, from, &email, "Wrong-Password-But-Long-1").await,
+            401
+        );
     }
 }
 

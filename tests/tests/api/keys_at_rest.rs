@@ -70,15 +70,24 @@ async fn the_database_alone_cannot_sign_an_access_token(app: TestApp) {
 
     // What the database holds does not sign a valid token.
     let forged = forge(&stored, &user, &session);
-    assert_eq!(a_platform_domain_can_be_created_with(&app, &forged).await, 401);
+    assert_eq!(
+        a_platform_domain_can_be_created_with(&app, &forged).await,
+        401
+    );
     // Nor does its encrypted payload, whatever part of it an attacker tries.
     for part in stored.split('.') {
         let forged = forge(part, &user, &session);
-        assert_eq!(a_platform_domain_can_be_created_with(&app, &forged).await, 401);
+        assert_eq!(
+            a_platform_domain_can_be_created_with(&app, &forged).await,
+            401
+        );
     }
     // The server's own tokens work, of course.
     let token = app.admin_token().await;
-    assert_eq!(a_platform_domain_can_be_created_with(&app, &token).await, 201);
+    assert_eq!(
+        a_platform_domain_can_be_created_with(&app, &token).await,
+        201
+    );
 }
 
 async fn a_key_stored_in_clear_by_an_earlier_version_is_encrypted_on_start_and_keeps_working(
@@ -133,7 +142,11 @@ async fn a_key_stored_in_clear_by_an_earlier_version_is_encrypted_on_start_and_k
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(stored_key(&app).await, stored, "encrypted once, then left alone");
+    assert_eq!(
+        stored_key(&app).await,
+        stored,
+        "encrypted once, then left alone"
+    );
 }
 
 async fn a_new_sqlite_database_is_readable_by_its_owner_only(app: TestApp) {

@@ -72,9 +72,13 @@ async fn a_refresh_token_rotates_and_works_once(app: TestApp) {
     assert_ne!(second["refresh_token"], first["refresh_token"], "rotated");
     assert_eq!(second["session_id"], first["session_id"], "same session");
     assert_eq!(second["token_type"], "Bearer");
-    assert_eq!(me_status(&app, second["access_token"].as_str().unwrap()).await, 200);
+    assert_eq!(
+        me_status(&app, second["access_token"].as_str().unwrap()).await,
+        200
+    );
     // The new one works in turn.
-    let third = json_body(refresh_with(&app, second["refresh_token"].as_str().unwrap()).await).await;
+    let third =
+        json_body(refresh_with(&app, second["refresh_token"].as_str().unwrap()).await).await;
     assert!(third["refresh_token"].as_str().unwrap().starts_with("rt_"));
     // Garbage is a 401.
     assert_problem(refresh_with(&app, "rt_nope").await, 401, "unauthenticated").await;
@@ -99,7 +103,10 @@ async fn reusing_a_refresh_token_revokes_the_whole_session(app: TestApp) {
     assert_eq!(me_status(&app, access).await, 401);
     // Logging in again works: only that session ended.
     let again = app.login(USER, PASSWORD).await;
-    assert_eq!(me_status(&app, again["access_token"].as_str().unwrap()).await, 200);
+    assert_eq!(
+        me_status(&app, again["access_token"].as_str().unwrap()).await,
+        200
+    );
 }
 
 /// The `switchboard_refresh` cookie set by `response`, as its raw `Set-Cookie` line.
@@ -132,11 +139,19 @@ async fn browsers_get_the_refresh_token_as_a_strict_http_only_cookie(app: TestAp
         .await;
     assert_eq!(response.status(), 200);
     let cookie = refresh_cookie(&response);
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/v1/auth/refresh"] {
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/api/v1/auth/refresh",
+    ] {
         assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
     }
     let body = json_body(response).await;
-    assert!(body.get("refresh_token").is_none(), "not in the body: {body}");
+    assert!(
+        body.get("refresh_token").is_none(),
+        "not in the body: {body}"
+    );
     let value = cookie_value(&cookie);
     assert!(value.starts_with("rt_"));
 
@@ -152,7 +167,10 @@ async fn browsers_get_the_refresh_token_as_a_strict_http_only_cookie(app: TestAp
     assert_ne!(rotated, value);
     let body = json_body(response).await;
     assert!(body.get("refresh_token").is_none(), "{body}");
-    assert_eq!(me_status(&app, body["access_token"].as_str().unwrap()).await, 200);
+    assert_eq!(
+        me_status(&app, body["access_token"].as_str().unwrap()).await,
+        200
+    );
 
     // The old cookie value is now a reuse: the session ends.
     let response = app
@@ -191,10 +209,15 @@ async fn logging_out_ends_the_session_and_clears_the_cookie(app: TestApp) {
     )
     .await;
     // My other session is untouched.
-    assert_eq!(me_status(&app, other["access_token"].as_str().unwrap()).await, 200);
+    assert_eq!(
+        me_status(&app, other["access_token"].as_str().unwrap()).await,
+        200
+    );
     // Logging out needs a session.
     assert_eq!(
-        app.post_json("/api/v1/auth/logout", &json!({})).await.status(),
+        app.post_json("/api/v1/auth/logout", &json!({}))
+            .await
+            .status(),
         401
     );
 }
@@ -246,7 +269,10 @@ async fn my_sessions_are_listed_and_one_can_be_revoked(app: TestApp) {
         )
         .await;
     assert_eq!(response.status(), 204);
-    assert_eq!(me_status(&app, phone["access_token"].as_str().unwrap()).await, 401);
+    assert_eq!(
+        me_status(&app, phone["access_token"].as_str().unwrap()).await,
+        401
+    );
     assert_problem(
         refresh_with(&app, phone["refresh_token"].as_str().unwrap()).await,
         401,
@@ -292,11 +318,17 @@ async fn changing_my_password_needs_the_current_one_and_ends_my_other_sessions(a
         "validation_failed",
     )
     .await;
-    assert_eq!(problem["errors"][0]["field"], "current_password", "{problem}");
+    assert_eq!(
+        problem["errors"][0]["field"], "current_password",
+        "{problem}"
+    );
     let problem = assert_problem(change(PASSWORD, "short").await, 422, "validation_failed").await;
     assert_eq!(problem["errors"][0]["field"], "new_password", "{problem}");
     // Nothing changed so far.
-    assert_eq!(me_status(app, elsewhere["access_token"].as_str().unwrap()).await, 200);
+    assert_eq!(
+        me_status(app, elsewhere["access_token"].as_str().unwrap()).await,
+        200
+    );
 
     assert_eq!(change(PASSWORD, new_password).await.status(), 204);
     assert_eq!(me_status(app, token).await, 200, "this session lives on");
@@ -309,9 +341,7 @@ async fn changing_my_password_needs_the_current_one_and_ends_my_other_sessions(a
     app.login(USER, new_password).await;
 }
 
-async fn repeated_failed_logins_are_throttled_with_429_even_for_the_right_password(
-    app: TestApp,
-) {
+async fn repeated_failed_logins_are_throttled_with_429_even_for_the_right_password(app: TestApp) {
     ada(&app).await;
     let app = &app;
     let attempt = |password: &'static str| {

@@ -159,9 +159,7 @@ async fn presence_needs_presence_read_and_an_extension_of_mine(app: TestApp) {
     assert_problem(response, 409, "no_extension").await;
 }
 
-async fn a_user_removed_from_a_domain_no_longer_sets_its_presence_and_learns_nothing(
-    app: TestApp,
-) {
+async fn a_user_removed_from_a_domain_no_longer_sets_its_presence_and_learns_nothing(app: TestApp) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     use switchboard_domain::store::audit_log;
 
@@ -186,7 +184,10 @@ async fn a_user_removed_from_a_domain_no_longer_sets_its_presence_and_learns_not
         json!({"number": "201", "display_name": "Bob", "user_id": user}),
     )
     .await;
-    let ext_path = format!("/api/v1/domains/{domain}/extensions/{}", ext["id"].as_str().unwrap());
+    let ext_path = format!(
+        "/api/v1/domains/{domain}/extensions/{}",
+        ext["id"].as_str().unwrap()
+    );
     let bob = token_of(&app, "bob@removed.example").await;
     let set = |domain_id: String| {
         let bob = bob.clone();

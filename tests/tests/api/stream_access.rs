@@ -58,7 +58,9 @@ async fn assert_ends(
     let after = extension(app, admin, domain, "299", false).await;
     let started = tokio::time::Instant::now();
     let seen = stream.ends_within(ENDS_WITHIN).await;
-    let last = seen.last().unwrap_or_else(|| panic!("no end event: {seen:?}"));
+    let last = seen
+        .last()
+        .unwrap_or_else(|| panic!("no end event: {seen:?}"));
     assert_eq!(last.event, "end", "{seen:?}");
     assert_eq!(last.data["reason"], reason, "{seen:?}");
     // A change committed after the revocation may race the next check, but never arrives
@@ -166,7 +168,10 @@ async fn a_stream_ends_when_the_access_token_it_was_opened_with_expires(app: Tes
     // Nothing was revoked: the session lives on, only the 10-second token runs out.
     let seen = stream.ends_within(Duration::from_secs(25)).await;
     let last = seen.last().expect("an end event");
-    assert_eq!((last.event.as_str(), &last.data["reason"]), ("end", &json!("expired")));
+    assert_eq!(
+        (last.event.as_str(), &last.data["reason"]),
+        ("end", &json!("expired"))
+    );
     assert!(
         opened.elapsed() >= Duration::from_secs(8),
         "ended early, after {:?}",
@@ -198,7 +203,14 @@ async fn a_stream_ticket_opens_one_stream_once_and_expires(app: TestApp) {
     let events = |d: &str, ticket: &str| format!("/api/v1/domains/{d}/events?ticket={ticket}");
 
     // Minting needs what the stream needs.
-    create_user(&app, &admin, &domain, "member@sa-ticket.example", &["member"]).await;
+    create_user(
+        &app,
+        &admin,
+        &domain,
+        "member@sa-ticket.example",
+        &["member"],
+    )
+    .await;
     let member = token_of(&app, "member@sa-ticket.example").await;
     let (status, body) = mint(&app, &member, &domain).await;
     assert_eq!(status, 403, "{body}");
