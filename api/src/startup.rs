@@ -110,6 +110,21 @@ fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
     if name.is_empty() || name == ":memory:" || url.contains("mode=memory") {
         return Ok(());
     }
+    // Only where SQLite itself would create the file (`mode=rwc`); otherwise a missing file
+    // stays the error it was.
+    let create = url.contains("mode=rwc") && !path.exists();
+    if !create {
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the SQLite database is readable by other users; chmod 600 it"
+            );
+        }
+        return Ok(());
+    }
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -117,18 +132,8 @@ fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
         .open(path)
     {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            if let Ok(meta) = std::fs::metadata(path)
-                && meta.permissions().mode() & 0o077 != 0
-            {
-                tracing::warn!(
-                    path = %path.display(),
-                    mode = format!("{:o}", meta.permissions().mode() & 0o777),
-                    "the SQLite database is readable by other users; chmod 600 it"
-                );
-            }
-            Ok(())
-        }
+        // Created meanwhile by another process starting: theirs to own.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot create the database file {name}")),
     }
 }
