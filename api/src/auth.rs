@@ -9,7 +9,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -84,14 +84,21 @@ pub fn request_id(req: &HttpRequest) -> Option<String> {
     req.extensions().get::<RequestId>().map(ToString::to_string)
 }
 
-/// An authenticated caller, with the context every use case takes.
+/// An authenticated caller, with the context every use case takes, and when the credential it
+/// presented expires (an access token's `exp`; `None` for API keys, whose expiry is in the
+/// database).
 #[derive(Debug)]
-pub struct Caller(pub Context);
+pub struct Caller(pub Context, pub Option<DateTime<Utc>>);
 
 impl Caller {
     /// The use-case context (actor, now, request id).
     pub fn ctx(&self) -> &Context {
         &self.0
+    }
+
+    /// When the presented credential expires, when it says so itself.
+    pub fn credential_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.1
     }
 }
 
@@ -136,17 +143,24 @@ impl FromRequest for Caller {
                 },
             };
             let now = Utc::now();
-            let actor = if token.starts_with(API_KEY_PREFIX) {
-                auth::authenticate_api_key(&state.db, &state.api_keys, &token, now).await?
+            let (actor, expires_at) = if token.starts_with(API_KEY_PREFIX) {
+                let actor =
+                    auth::authenticate_api_key(&state.db, &state.api_keys, &token, now).await?;
+                (actor, None)
             } else {
                 let claims = decode_access_token(&state, &token)?;
-                auth::authenticate_session(&state.db, claims.sub, claims.sid, now).await?
+                let actor =
+                    auth::authenticate_session(&state.db, claims.sub, claims.sid, now).await?;
+                (actor, DateTime::from_timestamp(claims.exp, 0))
             };
-            Ok(Caller(Context {
-                actor,
-                now,
-                request_id,
-            }))
+            Ok(Caller(
+                Context {
+                    actor,
+                    now,
+                    request_id,
+                },
+                expires_at,
+            ))
         };
         // The lookup runs as a task of its own: when another extractor refuses the request
         // meanwhile, dropping this future must not cancel a query holding a pooled connection

@@ -244,6 +244,20 @@ pub struct HttpConfig {
     pub cors_allowed_origins: Vec<String>,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_timeout_secs: u64,
+    /// Reverse proxies (CIDRs or addresses) whose `X-Forwarded-For` / `Forwarded` headers are
+    /// believed: behind one, the client address (per-address login throttling and PIN lockout,
+    /// the session's address) is the rightmost untrusted hop. Empty: the direct peer.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl HttpConfig {
+    /// The trusted proxies, parsed (invalid entries are refused by [`Config::validate`]).
+    pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|n| parse_network(n))
+            .collect()
+    }
 }
 
 /// Logging settings.
@@ -273,6 +287,8 @@ pub struct AuthConfig {
     pub login_max_failures: u32,
     /// The throttling window in seconds.
     pub login_window_secs: u64,
+    /// How long a live-stream ticket may be redeemed after it was minted, in seconds.
+    pub stream_ticket_ttl_secs: u64,
 }
 
 /// First-administrator settings.
@@ -322,6 +338,7 @@ impl Default for HttpConfig {
             body_timeout_secs: 30,
             cors_allowed_origins: Vec::new(),
             shutdown_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -344,6 +361,7 @@ impl Default for AuthConfig {
             password_token_ttl_hours: 72,
             login_max_failures: 5,
             login_window_secs: 900,
+            stream_ticket_ttl_secs: 30,
         }
     }
 }
@@ -486,6 +504,14 @@ impl Config {
                 );
             }
         }
+        for (i, proxy) in self.http.trusted_proxies.iter().enumerate() {
+            if parse_network(proxy).is_none() {
+                fail(
+                    &format!("http.trusted_proxies[{i}]"),
+                    format!("{proxy:?} is not a network like 10.0.0.0/8 or an address"),
+                );
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             fail(
                 "log.level",
@@ -504,10 +530,16 @@ impl Config {
             }
             _ => {}
         }
-        if !(60..=86_400).contains(&self.auth.access_token_ttl_secs) {
+        if !(10..=86_400).contains(&self.auth.access_token_ttl_secs) {
             fail(
                 "auth.access_token_ttl_secs",
-                "must be between 60 and 86400".into(),
+                "must be between 10 and 86400".into(),
+            );
+        }
+        if !(1..=300).contains(&self.auth.stream_ticket_ttl_secs) {
+            fail(
+                "auth.stream_ticket_ttl_secs",
+                "must be between 1 and 300".into(),
             );
         }
         if self.auth.session_ttl_days == 0 {

@@ -2,15 +2,17 @@
 //! Server-Sent Events encoder.
 //!
 //! One background task ([`EventLog::spawn`]) subscribes to the [`EventBus`], gives every event
-//! the next sequence number, keeps the last [`REPLAY_CAPACITY`] of them (across Domains) and
-//! re-broadcasts them to the connected streams. A client resuming with `Last-Event-ID` gets the
-//! retained events after that id; when the id is older than what is retained (or from before a
-//! restart) it gets a `reset` event telling it to reload.
+//! the next sequence number *of its Domain*, keeps the last [`REPLAY_CAPACITY`] of them (across
+//! Domains) and re-broadcasts them to the connected streams. Numbering per Domain means a
+//! tenant's ids run without gaps: nobody can count another tenant's changes from them. A client
+//! resuming with `Last-Event-ID` gets the retained events of its Domain after that id; when the
+//! id is older than what is retained (or from before a restart) it gets a `reset` event telling
+//! it to reload.
 //!
 //! The encoder is hand-written: the format is four lines, and the SSE crates for actix either
 //! pull in their own channel/runtime layers or do not support replay from our own sequence.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,18 +33,36 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// One sequenced item of the history.
 #[derive(Debug, Clone)]
 pub enum Item {
-    /// A committed change with its sequence number.
+    /// A committed change with its sequence number in its Domain.
     Event(u64, Arc<ChangeEvent>),
     /// Events were lost (the history fell behind the bus): every client must reload.
     Reset,
 }
 
+/// The numbering of one Domain's events.
+#[derive(Debug, Clone, Copy)]
+struct Sequence {
+    /// Every event of the Domain with a number ≥ `floor` is retained (or not assigned yet).
+    floor: u64,
+    /// The next number to assign.
+    next: u64,
+}
+
 #[derive(Debug)]
 struct History {
     events: VecDeque<(u64, Arc<ChangeEvent>)>,
-    /// Every event with a sequence number ≥ `floor` is retained (or not assigned yet).
-    floor: u64,
-    next: u64,
+    /// Where every Domain's numbering starts (start-up time in microseconds).
+    first: u64,
+    domains: HashMap<Uuid, Sequence>,
+}
+
+impl History {
+    fn sequence(&self, domain_id: Uuid) -> Sequence {
+        self.domains.get(&domain_id).copied().unwrap_or(Sequence {
+            floor: self.first,
+            next: self.first,
+        })
+    }
 }
 
 /// The sequenced history of committed changes and its live re-broadcast.
@@ -55,26 +75,27 @@ pub struct EventLog {
 /// What a new stream starts with.
 #[derive(Debug)]
 pub struct Resume {
-    /// Retained events after the client's `Last-Event-ID`, oldest first.
+    /// Retained events of the Domain after the client's `Last-Event-ID`, oldest first.
     pub missed: Vec<(u64, Arc<ChangeEvent>)>,
     /// True when the client missed more than is retained and must reload.
     pub reset: bool,
-    /// The last sequence number assigned when the stream started.
+    /// The last sequence number assigned in the Domain when the stream started.
     pub last_seq: u64,
-    /// Live items from here on.
+    /// Live items (of every Domain) from here on.
     pub live: broadcast::Receiver<Item>,
 }
 
 impl EventLog {
-    /// An empty log whose first sequence number is `first` (start-up time in microseconds, so
-    /// ids keep growing across restarts and an id from an earlier run is recognisably old).
+    /// An empty log whose Domains' first sequence number is `first` (start-up time in
+    /// microseconds, so ids keep growing across restarts and an id from an earlier run is
+    /// recognisably old).
     pub fn new(first: u64) -> Self {
         let (live, _) = broadcast::channel(REPLAY_CAPACITY);
         Self {
             history: Mutex::new(History {
                 events: VecDeque::with_capacity(REPLAY_CAPACITY),
-                floor: first,
-                next: first,
+                first,
+                domains: HashMap::new(),
             }),
             live,
         }
@@ -105,15 +126,19 @@ impl EventLog {
         });
     }
 
-    /// Appends one event with the next sequence number and broadcasts it.
+    /// Appends one event with the next sequence number of its Domain and broadcasts it.
     pub fn append(&self, event: Arc<ChangeEvent>) -> u64 {
         let mut h = self.lock();
-        let seq = h.next;
-        h.next += 1;
+        let mut sequence = h.sequence(event.domain_id);
+        let seq = sequence.next;
+        sequence.next += 1;
+        h.domains.insert(event.domain_id, sequence);
         if h.events.len() == REPLAY_CAPACITY
-            && let Some((evicted, _)) = h.events.pop_front()
+            && let Some((evicted, old)) = h.events.pop_front()
         {
-            h.floor = evicted + 1;
+            let mut theirs = h.sequence(old.domain_id);
+            theirs.floor = evicted + 1;
+            h.domains.insert(old.domain_id, theirs);
         }
         h.events.push_back((seq, Arc::clone(&event)));
         // Sent under the lock so the live order is the sequence order; no receiver is fine.
@@ -121,27 +146,33 @@ impl EventLog {
         seq
     }
 
-    /// Records that events were lost: nothing before now can be replayed.
+    /// Records that events were lost: nothing before now can be replayed, in any Domain.
     fn gap(&self) {
         let mut h = self.lock();
         h.events.clear();
-        h.floor = h.next;
+        for sequence in h.domains.values_mut() {
+            sequence.floor = sequence.next;
+        }
         let _ = self.live.send(Item::Reset);
     }
 
-    /// Subscribes and collects what a client that last saw `last_event_id` missed.
-    pub fn resume(&self, last_event_id: Option<u64>) -> Resume {
+    /// Subscribes and collects what a client of `domain_id` that last saw `last_event_id`
+    /// missed.
+    pub fn resume(&self, domain_id: Uuid, last_event_id: Option<u64>) -> Resume {
         let h = self.lock();
         // Subscribing under the lock: nothing appended after the snapshot is missed or doubled.
         let live = self.live.subscribe();
-        let last_seq = h.next.saturating_sub(1);
+        let sequence = h.sequence(domain_id);
+        let last_seq = sequence.next.saturating_sub(1);
         let (missed, reset) = match last_event_id {
             None => (Vec::new(), false),
-            Some(id) if id >= h.next || id.saturating_add(1) < h.floor => (Vec::new(), true),
+            Some(id) if id >= sequence.next || id.saturating_add(1) < sequence.floor => {
+                (Vec::new(), true)
+            }
             Some(id) => (
                 h.events
                     .iter()
-                    .filter(|(seq, _)| *seq > id)
+                    .filter(|(seq, e)| e.domain_id == domain_id && *seq > id)
                     .cloned()
                     .collect(),
                 false,
@@ -197,6 +228,13 @@ pub fn reset_frame(last_seq: u64) -> String {
     )
 }
 
+/// The last frame of a stream whose rights went away (`revoked`: the session, key, account or
+/// permission is gone) or whose credentials expired (`expired`: reconnect with a fresh token or
+/// ticket). It carries no `id`, so `Last-Event-ID` still names the last real event.
+pub fn end_frame(reason: &str) -> String {
+    format!("event: end\ndata: {{\"reason\":\"{reason}\"}}\n\n")
+}
+
 /// A heartbeat comment.
 pub const HEARTBEAT_FRAME: &str = ": heartbeat\n\n";
 
@@ -221,16 +259,41 @@ mod tests {
         let d = Uuid::now_v7();
         let ids: Vec<u64> = (0..3).map(|_| log.append(event(d))).collect();
         assert_eq!(ids, [100, 101, 102]);
-        let r = log.resume(Some(100));
+        let r = log.resume(d, Some(100));
         assert!(!r.reset);
         assert_eq!(
             r.missed.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
             [101, 102]
         );
-        assert!(log.resume(Some(99)).missed.len() == 3);
-        assert!(log.resume(Some(98)).reset, "older than retained");
-        assert!(log.resume(Some(500)).reset, "from another run");
-        assert!(log.resume(Some(102)).missed.is_empty());
+        assert!(log.resume(d, Some(99)).missed.len() == 3);
+        assert!(log.resume(d, Some(98)).reset, "older than retained");
+        assert!(log.resume(d, Some(500)).reset, "from another run");
+        assert!(log.resume(d, Some(102)).missed.is_empty());
+    }
+
+    #[test]
+    fn each_domain_numbers_its_own_events_without_gaps() {
+        let log = EventLog::new(100);
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let ids: Vec<u64> = [a, b, b, a, b, a]
+            .into_iter()
+            .map(|d| log.append(event(d)))
+            .collect();
+        assert_eq!(ids, [100, 100, 101, 101, 102, 102]);
+        let r = log.resume(a, Some(100));
+        assert!(!r.reset);
+        assert_eq!(r.last_seq, 102);
+        assert_eq!(
+            r.missed
+                .iter()
+                .map(|(s, e)| (*s, e.domain_id))
+                .collect::<Vec<_>>(),
+            [(101, a), (102, a)]
+        );
+        let quiet = Uuid::now_v7();
+        let r = log.resume(quiet, Some(99));
+        assert!(!r.reset && r.missed.is_empty(), "nothing happened there");
+        assert!(log.resume(quiet, Some(100)).reset, "an id it never had");
     }
 
     #[test]
@@ -240,8 +303,8 @@ mod tests {
         for _ in 0..REPLAY_CAPACITY + 5 {
             log.append(event(d));
         }
-        assert!(log.resume(Some(3)).reset);
-        let r = log.resume(Some(5));
+        assert!(log.resume(d, Some(3)).reset);
+        let r = log.resume(d, Some(5));
         assert!(!r.reset);
         assert_eq!(r.missed.len(), REPLAY_CAPACITY);
     }

@@ -19,7 +19,7 @@ use actix_web_prom::PrometheusMetricsBuilder;
 use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use switchboard_domain::db::{self, PoolSettings};
 use switchboard_domain::events::EventBus;
 use switchboard_domain::services::bootstrap::{self, CreatedAdmin};
@@ -92,8 +92,57 @@ pub fn load_cipher(config: &Config) -> anyhow::Result<(SecretCipher, Option<Path
     }
 }
 
+/// Creates a missing SQLite database file readable by its owner only (0600; SQLite gives its
+/// `-wal` and `-shm` files the same mode), and warns when an existing one is readable by
+/// others: it holds password hashes and sessions.
+fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+    use std::os::unix::fs::PermissionsExt;
+    use std::str::FromStr;
+
+    if !db::is_sqlite(url) {
+        return Ok(());
+    }
+    let Ok(options) = SqliteConnectOptions::from_str(url) else {
+        // sqlx reports a malformed URL when connecting.
+        return Ok(());
+    };
+    let path = options.get_filename();
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || url.contains("mode=memory") {
+        return Ok(());
+    }
+    // Only where SQLite itself would create the file (`mode=rwc`); otherwise a missing file
+    // stays the error it was.
+    let create = url.contains("mode=rwc") && !path.exists();
+    if !create {
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the SQLite database is readable by other users; chmod 600 it"
+            );
+        }
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        // Created meanwhile by another process starting: theirs to own.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot create the database file {name}")),
+    }
+}
+
 /// Opens the database pool for `config`.
 pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    prepare_sqlite_file(&config.database_url)?;
     let settings = PoolSettings {
         max_connections: config.database.max_connections,
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
@@ -234,13 +283,13 @@ impl Application {
         .await
         .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
 
+        // The generated key is kept encrypted with the secrets key (an older plaintext row is
+        // encrypted on this start): the database alone does not let anyone forge tokens.
         let jwt_secret = match &config.auth.jwt_secret {
             Some(secret) => secret.clone(),
-            None => SecretString::from(
-                settings::get_or_generate_secret(&db, JWT_SECRET_SETTING)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("loading the generated JWT key: {e}"))?,
-            ),
+            None => settings::get_or_generate_encrypted_secret(&db, JWT_SECRET_SETTING, &cipher)
+                .await
+                .map_err(|e| anyhow::anyhow!("loading the generated JWT key: {e}"))?,
         };
 
         let events = EventBus::default();
@@ -252,6 +301,7 @@ impl Application {
         let cipher = Arc::new(cipher);
         let directory = start_directory(&config, &db, &cipher, &events).await?;
         let xml_curl_networks = Arc::new(config.freeswitch.xml_curl.networks());
+        let config_trusted_proxies = config.http.trusted_proxy_networks();
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -263,6 +313,7 @@ impl Application {
             lines,
             directory,
             xml_curl_networks,
+            trusted_proxies: Arc::new(config_trusted_proxies),
             bridge,
         };
         // Auto-logout of hot-desk sessions runs for as long as the process does.

@@ -38,6 +38,8 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// `freeswitch.xml_curl.allowed_networks`, parsed.
     pub xml_curl_networks: Arc<Vec<ipnet::IpNet>>,
+    /// `http.trusted_proxies`, parsed.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// The ESL bridge: the FreeSWITCH links and their state.
     pub bridge: Arc<Bridge>,
 }

@@ -12,7 +12,8 @@ mod m20261125_000010_calling_model;
 mod m20261125_000020_hotdesk;
 mod m20261125_000021_presence;
 mod m20261201_000030_registrations;
-mod m20261202_000040_pin_min_length;
+mod m20261202_000040_stream_tickets;
+mod m20261202_000041_pin_min_length;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -26,7 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000020_hotdesk::Migration),
             Box::new(m20261125_000021_presence::Migration),
             Box::new(m20261201_000030_registrations::Migration),
-            Box::new(m20261202_000040_pin_min_length::Migration),
+            Box::new(m20261202_000040_stream_tickets::Migration),
+            Box::new(m20261202_000041_pin_min_length::Migration),
         ]
     }
 }

@@ -296,8 +296,9 @@ pub async fn get_domain_key(
     read(&state, &caller, KeyScope::Domain(domain_id), id).await
 }
 
-/// Revoke one of the Domain's API keys (`api_keys.write`). It is refused from the next request
-/// on. Revoking a revoked key changes nothing and answers 204 again.
+/// Revoke one of the Domain's API keys (`api_keys.write`, and every permission of the key's
+/// role, as for creating it). It is refused from the next request on, and its open live-event
+/// streams end within seconds. Revoking a revoked key changes nothing and answers 204 again.
 #[utoipa::path(
     tag = "api-keys",
     security(("bearer" = [])),
@@ -308,7 +309,7 @@ pub async fn get_domain_key(
     responses(
         (status = 204, description = "Revoked (or already revoked)"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`api_keys.write` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`api_keys.write` missing, or the key's role grants a permission you lack", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key in this Domain, or not my Domain", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -391,8 +392,9 @@ pub async fn get_platform_key(
     read(&state, &caller, KeyScope::Platform, path.into_inner()).await
 }
 
-/// Revoke a platform API key (platform `api_keys.write`). It is refused from the next request
-/// on. Revoking a revoked key changes nothing and answers 204 again.
+/// Revoke a platform API key (platform `api_keys.write`, and every permission of the key's
+/// role). It is refused from the next request on. Revoking a revoked key changes nothing and
+/// answers 204 again.
 #[utoipa::path(
     tag = "api-keys",
     security(("bearer" = [])),

@@ -68,7 +68,7 @@ pub struct TokenResponse {
 
 fn client_info(req: &HttpRequest) -> ClientInfo {
     ClientInfo {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: crate::client_address::client_ip_text(req),
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)

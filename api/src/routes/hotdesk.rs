@@ -90,7 +90,7 @@ fn deps(state: &AppState) -> Deps<'_> {
 }
 
 fn client_address(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    crate::client_address::client_ip_text(req)
 }
 
 /// The Device's active hot-desk session (`devices.read`, `hotdesk.self` or `hotdesk.others`).

@@ -106,7 +106,8 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(bindings_views::device_identity);
     cfg.service(presence::list_presence)
         .service(presence::set_my_presence);
-    cfg.service(events::domain_events);
+    cfg.service(events::domain_events)
+        .service(events::create_stream_ticket);
     cfg.service(hotdesk::get_session)
         .service(hotdesk::put_session)
         .service(hotdesk::delete_session)

@@ -406,7 +406,7 @@ pub async fn delete_user(
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
     let (domain_id, id) = path.into_inner();
-    users::remove(&state.db, caller.ctx(), domain_id, id).await?;
+    users::remove(&state.db, &state.events, caller.ctx(), domain_id, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

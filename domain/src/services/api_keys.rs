@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::roles::RoleView;
-use super::{Context, audit, auth, scope};
+use super::{Context, access, audit, auth, scope};
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
 use crate::identity::authz::{authorize_grant, authorize_platform};
 use crate::identity::password::hash_secret;
@@ -417,11 +417,10 @@ pub async fn get(
     found.pop().ok_or(DomainError::NotFound("api key"))
 }
 
-/// Revokes a key of `scope` (`api_keys.write`); it is refused from the next request on.
-///
-/// Revoking takes power away, so unlike creating it does not require holding the key's role:
-/// whoever manages a scope's keys can shut any of them off. Revoking a revoked key changes
-/// nothing and writes no audit entry.
+/// Revokes a key of `scope` (`api_keys.write`, and every permission of the key's role, as
+/// for creating it: otherwise a narrow key manager could cut off a stronger one, such as the
+/// Domain admin's provisioning key — 403); it is refused from the next request on. Revoking a
+/// revoked key changes nothing and writes no audit entry.
 pub async fn revoke(
     db: &DatabaseConnection,
     ctx: &Context,
@@ -430,6 +429,11 @@ pub async fn revoke(
 ) -> DomainResult<()> {
     enter(db, ctx, scope).await?;
     let key = find(db, scope, id).await?;
+    // A custom role that no longer exists grants nothing: anyone managing keys may revoke it.
+    let role = access::role_permissions(db, key.domain_id, &key.role_key)
+        .await?
+        .unwrap_or_default();
+    authorize_grant(&ctx.actor, role, scope.domain_id())?;
     if key.revoked_at.is_some() {
         return Ok(());
     }

@@ -749,16 +749,7 @@ pub async fn authenticate_api_key(
         return Err(invalid);
     }
     cache.remember(digest);
-    if let Some(domain) = key.domain_id
-        && !access::disabled_domains(db, vec![domain]).await?.is_empty()
-    {
-        return Err(DomainError::Unauthenticated(
-            "the API key's Domain is disabled",
-        ));
-    }
-    let permissions = access::role_permissions(db, key.domain_id, &key.role_key)
-        .await?
-        .unwrap_or_default();
+    let actor = api_key_actor(db, &key, now).await?;
     if key
         .last_used_at
         .is_none_or(|t| now - t > Duration::seconds(60))
@@ -769,6 +760,31 @@ pub async fn authenticate_api_key(
             .exec(db)
             .await?;
     }
+    Ok(actor)
+}
+
+/// The [`Actor`] of a verified, live API key: its role's permissions in its scope. A key of a
+/// disabled Domain is refused.
+async fn api_key_actor(
+    db: &DatabaseConnection,
+    key: &api_keys::Model,
+    now: DateTime<Utc>,
+) -> DomainResult<Actor> {
+    if key.revoked_at.is_some() || key.expires_at.is_some_and(|e| e <= now) {
+        return Err(DomainError::Unauthenticated(
+            "the API key is invalid, revoked or expired",
+        ));
+    }
+    if let Some(domain) = key.domain_id
+        && !access::disabled_domains(db, vec![domain]).await?.is_empty()
+    {
+        return Err(DomainError::Unauthenticated(
+            "the API key's Domain is disabled",
+        ));
+    }
+    let permissions = access::role_permissions(db, key.domain_id, &key.role_key)
+        .await?
+        .unwrap_or_default();
     let (platform, domains) = match key.domain_id {
         None => (permissions, HashMap::new()),
         Some(d) => (
@@ -782,6 +798,28 @@ pub async fn authenticate_api_key(
         platform,
         domains,
     })
+}
+
+/// Resolves an already authenticated principal again, as it stands now: what a long-lived
+/// connection (the live event stream) uses to notice that its session was revoked or expired,
+/// its user disabled, its key revoked, or its roles changed. The secret is not checked again.
+pub async fn reauthenticate(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    now: DateTime<Utc>,
+) -> DomainResult<Actor> {
+    match *principal {
+        Principal::User { id, session_id } => authenticate_session(db, id, session_id, now).await,
+        Principal::ApiKey { id } => {
+            let key = api_keys::Entity::find_by_id(id).one(db).await?.ok_or(
+                DomainError::Unauthenticated("the API key is invalid, revoked or expired"),
+            )?;
+            api_key_actor(db, &key, now).await
+        }
+        Principal::System => Err(DomainError::Unauthenticated(
+            "only a session or an API key can be checked again",
+        )),
+    }
 }
 
 #[cfg(test)]

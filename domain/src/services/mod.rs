@@ -24,6 +24,7 @@ pub mod scope;
 pub mod settings;
 pub mod signin;
 pub mod snapshot;
+pub mod stream_tickets;
 pub mod throttle;
 pub mod users;
 pub mod views;

@@ -24,6 +24,7 @@ use crate::bindings::presence::{
 use crate::bindings::ring_plan::ring_plan;
 use crate::error::{DomainError, DomainResult};
 use crate::events::{ChangeEvent, ChangeKind, EventBus};
+use crate::identity::authz::can_see_domain;
 use crate::identity::permissions::Permission;
 use crate::store::{domains, extensions, presence_notes};
 
@@ -317,6 +318,11 @@ pub async fn set_my_status(
             "no Extension in this Domain is linked to your user",
         )
     };
+    // Only a member acts in a Domain: one the caller holds no role in is not found, whether
+    // it exists or not (and a user removed from it no longer holds its Extension).
+    if !can_see_domain(&ctx.actor, domain_id) {
+        return Err(DomainError::NotFound("domain"));
+    }
     let user_id = ctx.actor.user_id().ok_or_else(no_extension)?;
     let domain = domains::Entity::find_by_id(domain_id)
         .one(db)

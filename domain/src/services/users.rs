@@ -27,12 +27,13 @@ use uuid::Uuid;
 use super::roles::{self, RoleTarget, RoleView, union_of};
 use super::{Context, access, audit, auth, scope};
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
+use crate::events::{ChangeEvent, ChangeKind, EventBus};
 use crate::identity::authz::{Actor, authorize_grant, authorize_platform, can};
 use crate::identity::email::Email;
 use crate::identity::password::{NewPassword, hash_secret};
 use crate::identity::permissions::{BuiltinRole, Permission, PermissionSet};
 use crate::pagination::{Page, PageRequest, fetch_page};
-use crate::store::{role_assignments, search, users};
+use crate::store::{extensions, role_assignments, search, users};
 
 /// Longest display name, in characters.
 pub const MAX_DISPLAY_NAME: usize = 100;
@@ -668,15 +669,18 @@ pub async fn reset_password(
 }
 
 /// Removes a user from the Domain (`users.write`; the caller must hold what the user's roles
-/// there grant): their roles there go, and when they hold no role anywhere any more the account
-/// is deleted. Returns whether the account was deleted. Nobody removes themselves.
+/// there grant): their roles there go, the Extensions of the Domain linked to them are
+/// unlinked (each audited, `extension.updated` published), and when they hold no role anywhere
+/// any more the account is deleted. Returns whether the account was deleted. Nobody removes
+/// themselves.
 pub async fn remove(
     db: &DatabaseConnection,
+    bus: &EventBus,
     ctx: &Context,
     domain_id: Uuid,
     id: Uuid,
 ) -> DomainResult<bool> {
-    scope::enter(db, ctx, domain_id, Permission::UsersWrite).await?;
+    let domain = scope::enter(db, ctx, domain_id, Permission::UsersWrite).await?;
     let user = find_member(db, domain_id, id).await?;
     refuse_self(ctx, id, "remove")?;
     let held = roles::held_roles(db, id, RoleTarget::Domain(domain_id)).await?;
@@ -688,6 +692,7 @@ pub async fn remove(
         .filter(role_assignments::Column::DomainId.eq(domain_id))
         .exec(&txn)
         .await?;
+    let unlinked = unlink_extensions(&txn, ctx, domain_id, id).await?;
     let deleted = !roles::users_without_roles(&txn, &[id]).await?.is_empty();
     if deleted {
         users::Entity::delete_by_id(id).exec(&txn).await?;
@@ -712,7 +717,58 @@ pub async fn remove(
     )
     .await?;
     txn.commit().await?;
+    bus.publish(unlinked.into_iter().map(|ext| {
+        ChangeEvent::new(
+            domain_id,
+            &domain.sip_domain,
+            ChangeKind::ExtensionUpdated,
+            ext,
+            ctx.now,
+        )
+    }));
     Ok(deleted)
+}
+
+/// Unlinks the user from every Extension of the Domain (a person who left the Domain no longer
+/// acts as its Extension: presence, hot-desking, Location sign-in), auditing each; returns the
+/// Extensions unlinked.
+async fn unlink_extensions<C: ConnectionTrait>(
+    db: &C,
+    ctx: &Context,
+    domain_id: Uuid,
+    user_id: Uuid,
+) -> DomainResult<Vec<Uuid>> {
+    let linked = extensions::Entity::find()
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .filter(extensions::Column::UserId.eq(user_id))
+        .all(db)
+        .await?;
+    for ext in &linked {
+        extensions::Entity::update_many()
+            .col_expr(
+                extensions::Column::UserId,
+                Expr::value(Option::<Uuid>::None),
+            )
+            .col_expr(extensions::Column::UpdatedAt, Expr::value(ctx.now))
+            .filter(extensions::Column::DomainId.eq(domain_id))
+            .filter(extensions::Column::Id.eq(ext.id))
+            .exec(db)
+            .await?;
+        audit::record(
+            db,
+            ctx,
+            audit::Entry {
+                domain_id: Some(domain_id),
+                action: "extension.unlink_user",
+                target_kind: "extension",
+                target_id: Some(ext.id.to_string()),
+                before: Some(json!({"number": ext.number, "user_id": user_id})),
+                after: Some(json!({"number": ext.number, "user_id": null})),
+            },
+        )
+        .await?;
+    }
+    Ok(linked.into_iter().map(|e| e.id).collect())
 }
 
 /// The roles a user holds in the Domain (`users.read`).

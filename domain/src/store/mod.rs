@@ -23,4 +23,5 @@ pub mod roles;
 pub mod search;
 pub mod server_settings;
 pub mod sessions;
+pub mod stream_tickets;
 pub mod users;

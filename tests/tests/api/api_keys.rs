@@ -32,6 +32,7 @@ both_databases!(
     creating_and_revoking_are_audited_without_the_secret,
     keys_are_listed_oldest_first_across_pages,
     the_secret_never_reaches_the_server_logs,
+    revoking_a_key_needs_every_permission_of_its_role,
 );
 
 /// A Domain with a domain_admin (returned: Domain id, admin's email, admin's token).
@@ -1175,4 +1176,61 @@ async fn the_secret_never_reaches_the_server_logs(app: TestApp) {
         "the API key secret reached the log:\n{log}"
     );
     assert!(!log.contains(&admin), "the access token reached the log");
+}
+
+async fn revoking_a_key_needs_every_permission_of_its_role(app: TestApp) {
+    let platform = app.admin_token().await;
+    let (domain, _, boss) = domain_with_admin(&app, &platform, "revoke-rights.example").await;
+    let (status, role) = call(
+        &app,
+        &boss,
+        Method::POST,
+        &format!("/api/v1/domains/{domain}/roles"),
+        Some(json!({"name": "Key clerk", "permissions": ["domains.read", "api_keys.write"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{role}");
+    let clerk_role = role["key"].as_str().unwrap().to_owned();
+    create_user(
+        &app,
+        &boss,
+        &domain,
+        "clerk@revoke-rights.example",
+        &[&clerk_role],
+    )
+    .await;
+    let clerk = token_of(&app, "clerk@revoke-rights.example").await;
+
+    let strong = create_key(
+        &app,
+        &boss,
+        &keys_of(&domain),
+        json!({"name": "provisioning", "role": "domain_admin"}),
+    )
+    .await;
+    let strong_path = format!("{}/{}", keys_of(&domain), strong["id"].as_str().unwrap());
+    let (status, problem) = call(&app, &clerk, Method::DELETE, &strong_path, None).await;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(problem["code"], "forbidden");
+    // Still alive.
+    let response = app
+        .send_as(&secret_of(&strong), Method::GET, "/api/v1/me", None)
+        .await;
+    assert_eq!(response.status(), 200);
+    let (_, read) = call(&app, &boss, Method::GET, &strong_path, None).await;
+    assert_eq!(read["status"], "active");
+
+    // A key within the clerk's own rights is theirs to revoke, and the boss revokes anything.
+    let weak = create_key(
+        &app,
+        &clerk,
+        &keys_of(&domain),
+        json!({"name": "clerical", "role": clerk_role}),
+    )
+    .await;
+    let weak_path = format!("{}/{}", keys_of(&domain), weak["id"].as_str().unwrap());
+    let (status, body) = call(&app, &clerk, Method::DELETE, &weak_path, None).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = call(&app, &boss, Method::DELETE, &strong_path, None).await;
+    assert_eq!(status, 204, "{body}");
 }

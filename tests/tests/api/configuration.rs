@@ -44,6 +44,7 @@ database_url = "mysql://localhost/switchboard"
 workers = 0
 max_body_bytes = 10
 cors_allowed_origins = ["https://ok.example.com", "app.example.com"]
+trusted_proxies = ["10.0.0.0/8", "not-a-network"]
 [auth]
 access_token_ttl_secs = 5
 [bootstrap]
@@ -55,6 +56,7 @@ admin_email = "not-an-email"
         "http.workers",
         "http.max_body_bytes",
         "http.cors_allowed_origins[1]",
+        "http.trusted_proxies[1]",
         "auth.access_token_ttl_secs",
         "bootstrap.admin_email",
     ] {

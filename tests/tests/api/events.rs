@@ -13,31 +13,46 @@ use crate::users::{create_user, token_of};
 both_databases!(
     a_client_receives_changes_and_resumes_with_last_event_id,
     the_stream_is_refused_without_presence_read_or_outside_my_domains,
+    event_ids_are_numbered_per_domain_without_the_gaps_of_other_tenants,
 );
 
-/// One received SSE event.
+/// One received SSE event (`id` 0 for frames without one, like `end`).
 #[derive(Debug)]
-struct Sse {
-    id: u64,
-    event: String,
-    data: Value,
+pub(crate) struct Sse {
+    pub(crate) id: u64,
+    pub(crate) event: String,
+    pub(crate) data: Value,
 }
 
 /// Reads frames from an open stream.
-struct Reader {
+pub(crate) struct Reader {
     response: Response,
     buffer: String,
 }
 
 impl Reader {
-    async fn open(app: &TestApp, token: &str, domain: &str, last_id: Option<u64>) -> Self {
+    pub(crate) async fn open(
+        app: &TestApp,
+        token: &str,
+        domain: &str,
+        last_id: Option<u64>,
+    ) -> Self {
         let mut request = app
             .request(Method::GET, &format!("/api/v1/domains/{domain}/events"))
             .bearer_auth(token);
         if let Some(id) = last_id {
             request = request.header("Last-Event-ID", id.to_string());
         }
-        let response = request.send().await.unwrap();
+        Self::from_response(request.send().await.unwrap())
+    }
+
+    /// A stream opened with a ticket instead of a header.
+    pub(crate) async fn open_with_ticket(app: &TestApp, domain: &str, ticket: &str) -> Self {
+        let path = format!("/api/v1/domains/{domain}/events?ticket={ticket}");
+        Self::from_response(app.request(Method::GET, &path).send().await.unwrap())
+    }
+
+    fn from_response(response: Response) -> Self {
         assert_eq!(response.status(), 200);
         assert_eq!(
             response.headers()["content-type"].to_str().unwrap(),
@@ -49,8 +64,9 @@ impl Reader {
         }
     }
 
-    /// The next event (comments and the retry hint skipped), or `None` after `wait`.
-    async fn next_within(&mut self, wait: Duration) -> Option<Sse> {
+    /// The next event (comments and the retry hint skipped), or `None` after `wait` or when
+    /// the stream ended.
+    pub(crate) async fn next_within(&mut self, wait: Duration) -> Option<Sse> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
@@ -65,7 +81,8 @@ impl Reader {
                         data = Some(serde_json::from_str(v).unwrap());
                     }
                 }
-                if let (Some(id), Some(event), Some(data)) = (id, event, data) {
+                if let (Some(event), Some(data)) = (event, data) {
+                    let id = id.unwrap_or(0);
                     return Some(Sse { id, event, data });
                 }
             }
@@ -77,7 +94,39 @@ impl Reader {
         }
     }
 
-    async fn next(&mut self) -> Sse {
+    /// Reads until the server closes the stream; panics unless that happens within `wait`.
+    /// Returns the events received on the way.
+    pub(crate) async fn ends_within(&mut self, wait: Duration) -> Vec<Sse> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut seen = Vec::new();
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (0, None, None);
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = v.parse().unwrap_or(0);
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(v).unwrap());
+                    }
+                }
+                if let (Some(event), Some(data)) = (event, data) {
+                    seen.push(Sse { id, event, data });
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("the stream is still open after {wait:?}: {seen:?}"));
+            match chunk {
+                Ok(Some(chunk)) => self.buffer.push_str(std::str::from_utf8(&chunk).unwrap()),
+                Ok(None) | Err(_) => return seen,
+            }
+        }
+    }
+
+    pub(crate) async fn next(&mut self) -> Sse {
         self.next_within(Duration::from_secs(10))
             .await
             .expect("an event within 10 s")
@@ -161,4 +210,43 @@ async fn the_stream_is_refused_without_presence_read_or_outside_my_domains(app: 
         )
         .await;
     assert_eq!(response.status(), 404);
+}
+
+async fn event_ids_are_numbered_per_domain_without_the_gaps_of_other_tenants(app: TestApp) {
+    let (domain, admin) = domain_with_admin(&app, "events-e.example").await;
+    let (other, _) = domain_with_admin(&app, "events-f.example").await;
+
+    let mut stream = Reader::open(&app, &admin, &domain, None).await;
+    extension(&app, &admin, &domain, "201", false).await;
+    let first = stream.next().await;
+    for number in ["301", "302", "303"] {
+        extension(&app, &admin, &other, number, false).await;
+    }
+    extension(&app, &admin, &domain, "202", false).await;
+    let second = stream.next().await;
+    assert_eq!(
+        second.id,
+        first.id + 1,
+        "another tenant's three changes leave no gap in my ids"
+    );
+    drop(stream);
+
+    // Resuming still works with per-Domain ids, and sees only my Domain.
+    extension(&app, &admin, &other, "304", false).await;
+    let third = extension(&app, &admin, &domain, "203", false).await;
+    let mut stream = Reader::open(&app, &admin, &domain, Some(second.id)).await;
+    let missed = stream.next().await;
+    assert_eq!(missed.id, second.id + 1);
+    assert_eq!(missed.data["entity_id"], third.as_str());
+    assert!(
+        stream
+            .next_within(Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+
+    // The other Domain counts on its own: its first event is not offset by mine.
+    let mut theirs = Reader::open(&app, &admin, &other, Some(second.id - 1)).await;
+    let replayed: Vec<u64> = vec![theirs.next().await.id, theirs.next().await.id];
+    assert_eq!(replayed[1], replayed[0] + 1, "{replayed:?}");
 }

@@ -12,6 +12,7 @@ use crate::users::{call, create_user, token_of};
 both_databases!(
     presence_lists_every_extension_and_my_status_sets_dnd_on_my_extension,
     presence_needs_presence_read_and_an_extension_of_mine,
+    a_user_removed_from_a_domain_no_longer_sets_its_presence_and_learns_nothing,
 );
 
 async fn presence_lists_every_extension_and_my_status_sets_dnd_on_my_extension(app: TestApp) {
@@ -156,4 +157,96 @@ async fn presence_needs_presence_read_and_an_extension_of_mine(app: TestApp) {
         )
         .await;
     assert_problem(response, 409, "no_extension").await;
+}
+
+async fn a_user_removed_from_a_domain_no_longer_sets_its_presence_and_learns_nothing(app: TestApp) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use switchboard_domain::store::audit_log;
+
+    let (domain, admin) = domain_with_admin(&app, "removed.example").await;
+    let (elsewhere, _) = domain_with_admin(&app, "still-member.example").await;
+    let user = create_user(&app, &admin, &domain, "bob@removed.example", &["agent"]).await;
+    // Bob keeps his account through a role in another Domain.
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::PUT,
+        &format!("/api/v1/domains/{elsewhere}/users/{user}/roles"),
+        Some(json!({"roles": ["member"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let ext = create(
+        &app,
+        &admin,
+        &domain,
+        "extensions",
+        json!({"number": "201", "display_name": "Bob", "user_id": user}),
+    )
+    .await;
+    let ext_path = format!(
+        "/api/v1/domains/{domain}/extensions/{}",
+        ext["id"].as_str().unwrap()
+    );
+    let bob = token_of(&app, "bob@removed.example").await;
+    let set = |domain_id: String| {
+        let bob = bob.clone();
+        let app = &app;
+        async move {
+            app.send_as(
+                &bob,
+                Method::PUT,
+                "/api/v1/me/presence",
+                Some(&json!({"domain_id": domain_id, "status": "dnd"})),
+            )
+            .await
+        }
+    };
+
+    // Removed from the Domain.
+    let (status, body) = call(
+        &app,
+        &admin,
+        Method::DELETE,
+        &format!("/api/v1/domains/{domain}/users/{user}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+
+    // His Extension there is no longer his (audited) ...
+    let (_, stored) = call(&app, &admin, Method::GET, &ext_path, None).await;
+    assert!(stored["user_id"].is_null(), "{stored}");
+    let unlinked = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("extension.unlink_user"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(unlinked.len(), 1);
+    assert_eq!(unlinked[0].target_id.as_deref(), ext["id"].as_str());
+
+    // ... he cannot put it on DND, and the real Domain answers exactly like a made-up one.
+    let real = assert_problem(set(domain.clone()).await, 404, "not_found").await;
+    let made_up = assert_problem(
+        set(uuid::Uuid::now_v7().to_string()).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(real["detail"], made_up["detail"]);
+    let (_, stored) = call(&app, &admin, Method::GET, &ext_path, None).await;
+    assert_eq!(stored["dnd"], false, "{stored}");
+
+    // Where he is still a member, the usual answer: no Extension of his there.
+    assert_problem(set(elsewhere.clone()).await, 409, "no_extension").await;
+    // The other /me operations of the Domain are closed to him too.
+    let (status, _) = call(
+        &app,
+        &bob,
+        Method::PUT,
+        "/api/v1/me/location",
+        Some(json!({"domain_id": domain, "location_id": uuid::Uuid::now_v7()})),
+    )
+    .await;
+    assert_eq!(status, 404);
 }
