@@ -483,11 +483,16 @@ fn problem_for_every_error<B: MessageBody + 'static>(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     match result {
         Ok(response) => {
-            let is_problem = response
+            // A problem, or a JSON document that is the answer itself (readiness's 503 with
+            // the state of each dependency), stays as it is.
+            let is_json = response
                 .headers()
                 .get(header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-            if response.status().as_u16() < 400 || is_problem {
+                .is_some_and(|v| {
+                    v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                        || v.as_bytes().starts_with(b"application/json")
+                });
+            if response.status().as_u16() < 400 || is_json {
                 return Ok(response.map_into_boxed_body());
             }
             // actix-cors answers a refused preflight or origin itself, as text.
