@@ -97,9 +97,25 @@ impl Stream {
         self.ended = true;
     }
 
-    /// Whether the principal may still watch the Domain. A database that does not answer
-    /// keeps the stream open until the next check: an outage is not a revocation.
+    /// Whether the principal may still watch the Domain, checked at most once per half
+    /// interval for all the streams of one principal in one Domain. A database that does not
+    /// answer keeps the stream open until the next check: an outage is not a revocation.
     async fn still_allowed(&self) -> bool {
+        let key = match self.principal {
+            Principal::User { id, session_id } => (id, session_id, self.domain_id),
+            Principal::ApiKey { id } => (id, Uuid::nil(), self.domain_id),
+            Principal::System => return false,
+        };
+        let fresh = RECHECK / 2;
+        if let Some(allowed) = self.state.stream_checks.recent(key, fresh) {
+            return allowed;
+        }
+        let allowed = self.check().await;
+        self.state.stream_checks.remember(key, allowed, fresh);
+        allowed
+    }
+
+    async fn check(&self) -> bool {
         let now = Utc::now();
         let checked = async {
             let actor = auth::reauthenticate(&self.state.db, &self.principal, now).await?;

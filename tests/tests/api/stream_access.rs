@@ -73,11 +73,20 @@ async fn assert_ends(
 async fn a_stream_ends_within_seconds_when_its_session_logs_out(app: TestApp) {
     let (domain, admin, _, token) = watched_domain(&app, "sa-logout.example").await;
     let mut stream = Reader::open(&app, &token, &domain, None).await;
+    // A second tab: the streams of one session share their checks, and both end.
+    let mut tab = Reader::open(&app, &token, &domain, None).await;
     assert_live(&app, &admin, &domain, &mut stream, "201").await;
+    assert_eq!(tab.next().await.event, "extension.created");
 
     let (status, _) = call(&app, &token, Method::POST, "/api/v1/auth/logout", None).await;
     assert_eq!(status, 204);
     assert_ends(&app, &admin, &domain, &mut stream, "revoked").await;
+    let seen = tab.ends_within(ENDS_WITHIN).await;
+    assert_eq!(
+        seen.last().map(|e| e.event.as_str()),
+        Some("end"),
+        "{seen:?}"
+    );
     // And it cannot be reopened with that token.
     let response = app
         .send_as(
