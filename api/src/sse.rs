@@ -192,21 +192,22 @@ impl EventLog {
 /// interval, not one each.
 #[derive(Debug, Default)]
 pub struct StreamChecks {
-    recent: Mutex<HashMap<(Uuid, Uuid, Uuid), (std::time::Instant, bool)>>,
+    recent: Mutex<HashMap<CheckKey, (std::time::Instant, bool)>>,
 }
+
+/// Whose check it is: (user or key id, session id or nil, Domain id).
+pub type CheckKey = (Uuid, Uuid, Uuid);
 
 impl StreamChecks {
     /// Above this many remembered outcomes, stale ones are dropped on the next insert.
     const MAX_ENTRIES: usize = 10_000;
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(Uuid, Uuid, Uuid), (std::time::Instant, bool)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CheckKey, (std::time::Instant, bool)>> {
         self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The outcome for `key` if it was checked less than `fresh` ago.
-    pub fn recent(&self, key: (Uuid, Uuid, Uuid), fresh: Duration) -> Option<bool> {
+    pub fn recent(&self, key: CheckKey, fresh: Duration) -> Option<bool> {
         self.lock()
             .get(&key)
             .filter(|(at, _)| at.elapsed() < fresh)
@@ -214,7 +215,7 @@ impl StreamChecks {
     }
 
     /// Remembers the outcome of a check made just now.
-    pub fn remember(&self, key: (Uuid, Uuid, Uuid), allowed: bool, fresh: Duration) {
+    pub fn remember(&self, key: CheckKey, allowed: bool, fresh: Duration) {
         let mut recent = self.lock();
         if recent.len() >= Self::MAX_ENTRIES {
             recent.retain(|_, (at, _)| at.elapsed() < fresh);
