@@ -152,6 +152,17 @@ pub struct EventsQuery {
     pub last_event_id: Option<String>,
 }
 
+/// When a new stream first re-checks: somewhere in the second half of the interval, so that
+/// the streams that all reconnect after a restart do not check in lockstep ever after.
+fn first_recheck() -> Duration {
+    let half = RECHECK / 2;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    half + half.mul_f64(f64::from(nanos) / 1e9)
+}
+
 fn deadline_of(expires_at: Option<DateTime<Utc>>) -> Option<Instant> {
     let left = expires_at? - Utc::now();
     Some(Instant::now() + left.to_std().unwrap_or(Duration::ZERO))
@@ -249,7 +260,7 @@ pub async fn domain_events(
         live: resume.live,
         last_seq: resume.last_seq,
         heartbeat: interval_at(Instant::now() + HEARTBEAT, HEARTBEAT),
-        recheck: interval_at(Instant::now() + RECHECK, RECHECK),
+        recheck: interval_at(Instant::now() + first_recheck(), RECHECK),
         ended: false,
     };
     let body = futures_util::stream::unfold(stream, |mut s| async move {
