@@ -187,6 +187,43 @@ impl EventLog {
     }
 }
 
+/// The outcome of recent re-checks of stream callers, shared by the streams of one principal in
+/// one Domain: a user's three tabs (or a wallboard key's ten streams) cost one check per
+/// interval, not one each.
+#[derive(Debug, Default)]
+pub struct StreamChecks {
+    recent: Mutex<HashMap<CheckKey, (std::time::Instant, bool)>>,
+}
+
+/// Whose check it is: (user or key id, session id or nil, Domain id).
+pub type CheckKey = (Uuid, Uuid, Uuid);
+
+impl StreamChecks {
+    /// Above this many remembered outcomes, stale ones are dropped on the next insert.
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CheckKey, (std::time::Instant, bool)>> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The outcome for `key` if it was checked less than `fresh` ago.
+    pub fn recent(&self, key: CheckKey, fresh: Duration) -> Option<bool> {
+        self.lock()
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < fresh)
+            .map(|(_, allowed)| *allowed)
+    }
+
+    /// Remembers the outcome of a check made just now.
+    pub fn remember(&self, key: CheckKey, allowed: bool, fresh: Duration) {
+        let mut recent = self.lock();
+        if recent.len() >= Self::MAX_ENTRIES {
+            recent.retain(|_, (at, _)| at.elapsed() < fresh);
+        }
+        recent.insert(key, (std::time::Instant::now(), allowed));
+    }
+}
+
 /// The `data` of an event on the stream.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamEvent {
@@ -307,6 +344,22 @@ mod tests {
         let r = log.resume(d, Some(5));
         assert!(!r.reset);
         assert_eq!(r.missed.len(), REPLAY_CAPACITY);
+    }
+
+    #[test]
+    fn a_check_is_shared_while_fresh_and_only_then() {
+        let checks = StreamChecks::default();
+        let key = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(checks.recent(key, Duration::from_secs(60)), None);
+        checks.remember(key, false, Duration::from_secs(60));
+        assert_eq!(checks.recent(key, Duration::from_secs(60)), Some(false));
+        assert_eq!(checks.recent(key, Duration::ZERO), None, "stale");
+        let other = (key.0, key.1, Uuid::now_v7());
+        assert_eq!(
+            checks.recent(other, Duration::from_secs(60)),
+            None,
+            "per Domain"
+        );
     }
 
     #[test]

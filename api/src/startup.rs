@@ -310,6 +310,7 @@ impl Application {
             cipher,
             events,
             event_log,
+            stream_checks: Arc::new(Default::default()),
             lines,
             directory,
             xml_curl_networks,

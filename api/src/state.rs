@@ -13,7 +13,7 @@ use switchboard_esl_bridge::directory::Directory;
 use switchboard_esl_bridge::link::Bridge;
 
 use crate::config::Config;
-use crate::sse::EventLog;
+use crate::sse::{EventLog, StreamChecks};
 
 /// What handlers share: the database pool and the configuration.
 #[derive(Clone)]
@@ -32,6 +32,8 @@ pub struct AppState {
     pub events: EventBus,
     /// The sequenced replay history of the live event stream, fed from `events`.
     pub event_log: Arc<EventLog>,
+    /// Recent re-checks of open streams' callers, shared between their streams.
+    pub stream_checks: Arc<StreamChecks>,
     /// Registrations and call states reported by FreeSWITCH, for presence.
     pub lines: Arc<LineStates>,
     /// The precompiled FreeSWITCH directory that answers mod_xml_curl.

@@ -97,9 +97,25 @@ impl Stream {
         self.ended = true;
     }
 
-    /// Whether the principal may still watch the Domain. A database that does not answer
-    /// keeps the stream open until the next check: an outage is not a revocation.
+    /// Whether the principal may still watch the Domain, checked at most once per half
+    /// interval for all the streams of one principal in one Domain. A database that does not
+    /// answer keeps the stream open until the next check: an outage is not a revocation.
     async fn still_allowed(&self) -> bool {
+        let key = match self.principal {
+            Principal::User { id, session_id } => (id, session_id, self.domain_id),
+            Principal::ApiKey { id } => (id, Uuid::nil(), self.domain_id),
+            Principal::System => return false,
+        };
+        let fresh = RECHECK / 2;
+        if let Some(allowed) = self.state.stream_checks.recent(key, fresh) {
+            return allowed;
+        }
+        let allowed = self.check().await;
+        self.state.stream_checks.remember(key, allowed, fresh);
+        allowed
+    }
+
+    async fn check(&self) -> bool {
         let now = Utc::now();
         let checked = async {
             let actor = auth::reauthenticate(&self.state.db, &self.principal, now).await?;
@@ -134,6 +150,17 @@ pub struct EventsQuery {
     /// Resume after this event id, like the `Last-Event-ID` header (which wins when both are
     /// sent): for a browser reconnecting with a new ticket.
     pub last_event_id: Option<String>,
+}
+
+/// When a new stream first re-checks: somewhere in the second half of the interval, so that
+/// the streams that all reconnect after a restart do not check in lockstep ever after.
+fn first_recheck() -> Duration {
+    let half = RECHECK / 2;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    half + half.mul_f64(f64::from(nanos) / 1e9)
 }
 
 fn deadline_of(expires_at: Option<DateTime<Utc>>) -> Option<Instant> {
@@ -233,7 +260,7 @@ pub async fn domain_events(
         live: resume.live,
         last_seq: resume.last_seq,
         heartbeat: interval_at(Instant::now() + HEARTBEAT, HEARTBEAT),
-        recheck: interval_at(Instant::now() + RECHECK, RECHECK),
+        recheck: interval_at(Instant::now() + first_recheck(), RECHECK),
         ended: false,
     };
     let body = futures_util::stream::unfold(stream, |mut s| async move {

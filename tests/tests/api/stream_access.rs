@@ -39,11 +39,18 @@ async fn watched_domain(app: &TestApp, sip_domain: &str) -> (String, String, Str
 }
 
 /// Proves the stream is live: a change made now arrives.
-async fn assert_live(app: &TestApp, admin: &str, domain: &str, stream: &mut Reader, n: &str) {
+async fn assert_live(
+    app: &TestApp,
+    admin: &str,
+    domain: &str,
+    stream: &mut Reader,
+    n: &str,
+) -> Sse {
     let id = extension(app, admin, domain, n, false).await;
     let event = stream.next().await;
     assert_eq!(event.event, "extension.created");
     assert_eq!(event.data["entity_id"], id.as_str());
+    event
 }
 
 /// Changes the Domain after a revocation and checks that the stream closes with `end` and the
@@ -73,11 +80,20 @@ async fn assert_ends(
 async fn a_stream_ends_within_seconds_when_its_session_logs_out(app: TestApp) {
     let (domain, admin, _, token) = watched_domain(&app, "sa-logout.example").await;
     let mut stream = Reader::open(&app, &token, &domain, None).await;
+    // A second tab: the streams of one session share their checks, and both end.
+    let mut tab = Reader::open(&app, &token, &domain, None).await;
     assert_live(&app, &admin, &domain, &mut stream, "201").await;
+    assert_eq!(tab.next().await.event, "extension.created");
 
     let (status, _) = call(&app, &token, Method::POST, "/api/v1/auth/logout", None).await;
     assert_eq!(status, 204);
     assert_ends(&app, &admin, &domain, &mut stream, "revoked").await;
+    let seen = tab.ends_within(ENDS_WITHIN).await;
+    assert_eq!(
+        seen.last().map(|e| e.event.as_str()),
+        Some("end"),
+        "{seen:?}"
+    );
     // And it cannot be reopened with that token.
     let response = app
         .send_as(
@@ -232,11 +248,22 @@ async fn a_stream_ticket_opens_one_stream_once_and_expires(app: TestApp) {
     assert!(body["expires_at"].is_string(), "{body}");
     let ticket = ticket_of(&body);
     let mut stream = Reader::open_with_ticket(&app, &domain, &ticket).await;
-    assert_live(&app, &admin, &domain, &mut stream, "201").await;
+    let seen = assert_live(&app, &admin, &domain, &mut stream, "201").await;
+    drop(stream);
 
     // Once only.
     let again = app.get(&events(&domain, &ticket)).await;
     assert_problem(again, 401, "unauthenticated").await;
+
+    // Reconnecting with a new ticket resumes after the last event seen.
+    let missed = extension(&app, &admin, &domain, "202", false).await;
+    let (_, body) = mint(&app, &token, &domain).await;
+    let resume = format!("{}&last_event_id={}", ticket_of(&body), seen.id);
+    let mut stream = Reader::open_with_ticket(&app, &domain, &resume).await;
+    let replayed = stream.next().await;
+    assert_eq!(replayed.id, seen.id + 1);
+    assert_eq!(replayed.data["entity_id"], missed.as_str());
+    drop(stream);
 
     // For its own Domain only (and a refused attempt spends nothing but the attempt).
     let (_, body) = mint(&app, &token, &domain).await;
