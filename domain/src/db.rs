@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnAcquireErr, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, RuntimeErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 
 /// Pool settings for [`connect`].
@@ -93,4 +94,26 @@ fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
         | DbErr::Conn(RuntimeErr::SqlxError(e)) => Some(e),
         _ => None,
     }
+}
+
+/// Makes the write transaction `txn` the only one working on `keys` until it ends: on
+/// PostgreSQL a transaction-scoped advisory lock per key, taken in sorted order so that two
+/// transactions sharing keys never wait for each other crosswise, and held across server nodes;
+/// on SQLite nothing more is needed, since [`begin_write`] holds the database's write lock.
+pub async fn lock_keys(txn: &DatabaseTransaction, keys: &[String]) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let mut keys: Vec<&String> = keys.iter().collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7163))",
+            [key.clone().into()],
+        ))
+        .await?;
+    }
+    Ok(())
 }

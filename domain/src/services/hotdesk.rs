@@ -24,8 +24,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, Set,
 };
 use secrecy::SecretString;
 use serde::Serialize;
@@ -271,12 +271,20 @@ async fn login_as(
             SessionOrigin::FeatureCode
         }
     };
-    let mut b = b;
     let mut last = None;
-    for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            b = snapshot::load(deps.db, domain_id).await?;
-        }
+    for _ in 0..ATTEMPTS {
+        // Logins to this device, and of this Extension, take turns, each deciding on the state
+        // the one before it left: the loser of a race is answered as if it came a moment later.
+        let txn = crate::db::begin_write(deps.db).await?;
+        let keys = [
+            format!("hotdesk.device\u{1f}{device_id}"),
+            format!("hotdesk.extension\u{1f}{extension_id}"),
+        ];
+        crate::db::lock_keys(&txn, &keys).await?;
+        let b = snapshot::load_rows(&txn, domain_id)
+            .await?
+            .map(Bindings::from_rows)
+            .ok_or(DomainError::NotFound("domain"))?;
         let decision = decide_login(
             &b,
             &LoginRequest {
@@ -287,7 +295,7 @@ async fn login_as(
                 now: ctx.now,
             },
         )?;
-        match apply_login(deps, ctx, &b, decision).await {
+        match apply_login(deps, ctx, txn, &b, decision).await {
             Ok(view) => return Ok(view),
             Err(e) if is_race(&e) => last = Some(e),
             Err(e) => return Err(e),
@@ -562,12 +570,15 @@ fn end_events(
 async fn apply_login(
     deps: Deps<'_>,
     ctx: &Context,
+    txn: DatabaseTransaction,
     b: &Bindings,
     decision: LoginDecision,
 ) -> DomainResult<SessionView> {
     let (session, ends) = match decision {
         LoginDecision::AlreadyLoggedIn { session } => {
-            return match active_row(deps.db, b.domain.id, session.device_id).await? {
+            let row = active_row(&txn, b.domain.id, session.device_id).await?;
+            txn.rollback().await?;
+            return match row {
                 Some(row) if row.extension_id == session.extension_id => {
                     view(deps.db, b, row).await
                 }
@@ -579,7 +590,6 @@ async fn apply_login(
         }
         LoginDecision::Start { session, end } => (session, end),
     };
-    let txn = crate::db::begin_write(deps.db).await?;
     for end in &ends {
         end_row(&txn, ctx, b, end).await?;
     }

@@ -11,8 +11,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -146,22 +146,11 @@ pub async fn reserve(
     now: DateTime<Utc>,
 ) -> DomainResult<Result<Reservation, u64>> {
     let txn = crate::db::begin_write(db).await?;
-    let mut keys: Vec<String> = subjects
+    let keys: Vec<String> = subjects
         .iter()
         .map(|s| format!("{}\u{1f}{}", s.scope, s.subject))
         .collect();
-    keys.sort();
-    keys.dedup();
-    if txn.get_database_backend() == DbBackend::Postgres {
-        for key in &keys {
-            txn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 7163))",
-                [key.clone().into()],
-            ))
-            .await?;
-        }
-    }
+    crate::db::lock_keys(&txn, &keys).await?;
     let mut wait = None;
     for s in subjects {
         let failures = recent_failures(&txn, s.scope, s.subject, now, s.limit).await?;

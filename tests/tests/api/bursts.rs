@@ -200,39 +200,48 @@ async fn a_burst_on_a_tiny_pool_answers_503_with_retry_after_never_500(app: Test
         )
         .await;
     }
-    let requests = (0..100).map(|i| {
-        let device = devices[i % devices.len()].clone();
-        let number = (201 + (i / 4) % 4).to_string();
-        let (app, admin, domain) = (&app, &admin, &domain);
-        async move {
-            let response = app
-                .send_as(
-                    admin,
-                    Method::PUT,
-                    &format!("/api/v1/domains/{domain}/devices/{device}/session"),
-                    Some(&json!({"extension": number})),
-                )
-                .await;
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            (status, retry_after, body)
-        }
-    });
-    let answers = join_all(requests).await;
+    let burst = || {
+        join_all((0..40).map(|i| {
+            let device = devices[i % devices.len()].clone();
+            let number = (201 + (i / 4) % 4).to_string();
+            let (app, admin, domain) = (&app, &admin, &domain);
+            async move {
+                let response = app
+                    .send_as(
+                        admin,
+                        Method::PUT,
+                        &format!("/api/v1/domains/{domain}/devices/{device}/session"),
+                        Some(&json!({"extension": number})),
+                    )
+                    .await;
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                (status, retry_after, body)
+            }
+        }))
+    };
+    // The pool's only connection is taken (the test shares the server's pool): every request
+    // of the burst waits the acquire timeout out and is told to come back.
+    let held = sea_orm::TransactionTrait::begin(&app.db).await.unwrap();
+    let answers = burst().await;
+    drop(held);
     for (status, retry_after, body) in &answers {
+        assert_eq!(*status, 503, "{body} (never 500)");
+        assert_eq!(body["code"], "overloaded", "{body}");
+        assert_eq!(retry_after.as_deref(), Some("1"), "{body}");
+    }
+    // With the connection back, the same burst on one connection answers as a burst should.
+    let answers = burst().await;
+    for (status, _, body) in &answers {
         assert!(
             matches!(status, 200 | 409 | 503),
             "{status}: {body} (never 500)"
         );
-        if *status == 503 {
-            assert!(retry_after.is_some(), "{body}");
-            assert_eq!(body["code"], "overloaded", "{body}");
-        }
     }
     assert!(answers.iter().any(|(s, _, _)| *s == 200));
 }
@@ -287,6 +296,20 @@ async fn a_race_onto_a_free_device_gives_the_losers_the_answer_of_the_state_they
         assert_eq!(*status, 200, "{body}");
         assert_eq!(body["id"], answers[0].1["id"], "{body}");
     }
+    // Ten admins onto one free phone at once, each for another Extension: an admin replaces
+    // whoever is there, so every one of them is answered with a session, and one stays.
+    let shared = device("Desk C").await;
+    let answers = join_all((201..211).map(|n| login(shared.clone(), n.to_string()))).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+    }
+    let on_shared = hotdesk_sessions::Entity::find()
+        .filter(hotdesk_sessions::Column::EndedAt.is_null())
+        .filter(hotdesk_sessions::Column::DeviceId.eq(uuid::Uuid::parse_str(&shared).unwrap()))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(on_shared, 1);
     // Ten people onto one free phone at once, each with their own PIN: one wins, and every
     // other is told the phone is taken, as if they had come a moment later.
     let mut people = Vec::new();
