@@ -2,8 +2,8 @@
 //! exactly as the directory and dialplan will use them.
 
 use actix_web::{get, web};
-use serde::Serialize;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use switchboard_domain::bindings::identity::{
     CallerIds, CallingIdentity, EmergencyCallerId, IdentityBinding as DomainBinding,
 };

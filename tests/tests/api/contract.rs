@@ -109,8 +109,8 @@ async fn my_sessions_answer_the_schema_the_document_gives_them(app: TestApp) {
     assert_eq!(status, 200, "{sessions}");
     let session = &sessions[0];
 
-    let documented = &doc["paths"]["/api/v1/me/sessions"]["get"]["responses"]["200"]["content"]
-        ["application/json"]["schema"]["items"];
+    let documented = &doc["paths"]["/api/v1/me/sessions"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"]["items"];
     let documented = schema(&doc, documented);
     let properties: BTreeSet<&String> = documented["properties"]
         .as_object()
@@ -150,7 +150,10 @@ async fn tenant(app: &TestApp, sip: &str) -> (String, String, String) {
 /// Checks a 422 whose first error is `nul_character` on `field`.
 async fn assert_nul_refused(response: reqwest::Response, field: &str, what: &str) {
     let problem = assert_problem(response, 422, "validation_failed").await;
-    assert_eq!(problem["errors"][0]["code"], "nul_character", "{what}: {problem}");
+    assert_eq!(
+        problem["errors"][0]["code"], "nul_character",
+        "{what}: {problem}"
+    );
     assert_eq!(problem["errors"][0]["field"], field, "{what}: {problem}");
 }
 
@@ -170,7 +173,7 @@ async fn nul_in_any_text_input_is_a_422_naming_the_field(app: TestApp) {
         format!("{base}/locations?q=H%00"),
         format!("{base}/audit?action=%00"),
         format!("{base}/audit?actor=%00"),
-        format!("/api/v1/audit?target_kind=%00"),
+        "/api/v1/audit?target_kind=%00".to_owned(),
     ] {
         let field = path
             .split_once('?')
@@ -192,7 +195,12 @@ async fn nul_in_any_text_input_is_a_422_naming_the_field(app: TestApp) {
     .await;
     assert!(status == 200 || status == 201, "{status} {body}");
     let response = app
-        .send_as(&admin, Method::DELETE, &format!("{session}?reason=a%00b"), None)
+        .send_as(
+            &admin,
+            Method::DELETE,
+            &format!("{session}?reason=a%00b"),
+            None,
+        )
         .await;
     assert_nul_refused(response, "reason", "logout reason").await;
     let (status, body) = call(&app, &admin, Method::GET, &session, None).await;
@@ -377,7 +385,10 @@ async fn refused_requests_do_not_destroy_pooled_connections(app: TestApp) {
     for (kind, response) in join_all(refused).await {
         let expected = if kind == 0 { 415 } else { 401 };
         assert_eq!(response.status().as_u16(), expected, "kind {kind}");
-        let content_type = response.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
+        let content_type = response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(content_type, "application/problem+json");
     }
     // The server still answers at once.
