@@ -95,11 +95,45 @@ async fn the_document_describes_every_answer_once_under_unique_names(app: TestAp
         page["properties"]["items"]["items"]["$ref"], "#/components/schemas/DomainDto",
         "{page}"
     );
+    // Enumerations are enums; no answer is an untyped object.
+    let mode = &doc["components"]["schemas"]["DeviceDto"]["properties"]["mode"];
+    assert_eq!(
+        schema(&doc, mode)["enum"],
+        json!(["fixed", "hotdesk"]),
+        "{mode}"
+    );
+    assert_untyped_nowhere(&doc, "");
+    // A field whose null is refused is not documented nullable.
+    let display_name =
+        &doc["components"]["schemas"]["ExtensionInput"]["properties"]["display_name"];
+    assert_eq!(display_name["type"], "string", "{display_name}");
     // The refresh body may be omitted (the cookie), but it is never null.
     let refresh = &doc["paths"]["/api/v1/auth/refresh"]["post"]["requestBody"];
     assert_eq!(refresh["required"], false, "{refresh}");
     let body = &refresh["content"]["application/json"]["schema"];
     assert!(!body.to_string().contains("null"), "{body}");
+}
+
+/// Fails at any `{"type": "object"}` that says nothing of its content.
+fn assert_untyped_nowhere(value: &Value, path: &str) {
+    match value {
+        Value::Object(map) => {
+            let untyped = map.get("type") == Some(&json!("object"))
+                && !["properties", "additionalProperties", "oneOf", "$ref"]
+                    .iter()
+                    .any(|k| map.contains_key(*k));
+            assert!(!untyped, "{path} is an untyped object");
+            for (key, item) in map {
+                assert_untyped_nowhere(item, &format!("{path}/{key}"));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                assert_untyped_nowhere(item, &format!("{path}[{i}]"));
+            }
+        }
+        _ => {}
+    }
 }
 
 async fn my_sessions_answer_the_schema_the_document_gives_them(app: TestApp) {
