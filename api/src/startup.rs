@@ -39,7 +39,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Config;
 use crate::extract;
 use crate::openapi::{self, RouteTable};
-use crate::problem::{ApiError, PROBLEM_JSON};
+use crate::problem::ApiError;
 use crate::routes;
 use crate::sse::EventLog;
 use crate::state::AppState;
@@ -432,11 +432,16 @@ fn problem_for_every_error<B: MessageBody + 'static>(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     match result {
         Ok(response) => {
-            let is_problem = response
+            // A problem, or a documented JSON answer (`/health/ready`'s 503), stays.
+            let is_json = response
                 .headers()
                 .get(header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-            if response.status().as_u16() < 400 || is_problem {
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    let essence = v.split(';').next().unwrap_or_default().trim();
+                    essence == "application/json" || essence.ends_with("+json")
+                });
+            if response.status().as_u16() < 400 || is_json {
                 return Ok(response.map_into_boxed_body());
             }
             // actix-cors answers a refused preflight or origin itself, as text.
