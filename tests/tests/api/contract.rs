@@ -547,4 +547,19 @@ async fn answers_name_no_rust_types_or_parser_messages(app: TestApp) {
         !problem.to_string().contains("struct"),
         "a Rust type reached the answer: {problem}"
     );
+
+    // An import file: where it breaks, not the parser's words.
+    let (domain, _) = domain_with_admin(&app, "parser.example.net").await;
+    let response = app
+        .request(Method::POST, &format!("/api/v1/domains/{domain}/import"))
+        .bearer_auth(&admin)
+        .header(CONTENT_TYPE, "application/json")
+        .body("{\"extensions\": [")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 400, "malformed_json").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(!detail.contains("EOF while parsing"), "{detail}");
+    assert!(detail.contains("line 1"), "{detail}");
 }
