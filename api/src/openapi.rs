@@ -83,13 +83,13 @@ impl Modify for Conventions {
 /// those its request can produce (see [`shared_errors`]), so no route repeats them and none
 /// answers a code its operation does not list.
 #[derive(IntoResponses)]
-#[allow(dead_code)] // a description of answers, never built
 pub enum SharedErrors {
     /// The request cannot be read: a header, path or body that is not well-formed (`bad_request`,
-    /// `malformed_json`, `unreadable_body`)
+    /// `malformed_json`, `unreadable_body`), or a cross-origin request not allowed
+    /// (`cors_refused`)
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(Problem),
-    /// No valid credential (`unauthenticated`, `invalid_token`, `token_expired`, `no_session`)
+    /// No valid credential (`unauthenticated`, `invalid_token`, `token_expired`)
     #[response(status = 401, content_type = "application/problem+json")]
     Unauthorized(Problem),
     /// The caller lacks the permission in this scope (`forbidden`)

@@ -39,7 +39,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Config;
 use crate::extract;
 use crate::openapi::{self, RouteTable};
-use crate::problem::{ApiError, PROBLEM_JSON};
+use crate::problem::ApiError;
 use crate::routes;
 use crate::sse::EventLog;
 use crate::state::AppState;
@@ -484,14 +484,14 @@ fn problem_for_every_error<B: MessageBody + 'static>(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     match result {
         Ok(response) => {
-            // A problem, or a JSON document that is the answer itself (readiness's 503 with
-            // the state of each dependency), stays as it is.
+            // A problem, or a documented JSON answer (`/health/ready`'s 503), stays.
             let is_json = response
                 .headers()
                 .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| {
-                    v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
-                        || v.as_bytes().starts_with(b"application/json")
+                    let essence = v.split(';').next().unwrap_or_default().trim();
+                    essence == "application/json" || essence.ends_with("+json")
                 });
             if response.status().as_u16() < 400 || is_json {
                 return Ok(response.map_into_boxed_body());

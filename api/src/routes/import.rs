@@ -308,13 +308,24 @@ fn parse_json(bytes: &[u8]) -> Result<ParsedFile, FileError> {
                 }
                 _ => FileError::malformed(
                     "malformed_json",
-                    format!("the file is not valid JSON: {inner}"),
+                    format!(
+                        "the file is not valid JSON (line {}, column {})",
+                        inner.line(),
+                        inner.column()
+                    ),
                 ),
             });
         }
     };
     de.end().map_err(|e| {
-        FileError::malformed("malformed_json", format!("the file is not valid JSON: {e}"))
+        FileError::malformed(
+            "malformed_json",
+            format!(
+                "the file is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
     })?;
     let mut file = ImportFile::default();
     for (i, value) in body.extensions.into_iter().enumerate() {
@@ -574,7 +585,19 @@ fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
         .trim(csv::Trim::All)
         .from_reader(bytes);
     let malformed = |e: csv::Error| {
-        FileError::malformed("malformed_csv", format!("the file is not valid CSV: {e}"))
+        // Where, not the parser's words (`invalid utf-8`, `found record with 3 fields`).
+        let at = e
+            .position()
+            .map(|p| format!(" (line {})", p.line()))
+            .unwrap_or_default();
+        let what = match e.kind() {
+            csv::ErrorKind::Utf8 { .. } => "it is not UTF-8",
+            _ => "it cannot be read",
+        };
+        FileError::malformed(
+            "malformed_csv",
+            format!("the file is not valid CSV{at}: {what}"),
+        )
     };
     let headers: Vec<String> = reader
         .headers()

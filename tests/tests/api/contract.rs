@@ -95,11 +95,45 @@ async fn the_document_describes_every_answer_once_under_unique_names(app: TestAp
         page["properties"]["items"]["items"]["$ref"], "#/components/schemas/DomainDto",
         "{page}"
     );
+    // Enumerations are enums; no answer is an untyped object.
+    let mode = &doc["components"]["schemas"]["DeviceDto"]["properties"]["mode"];
+    assert_eq!(
+        schema(&doc, mode)["enum"],
+        json!(["fixed", "hotdesk"]),
+        "{mode}"
+    );
+    assert_untyped_nowhere(&doc, "");
+    // A field whose null is refused is not documented nullable.
+    let display_name =
+        &doc["components"]["schemas"]["ExtensionInput"]["properties"]["display_name"];
+    assert_eq!(display_name["type"], "string", "{display_name}");
     // The refresh body may be omitted (the cookie), but it is never null.
     let refresh = &doc["paths"]["/api/v1/auth/refresh"]["post"]["requestBody"];
     assert_eq!(refresh["required"], false, "{refresh}");
     let body = &refresh["content"]["application/json"]["schema"];
     assert!(!body.to_string().contains("null"), "{body}");
+}
+
+/// Fails at any `{"type": "object"}` that says nothing of its content.
+fn assert_untyped_nowhere(value: &Value, path: &str) {
+    match value {
+        Value::Object(map) => {
+            let untyped = map.get("type") == Some(&json!("object"))
+                && !["properties", "additionalProperties", "oneOf", "$ref"]
+                    .iter()
+                    .any(|k| map.contains_key(*k));
+            assert!(!untyped, "{path} is an untyped object");
+            for (key, item) in map {
+                assert_untyped_nowhere(item, &format!("{path}/{key}"));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                assert_untyped_nowhere(item, &format!("{path}[{i}]"));
+            }
+        }
+        _ => {}
+    }
 }
 
 async fn my_sessions_answer_the_schema_the_document_gives_them(app: TestApp) {
@@ -173,7 +207,7 @@ async fn nul_in_any_text_input_is_a_422_naming_the_field(app: TestApp) {
         format!("{base}/locations?q=H%00"),
         format!("{base}/audit?action=%00"),
         format!("{base}/audit?actor=%00"),
-        format!("/api/v1/audit?target_kind=%00"),
+        "/api/v1/audit?target_kind=%00".to_owned(),
     ] {
         let field = path
             .split_once('?')
@@ -513,4 +547,19 @@ async fn answers_name_no_rust_types_or_parser_messages(app: TestApp) {
         !problem.to_string().contains("struct"),
         "a Rust type reached the answer: {problem}"
     );
+
+    // An import file: where it breaks, not the parser's words.
+    let (domain, _) = domain_with_admin(&app, "parser.example.net").await;
+    let response = app
+        .request(Method::POST, &format!("/api/v1/domains/{domain}/import"))
+        .bearer_auth(&admin)
+        .header(CONTENT_TYPE, "application/json")
+        .body("{\"extensions\": [")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 400, "malformed_json").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(!detail.contains("EOF while parsing"), "{detail}");
+    assert!(detail.contains("line 1"), "{detail}");
 }
