@@ -594,6 +594,7 @@ impl Ingest {
                         domain_id,
                         sip_user: user,
                         call_id: Some(call_id),
+                        contact: Some(contact),
                     });
                     return;
                 }
@@ -623,6 +624,7 @@ impl Ingest {
                 if let Some(key) = contact.as_deref().and_then(contact_key) {
                     self.contacts.remove(&key);
                 }
+                let contact = contact.filter(|c| !c.is_empty());
                 let Some(domain_id) = self.known(&user, &domain).await else {
                     return;
                 };
@@ -631,6 +633,7 @@ impl Ingest {
                     domain_id,
                     sip_user: user,
                     call_id,
+                    contact,
                 });
             }
             FsEvent::Channel {

@@ -13,6 +13,7 @@ mod m20261125_000020_hotdesk;
 mod m20261125_000021_presence;
 mod m20261201_000030_registrations;
 mod m20261202_000040_pin_min_length;
+mod m20261202_000050_registrations_by_contact;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000021_presence::Migration),
             Box::new(m20261201_000030_registrations::Migration),
             Box::new(m20261202_000040_pin_min_length::Migration),
+            Box::new(m20261202_000050_registrations_by_contact::Migration),
         ]
     }
 }
