@@ -131,7 +131,11 @@ fn the_profile_has_no_deprecated_parameter_and_nothing_is_looked_up_off_the_box(
     let doc = roxmltree::Document::parse(&text).unwrap();
     let p = params(&doc);
     for deprecated in ["rtp-timeout-sec", "rtp-hold-timeout-sec"] {
-        assert_eq!(value(&p, deprecated), None, "{deprecated} is deprecated in 1.10");
+        assert_eq!(
+            value(&p, deprecated),
+            None,
+            "{deprecated} is deprecated in 1.10"
+        );
     }
     for (name, value) in &p {
         assert!(
@@ -140,7 +144,10 @@ fn the_profile_has_no_deprecated_parameter_and_nothing_is_looked_up_off_the_box(
         );
     }
     for (name, value) in vars() {
-        assert!(!value.contains("stun:"), "{name}={value} looks an address up");
+        assert!(
+            !value.contains("stun:"),
+            "{name}={value} looks an address up"
+        );
     }
 }
 
@@ -155,7 +162,13 @@ fn the_only_modules_loaded_are_ours_with_xml_curl_before_sofia() {
         .collect();
     let position = |m: &str| modules.iter().position(|x| *x == m).unwrap();
     assert!(position("mod_xml_curl") < position("mod_sofia"));
-    for needed in ["mod_event_socket", "mod_loopback", "mod_hash", "mod_dptools", "mod_voicemail"] {
+    for needed in [
+        "mod_event_socket",
+        "mod_loopback",
+        "mod_hash",
+        "mod_dptools",
+        "mod_voicemail",
+    ] {
         position(needed);
     }
 }

@@ -128,7 +128,8 @@ fn fold(changes: Vec<Change>) -> Folded {
                 };
                 f.upsert.retain(|(n, d, u, _), _| !same_user((n, d, u)));
                 f.delete_calls.retain(|(n, d, u, _)| !same_user((n, d, u)));
-                f.delete_contacts.retain(|(n, d, u, _)| !same_user((n, d, u)));
+                f.delete_contacts
+                    .retain(|(n, d, u, _)| !same_user((n, d, u)));
                 f.wipe.insert((node, domain_id, user));
             }
             Change::Gone {

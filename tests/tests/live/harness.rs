@@ -21,7 +21,8 @@ use tokio::process::{Child, Command};
 pub const FREESWITCH_DIR_ENV: &str = "SWITCHBOARD_FREESWITCH_DIR";
 /// Where the packaged FreeSWITCH sits relative to this package (the repository's parent folder
 /// holds `shared/freeswitch`).
-const DEFAULT_FREESWITCH_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/freeswitch");
+const DEFAULT_FREESWITCH_DIR: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/freeswitch");
 /// The configuration we ship.
 const SHIPPED_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../freeswitch/conf");
 /// The sipp scenarios.
@@ -297,7 +298,10 @@ impl FreeSwitch {
                         .unwrap_or_default()
                         .to_owned()
                 };
-                (text("sip-auth-user") + "@" + &text("sip-auth-realm"), text("contact"))
+                (
+                    text("sip-auth-user") + "@" + &text("sip-auth-realm"),
+                    text("contact"),
+                )
             })
             .collect()
     }
@@ -483,6 +487,12 @@ impl Live {
             )
             .await;
         let id = device["id"].as_str().unwrap().to_owned();
+        self.credentials(domain, &id).await
+    }
+
+    /// A Device's SIP credentials as the API hands them out now.
+    pub async fn credentials(&self, domain: &str, id: &str) -> Credentials {
+        let id = id.to_owned();
         let secret = self
             .get(&format!("/api/v1/domains/{domain}/devices/{id}/sip-secret"))
             .await;
@@ -556,7 +566,10 @@ pub struct Outcome {
 impl Phone {
     /// A phone talking to `fs`.
     pub fn new(fs: &FreeSwitch, user_agent: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("switchboard-sipp-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-sipp-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         Self {
             port: free_port(),
@@ -605,14 +618,32 @@ impl Phone {
 
     /// Registers with `credentials` in their own Domain under `call_id`.
     pub async fn register(&self, c: &Credentials, call_id: &str, cseq: u32) -> Outcome {
-        self.register_as(&c.user, &c.realm, &c.realm, &c.user, &c.password, call_id, cseq, 300)
-            .await
+        self.register_as(
+            &c.user,
+            &c.realm,
+            &c.realm,
+            &c.user,
+            &c.password,
+            call_id,
+            cseq,
+            300,
+        )
+        .await
     }
 
     /// Unregisters the registration `call_id` (Expires: 0).
     pub async fn unregister(&self, c: &Credentials, call_id: &str, cseq: u32) -> Outcome {
-        self.register_as(&c.user, &c.realm, &c.realm, &c.user, &c.password, call_id, cseq, 0)
-            .await
+        self.register_as(
+            &c.user,
+            &c.realm,
+            &c.realm,
+            &c.user,
+            &c.password,
+            call_id,
+            cseq,
+            0,
+        )
+        .await
     }
 
     async fn run(&self, scenario: &str, keys: &[(&str, &str)], extra: &[&str]) -> Outcome {
@@ -626,7 +657,17 @@ impl Phone {
             .arg(Path::new(SIPP_DIR).join(scenario))
             .args(["-i", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
-            .args(["-m", "1", "-l", "1", "-nostdin", "-aa", "-timeout", "15", "-timeout_error"])
+            .args([
+                "-m",
+                "1",
+                "-l",
+                "1",
+                "-nostdin",
+                "-aa",
+                "-timeout",
+                "15",
+                "-timeout_error",
+            ])
             .arg("-trace_msg")
             .arg("-message_file")
             .arg(&log)
@@ -679,7 +720,9 @@ pub fn received(messages: &str) -> Vec<&str> {
         rest = &rest[at..];
         // The header line, then a blank line, then the message up to the next separator.
         let body = rest.split_once("\n\n").map(|(_, b)| b).unwrap_or_default();
-        let end = body.find("\n-----------------------------------------------").unwrap_or(body.len());
+        let end = body
+            .find("\n-----------------------------------------------")
+            .unwrap_or(body.len());
         found.push(body[..end].trim_start());
         rest = &body[end..];
     }

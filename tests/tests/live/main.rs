@@ -13,6 +13,8 @@
 //! them; nothing is skipped. Everything binds to 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod changes;
+mod crash;
 mod harness;
 mod registrations;
 mod startup;

@@ -50,7 +50,11 @@ async fn a_rebooted_phone_registering_with_a_new_call_id_replaces_its_row() {
     let outcome = phone.register(&desk, "after-reboot@live.test", 1).await;
     assert_eq!(outcome.last_status, Some(200), "{}", outcome.messages);
     let held = live.fs.registrations().await;
-    assert_eq!(held.len(), 1, "FreeSWITCH replaced the registration: {held:?}");
+    assert_eq!(
+        held.len(),
+        1,
+        "FreeSWITCH replaced the registration: {held:?}"
+    );
     live.registrations_until(&domain, "only the new registration", |r| {
         r.len() == 1 && r[0]["call_id"] == "after-reboot@live.test"
     })
