@@ -46,7 +46,7 @@ pub enum Inbound {
         /// The event (only the headers read here; see [`crate::frames`]).
         event: LeanEvent,
     },
-    /// The node's full registration list (`show registrations as json`) after a (re)connect;
+    /// The node's full registration list (`sofia xmlstatus profile <p> reg`) after a (re)connect;
     /// the node's channels are forgotten (their calls are reported again as they change).
     Registrations {
         /// The node's name.
@@ -56,38 +56,79 @@ pub enum Inbound {
     },
 }
 
-/// One row of `show registrations as json`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+/// One registration the profile holds, from `sofia xmlstatus profile <p> reg`. (`show
+/// registrations` reads the core database, which still lists phones `flush_inbound_reg`
+/// removed and forgets every phone when FreeSWITCH restarts; the profile's own list is the
+/// truth.)
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShownRegistration {
+    /// The sofia profile.
+    pub profile: String,
     /// The SIP user.
     pub reg_user: String,
     /// The realm (our SIP domain).
     pub realm: String,
     /// The Call-ID.
-    pub token: String,
-    /// `sofia/<profile>/<contact>`.
-    pub url: String,
-    /// Absolute epoch seconds.
-    pub expires: String,
+    pub call_id: String,
+    /// The Contact, as `sofia::register` reports it.
+    pub contact: String,
+    /// The User-Agent.
+    pub user_agent: Option<String>,
+    /// Seconds until it lapses.
+    pub expires_secs: i64,
     /// Source address.
     pub network_ip: String,
     /// Source port.
-    pub network_port: String,
+    pub network_port: i32,
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct ShownRegistrations {
-    #[serde(default)]
-    rows: Vec<ShownRegistration>,
-}
-
-/// Parses the body of `show registrations as json` (`{"row_count":0}` has no rows at all).
-pub fn parse_show_registrations(body: &str) -> Result<Vec<ShownRegistration>, serde_json::Error> {
-    let trimmed = body.trim();
-    if trimmed.is_empty() {
-        return Ok(Vec::new());
+/// Parses the body of `sofia xmlstatus profile <profile> reg`.
+pub fn parse_profile_registrations(
+    profile: &str,
+    body: &str,
+) -> Result<Vec<ShownRegistration>, String> {
+    let doc = roxmltree::Document::parse(body.trim()).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for reg in doc.descendants().filter(|n| n.has_tag_name("registration")) {
+        let text = |tag: &str| {
+            reg.children()
+                .find(|c| c.has_tag_name(tag))
+                .and_then(|c| c.text())
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        // `user` is user@host as stored; the realm is what the phone authenticated in.
+        let stored = text("user");
+        let (stored_user, stored_host) = stored.split_once('@').unwrap_or((&stored, ""));
+        let reg_user = Some(text("sip-auth-user"))
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| stored_user.to_owned());
+        let realm = Some(text("sip-auth-realm"))
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| stored_host.to_owned());
+        // status: "Registered(UDP)(unknown) exp(2026-12-02 16:11:52) expsecs(358)"
+        let status = text("status");
+        let expires_secs = status
+            .split("expsecs(")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3600);
+        let agent = text("agent");
+        rows.push(ShownRegistration {
+            profile: profile.to_owned(),
+            reg_user,
+            realm,
+            call_id: text("call-id"),
+            contact: text("contact"),
+            user_agent: Some(agent).filter(|a| !a.is_empty()),
+            expires_secs,
+            network_ip: text("network-ip"),
+            network_port: text("network-port").parse().unwrap_or(0),
+        });
     }
-    Ok(serde_json::from_str::<ShownRegistrations>(trimmed)?.rows)
+    Ok(rows)
 }
 
 /// The phase of a channel, as far as presence cares.
@@ -688,32 +729,18 @@ impl Ingest {
             let Some(domain_id) = self.known(&row.reg_user, &row.realm).await else {
                 continue;
             };
-            let (profile, contact) = row
-                .url
-                .strip_prefix("sofia/")
-                .and_then(|rest| rest.split_once('/'))
-                .map(|(p, c)| (p.to_owned(), c.to_owned()))
-                .unwrap_or_else(|| ("internal".to_owned(), row.url.clone()));
-            let expires_at = row
-                .expires
-                .parse::<i64>()
-                .ok()
-                .and_then(|e| DateTime::<Utc>::from_timestamp(e, 0))
-                .unwrap_or(now + chrono::Duration::hours(1));
-            if let Some(key) = contact_key(&contact) {
-                self.contacts
-                    .insert(key, (domain_id, row.reg_user.to_ascii_lowercase()));
-            }
+            let contact = row.contact;
+            let expires_at = now + chrono::Duration::seconds(row.expires_secs.max(0));
             reported.push(Reported {
                 node: node.to_string(),
-                profile,
+                profile: row.profile,
                 domain_id,
                 sip_user: row.reg_user,
-                call_id: row.token,
+                call_id: row.call_id,
                 contact,
                 network_ip: row.network_ip,
-                network_port: row.network_port.parse().unwrap_or(0),
-                user_agent: None,
+                network_port: row.network_port,
+                user_agent: row.user_agent,
                 expires_at,
             });
         }
