@@ -990,24 +990,50 @@ mod tests {
         assert_eq!(contact_key("garbage"), None);
     }
 
+    /// `sofia xmlstatus profile internal reg` of FreeSWITCH 1.10.12 holding one phone, as the
+    /// live suite captured it.
+    const XMLSTATUS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1"?>
+<profile>
+  <registrations>
+    <registration>
+        <call-id>crash-1@live.test</call-id>
+        <user>dvxau2rfibfr@crash.live.test</user>
+        <contact>&quot;&quot; &lt;sip:dvxau2rfibfr@127.0.0.1:33811;transport=UDP&gt;</contact>
+        <agent>LivePhone/6.0</agent>
+        <status>Registered(UDP)(unknown) exp(2026-12-02 16:11:52) expsecs(358)</status>
+        <ping-status>Reachable</ping-status>
+        <ping-time>0.00</ping-time>
+        <host>switchboard-fs1</host>
+        <network-ip>127.0.0.1</network-ip>
+        <network-port>33811</network-port>
+        <sip-auth-user>dvxau2rfibfr</sip-auth-user>
+        <sip-auth-realm>crash.live.test</sip-auth-realm>
+        <mwi-account>401@crash.live.test</mwi-account>
+    </registration>
+  </registrations>
+</profile>
+"#;
+
     #[test]
-    fn show_registrations_reads_rows_and_the_empty_answer() {
-        let captured =
-            std::fs::read_to_string(format!("{FIXTURES}/api-show-registrations-as-json.txt"))
-                .unwrap_or_default();
-        let body = captured.split_once("\n\n").map(|(_, b)| b).unwrap_or("");
-        let rows = parse_show_registrations(body).unwrap_or_default();
-        assert_eq!(rows.len(), 4);
-        assert_eq!(rows[0].reg_user, "d-7f3a");
+    fn the_profile_registration_list_reads_rows_and_the_empty_answer() {
+        let rows = parse_profile_registrations("internal", XMLSTATUS).unwrap_or_default();
         assert_eq!(
-            rows[0].url,
-            "sofia/internal/sip:d-7f3a@127.0.0.1:5072;transport=UDP"
+            rows,
+            [ShownRegistration {
+                profile: "internal".into(),
+                reg_user: "dvxau2rfibfr".into(),
+                realm: "crash.live.test".into(),
+                call_id: "crash-1@live.test".into(),
+                // The same string sofia::register reports, so a refresh updates this row.
+                contact: "\"\" <sip:dvxau2rfibfr@127.0.0.1:33811;transport=UDP>".into(),
+                user_agent: Some("LivePhone/6.0".into()),
+                expires_secs: 358,
+                network_ip: "127.0.0.1".into(),
+                network_port: 33811,
+            }]
         );
-        assert_eq!(rows[0].expires, "1795468064");
-        assert_eq!(
-            parse_show_registrations(r#"{"row_count":0}"#).ok(),
-            Some(vec![])
-        );
-        assert!(parse_show_registrations("-ERR no reply").is_err());
+        let empty = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<profile>\n  <registrations>\n  </registrations>\n</profile>\n";
+        assert_eq!(parse_profile_registrations("internal", empty), Ok(vec![]));
+        assert!(parse_profile_registrations("internal", "-ERR no reply").is_err());
     }
 }
