@@ -16,5 +16,6 @@
 mod changes;
 mod crash;
 mod harness;
+mod refusals;
 mod registrations;
 mod startup;
