@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::frames::LeanEvent;
 use crate::metrics::BridgeMetrics;
+use crate::push::{Command, Queue};
 
 /// How long a realm that is none of ours is remembered as such (a Domain may be created).
 const UNKNOWN_DOMAIN_TTL: Duration = Duration::from_secs(30);
@@ -107,6 +108,11 @@ pub fn parse_profile_registrations(
         let realm = Some(text("sip-auth-realm"))
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| stored_host.to_owned());
+        if !stored_host.is_empty() && !stored_host.eq_ignore_ascii_case(&realm) {
+            // Stored under another Domain than it authenticated in: never ours to list (the
+            // event that made it had it dropped).
+            continue;
+        }
         // status: "Registered(UDP)(unknown) exp(2026-12-02 16:11:52) expsecs(358)"
         let status = text("status");
         let expires_secs = status
@@ -191,6 +197,17 @@ pub enum FsEvent {
         /// What happened.
         phase: Phase,
     },
+    /// A `sofia::register` whose realm (where FreeSWITCH checked the password) is not the
+    /// domain it stored the registration under (the REGISTER's To): a credential of one Domain
+    /// registered as a user of another. Never stored; the registration is dropped.
+    CrossDomainRegister {
+        /// The SIP user.
+        user: String,
+        /// The domain FreeSWITCH stored the registration under (the REGISTER's To).
+        stored_under: String,
+        /// The realm the phone authenticated in.
+        realm: String,
+    },
     /// Nothing to do (heartbeats, job results, presence without a channel).
     Ignore,
 }
@@ -274,6 +291,17 @@ fn parse_custom<E: Headers + ?Sized>(event: &E) -> Result<FsEvent, Unusable> {
             let user = need(event, &["from-user", "username"], sub, "from-user")?;
             let domain = need(event, &["from-host", "realm", "to-host"], sub, "from-host")?;
             let call_id = need(event, &["call-id"], sub, "call-id")?;
+            // sofia names the registration's own domain (the REGISTER's To, where it is stored
+            // and where calls find it) `from-host`, and the From's domain `to-host`.
+            if let Some(realm) = first(event, &["realm"]) {
+                if !realm.eq_ignore_ascii_case(domain) {
+                    return Ok(FsEvent::CrossDomainRegister {
+                        user: user.to_owned(),
+                        stored_under: domain.to_owned(),
+                        realm: realm.to_owned(),
+                    });
+                }
+            }
             Ok(FsEvent::Register {
                 profile: first(event, &["profile-name"])
                     .unwrap_or("internal")
@@ -419,6 +447,8 @@ pub struct Ingest {
     /// Registered contacts (`user@host:port`, lower-case) → the phone's Domain and SIP user.
     contacts: HashMap<String, (Uuid, String)>,
     sweep_interval: Duration,
+    /// Each node's command queue, for registrations ingestion must drop.
+    queues: HashMap<Arc<str>, Arc<Queue>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -442,7 +472,14 @@ impl Ingest {
             reported: HashMap::new(),
             contacts: HashMap::new(),
             sweep_interval: SWEEP_INTERVAL,
+            queues: HashMap::new(),
         }
+    }
+
+    /// The nodes' command queues (by node name), for registrations ingestion drops.
+    pub fn with_queues(mut self, queues: HashMap<Arc<str>, Arc<Queue>>) -> Self {
+        self.queues = queues;
+        self
     }
 
     /// Sweeps expired registrations every `interval` (default 30 s).
@@ -718,6 +755,22 @@ impl Ingest {
                     }
                 }
                 touched_lines.push((domain_id, user));
+            }
+            FsEvent::CrossDomainRegister {
+                user,
+                stored_under,
+                realm,
+            } => {
+                // FreeSWITCH answered it from its user cache (the directory refuses such a
+                // check): drop the registration at once, before it takes a call.
+                self.metrics.ignored("cross_domain");
+                tracing::warn!(node = %node, user = %user, stored_under = %stored_under, realm = %realm, "a registration authenticated in another Domain's realm; dropping it");
+                if let Some(queue) = self.queues.get(&node) {
+                    queue.push(Command::DropRegistration {
+                        user,
+                        domain: stored_under,
+                    });
+                }
             }
             FsEvent::Ignore => {}
         }

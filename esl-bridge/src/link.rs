@@ -522,7 +522,13 @@ impl Bridge {
         let mirrors = Mirrors::default();
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let ingest = crate::ingest::Ingest::new(db.clone(), lines.clone(), metrics.clone())
-            .with_sweep_interval(sweep_interval);
+            .with_sweep_interval(sweep_interval)
+            .with_queues(
+                handles
+                    .iter()
+                    .map(|h| (Arc::from(h.settings.name.as_str()), h.queue.clone()))
+                    .collect(),
+            );
         let changes = bus.subscribe();
         let ingest_db = db.clone();
         tokio::spawn(async move {

@@ -280,8 +280,8 @@ impl FreeSwitch {
         Ok(body)
     }
 
-    /// The SIP users the profile really holds (`sofia xmlstatus profile <p> reg`), as
-    /// `user@realm` with their contacts.
+    /// The registrations the profile really holds (`sofia xmlstatus profile <p> reg`): the
+    /// `user@domain` each is stored under (the To), with its contact.
     pub async fn registrations(&self) -> Vec<(String, String)> {
         let xml = self
             .api(&format!("sofia xmlstatus profile {PROFILE} reg"))
@@ -298,10 +298,7 @@ impl FreeSwitch {
                         .unwrap_or_default()
                         .to_owned()
                 };
-                (
-                    text("sip-auth-user") + "@" + &text("sip-auth-realm"),
-                    text("contact"),
-                )
+                (text("user"), text("contact"))
             })
             .collect()
     }

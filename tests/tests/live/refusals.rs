@@ -81,3 +81,63 @@ async fn a_phone_of_one_domain_cannot_register_as_a_user_of_another() {
     assert!(held.is_empty(), "FreeSWITCH holds {held:?}");
     assert!(live.registrations(&a).await.is_empty());
 }
+
+/// F1, the cached case: once B's user sits in FreeSWITCH's user cache, FreeSWITCH checks the
+/// digest without asking the directory, so the refusal above never runs. The bridge sees the
+/// registration's realm differ from its To domain and has FreeSWITCH drop it at once; it is
+/// never listed under either Domain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_domain_registration_answered_from_the_cache_is_dropped_at_once() {
+    let live = Live::start().await;
+    let a = live.domain("a.cached.live.test").await;
+    let b = live.domain("b.cached.live.test").await;
+    let _desk_a = live.device(&a, "201").await;
+    let desk_b = live.device(&b, "201").await;
+
+    // B's own phone registers: B's user is now cached (cacheable, 5 minutes).
+    let own = Phone::new(&live.fs, "LivePhone/2.2");
+    let outcome = own.register(&desk_b, "own@live.test", 1).await;
+    assert_eq!(outcome.last_status, Some(200), "{}", outcome.messages);
+    live.registrations_until(&b, "B's phone", |r| r.len() == 1)
+        .await;
+
+    let intruder = Phone::new(&live.fs, "LivePhone/2.3");
+    intruder
+        .register_as(
+            &desk_b.user,
+            "a.cached.live.test",
+            &desk_b.realm,
+            &desk_b.user,
+            &desk_b.password,
+            "cross-tenant-cached@live.test",
+            1,
+            300,
+        )
+        .await;
+    let under_a = format!("{}@a.cached.live.test", desk_b.user);
+    let mut held = Vec::new();
+    for _ in 0..50 {
+        held = live.fs.registrations().await;
+        if !held
+            .iter()
+            .any(|(user, _)| user.eq_ignore_ascii_case(&under_a))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !held
+            .iter()
+            .any(|(user, _)| user.eq_ignore_ascii_case(&under_a)),
+        "FreeSWITCH still holds {under_a} after 5 s: {held:?}"
+    );
+    assert!(live.registrations(&a).await.is_empty());
+    let rows_b = live.registrations(&b).await;
+    assert!(
+        rows_b
+            .iter()
+            .all(|r| r["call_id"] != "cross-tenant-cached@live.test"),
+        "the intruder is not listed under B either: {rows_b:#?}"
+    );
+}
