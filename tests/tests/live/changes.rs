@@ -77,3 +77,41 @@ async fn a_disabled_device_is_unregistered_and_refused() {
         outcome.messages
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_domain_drops_its_registrations_and_refuses_its_phones() {
+    let live = Live::start().await;
+    let domain = live.domain("off.live.test").await;
+    let desk = live.device(&domain, "303").await;
+    let phone = Phone::new(&live.fs, "LivePhone/5.2");
+    let outcome = phone.register(&desk, "domain-off-1@live.test", 1).await;
+    assert_eq!(outcome.last_status, Some(200), "{}", outcome.messages);
+    live.registrations_until(&domain, "the phone", |r| r.len() == 1)
+        .await;
+
+    let (status, body) = live
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/domains/{domain}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200, "disabling the Domain: {body}");
+    let mut held = Vec::new();
+    for _ in 0..50 {
+        held = live.fs.registrations().await;
+        if held.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(held.is_empty(), "FreeSWITCH still holds {held:?}");
+
+    let outcome = phone.register(&desk, "domain-off-2@live.test", 1).await;
+    assert_eq!(
+        outcome.last_status,
+        Some(403),
+        "a phone of a disabled Domain is refused at once: {}",
+        outcome.messages
+    );
+}
