@@ -596,6 +596,9 @@ impl View {
         else {
             return Answer::not_found();
         };
+        if r.get("action") == Some("sip_auth") && !names_only(r, &domain.sip_domain) {
+            return Answer::not_found();
+        }
         match r.get("action") {
             Some("group_call") => r
                 .get("group_name")
@@ -711,4 +714,21 @@ fn compile_in_parallel(
             })
             .collect()
     })
+}
+
+/// Whether a digest check (`action=sip_auth`) names only `sip_domain`: the realm the phone
+/// answered in, and for a REGISTER the To and From domains too (for an INVITE the To is the
+/// callee, and the From is the caller's own Domain). FreeSWITCH checks the password in the realm
+/// the phone names but stores a registration under its To domain: without this, Domain B's
+/// credentials would register as a user of Domain A and take A's calls. An absent field (a
+/// hand-made request) is not held against it.
+fn names_only(r: &XmlCurlRequest, sip_domain: &str) -> bool {
+    let ours = |field: &str| {
+        r.get(field)
+            .is_none_or(|host| host.eq_ignore_ascii_case(sip_domain))
+    };
+    let register = r
+        .get("sip_auth_method")
+        .is_none_or(|m| m.eq_ignore_ascii_case("REGISTER"));
+    ours("sip_auth_realm") && ours("sip_from_host") && (!register || ours("sip_to_host"))
 }

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::frames::LeanEvent;
 use crate::metrics::BridgeMetrics;
+use crate::push::{Command, Queue};
 
 /// How long a realm that is none of ours is remembered as such (a Domain may be created).
 const UNKNOWN_DOMAIN_TTL: Duration = Duration::from_secs(30);
@@ -46,7 +47,7 @@ pub enum Inbound {
         /// The event (only the headers read here; see [`crate::frames`]).
         event: LeanEvent,
     },
-    /// The node's full registration list (`show registrations as json`) after a (re)connect;
+    /// The node's full registration list (`sofia xmlstatus profile <p> reg`) after a (re)connect;
     /// the node's channels are forgotten (their calls are reported again as they change).
     Registrations {
         /// The node's name.
@@ -56,38 +57,84 @@ pub enum Inbound {
     },
 }
 
-/// One row of `show registrations as json`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+/// One registration the profile holds, from `sofia xmlstatus profile <p> reg`. (`show
+/// registrations` reads the core database, which still lists phones `flush_inbound_reg`
+/// removed and forgets every phone when FreeSWITCH restarts; the profile's own list is the
+/// truth.)
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShownRegistration {
+    /// The sofia profile.
+    pub profile: String,
     /// The SIP user.
     pub reg_user: String,
     /// The realm (our SIP domain).
     pub realm: String,
     /// The Call-ID.
-    pub token: String,
-    /// `sofia/<profile>/<contact>`.
-    pub url: String,
-    /// Absolute epoch seconds.
-    pub expires: String,
+    pub call_id: String,
+    /// The Contact, as `sofia::register` reports it.
+    pub contact: String,
+    /// The User-Agent.
+    pub user_agent: Option<String>,
+    /// Seconds until it lapses.
+    pub expires_secs: i64,
     /// Source address.
     pub network_ip: String,
     /// Source port.
-    pub network_port: String,
+    pub network_port: i32,
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct ShownRegistrations {
-    #[serde(default)]
-    rows: Vec<ShownRegistration>,
-}
-
-/// Parses the body of `show registrations as json` (`{"row_count":0}` has no rows at all).
-pub fn parse_show_registrations(body: &str) -> Result<Vec<ShownRegistration>, serde_json::Error> {
-    let trimmed = body.trim();
-    if trimmed.is_empty() {
-        return Ok(Vec::new());
+/// Parses the body of `sofia xmlstatus profile <profile> reg`.
+pub fn parse_profile_registrations(
+    profile: &str,
+    body: &str,
+) -> Result<Vec<ShownRegistration>, String> {
+    let doc = roxmltree::Document::parse(body.trim()).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for reg in doc.descendants().filter(|n| n.has_tag_name("registration")) {
+        let text = |tag: &str| {
+            reg.children()
+                .find(|c| c.has_tag_name(tag))
+                .and_then(|c| c.text())
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        // `user` is user@host as stored; the realm is what the phone authenticated in.
+        let stored = text("user");
+        let (stored_user, stored_host) = stored.split_once('@').unwrap_or((&stored, ""));
+        let reg_user = Some(text("sip-auth-user"))
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| stored_user.to_owned());
+        let realm = Some(text("sip-auth-realm"))
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| stored_host.to_owned());
+        if !stored_host.is_empty() && !stored_host.eq_ignore_ascii_case(&realm) {
+            // Stored under another Domain than it authenticated in: never ours to list (the
+            // event that made it had it dropped).
+            continue;
+        }
+        // status: "Registered(UDP)(unknown) exp(2026-12-02 16:11:52) expsecs(358)"
+        let status = text("status");
+        let expires_secs = status
+            .split("expsecs(")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3600);
+        let agent = text("agent");
+        rows.push(ShownRegistration {
+            profile: profile.to_owned(),
+            reg_user,
+            realm,
+            call_id: text("call-id"),
+            contact: text("contact"),
+            user_agent: Some(agent).filter(|a| !a.is_empty()),
+            expires_secs,
+            network_ip: text("network-ip"),
+            network_port: text("network-port").parse().unwrap_or(0),
+        });
     }
-    Ok(serde_json::from_str::<ShownRegistrations>(trimmed)?.rows)
+    Ok(rows)
 }
 
 /// The phase of a channel, as far as presence cares.
@@ -149,6 +196,17 @@ pub enum FsEvent {
         contact: Option<String>,
         /// What happened.
         phase: Phase,
+    },
+    /// A `sofia::register` whose realm (where FreeSWITCH checked the password) is not the
+    /// domain it stored the registration under (the REGISTER's To): a credential of one Domain
+    /// registered as a user of another. Never stored; the registration is dropped.
+    CrossDomainRegister {
+        /// The SIP user.
+        user: String,
+        /// The domain FreeSWITCH stored the registration under (the REGISTER's To).
+        stored_under: String,
+        /// The realm the phone authenticated in.
+        realm: String,
     },
     /// Nothing to do (heartbeats, job results, presence without a channel).
     Ignore,
@@ -233,6 +291,17 @@ fn parse_custom<E: Headers + ?Sized>(event: &E) -> Result<FsEvent, Unusable> {
             let user = need(event, &["from-user", "username"], sub, "from-user")?;
             let domain = need(event, &["from-host", "realm", "to-host"], sub, "from-host")?;
             let call_id = need(event, &["call-id"], sub, "call-id")?;
+            // sofia names the registration's own domain (the REGISTER's To, where it is stored
+            // and where calls find it) `from-host`, and the From's domain `to-host`.
+            if let Some(realm) = first(event, &["realm"]) {
+                if !realm.eq_ignore_ascii_case(domain) {
+                    return Ok(FsEvent::CrossDomainRegister {
+                        user: user.to_owned(),
+                        stored_under: domain.to_owned(),
+                        realm: realm.to_owned(),
+                    });
+                }
+            }
             Ok(FsEvent::Register {
                 profile: first(event, &["profile-name"])
                     .unwrap_or("internal")
@@ -378,6 +447,8 @@ pub struct Ingest {
     /// Registered contacts (`user@host:port`, lower-case) → the phone's Domain and SIP user.
     contacts: HashMap<String, (Uuid, String)>,
     sweep_interval: Duration,
+    /// Each node's command queue, for registrations ingestion must drop.
+    queues: HashMap<Arc<str>, Arc<Queue>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -401,7 +472,14 @@ impl Ingest {
             reported: HashMap::new(),
             contacts: HashMap::new(),
             sweep_interval: SWEEP_INTERVAL,
+            queues: HashMap::new(),
         }
+    }
+
+    /// The nodes' command queues (by node name), for registrations ingestion drops.
+    pub fn with_queues(mut self, queues: HashMap<Arc<str>, Arc<Queue>>) -> Self {
+        self.queues = queues;
+        self
     }
 
     /// Sweeps expired registrations every `interval` (default 30 s).
@@ -594,6 +672,7 @@ impl Ingest {
                         domain_id,
                         sip_user: user,
                         call_id: Some(call_id),
+                        contact: Some(contact),
                     });
                     return;
                 }
@@ -623,6 +702,7 @@ impl Ingest {
                 if let Some(key) = contact.as_deref().and_then(contact_key) {
                     self.contacts.remove(&key);
                 }
+                let contact = contact.filter(|c| !c.is_empty());
                 let Some(domain_id) = self.known(&user, &domain).await else {
                     return;
                 };
@@ -631,6 +711,7 @@ impl Ingest {
                     domain_id,
                     sip_user: user,
                     call_id,
+                    contact,
                 });
             }
             FsEvent::Channel {
@@ -675,6 +756,22 @@ impl Ingest {
                 }
                 touched_lines.push((domain_id, user));
             }
+            FsEvent::CrossDomainRegister {
+                user,
+                stored_under,
+                realm,
+            } => {
+                // FreeSWITCH answered it from its user cache (the directory refuses such a
+                // check): drop the registration at once, before it takes a call.
+                self.metrics.ignored("cross_domain");
+                tracing::warn!(node = %node, user = %user, stored_under = %stored_under, realm = %realm, "a registration authenticated in another Domain's realm; dropping it");
+                if let Some(queue) = self.queues.get(&node) {
+                    queue.push(Command::DropRegistration {
+                        user,
+                        domain: stored_under,
+                    });
+                }
+            }
             FsEvent::Ignore => {}
         }
     }
@@ -685,32 +782,18 @@ impl Ingest {
             let Some(domain_id) = self.known(&row.reg_user, &row.realm).await else {
                 continue;
             };
-            let (profile, contact) = row
-                .url
-                .strip_prefix("sofia/")
-                .and_then(|rest| rest.split_once('/'))
-                .map(|(p, c)| (p.to_owned(), c.to_owned()))
-                .unwrap_or_else(|| ("internal".to_owned(), row.url.clone()));
-            let expires_at = row
-                .expires
-                .parse::<i64>()
-                .ok()
-                .and_then(|e| DateTime::<Utc>::from_timestamp(e, 0))
-                .unwrap_or(now + chrono::Duration::hours(1));
-            if let Some(key) = contact_key(&contact) {
-                self.contacts
-                    .insert(key, (domain_id, row.reg_user.to_ascii_lowercase()));
-            }
+            let contact = row.contact;
+            let expires_at = now + chrono::Duration::seconds(row.expires_secs.max(0));
             reported.push(Reported {
                 node: node.to_string(),
-                profile,
+                profile: row.profile,
                 domain_id,
                 sip_user: row.reg_user,
-                call_id: row.token,
+                call_id: row.call_id,
                 contact,
                 network_ip: row.network_ip,
-                network_port: row.network_port.parse().unwrap_or(0),
-                user_agent: None,
+                network_port: row.network_port,
+                user_agent: row.user_agent,
                 expires_at,
             });
         }
@@ -960,24 +1043,50 @@ mod tests {
         assert_eq!(contact_key("garbage"), None);
     }
 
+    /// `sofia xmlstatus profile internal reg` of FreeSWITCH 1.10.12 holding one phone, as the
+    /// live suite captured it.
+    const XMLSTATUS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1"?>
+<profile>
+  <registrations>
+    <registration>
+        <call-id>crash-1@live.test</call-id>
+        <user>dvxau2rfibfr@crash.live.test</user>
+        <contact>&quot;&quot; &lt;sip:dvxau2rfibfr@127.0.0.1:33811;transport=UDP&gt;</contact>
+        <agent>LivePhone/6.0</agent>
+        <status>Registered(UDP)(unknown) exp(2026-12-02 16:11:52) expsecs(358)</status>
+        <ping-status>Reachable</ping-status>
+        <ping-time>0.00</ping-time>
+        <host>switchboard-fs1</host>
+        <network-ip>127.0.0.1</network-ip>
+        <network-port>33811</network-port>
+        <sip-auth-user>dvxau2rfibfr</sip-auth-user>
+        <sip-auth-realm>crash.live.test</sip-auth-realm>
+        <mwi-account>401@crash.live.test</mwi-account>
+    </registration>
+  </registrations>
+</profile>
+"#;
+
     #[test]
-    fn show_registrations_reads_rows_and_the_empty_answer() {
-        let captured =
-            std::fs::read_to_string(format!("{FIXTURES}/api-show-registrations-as-json.txt"))
-                .unwrap_or_default();
-        let body = captured.split_once("\n\n").map(|(_, b)| b).unwrap_or("");
-        let rows = parse_show_registrations(body).unwrap_or_default();
-        assert_eq!(rows.len(), 4);
-        assert_eq!(rows[0].reg_user, "d-7f3a");
+    fn the_profile_registration_list_reads_rows_and_the_empty_answer() {
+        let rows = parse_profile_registrations("internal", XMLSTATUS).unwrap_or_default();
         assert_eq!(
-            rows[0].url,
-            "sofia/internal/sip:d-7f3a@127.0.0.1:5072;transport=UDP"
+            rows,
+            [ShownRegistration {
+                profile: "internal".into(),
+                reg_user: "dvxau2rfibfr".into(),
+                realm: "crash.live.test".into(),
+                call_id: "crash-1@live.test".into(),
+                // The same string sofia::register reports, so a refresh updates this row.
+                contact: "\"\" <sip:dvxau2rfibfr@127.0.0.1:33811;transport=UDP>".into(),
+                user_agent: Some("LivePhone/6.0".into()),
+                expires_secs: 358,
+                network_ip: "127.0.0.1".into(),
+                network_port: 33811,
+            }]
         );
-        assert_eq!(rows[0].expires, "1795468064");
-        assert_eq!(
-            parse_show_registrations(r#"{"row_count":0}"#).ok(),
-            Some(vec![])
-        );
-        assert!(parse_show_registrations("-ERR no reply").is_err());
+        let empty = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<profile>\n  <registrations>\n  </registrations>\n</profile>\n";
+        assert_eq!(parse_profile_registrations("internal", empty), Ok(vec![]));
+        assert!(parse_profile_registrations("internal", "-ERR no reply").is_err());
     }
 }

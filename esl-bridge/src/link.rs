@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::frames::{EventStream, StreamError};
-use crate::ingest::{Inbound, parse_show_registrations};
+use crate::ingest::{Inbound, parse_profile_registrations};
 use crate::metrics::BridgeMetrics;
 use crate::push::{Command, Mirrors, Queue, Wire, resync_commands};
 
@@ -407,16 +407,19 @@ impl Link {
         self.reload_registrations(client).await
     }
 
-    /// Replaces the node's registrations with `show registrations as json`.
+    /// Replaces the node's registrations with what the profile really holds (`sofia xmlstatus
+    /// profile <p> reg`; `show registrations` lags behind `flush_inbound_reg` and forgets
+    /// every phone over a restart).
     async fn reload_registrations(&self, client: &EslClient) -> Result<(), LinkError> {
+        let profile = &self.handle.settings.profile;
         let reply = client
-            .api("show registrations as json")
+            .api(&format!("sofia xmlstatus profile {profile} reg"))
             .await
             .map_err(LinkError::Command)?;
         let rows = match reply.api_result() {
-            Ok(body) => parse_show_registrations(body)
-                .map_err(|e| LinkError::Resync(format!("show registrations: {e}")))?,
-            Err(e) => return Err(LinkError::Resync(format!("show registrations: {e}"))),
+            Ok(body) => parse_profile_registrations(profile, body)
+                .map_err(|e| LinkError::Resync(format!("sofia xmlstatus: {e}")))?,
+            Err(e) => return Err(LinkError::Resync(format!("sofia xmlstatus: {e}"))),
         };
         self.inbound
             .send(Inbound::Registrations {
@@ -519,7 +522,13 @@ impl Bridge {
         let mirrors = Mirrors::default();
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let ingest = crate::ingest::Ingest::new(db.clone(), lines.clone(), metrics.clone())
-            .with_sweep_interval(sweep_interval);
+            .with_sweep_interval(sweep_interval)
+            .with_queues(
+                handles
+                    .iter()
+                    .map(|h| (Arc::from(h.settings.name.as_str()), h.queue.clone()))
+                    .collect(),
+            );
         let changes = bus.subscribe();
         let ingest_db = db.clone();
         tokio::spawn(async move {

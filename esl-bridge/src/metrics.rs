@@ -18,7 +18,7 @@ pub struct BridgeMetrics {
     pub commands_queued: IntGaugeVec,
     /// Events received, by node and event name (`CUSTOM` as its subclass).
     pub events_received: IntCounterVec,
-    /// Events ignored, by reason (`unknown_domain`, `unknown_user`, `unusable`).
+    /// Events ignored, by reason (`unknown_domain`, `unknown_user`, `unusable`, `cross_domain`).
     pub events_ignored: IntCounterVec,
 }
 

@@ -22,7 +22,7 @@
 //! SIP user and kind, one per hash key, one per lamp (the latest wins). Every command is
 //! idempotent, so delivering one twice (a resync after a queued flush) is harmless.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -59,6 +59,9 @@ pub struct Lamp {
 /// One thing FreeSWITCH must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// Forget every cached directory entry (`xml_flush_cache` without an argument): the
+    /// resync's one command instead of one per SIP user.
+    FlushAllCaches,
     /// Forget the cached directory entry of a SIP user.
     FlushCache {
         /// SIP user.
@@ -112,6 +115,7 @@ impl Command {
     /// once everything FreeSWITCH holds for it is current) and the key within it.
     pub fn slot(&self) -> (u8, String) {
         match self {
+            Self::FlushAllCaches => (0, "*".to_owned()),
             Self::FlushCache { user, domain } => (0, format!("{user}@{domain}")),
             Self::HashInsert { key, .. } | Self::HashDelete { key } => (1, key.clone()),
             Self::DropRegistration { user, domain } => (2, format!("{user}@{domain}")),
@@ -123,6 +127,7 @@ impl Command {
     /// The wire form on a node whose phones register on `profile`.
     pub fn wire(&self, profile: &str) -> Wire {
         match self {
+            Self::FlushAllCaches => Wire::Api("xml_flush_cache".to_owned()),
             Self::FlushCache { user, domain } => {
                 Wire::Api(format!("xml_flush_cache id {user} {domain}"))
             }
@@ -329,8 +334,8 @@ pub async fn resync_commands(
     mirrors: &Mirrors,
 ) -> DomainResult<Vec<Command>> {
     let domains = registrations::all_domains(db).await?;
-    let mut flushes = Vec::new();
-    let mut rest = Vec::new();
+    // One argument-less flush clears every cached user, ours or not.
+    let mut commands = vec![Command::FlushAllCaches];
     let mut fresh = HashMap::new();
     for domain_id in domains.values() {
         let b = match snapshot::load(db, *domain_id).await {
@@ -340,23 +345,12 @@ pub async fn resync_commands(
             Err(e) => return Err(e),
         };
         let sip_domain = b.domain.sip_domain.clone();
-        let users: BTreeSet<&str> = b
-            .devices
-            .values()
-            .map(|d| d.sip_username.as_str())
-            .chain(b.extensions.values().map(|e| e.number.as_str()))
-            .collect();
-        flushes.extend(users.into_iter().map(|u| Command::FlushCache {
-            user: u.to_owned(),
-            domain: sip_domain.clone(),
-        }));
         let m = mirror_of(&b);
-        rest.extend(mirror_diff(&DomainMirror::default(), &m, &sip_domain));
+        commands.extend(mirror_diff(&DomainMirror::default(), &m, &sip_domain));
         fresh.insert(*domain_id, m);
     }
     *mirrors.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
-    flushes.extend(rest);
-    Ok(flushes)
+    Ok(commands)
 }
 
 /// Turns change events into commands on every node's queue.

@@ -15,7 +15,7 @@
 //! - A Location's sequential ring runs as its own hunt *in parallel* with the personal group
 //!   (FreeSWITCH enterprise originate, `:_:`): the person's own phones ring from the first
 //!   second while the Location's phones are tried one by one. The overall ring timeout
-//!   (`call_timeout`) still ends everything.
+//!   (`originate_timeout`; FreeSWITCH ignores `call_timeout` in a dial string) still ends everything.
 //! - A hot-desk device of the Location that someone else is logged in to does not ring for the
 //!   Location sign-in: for the session it is that person's phone. A fixed device of the Location
 //!   does ring, whoever owns it: putting a fixed device in a Location declares it shared.

@@ -388,6 +388,13 @@ pub async fn update(
         },
     )
     .await?;
+    // Disabling a Domain ends every registration of its SIP users at once (and their cached
+    // directory entries go, so the next REGISTER asks and is refused).
+    let disabled_users = if before.enabled && !after.enabled {
+        sip_users_of(&txn, id).await?
+    } else {
+        Vec::new()
+    };
     txn.commit().await?;
     bus.publish([ChangeEvent::new(
         id,
@@ -395,8 +402,30 @@ pub async fn update(
         ChangeKind::DomainUpdated,
         id,
         ctx.now,
-    )]);
+    )
+    .refresh(disabled_users.clone())
+    .drop_registrations(disabled_users)]);
     Ok(after)
+}
+
+/// Every SIP user of a Domain: its Devices' SIP user names and its Extension numbers.
+async fn sip_users_of<C: ConnectionTrait>(db: &C, domain_id: Uuid) -> DomainResult<Vec<String>> {
+    let mut users: Vec<String> = devices::Entity::find()
+        .select_only()
+        .column(devices::Column::SipUsername)
+        .filter(devices::Column::DomainId.eq(domain_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let numbers: Vec<String> = extensions::Entity::find()
+        .select_only()
+        .column(extensions::Column::Number)
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    users.extend(numbers);
+    Ok(users)
 }
 
 /// What a Domain owns, counted before deleting it.

@@ -62,10 +62,14 @@ pub struct Reported {
 /// A change to the registration table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// A registration was made or refreshed.
+    /// A registration was made or refreshed. It replaces the SIP user's row with the same
+    /// Contact on that node, whatever its Call-ID: sofia (`multiple-registrations=contact`)
+    /// keeps one registration per contact, so a phone that reboots and registers with a new
+    /// Call-ID replaces its old registration.
     Registered(Reported),
-    /// A registration went away (unregister, expiry, flush). Without a Call-ID, every
-    /// registration of the SIP user on that node goes.
+    /// A registration went away (unregister, expiry, flush): the rows with that Call-ID and the
+    /// rows with that Contact (sofia removes by contact). With neither, every registration of
+    /// the SIP user on that node goes.
     Gone {
         /// The node.
         node: String,
@@ -75,19 +79,24 @@ pub enum Change {
         sip_user: String,
         /// The registration's Call-ID, if known.
         call_id: Option<String>,
+        /// The Contact that went away, if known.
+        contact: Option<String>,
     },
 }
 
-/// The row key: node, Domain, lower-case SIP user, Call-ID.
+/// The row key, as sofia keys a registration: node, Domain, lower-case SIP user, Contact.
 type Key = (String, Uuid, String, String);
 /// A SIP user of a Domain (lower-case).
 type UserKey = (Uuid, String);
 
-/// A batch folded to its outcome: users wiped first, then keys deleted, then rows upserted.
+/// A batch folded to its outcome: users wiped first, then rows deleted by Call-ID or Contact,
+/// then rows upserted.
 #[derive(Debug, Default)]
 struct Folded {
     wipe: BTreeSet<(String, Uuid, String)>,
-    delete: BTreeSet<Key>,
+    /// (node, Domain, user, Call-ID).
+    delete_calls: BTreeSet<(String, Uuid, String, String)>,
+    delete_contacts: BTreeSet<Key>,
     upsert: BTreeMap<Key, Reported>,
 }
 
@@ -102,33 +111,48 @@ fn fold(changes: Vec<Change>) -> Folded {
                     r.node.clone(),
                     r.domain_id,
                     r.sip_user.to_ascii_lowercase(),
-                    r.call_id.clone(),
+                    r.contact.clone(),
                 );
-                f.delete.remove(&key);
                 f.upsert.insert(key, r);
             }
             Change::Gone {
                 node,
                 domain_id,
                 sip_user,
-                call_id: Some(call_id),
+                call_id: None,
+                contact: None,
             } => {
-                let key = (node, domain_id, sip_user.to_ascii_lowercase(), call_id);
-                f.upsert.remove(&key);
-                f.delete.insert(key);
+                let user = sip_user.to_ascii_lowercase();
+                let same_user = |(n, d, u): (&String, &Uuid, &String)| {
+                    n == &node && *d == domain_id && u == &user
+                };
+                f.upsert.retain(|(n, d, u, _), _| !same_user((n, d, u)));
+                f.delete_calls.retain(|(n, d, u, _)| !same_user((n, d, u)));
+                f.delete_contacts
+                    .retain(|(n, d, u, _)| !same_user((n, d, u)));
+                f.wipe.insert((node, domain_id, user));
             }
             Change::Gone {
                 node,
                 domain_id,
                 sip_user,
-                call_id: None,
+                call_id,
+                contact,
             } => {
                 let user = sip_user.to_ascii_lowercase();
-                f.upsert
-                    .retain(|(n, d, u, _), _| !(n == &node && *d == domain_id && u == &user));
-                f.delete
-                    .retain(|(n, d, u, _)| !(n == &node && *d == domain_id && u == &user));
-                f.wipe.insert((node, domain_id, user));
+                f.upsert.retain(|(n, d, u, c), r| {
+                    !(n == &node
+                        && *d == domain_id
+                        && u == &user
+                        && (call_id.as_ref() == Some(&r.call_id) || contact.as_ref() == Some(c)))
+                });
+                if let Some(call_id) = call_id {
+                    f.delete_calls
+                        .insert((node.clone(), domain_id, user.clone(), call_id));
+                }
+                if let Some(contact) = contact {
+                    f.delete_contacts.insert((node, domain_id, user, contact));
+                }
             }
         }
     }
@@ -162,9 +186,10 @@ async fn upsert_all<C: ConnectionTrait>(
     for chunk in rows.chunks(UPSERT_CHUNK) {
         registrations::Entity::insert_many(chunk.to_vec())
             .on_conflict(
-                OnConflict::columns([C::Node, C::DomainId, C::SipUser, C::CallId])
+                OnConflict::columns([C::Node, C::DomainId, C::SipUser, C::Contact])
                     .update_columns([
                         C::Profile,
+                        C::CallId,
                         C::Contact,
                         C::NetworkIp,
                         C::NetworkPort,
@@ -202,12 +227,22 @@ pub async fn apply(
             .await?;
         touched.insert((*domain_id, user.clone()));
     }
-    for (node, domain_id, user, call_id) in &folded.delete {
+    for (node, domain_id, user, call_id) in &folded.delete_calls {
         registrations::Entity::delete_many()
             .filter(registrations::Column::Node.eq(node.as_str()))
             .filter(registrations::Column::DomainId.eq(*domain_id))
             .filter(registrations::Column::SipUser.eq(user.as_str()))
             .filter(registrations::Column::CallId.eq(call_id.as_str()))
+            .exec(&txn)
+            .await?;
+        touched.insert((*domain_id, user.clone()));
+    }
+    for (node, domain_id, user, contact) in &folded.delete_contacts {
+        registrations::Entity::delete_many()
+            .filter(registrations::Column::Node.eq(node.as_str()))
+            .filter(registrations::Column::DomainId.eq(*domain_id))
+            .filter(registrations::Column::SipUser.eq(user.as_str()))
+            .filter(registrations::Column::Contact.eq(contact.as_str()))
             .exec(&txn)
             .await?;
         touched.insert((*domain_id, user.clone()));
@@ -239,7 +274,7 @@ pub async fn replace_node(
             node.to_owned(),
             r.domain_id,
             r.sip_user.to_ascii_lowercase(),
-            r.call_id.clone(),
+            r.contact.clone(),
         );
         unique.insert(
             key,
@@ -454,13 +489,17 @@ mod tests {
     use super::*;
 
     fn reg(user: &str, call: &str) -> Reported {
+        reg_at(user, call, "<sip:x@127.0.0.1>")
+    }
+
+    fn reg_at(user: &str, call: &str, contact: &str) -> Reported {
         Reported {
             node: "fs1".into(),
             profile: "internal".into(),
             domain_id: Uuid::from_u128(1),
             sip_user: user.into(),
             call_id: call.into(),
-            contact: "<sip:x@127.0.0.1>".into(),
+            contact: contact.into(),
             network_ip: "127.0.0.1".into(),
             network_port: 5060,
             user_agent: None,
@@ -474,6 +513,7 @@ mod tests {
             domain_id: Uuid::from_u128(1),
             sip_user: user.into(),
             call_id: call.map(str::to_owned),
+            contact: None,
         }
     }
 
@@ -490,13 +530,47 @@ mod tests {
         ]);
         let upserts: Vec<(&str, &str)> = f
             .upsert
-            .keys()
-            .map(|(_, _, u, c)| (u.as_str(), c.as_str()))
+            .values()
+            .map(|r| (r.sip_user.as_str(), r.call_id.as_str()))
             .collect();
         assert_eq!(upserts, [("d-1", "a"), ("d-3", "d")]);
-        let deletes: Vec<&str> = f.delete.iter().map(|(_, _, u, _)| u.as_str()).collect();
+        let deletes: Vec<&str> = f
+            .delete_calls
+            .iter()
+            .map(|(_, _, u, _)| u.as_str())
+            .collect();
         assert_eq!(deletes, ["d-2"]);
         let wipes: Vec<&str> = f.wipe.iter().map(|(_, _, u)| u.as_str()).collect();
         assert_eq!(wipes, ["d-3"]);
+    }
+
+    #[test]
+    fn a_new_call_id_on_the_same_contact_replaces_the_registration() {
+        let f = fold(vec![
+            Change::Registered(reg_at("d-1", "before", "<sip:d-1@10.0.0.1:5060>")),
+            Change::Registered(reg_at("d-1", "after", "<sip:d-1@10.0.0.1:5060>")),
+            Change::Registered(reg_at("d-1", "softphone", "<sip:d-1@10.0.0.2:5060>")),
+        ]);
+        let calls: Vec<&str> = f.upsert.values().map(|r| r.call_id.as_str()).collect();
+        assert_eq!(calls, ["after", "softphone"], "one row per contact");
+    }
+
+    #[test]
+    fn an_unregister_removes_by_contact_as_well_as_by_call_id() {
+        let f = fold(vec![
+            Change::Registered(reg_at("d-1", "old", "<sip:d-1@10.0.0.1:5060>")),
+            Change::Registered(reg_at("d-1", "other", "<sip:d-1@10.0.0.2:5060>")),
+            Change::Gone {
+                node: "fs1".into(),
+                domain_id: Uuid::from_u128(1),
+                sip_user: "d-1".into(),
+                call_id: Some("new".into()),
+                contact: Some("<sip:d-1@10.0.0.1:5060>".into()),
+            },
+        ]);
+        let calls: Vec<&str> = f.upsert.values().map(|r| r.call_id.as_str()).collect();
+        assert_eq!(calls, ["other"]);
+        assert_eq!(f.delete_contacts.len(), 1);
+        assert_eq!(f.delete_calls.len(), 1);
     }
 }

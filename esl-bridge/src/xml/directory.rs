@@ -187,7 +187,7 @@ pub fn extension_dial_string(plan: &RingPlan, ext: &ExtensionFacts, sip_domain: 
             Some(hunts) => {
                 let ids = caller_ids(ext);
                 let vars = format!(
-                    "{{^^:sip_invite_domain={sip_domain}:presence_id={}@{sip_domain}:call_timeout={}:callee_id_name={}:callee_id_number={}:switchboard_extension={}}}",
+                    "{{^^:sip_invite_domain={sip_domain}:presence_id={}@{sip_domain}:originate_timeout={}:callee_id_name={}:callee_id_number={}:switchboard_extension={}}}",
                     ext.number,
                     plan.ring_timeout_secs,
                     dial_value(&ids.internal_name),

@@ -37,6 +37,9 @@ pub const FIELDS: &[&str] = &[
     "variable_domain_name",
     "variable_emergency_caller_id_name",
     "variable_emergency_caller_id_number",
+    "sip_auth_realm",
+    "sip_to_host",
+    "sip_from_host",
 ];
 
 /// One mod_xml_curl request, decoded.
@@ -82,6 +85,9 @@ fn index(name: &[u8]) -> Option<usize> {
         b"variable_domain_name" => Some(20),
         b"variable_emergency_caller_id_name" => Some(21),
         b"variable_emergency_caller_id_number" => Some(22),
+        b"sip_auth_realm" => Some(23),
+        b"sip_to_host" => Some(24),
+        b"sip_from_host" => Some(25),
         _ => None,
     }
 }

@@ -20,6 +20,9 @@ const PASSWORD: &str = "ClueCon-test-0451";
 const SUBSCRIPTION: &str = "event plain HEARTBEAT PRESENCE_IN CHANNEL_CREATE CHANNEL_ANSWER \
 CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB CUSTOM sofia::register sofia::unregister sofia::expire\n\n";
 const SIP_DOMAIN: &str = "acme.example.net";
+/// `sofia xmlstatus profile internal reg` of a profile holding no registration.
+pub(crate) const NO_REGISTRATIONS: &str = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n\
+<profile>\n  <registrations>\n  </registrations>\n</profile>\n";
 /// The captured FreeSWITCH traffic (see `fixtures/freeswitch/README.md`).
 pub(crate) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/freeswitch");
 
@@ -112,13 +115,13 @@ impl Conn {
         text
     }
 
-    /// Answers the resync: every command up to `show registrations as json` is answered
-    /// `+OK` and returned; `show registrations` is answered with `registrations`.
+    /// Answers the resync: every command up to `sofia xmlstatus profile internal reg` is
+    /// answered `+OK` and returned; the registration list is answered with `registrations`.
     pub(crate) async fn resync(&mut self, registrations: &str) -> Vec<String> {
         let mut commands = Vec::new();
         loop {
             let command = self.command().await;
-            if command == "api show registrations as json" {
+            if command == "api sofia xmlstatus profile internal reg" {
                 self.conn.reply_api(registrations).await.unwrap();
                 return commands;
             }
@@ -284,7 +287,7 @@ async fn a_lapsed_registration_is_swept_and_the_phone_goes_offline(backend: Back
     let (app, switch) =
         app_with_switch_and(backend, |c| c.freeswitch.link.sweep_interval_secs = 1).await;
     let mut fs = switch.accept().await;
-    assert_eq!(fs.resync(r#"{"row_count":0}"#).await, Vec::<String>::new());
+    assert_eq!(fs.resync(NO_REGISTRATIONS).await, ["api xml_flush_cache"]);
     let (domain, admin, phone) = acme_with_a_fixed_phone(&app).await;
     let mirrored = format!("hash insert/switchboard/ext:201@{SIP_DOMAIN}/{phone}");
     let mut pushed = Vec::new();
@@ -332,7 +335,7 @@ async fn a_lapsed_registration_is_swept_and_the_phone_goes_offline(backend: Back
 async fn real_events_feed_registrations_and_presence(backend: Backend) {
     let (app, switch) = app_with_switch(backend).await;
     let mut fs = switch.accept().await;
-    assert_eq!(fs.resync(r#"{"row_count":0}"#).await, Vec::<String>::new());
+    assert_eq!(fs.resync(NO_REGISTRATIONS).await, ["api xml_flush_cache"]);
     let (domain, admin, phone) = acme_with_a_fixed_phone(&app).await;
     // What the new Extension and phone cause (exact sequences: the next scenario).
     // The last command of the new phone: who rings for 201.
@@ -536,7 +539,7 @@ async fn real_events_feed_registrations_and_presence(backend: Backend) {
 async fn each_change_becomes_its_commands_and_waits_out_an_outage(backend: Backend) {
     let (app, switch) = app_with_switch(backend).await;
     let mut fs = switch.accept().await;
-    assert_eq!(fs.resync(r#"{"row_count":0}"#).await, Vec::<String>::new());
+    assert_eq!(fs.resync(NO_REGISTRATIONS).await, ["api xml_flush_cache"]);
     let (domain, admin) = domain_with_admin(&app, SIP_DOMAIN).await;
     let ext = create(
         &app,
@@ -653,14 +656,11 @@ async fn each_change_becomes_its_commands_and_waits_out_an_outage(backend: Backe
         ],
         "each queued command once, flushes first"
     );
-    let resync = fs.resync(r#"{"row_count":0}"#).await;
+    let resync = fs.resync(NO_REGISTRATIONS).await;
     assert_eq!(
         resync,
-        [
-            format!("api xml_flush_cache id 201 {SIP_DOMAIN}"),
-            format!("api xml_flush_cache id 202 {SIP_DOMAIN}"),
-            format!("api xml_flush_cache id {h} {SIP_DOMAIN}"),
-        ]
+        ["api xml_flush_cache"],
+        "one flush clears every cached user"
     );
 
     let nodes = eventually(&app, &admin, "/api/v1/freeswitch/nodes", |n| {
@@ -698,7 +698,7 @@ async fn a_garbage_frame_closes_and_reopens_the_link(backend: Backend) {
     let (app, switch) = app_with_switch(backend).await;
     let admin = app.admin_token().await;
     let mut fs = switch.accept().await;
-    fs.resync(r#"{"row_count":0}"#).await;
+    fs.resync(NO_REGISTRATIONS).await;
     fs.events
         .send_raw("this is not an event socket frame\n\n")
         .await
@@ -709,7 +709,7 @@ async fn a_garbage_frame_closes_and_reopens_the_link(backend: Backend) {
         .expect("the command connection closes");
     assert!(closed.is_err(), "{closed:?}");
     let mut fs = switch.accept().await;
-    fs.resync(r#"{"row_count":0}"#).await;
+    fs.resync(NO_REGISTRATIONS).await;
     let nodes = eventually(&app, &admin, "/api/v1/freeswitch/nodes", |n| {
         n["items"][0]["state"] == "connected"
     })
@@ -744,7 +744,7 @@ async fn a_closed_command_connection_reopens_both(backend: Backend) {
     .await;
     let admin = app.admin_token().await;
     let mut fs = switch.accept().await;
-    fs.resync(r#"{"row_count":0}"#).await;
+    fs.resync(NO_REGISTRATIONS).await;
     let Conn { conn, mut events } = fs;
     // FreeSWITCH drops the command connection alone: the events must not go on without it.
     drop(conn);
@@ -753,7 +753,7 @@ async fn a_closed_command_connection_reopens_both(backend: Backend) {
         .expect("the event connection closes");
     assert!(closed.is_err(), "{closed:?}");
     let mut fs = switch.accept().await;
-    fs.resync(r#"{"row_count":0}"#).await;
+    fs.resync(NO_REGISTRATIONS).await;
     let nodes = eventually(&app, &admin, "/api/v1/freeswitch/nodes", |n| {
         n["items"][0]["state"] == "connected"
     })
@@ -770,7 +770,7 @@ async fn a_closed_command_connection_reopens_both(backend: Backend) {
 async fn rotation_dnd_and_deletion_become_their_commands(backend: Backend) {
     let (app, switch) = app_with_switch(backend).await;
     let mut fs = switch.accept().await;
-    fs.resync(r#"{"row_count":0}"#).await;
+    fs.resync(NO_REGISTRATIONS).await;
     let (domain, admin, phone) = acme_with_a_fixed_phone(&app).await;
     // The last command of the new phone: who rings for 201.
     let mirrored = format!("hash insert/switchboard/ext:201@{SIP_DOMAIN}/{phone}");
@@ -924,7 +924,7 @@ fn check_sync_of(sip_user: &str) -> String {
 async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend: Backend) {
     let (app, switch) = app_with_switch(backend).await;
     let mut fs = switch.accept().await;
-    fs.resync(r#"{"row_count":0}"#).await;
+    fs.resync(NO_REGISTRATIONS).await;
     let (domain, admin) = domain_with_admin(&app, SIP_DOMAIN).await;
     let alice = create(
         &app,
@@ -1061,10 +1061,10 @@ async fn a_silent_switch_is_declared_dead_and_reconnected(backend: Backend) {
     .await;
     let admin = app.admin_token().await;
     let mut fs = switch.accept().await;
-    fs.resync(r#"{"row_count":0}"#).await;
+    fs.resync(NO_REGISTRATIONS).await;
     // No heartbeat, nothing at all: the bridge gives up on this connection and comes back.
     let mut again = switch.accept().await;
-    again.resync(r#"{"row_count":0}"#).await;
+    again.resync(NO_REGISTRATIONS).await;
     let nodes = eventually(&app, &admin, "/api/v1/freeswitch/nodes", |n| {
         n["items"][0]["state"] == "connected"
     })
@@ -1089,7 +1089,7 @@ async fn an_unanswered_command_is_delivered_again_after_reconnecting(backend: Ba
     })
     .await;
     let mut fs = switch.accept().await;
-    fs.resync(r#"{"row_count":0}"#).await;
+    fs.resync(NO_REGISTRATIONS).await;
     let (domain, admin) = domain_with_admin(&app, SIP_DOMAIN).await;
     create(
         &app,
@@ -1105,13 +1105,13 @@ async fn an_unanswered_command_is_delivered_again_after_reconnecting(backend: Ba
         format!("api xml_flush_cache id 201 {SIP_DOMAIN}")
     );
     let mut fs = switch.accept().await;
-    // Delivered again first, then the resync (which flushes 201 as one of the Domain's users).
+    // Delivered again first, then the resync (whose one flush clears every cached user).
     assert_eq!(
         fs.api().await,
         format!("xml_flush_cache id 201 {SIP_DOMAIN}")
     );
-    let resync = fs.resync(r#"{"row_count":0}"#).await;
-    assert_eq!(resync, [format!("api xml_flush_cache id 201 {SIP_DOMAIN}")]);
+    let resync = fs.resync(NO_REGISTRATIONS).await;
+    assert_eq!(resync, ["api xml_flush_cache"]);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("switchboard_freeswitch_commands_failed_total{node=\"fs1\"} 1"),
@@ -1132,7 +1132,7 @@ async fn every_node_gets_every_command_and_readiness_follows_the_links(backend: 
     .await;
     let admin = app.admin_token().await;
     let mut fs1 = one.accept().await;
-    fs1.resync(r#"{"row_count":0}"#).await;
+    fs1.resync(NO_REGISTRATIONS).await;
     // fs2 has not answered yet: one link of two is up.
     let ready = eventually_ready(&app, |r| r["freeswitch"]["status"] == "degraded").await;
     assert!(
@@ -1142,7 +1142,7 @@ async fn every_node_gets_every_command_and_readiness_follows_the_links(backend: 
         "{ready}"
     );
     let mut fs2 = two.accept().await;
-    fs2.resync(r#"{"row_count":0}"#).await;
+    fs2.resync(NO_REGISTRATIONS).await;
     eventually_ready(&app, |r| r["freeswitch"]["status"] == "up").await;
 
     let (domain, _) = domain_with_admin(&app, SIP_DOMAIN).await;

@@ -554,7 +554,7 @@ async fn an_extension_is_one_complete_user_whose_dial_string_is_its_ring_plan(ap
     let u = the_user(&doc, "201");
     let contact = |d: &Value| format!("${{sofia_contact(*/{}@{SIP})}}", sip_user(d));
     let vars = format!(
-        "{{^^:sip_invite_domain={SIP}:presence_id=201@{SIP}:call_timeout=25:callee_id_name='Alice Anders':callee_id_number=201:switchboard_extension=201}}"
+        "{{^^:sip_invite_domain={SIP}:presence_id=201@{SIP}:originate_timeout=25:callee_id_name='Alice Anders':callee_id_number=201:switchboard_extension=201}}"
     );
     assert_eq!(
         u.params["dial-string"],
