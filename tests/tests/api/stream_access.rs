@@ -23,6 +23,7 @@ both_databases!(
     a_stream_ticket_opens_one_stream_once_and_expires
         with |c| c.auth.stream_ticket_ttl_secs = 2,
     a_ticket_stream_ends_when_the_session_that_minted_it_logs_out,
+    twenty_concurrent_redemptions_of_one_ticket_open_one_stream,
 );
 
 /// Well above the server's re-check interval (3 s) plus scheduling slack on a busy machine.
@@ -297,4 +298,30 @@ async fn a_ticket_stream_ends_when_the_session_that_minted_it_logs_out(app: Test
     let (status, _) = call(&app, &token, Method::POST, "/api/v1/auth/logout", None).await;
     assert_eq!(status, 204);
     assert_ends(&app, &admin, &domain, &mut stream, "revoked").await;
+}
+
+async fn twenty_concurrent_redemptions_of_one_ticket_open_one_stream(app: TestApp) {
+    let (domain, _, _, token) = watched_domain(&app, "sa-race.example").await;
+    let (status, body) = mint(&app, &token, &domain).await;
+    assert_eq!(status, 201, "{body}");
+    let path = format!(
+        "/api/v1/domains/{domain}/events?ticket={}",
+        ticket_of(&body)
+    );
+    let attempts = (0..20).map(|_| {
+        let (app, path) = (&app, &path);
+        async move { app.get(path).await }
+    });
+    let responses = futures_util::future::join_all(attempts).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        19,
+        "{statuses:?}"
+    );
 }
