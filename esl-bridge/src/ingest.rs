@@ -55,6 +55,14 @@ pub enum Inbound {
         /// The rows.
         rows: Vec<ShownRegistration>,
     },
+    /// The node's link went down: its calls are unknown until it is back, so its channels
+    /// are forgotten and their phones no longer show ringing or in a call (a FreeSWITCH that
+    /// died took its calls with it; one that lives on reports them again after the resync).
+    /// Registrations stay: they outlive a link, and the resync corrects them.
+    LinkLost {
+        /// The node's name.
+        node: Arc<str>,
+    },
 }
 
 /// One registration the profile holds, from `sofia xmlstatus profile <p> reg`. (`show
@@ -608,18 +616,9 @@ impl Ingest {
                     // Whatever the batch said before about this node is superseded.
                     self.flush_changes(&mut changes, now).await;
                     self.replace(&node, rows, now).await;
-                    let stale: Vec<(Arc<str>, String)> = self
-                        .channels
-                        .keys()
-                        .filter(|(n, _)| n == &node)
-                        .cloned()
-                        .collect();
-                    for key in stale {
-                        if let Some(c) = self.channels.remove(&key) {
-                            touched_lines.push((c.domain_id, c.user));
-                        }
-                    }
+                    self.forget_channels(&node, &mut touched_lines);
                 }
+                Inbound::LinkLost { node } => self.forget_channels(&node, &mut touched_lines),
             }
         }
         self.flush_changes(&mut changes, now).await;
@@ -629,6 +628,21 @@ impl Ingest {
                 .events_received
                 .with_label_values(&[node.as_ref(), label.as_str()])
                 .inc_by(n);
+        }
+    }
+
+    /// Forgets every channel of `node`; their phones' lines are reported again.
+    fn forget_channels(&mut self, node: &Arc<str>, touched_lines: &mut Vec<(Uuid, String)>) {
+        let stale: Vec<(Arc<str>, String)> = self
+            .channels
+            .keys()
+            .filter(|(n, _)| n == node)
+            .cloned()
+            .collect();
+        for key in stale {
+            if let Some(c) = self.channels.remove(&key) {
+                touched_lines.push((c.domain_id, c.user));
+            }
         }
     }
 

@@ -83,8 +83,12 @@ pub struct NodeStatus {
     pub state: &'static str,
     /// Since when in that state.
     pub since: DateTime<Utc>,
-    /// Why the link last went down.
+    /// Why the link is down, while it is not connected (`None` once connected again).
     pub last_error: Option<String>,
+    /// When the link last went down, kept after it came back.
+    pub last_disconnect_at: Option<DateTime<Utc>>,
+    /// Why the link last went down, kept after it came back.
+    pub last_disconnect_reason: Option<String>,
     /// Connections made after the first.
     pub reconnects: u64,
     /// Commands waiting for the link.
@@ -112,6 +116,8 @@ impl NodeHandle {
             state: "connecting",
             since: Utc::now(),
             last_error: None,
+            last_disconnect_at: None,
+            last_disconnect_reason: None,
             reconnects: 0,
             queued: 0,
         };
@@ -139,8 +145,13 @@ impl NodeHandle {
             s.state = state;
             s.since = Utc::now();
         }
-        if error.is_some() {
-            s.last_error = error;
+        if let Some(error) = error {
+            s.last_disconnect_at = Some(Utc::now());
+            s.last_disconnect_reason = Some(error.clone());
+            s.last_error = Some(error);
+        } else if state == "connected" {
+            // A connected link has no error; why it last went down stays in last_disconnect_*.
+            s.last_error = None;
         }
         if reconnect {
             s.reconnects += 1;
@@ -248,6 +259,15 @@ impl Link {
             };
             tracing::warn!(node = %self.node, reason = %reason, "FreeSWITCH link down");
             self.handle.set("disconnected", Some(reason), false);
+            if result.is_ok() {
+                // Its calls are unknown until it is back: no lamp stays on ringing.
+                let _ = self
+                    .inbound
+                    .send(Inbound::LinkLost {
+                        node: self.node.clone(),
+                    })
+                    .await;
+            }
             if result.is_ok() {
                 // It was up: start the backoff over.
                 backoff = s.backoff_initial;

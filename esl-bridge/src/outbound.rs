@@ -16,6 +16,7 @@
 //! open until we have seen the end, and since FreeSWITCH never closes a lingering socket
 //! itself, we close it.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +36,14 @@ pub const TRIES: usize = 3;
 /// The longest an application may run before the call is given up (a prompt plus input).
 const APP_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Prompts from the standard sound pack.
+/// The prompts, by file name inside the prompt folder.
+///
+/// The folder is FreeSWITCH's global variable `switchboard_prompts` (set in the shipped
+/// `vars.xml` to `$${sounds_dir}/switchboard`, where switchboard's own prompts from
+/// `freeswitch/sounds/` go), else `sound_prefix`, else `sounds_dir`. The names are those of the
+/// en-us-callie sound pack, so `switchboard_prompts` may point at either set. A prompt the
+/// FreeSWITCH host does not have is replaced by a tone ([`fallback`]): a missing sound file
+/// never stops a login.
 pub mod prompts {
     /// "Please enter your extension followed by pound."
     pub const ENTER_EXTENSION: &str = "ivr/ivr-please_enter_extension_followed_by_pound.wav";
@@ -49,6 +57,19 @@ pub mod prompts {
     pub const LOGGED_OUT: &str = "ivr/ivr-you_are_now_logged_out.wav";
     /// "Access denied."
     pub const ACCESS_DENIED: &str = "ivr/ivr-access_denied.wav";
+
+    /// Global variables naming the prompt folder, in order of preference.
+    pub const FOLDER_VARIABLES: [&str; 3] = ["switchboard_prompts", "sound_prefix", "sounds_dir"];
+
+    /// The tone played instead of a prompt FreeSWITCH does not have: one short beep asks for
+    /// digits, two rising beeps confirm, a low tone refuses.
+    pub fn fallback(prompt: &str) -> &'static str {
+        match prompt {
+            ENTER_EXTENSION | ENTER_PIN => "tone_stream://%(200,0,800)",
+            LOGGED_IN | LOGGED_OUT => "tone_stream://%(120,60,660);%(120,0,880)",
+            _ => "tone_stream://%(500,0,300)",
+        }
+    }
 }
 
 pub use crate::xml::dialplan::Feature;
@@ -100,6 +121,10 @@ struct Call {
     client: EslClient,
     events: EslEventStream,
     hung_up: bool,
+    /// The prompt folder on the FreeSWITCH host, once asked.
+    prompt_folder: Option<String>,
+    /// Each prompt's path, or its fallback tone, once checked.
+    resolved: HashMap<&'static str, String>,
 }
 
 impl Call {
@@ -149,8 +174,51 @@ impl Call {
         }
     }
 
-    async fn play(&mut self, file: &str) -> Result<(), Gone> {
-        self.execute("playback", file).await.map(|_| ())
+    /// `api <command>` on the call's socket; the reply's body, trimmed.
+    async fn api(&self, command: &str) -> Option<String> {
+        let reply = self.client.api(command).await.ok()?;
+        let body = reply.body()?.trim();
+        (!body.is_empty() && !body.starts_with("-ERR")).then(|| body.to_owned())
+    }
+
+    /// What to play for `prompt`: its file in the prompt folder when FreeSWITCH has it
+    /// (`file_exists`), else its tone. Asked once per call and prompt.
+    async fn prompt(&mut self, prompt: &'static str) -> String {
+        if let Some(found) = self.resolved.get(prompt) {
+            return found.clone();
+        }
+        if self.prompt_folder.is_none() {
+            let mut folder = String::new();
+            for variable in prompts::FOLDER_VARIABLES {
+                if let Some(value) = self.api(&format!("global_getvar {variable}")).await {
+                    folder = value;
+                    break;
+                }
+            }
+            self.prompt_folder = Some(folder);
+        }
+        let folder = self.prompt_folder.as_deref().unwrap_or_default();
+        let path = format!("{}/{prompt}", folder.trim_end_matches('/'));
+        let chosen = if !folder.is_empty()
+            && !path.contains(char::is_whitespace)
+            && self.api(&format!("file_exists {path}")).await.as_deref() == Some("true")
+        {
+            path
+        } else {
+            tracing::warn!(
+                prompt = %path,
+                "a prompt is missing on FreeSWITCH (see switchboard_prompts in vars.xml); \
+                 playing a tone instead"
+            );
+            prompts::fallback(prompt).to_owned()
+        };
+        self.resolved.insert(prompt, chosen.clone());
+        chosen
+    }
+
+    async fn play(&mut self, prompt: &'static str) -> Result<(), Gone> {
+        let file = self.prompt(prompt).await;
+        self.execute("playback", &file).await.map(|_| ())
     }
 
     /// Prompts for digits once (the caller's tries are counted by the flow).
@@ -158,9 +226,10 @@ impl Call {
         &mut self,
         min: u8,
         max: u8,
-        prompt: &str,
+        prompt: &'static str,
         var: &str,
     ) -> Result<Option<String>, Gone> {
+        let prompt = self.prompt(prompt).await;
         let arg = format!("{min} {max} 1 5000 # {prompt} silence_stream://250 {var} \\d+ 3000");
         let done = self.execute("play_and_get_digits", &arg).await?;
         if done.header_str("variable_read_result") != Some("success") {
@@ -256,6 +325,8 @@ impl FeatureCodes {
             client,
             events,
             hung_up: false,
+            prompt_folder: None,
+            resolved: HashMap::new(),
         };
         if call.client.myevents(EventFormat::Plain).await.is_err()
             || call.client.linger(None).await.is_err()

@@ -35,8 +35,12 @@ pub struct NodeDto {
     pub state: String,
     /// Since when in that state.
     pub since: DateTime<Utc>,
-    /// Why the link last went down, if it did.
+    /// Why the link is down, while it is not `connected`; `null` once connected.
     pub last_error: Option<String>,
+    /// When the link last went down (kept after it came back), if it ever did.
+    pub last_disconnect_at: Option<DateTime<Utc>>,
+    /// Why the link last went down (kept after it came back), if it ever did.
+    pub last_disconnect_reason: Option<String>,
     /// Connections made after the first.
     pub reconnects: u64,
     /// Commands waiting for the link.
@@ -53,6 +57,8 @@ impl From<NodeStatus> for NodeDto {
             state: s.state.to_owned(),
             since: s.since,
             last_error: s.last_error,
+            last_disconnect_at: s.last_disconnect_at,
+            last_disconnect_reason: s.last_disconnect_reason,
             reconnects: s.reconnects,
             queued_commands: s.queued,
         }

@@ -292,15 +292,34 @@ pub async fn update(
     } else {
         Vec::new()
     };
-    // Every hot-desk phone's logged-out identity may follow from these settings.
-    let hotdesk: Vec<String> = devices::Entity::find()
-        .filter(devices::Column::DomainId.eq(domain_id))
-        .filter(devices::Column::Mode.eq("hotdesk"))
+    // The Domain's emergency caller ID and ring timeout are in every SIP user's directory
+    // answer (the place's fallback, the Extension's dial string): all of them are re-read.
+    // Otherwise only the hot-desk phones, whose logged-out identity follows these settings.
+    let everyone = before.emergency_caller_id_name != saved.emergency_caller_id_name
+        || before.emergency_caller_id_number != saved.emergency_caller_id_number
+        || before.emergency_numbers != saved.emergency_numbers
+        || before.default_ring_timeout_secs != saved.default_ring_timeout_secs;
+    let mut devices_query = devices::Entity::find().filter(devices::Column::DomainId.eq(domain_id));
+    if !everyone {
+        devices_query = devices_query.filter(devices::Column::Mode.eq("hotdesk"));
+    }
+    let mut refresh: Vec<String> = devices_query
         .all(&txn)
         .await?
         .into_iter()
         .map(|d| d.sip_username)
         .collect();
+    if everyone {
+        refresh.extend(
+            extensions::Entity::find()
+                .select_only()
+                .column(extensions::Column::Number)
+                .filter(extensions::Column::DomainId.eq(domain_id))
+                .into_tuple::<String>()
+                .all(&txn)
+                .await?,
+        );
+    }
     txn.commit().await?;
     bus.publish(
         ended.into_iter().chain([ChangeEvent::new(
@@ -310,7 +329,7 @@ pub async fn update(
             domain_id,
             ctx.now,
         )
-        .refresh(hotdesk)]),
+        .refresh(refresh)]),
     );
     Ok(saved)
 }

@@ -581,6 +581,8 @@ pub async fn delete(
             .exec(&txn)
             .await?;
     }
+    // Every registration of its phones ends with it (and their cached directory entries go).
+    let gone_users = sip_users_of(&txn, id).await?;
     domains::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
         &txn,
@@ -606,7 +608,9 @@ pub async fn delete(
         ChangeKind::DomainDeleted,
         id,
         ctx.now,
-    )]);
+    )
+    .refresh(gone_users.clone())
+    .drop_registrations(gone_users)]);
     Ok(DomainDeletion {
         contents,
         deleted_users,

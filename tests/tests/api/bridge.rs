@@ -716,9 +716,17 @@ async fn a_garbage_frame_closes_and_reopens_the_link(backend: Backend) {
     .await;
     assert_eq!(nodes["items"][0]["reconnects"], 1);
     assert!(
-        nodes["items"][0]["last_error"]
+        nodes["items"][0]["last_disconnect_reason"]
             .as_str()
             .is_some_and(|e| !e.is_empty()),
+        "{nodes}"
+    );
+    assert!(
+        nodes["items"][0]["last_error"].is_null(),
+        "a connected link shows no error: {nodes}"
+    );
+    assert!(
+        nodes["items"][0]["last_disconnect_at"].is_string(),
         "{nodes}"
     );
     // Still serving: the heartbeat the switch sends next is counted.
@@ -760,9 +768,17 @@ async fn a_closed_command_connection_reopens_both(backend: Backend) {
     .await;
     assert_eq!(nodes["items"][0]["reconnects"], 1, "{nodes}");
     assert!(
-        nodes["items"][0]["last_error"]
+        nodes["items"][0]["last_disconnect_reason"]
             .as_str()
             .is_some_and(|e| e.contains("command connection")),
+        "{nodes}"
+    );
+    assert!(
+        nodes["items"][0]["last_error"].is_null(),
+        "a connected link shows no error: {nodes}"
+    );
+    assert!(
+        nodes["items"][0]["last_disconnect_at"].is_string(),
         "{nodes}"
     );
 }
@@ -1074,9 +1090,17 @@ async fn a_silent_switch_is_declared_dead_and_reconnected(backend: Backend) {
         "{nodes}"
     );
     assert!(
-        nodes["items"][0]["last_error"]
+        nodes["items"][0]["last_disconnect_reason"]
             .as_str()
             .is_some_and(|e| e.contains("liveness")),
+        "{nodes}"
+    );
+    assert!(
+        nodes["items"][0]["last_error"].is_null(),
+        "a connected link shows no error: {nodes}"
+    );
+    assert!(
+        nodes["items"][0]["last_disconnect_at"].is_string(),
         "{nodes}"
     );
     drop(fs);

@@ -19,6 +19,8 @@ const PIN: &str = "4711";
 const RUN: &str = "outbound/play_and_get_digits-dtmf-201/frames";
 const ENTER_EXTENSION: &str = "ivr/ivr-please_enter_extension_followed_by_pound.wav";
 const ENTER_PIN: &str = "ivr/ivr-please_enter_pin_followed_by_pound.wav";
+/// What the scripted FreeSWITCH answers for `global_getvar switchboard_prompts`.
+const PROMPT_FOLDER: &str = "/usr/share/freeswitch/sounds/switchboard";
 
 bridge_scenarios!(
     star11_prompts_checks_the_pin_and_logs_in_as_the_api_would,
@@ -27,7 +29,17 @@ bridge_scenarios!(
     star12_and_star13_log_out_and_toggle,
     only_freeswitch_may_hand_calls_over,
     a_burst_of_star11_calls_is_evaluated_at_most_up_to_the_limit,
+    missing_prompts_are_replaced_by_tones_and_never_stop_a_login,
 );
+
+struct Channel {
+    conn: MockConnection,
+    sip_user: String,
+    /// Whether this FreeSWITCH has the prompts (`file_exists` answers).
+    prompts: bool,
+    /// The `api` lookups made on the call's socket.
+    asked: Vec<String>,
+}
 
 struct Fixture {
     app: TestApp,
@@ -92,11 +104,6 @@ async fn fixture_with(
 }
 
 /// FreeSWITCH's side of one call handed to the outbound socket.
-struct Channel {
-    conn: MockConnection,
-    sip_user: String,
-}
-
 /// An application the server asked FreeSWITCH to run.
 #[derive(Debug)]
 struct App {
@@ -147,12 +154,46 @@ variable_switchboard_device_id: {}\nContent-Type: command/reply\n",
         Self {
             conn,
             sip_user: f.sip_user.clone(),
+            prompts: true,
+            asked: Vec::new(),
+        }
+    }
+
+    /// Where `prompt` is played from: the prompt folder, or its tone when this FreeSWITCH
+    /// has no prompts.
+    fn resolve(&self, prompt: &str) -> String {
+        if self.prompts {
+            format!("{PROMPT_FOLDER}/{prompt}")
+        } else {
+            switchboard_esl_bridge::outbound::prompts::fallback(prompt).to_owned()
+        }
+    }
+
+    /// The next command that is not an `api` lookup; lookups (the prompt folder, whether a
+    /// prompt exists) are answered as FreeSWITCH would and remembered.
+    async fn command(&mut self) -> String {
+        loop {
+            let command = read(&mut self.conn).await;
+            let Some(api) = command.strip_prefix("api ") else {
+                return command;
+            };
+            let api = api.trim().to_owned();
+            let body = if api == "global_getvar switchboard_prompts" {
+                PROMPT_FOLDER.to_owned()
+            } else if let Some(path) = api.strip_prefix("file_exists ") {
+                assert!(path.starts_with(PROMPT_FOLDER), "{api}");
+                self.prompts.to_string()
+            } else {
+                panic!("unexpected api command on the call's socket: {api}");
+            };
+            self.asked.push(api);
+            self.conn.reply_api(&body).await.unwrap();
         }
     }
 
     /// The next `sendmsg`, acknowledged; its headers by lower-case name.
     async fn sendmsg(&mut self) -> HashMap<String, String> {
-        let command = read(&mut self.conn).await;
+        let command = self.command().await;
         let mut lines = command.lines();
         assert_eq!(lines.next(), Some("sendmsg"), "{command}");
         self.conn.reply_raw_text("+OK").await.unwrap();
@@ -209,7 +250,12 @@ variable_switchboard_device_id: {}\nContent-Type: command/reply\n",
     async fn expect(&mut self, name: &str, arg: &str) -> App {
         let app = self.app().await;
         assert_eq!(app.name, name, "{app:?}");
-        assert!(app.arg.starts_with(arg), "{app:?} should start with {arg}");
+        let arg = if name == "playback" {
+            self.resolve(arg)
+        } else {
+            arg.to_owned()
+        };
+        assert_eq!(app.arg, arg, "{app:?}");
         self.complete(&app, "success", None).await;
         app
     }
@@ -219,7 +265,7 @@ variable_switchboard_device_id: {}\nContent-Type: command/reply\n",
         let app = self.app().await;
         assert_eq!(app.name, "play_and_get_digits", "{app:?}");
         let args: Vec<&str> = app.arg.split(' ').collect();
-        assert_eq!(args[5], prompt, "{app:?}");
+        assert_eq!(args[5], self.resolve(prompt), "{app:?}");
         let var = args[7].to_owned();
         self.complete(&app, "success", Some((&var, digits))).await;
     }
@@ -419,6 +465,8 @@ async fn star12_and_star13_log_out_and_toggle(backend: Backend) {
     let mut ch = Channel {
         conn,
         sip_user: "d-7f3a".to_owned(),
+        prompts: true,
+        asked: Vec::new(),
     };
     ch.expect("answer", "").await;
     ch.expect("playback", "ivr/ivr-access_denied.wav").await;
@@ -458,11 +506,11 @@ async fn a_burst_of_star11_calls_is_evaluated_at_most_up_to_the_limit(backend: B
     let answers = futures_util::future::join_all(calls).await;
     let checked = answers
         .iter()
-        .filter(|a| a.starts_with("ivr/ivr-pin_or_extension_is-invalid.wav"))
+        .filter(|a| **a == format!("{PROMPT_FOLDER}/ivr/ivr-pin_or_extension_is-invalid.wav"))
         .count();
     let locked = answers
         .iter()
-        .filter(|a| a.starts_with("ivr/ivr-access_denied.wav"))
+        .filter(|a| **a == format!("{PROMPT_FOLDER}/ivr/ivr-access_denied.wav"))
         .count();
     assert_eq!(checked + locked, answers.len(), "{answers:?}");
     assert!(
@@ -476,4 +524,38 @@ async fn a_burst_of_star11_calls_is_evaluated_at_most_up_to_the_limit(backend: B
         .filter(|a| *a == "hotdesk.pin_failed")
         .count();
     assert!(failed <= 5, "{failed}");
+}
+
+async fn missing_prompts_are_replaced_by_tones_and_never_stop_a_login(backend: Backend) {
+    // A FreeSWITCH without the prompt files (no sound pack, prompts not copied): each prompt
+    // is checked once per call and replaced by a tone; the login goes through.
+    let f = fixture(backend).await;
+    let mut ch = Channel::dial(&f, "login", "").await;
+    ch.prompts = false;
+    ch.expect("answer", "").await;
+    ch.prompt(ENTER_EXTENSION, "201").await;
+    ch.prompt(ENTER_PIN, "0000").await;
+    ch.expect("playback", "ivr/ivr-pin_or_extension_is-invalid.wav")
+        .await;
+    ch.prompt(ENTER_PIN, PIN).await;
+    ch.expect("playback", "ivr/ivr-you_are_now_logged_in.wav")
+        .await;
+    let asked = ch.asked.clone();
+    ch.hangs_up().await;
+    assert_eq!(
+        session(&f).await.0,
+        200,
+        "logged in without any prompt file"
+    );
+    // The folder is asked for once, each prompt checked once (ENTER_PIN twice played).
+    assert_eq!(
+        asked,
+        vec![
+            "global_getvar switchboard_prompts".to_owned(),
+            format!("file_exists {PROMPT_FOLDER}/{ENTER_EXTENSION}"),
+            format!("file_exists {PROMPT_FOLDER}/{ENTER_PIN}"),
+            format!("file_exists {PROMPT_FOLDER}/ivr/ivr-pin_or_extension_is-invalid.wav"),
+            format!("file_exists {PROMPT_FOLDER}/ivr/ivr-you_are_now_logged_in.wav"),
+        ]
+    );
 }

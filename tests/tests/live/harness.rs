@@ -25,6 +25,11 @@ const DEFAULT_FREESWITCH_DIR: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/freeswitch");
 /// The configuration we ship.
 const SHIPPED_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../freeswitch/conf");
+/// The prompts we ship.
+const SHIPPED_PROMPTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../freeswitch/sounds/switchboard"
+);
 /// The sipp scenarios.
 pub const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sipp");
 const ESL_PASSWORD: &str = "live-esl-password-0451";
@@ -166,6 +171,12 @@ impl FreeSwitch {
             "scripts",
         ] {
             std::fs::create_dir_all(self.run.join(sub)).unwrap();
+        }
+        // The shipped prompts where vars.xml's switchboard_prompts expects them, as an
+        // operator installs them.
+        let prompts = self.run.join("sounds/switchboard");
+        if !prompts.exists() {
+            std::os::unix::fs::symlink(SHIPPED_PROMPTS, &prompts).unwrap();
         }
         let output = std::fs::OpenOptions::new()
             .create(true)
@@ -548,7 +559,7 @@ pub struct Phone {
     /// The user agent it announces.
     pub user_agent: String,
     fs_port: u16,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 /// What one sipp run saw.
@@ -644,6 +655,18 @@ impl Phone {
     }
 
     async fn run(&self, scenario: &str, keys: &[(&str, &str)], extra: &[&str]) -> Outcome {
+        self.run_for(scenario, keys, extra, 15).await
+    }
+
+    /// Runs `scenario` (a file in [`SIPP_DIR`], or a path) once, for at most `timeout_secs`.
+    pub(crate) async fn run_for(
+        &self,
+        scenario: &str,
+        keys: &[(&str, &str)],
+        extra: &[&str],
+        timeout_secs: u32,
+    ) -> Outcome {
+        let timeout = timeout_secs.to_string();
         let log = self
             .dir
             .join(format!("{}.log", uuid::Uuid::new_v4().simple()));
@@ -662,7 +685,7 @@ impl Phone {
                 "-nostdin",
                 "-aa",
                 "-timeout",
-                "15",
+                timeout.as_str(),
                 "-timeout_error",
             ])
             .arg("-trace_msg")

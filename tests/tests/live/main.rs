@@ -15,6 +15,8 @@
 
 mod changes;
 mod crash;
+mod dtmf;
+mod feature_codes;
 mod harness;
 mod refusals;
 mod registrations;

@@ -1,7 +1,7 @@
-//! Scenario 2 (REGISTER): what a phone is refused. Seen from the phone (the final answer sipp
+//! Scenario 2 (REGISTER and INVITE): what a phone is refused. Seen from the phone (the final answer sipp
 //! received) and from FreeSWITCH and the API (nothing registered).
 
-use crate::harness::{Live, Phone};
+use crate::harness::{Live, Phone, received};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_and_another_domains_user_name_are_refused() {
@@ -139,5 +139,59 @@ async fn a_cross_domain_registration_answered_from_the_cache_is_dropped_at_once(
             .iter()
             .all(|r| r["call_id"] != "cross-tenant-cached@live.test"),
         "the intruder is not listed under B either: {rows_b:#?}"
+    );
+}
+
+/// Scenario 2 for INVITE: a wrong password, and another Domain's user name calling as a user
+/// of this one, are refused before anything rings (the callee's phone sees no INVITE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_with_a_wrong_password_or_another_domains_credentials_are_refused() {
+    let live = Live::start().await;
+    let a = live.domain("a.invite.live.test").await;
+    let b = live.domain("b.invite.live.test").await;
+    let callee = live.device(&a, "201").await;
+    let desk_a = live.device(&a, "202").await;
+    let desk_b = live.device(&b, "202").await;
+
+    // 201's phone is registered and would ring.
+    let ringing = Phone::new(&live.fs, "LiveCallee/2.4");
+    let outcome = ringing
+        .register(&callee, "invite-callee@live.test", 1)
+        .await;
+    assert_eq!(outcome.last_status, Some(200), "{}", outcome.messages);
+    let watching = tokio::spawn(async move { ringing.ring_until_cancel(12).await });
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+
+    let caller = Phone::new(&live.fs, "LiveCaller/2.4");
+    let wrong = caller
+        .place_call(
+            &desk_a,
+            "not-the-secret",
+            &desk_a.realm,
+            &desk_a.realm,
+            "201",
+        )
+        .await;
+    assert_eq!(wrong.last_status, Some(403), "{}", wrong.messages);
+
+    // B's user name and secret, calling as a user of A (From A, so challenged in A's realm).
+    let foreign = caller
+        .place_call(
+            &desk_b,
+            &desk_b.password,
+            &desk_a.realm,
+            &desk_a.realm,
+            "201",
+        )
+        .await;
+    assert_eq!(foreign.last_status, Some(403), "{}", foreign.messages);
+
+    let seen = watching.await.unwrap();
+    assert!(
+        !received(&seen.messages)
+            .iter()
+            .any(|m| m.starts_with("INVITE ")),
+        "201's phone never rang: {}",
+        seen.messages
     );
 }
