@@ -321,10 +321,10 @@ pass() {
     before_lookups=$(user_lookups)
     before_events=$(registers_ingested)
     start=$(date +%s%N)
-    (cd "$dir" && exec sipp "127.0.0.1:$SIP_PORT" -sf "$SCENARIO" -inf "$WORK/users.csv" \
+    (cd "$dir" && exec sipp "127.0.0.1:$SIP_PORT" -sf "$SCENARIO" -inf "$WORK/users.csv" -au '[field0]' -ap '[field2]' \
         -i 127.0.0.1 -p "$SIPP_PORT" -t u1 -m "$USERS" -r "$RATE" -l "$LIMIT" \
         -key expires 3600 -nostdin -recv_timeout 10000 -timeout 300 \
-        -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 100000 -trace_screen -trace_err \
+        -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 10 -trace_screen -trace_err \
         >"$dir/stdout.log" 2>&1) &
     SIPP_PID=$!
     wait "$SIPP_PID" || rc=$?
