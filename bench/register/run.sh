@@ -33,7 +33,7 @@
 #
 #   bench/register/run.sh                    # SQLite
 #   bench/register/run.sh postgres           # PostgreSQL (BENCH_POSTGRES_URL, own database)
-#   DOMAINS=20 PER_DOMAIN=100 RATE=2000 LIMIT=50 bench/register/run.sh
+#   DOMAINS=20 PER_DOMAIN=100 RATE=2000 LIMIT=50 bench/register/run.sh   # defaults: 50, 100, 2000, 50
 #   SWITCHBOARD_BIN=target/release/switchboard bench/register/run.sh   # skip the build
 #   CONFIGS="static cache-on" bench/register/run.sh   # a subset (cache-on cache-off static)
 #   BENCH_LOG_DIR=/tmp/reg-logs bench/register/run.sh  # keep the server, FreeSWITCH and sipp logs
@@ -41,7 +41,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$PWD
-DOMAINS=${DOMAINS:-20}
+DOMAINS=${DOMAINS:-50}
 PER_DOMAIN=${PER_DOMAIN:-100}
 RATE=${RATE:-2000}
 LIMIT=${LIMIT:-50}
@@ -147,7 +147,7 @@ TOML
 server() {
     start_server "$DB_URL" \
         SWITCHBOARD_CONFIG="$WORK/switchboard.toml" \
-        SWITCHBOARD_LOG__LEVEL=warn \
+        SWITCHBOARD_LOG__LEVEL="warn,switchboard_api::cli=info" \
         SWITCHBOARD_FREESWITCH__XML_CURL__PASSWORD="$XML_CURL_PASSWORD" \
         SWITCHBOARD_FREESWITCH__XML_CURL__CACHEABLE_MS="$1"
     [ -n "$TOKEN" ] || { cat "$WORK/server.log" >&2; echo "logging in failed" >&2; exit 1; }
@@ -226,7 +226,10 @@ static_directory() {
     done <"$WORK/users.csv"
     for head in "$WORK"/static/*.head; do
         domain=$(basename "$head" .head)
-        { echo "<include>"; cat "$head"; echo "<users>"; cat "$WORK/static/$domain.users"; echo "</users>"; echo "</domain>"; echo "</include>"; } \
+        # <include> and </include> on lines of their own: FreeSWITCH's preprocessor drops the
+        # rest of their lines (a domain on the same line is silently lost).
+        { echo "<include>"; cat "$head"; echo '<groups><group name="default"><users>'; cat "$WORK/static/$domain.users"
+          echo "</users></group></groups>"; echo "</domain>"; echo "</include>"; } \
             >"$WORK/static/$domain.xml"
         rm -f "$head" "$WORK/static/$domain.users"
     done
