@@ -33,7 +33,7 @@
 #
 #   bench/register/run.sh                    # SQLite
 #   bench/register/run.sh postgres           # PostgreSQL (BENCH_POSTGRES_URL, own database)
-#   DOMAINS=20 PER_DOMAIN=100 RATE=2000 LIMIT=50 bench/register/run.sh   # defaults: 50, 100, 2000, 50
+#   DOMAINS=20 PER_DOMAIN=100 RATE=2000 LIMIT=50 bench/register/run.sh   # the defaults
 #   SWITCHBOARD_BIN=target/release/switchboard bench/register/run.sh   # skip the build
 #   CONFIGS="static cache-on" bench/register/run.sh   # a subset (cache-on cache-off static)
 #   BENCH_LOG_DIR=/tmp/reg-logs bench/register/run.sh  # keep the server, FreeSWITCH and sipp logs
@@ -41,10 +41,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$PWD
-DOMAINS=${DOMAINS:-50}
+DOMAINS=${DOMAINS:-20}
 PER_DOMAIN=${PER_DOMAIN:-100}
 RATE=${RATE:-2000}
-LIMIT=${LIMIT:-50}
+LIMIT=${LIMIT:-20}
 CONFIGS=${CONFIGS:-cache-on cache-off static}
 FS_LOGLEVEL=${FS_LOGLEVEL:-warning}
 BACKEND=${1:-sqlite}
@@ -343,24 +343,27 @@ pass() {
     read -r p50 p99 < <(cat "$dir"/*_rtt.csv 2>/dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ { print $2 }' | sort -n \
         | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f %.1f\n", v[int(NR * 0.5 + 0.5)], v[int(NR * 0.99 + 0.5)]; else print "- -" }')
     local lookups=$(($(user_lookups) - before_lookups))
-    # The bridge: every sofia::register ingested (seconds after sipp ended).
-    local lag="-" waited=0 now
+    # The bridge: every sofia::register ingested and every registration FreeSWITCH holds stored
+    # (seconds after sipp ended). A retransmitted REGISTER can give a user two events, so the
+    # event count alone does not say every user is in.
+    local lag="-" waited=0 now fs_regs stored events
+    fs_regs=$(fs_cli "sofia xmlstatus profile internal reg" | grep -c '<registration>' || true)
     while :; do
         now=$(registers_ingested)
-        if [ $((now - before_events)) -ge "$ok" ]; then
+        stored=$(count_registrations)
+        if [ $((now - before_events)) -ge "$ok" ] && [ "$stored" -ge "$fs_regs" ]; then
             lag=$(awk -v a="$end" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
             break
         fi
         waited=$((waited + 1))
-        [ "$waited" -le 300 ] || { lag="missing $((ok - (now - before_events)))"; break; }
+        [ "$waited" -le 300 ] || { lag="missing $((fs_regs - stored))"; break; }
         sleep 0.1
     done
-    local fs_regs stored
-    fs_regs=$(fs_cli "sofia xmlstatus profile internal reg" | grep -c '<registration>' || true)
-    stored=$(count_registrations)
+    events=$((now - before_events))
     local rate
     rate=$(awk -v n="$ok" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
-    echo "  pass $2: $ok ok, $failed failed, $retrans retransmissions in $secs s = $rate registrations/s; p50 $p50 ms, p99 $p99 ms; $lookups directory answers; ingested +${lag}s; FreeSWITCH holds $fs_regs, the database $stored (sipp rc $rc)" >&2
+    echo "  pass $2: $ok ok, $failed failed, $retrans retransmissions in $secs s = $rate registrations/s; p50 $p50 ms, p99 $p99 ms; $lookups directory answers; $events sofia::register events, all stored +${lag}s; FreeSWITCH holds $fs_regs, the database $stored (sipp rc $rc)" >&2
+    curl -sf "$BASE/metrics" | grep -E '^switchboard_xml_curl_(answers|refusals)_total' | sed 's/^/    /' >&2 || true
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rate" "$ok" "$failed" "$retrans" "$p50" "$p99" "$lookups" "$lag" "$fs_regs" "$stored" >>"$WORK/results.tsv"
     cp "$dir/stdout.log" "$WORK/logs/sipp-$name.log" 2>/dev/null || true
     cp "$dir"/*_errors.log "$WORK/logs/sipp-$name-errors.log" 2>/dev/null || true
@@ -399,7 +402,7 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null ||
 echo
 echo "Machine: $cpu, $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null) RAM, $(uname -sr); FreeSWITCH $(LD_LIBRARY_PATH=$FS_DIR/lib "$FS_DIR/bin/freeswitch" -version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1); $("$(command -v sipp)" -v 2>&1 | grep -oE 'SIPp v[0-9.]+' | head -1); $BACKEND; $DOMAINS Domains × $PER_DOMAIN Devices; sipp -r $RATE -l $LIMIT, $USERS registrations per pass, bridge connected; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| configuration | pass | registrations/s | ok | failed | retransmissions | p50 ms | p99 ms | directory answers | ingested after (s) | vs static |"
+echo "| configuration | pass | registrations/s | ok | failed | retransmissions | p50 ms | p99 ms | directory answers | all stored after (s) | vs static |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 awk -F'\t' '
     { line[NR] = $0; if ($1 == "static") ref[$2] = $3 }
