@@ -33,7 +33,7 @@
 #
 #   bench/register/run.sh                    # SQLite
 #   bench/register/run.sh postgres           # PostgreSQL (BENCH_POSTGRES_URL, own database)
-#   DOMAINS=20 PER_DOMAIN=100 RATE=2000 LIMIT=50 bench/register/run.sh   # the defaults
+#   DOMAINS=20 PER_DOMAIN=100 RATE=2000 LIMIT=20 bench/register/run.sh   # the defaults
 #   SWITCHBOARD_BIN=target/release/switchboard bench/register/run.sh   # skip the build
 #   CONFIGS="static cache-on" bench/register/run.sh   # a subset (cache-on cache-off static)
 #   BENCH_LOG_DIR=/tmp/reg-logs bench/register/run.sh  # keep the server, FreeSWITCH and sipp logs
