@@ -18,8 +18,9 @@
 #                           user from FreeSWITCH's user cache (warm)
 #   switchboard, cache off  cacheable_ms = 0: every authenticated REGISTER asks switchboard
 #   static XML              the reference: mod_xml_curl bound to the dialplan only, and the same
-#                           users (switchboard's own answers, without `cacheable`) as static
-#                           directory files, one per Domain
+#                           users (switchboard's own answers for every Device and every
+#                           Extension, without `cacheable`) as static directory files, one per
+#                           Domain
 #
 # Pass 2 of every configuration is a re-registration (refresh) of the same users, so compare
 # pass with pass. The table gives registrations per second (each is two REGISTERs), failures,
@@ -204,26 +205,38 @@ seed() {
     [ "$USERS" = $((DOMAINS * PER_DOMAIN)) ] || { echo "read $USERS credentials, expected $((DOMAINS * PER_DOMAIN))" >&2; exit 1; }
 }
 
-# static_directory → $WORK/static/<domain>.xml: switchboard's own sip_auth answer for every user
-# (the same params and variables), without `cacheable`, one file per Domain.
+# static_user USER DOMAIN: switchboard's sip_auth answer for the user, appended to the Domain's
+# static users (the first answer of a Domain also gives the Domain's params and variables).
+static_user() {
+    local body
+    body=$(sed -e "s/d-7f3a/$1/g; s/acme\.example\.net/$2/g" "$FIXTURE")
+    curl -sf -u "freeswitch:$XML_CURL_PASSWORD" -H 'content-type: application/x-www-form-urlencoded' \
+        --data-binary "$body" "$BASE/freeswitch/xml" >"$WORK/answer.xml"
+    grep -q "<user id=\"$1\"" "$WORK/answer.xml" || { echo "$1@$2 was not answered:" >&2; cat "$WORK/answer.xml" >&2; exit 1; }
+    if [ ! -f "$WORK/static/$2.head" ]; then
+        # The Domain element as switchboard answers it, its users left out.
+        awk '/<domain /, 0' "$WORK/answer.xml" | awk '/<(users|groups)>/ { exit } { print }' >"$WORK/static/$2.head"
+    fi
+    # The <user>…</user> element (one line), without cacheable="…".
+    tr '\n' '\r' <"$WORK/answer.xml" | grep -oE '<user id=.*</user>' | tr '\r' '\n' \
+        | sed -E '1s/ cacheable="[0-9]*"//' >>"$WORK/static/$2.users"
+}
+
+# static_directory → $WORK/static/<domain>.xml: every user switchboard answers for, as it answers
+# (the same params and variables), without `cacheable`, one file per Domain: the Devices, and
+# the Extensions that own them (a Device's mwi-account, which mod_voicemail looks up after every
+# registration because of send-message-query-on-register).
 static_directory() {
-    local body user domain password
+    local user domain password _id i
     mkdir -p "$WORK/static"
-    rm -f "$WORK"/static/*.xml
+    rm -f "$WORK"/static/*
     while IFS=';' read -r user domain password _; do
         [ "$user" = SEQUENTIAL ] && continue
-        body=$(sed -e "s/d-7f3a/$user/g; s/acme\.example\.net/$domain/g" "$FIXTURE")
-        curl -sf -u "freeswitch:$XML_CURL_PASSWORD" -H 'content-type: application/x-www-form-urlencoded' \
-            --data-binary "$body" "$BASE/freeswitch/xml" >"$WORK/answer.xml"
-        grep -q "<user id=\"$user\"" "$WORK/answer.xml" || { echo "$user@$domain was not answered:" >&2; cat "$WORK/answer.xml" >&2; exit 1; }
-        if [ ! -f "$WORK/static/$domain.xml" ]; then
-            # The Domain element as switchboard answers it, its users left out.
-            awk '/<domain /, 0' "$WORK/answer.xml" | awk '/<(users|groups)>/ { exit } { print }' >"$WORK/static/$domain.head"
-        fi
-        # The <user>…</user> element, without cacheable="…".
-        tr '\n' '\r' <"$WORK/answer.xml" | grep -oE '<user id=.*</user>' | tr '\r' '\n' \
-            | sed -E '1s/ cacheable="[0-9]*"//' >>"$WORK/static/$domain.users"
+        static_user "$user" "$domain"
     done <"$WORK/users.csv"
+    while read -r _id domain; do
+        for i in $(seq 0 $((PER_DOMAIN - 1))); do static_user $((1000 + i)) "$domain"; done
+    done <"$WORK/domains.txt"
     for head in "$WORK"/static/*.head; do
         domain=$(basename "$head" .head)
         # <include> and </include> on lines of their own: FreeSWITCH's preprocessor drops the
