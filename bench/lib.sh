@@ -3,14 +3,15 @@
 # The caller sets ROOT (the repository), WORK (a scratch folder), ADMIN_EMAIL, ADMIN_PASSWORD and
 # KEY_FILE (the SIP-secret key file; keep it with a database you reuse), and calls find_binary.
 
-# find_binary: BIN = $SWITCHBOARD_BIN, else the release binary, built now.
+# find_binary: BIN = $SWITCHBOARD_BIN, else the release binary, built now (in $CARGO_TARGET_DIR
+# when set).
 find_binary() {
     if [ -n "${SWITCHBOARD_BIN:-}" ]; then
         BIN=$SWITCHBOARD_BIN
     else
         echo "building the release binary (cargo build --release -p switchboard-api)…" >&2
         (cd "$ROOT" && cargo build --release -q -p switchboard-api --bin switchboard)
-        BIN=$ROOT/target/release/switchboard
+        BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/switchboard
     fi
 }
 
