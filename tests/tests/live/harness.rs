@@ -143,6 +143,8 @@ impl FreeSwitch {
                 ("rtp_start_port", ports.rtp.to_string()),
                 ("rtp_end_port", (ports.rtp + 99).to_string()),
                 ("console_loglevel", "debug".to_owned()),
+                // The suite keeps FreeSWITCH's log of a failed test: in full.
+                ("log_level", "debug".to_owned()),
             ],
         );
         std::fs::write(&vars, text).unwrap();
