@@ -13,9 +13,11 @@
 //! them; nothing is skipped. Everything binds to 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod calls;
 mod changes;
 mod crash;
 mod harness;
 mod refusals;
 mod registrations;
+mod sipp_calls;
 mod startup;
