@@ -41,15 +41,29 @@ fn scratch() -> PathBuf {
     dir
 }
 
-fn sipp(fs: &FreeSwitch, port: u16, scenario: &str, log: &Path, timeout_secs: u32) -> Command {
+/// sipp on `port`; `calls` limits the calls it takes (`-m`), none for a callee: FreeSWITCH's
+/// out-of-dialog NOTIFYs (message waiting, presence) count as calls to a sipp server, and with
+/// `-m 1` a NOTIFY arriving first would make it ignore the INVITE.
+fn sipp(
+    fs: &FreeSwitch,
+    port: u16,
+    scenario: &str,
+    log: &Path,
+    timeout_secs: u32,
+    calls: Option<u32>,
+) -> Command {
     let mut command = Command::new("sipp");
     command
         .arg(format!("127.0.0.1:{}", fs.sip_port))
         .arg("-sf")
         .arg(Path::new(SIPP_DIR).join(scenario))
         .args(["-i", "127.0.0.1", "-p"])
-        .arg(port.to_string())
-        .args(["-m", "1", "-l", "1", "-nostdin", "-aa", "-timeout"])
+        .arg(port.to_string());
+    if let Some(calls) = calls {
+        command.args(["-m", &calls.to_string()]);
+    }
+    command
+        .args(["-l", "1", "-nostdin", "-aa", "-timeout"])
         .arg(timeout_secs.to_string())
         .arg("-trace_msg")
         .arg("-message_file")
@@ -74,7 +88,7 @@ impl Ringing {
     pub async fn start(fs: &FreeSwitch, phone: &Phone, how: Callee, timeout_secs: u32) -> Self {
         let dir = scratch();
         let log = dir.join("callee.log");
-        let child = sipp(fs, phone.port, how.scenario(), &log, timeout_secs)
+        let child = sipp(fs, phone.port, how.scenario(), &log, timeout_secs, None)
             .spawn()
             .unwrap_or_else(|e| panic!("running sipp: {e}"));
         // Listening once the port can no longer be bound.
@@ -87,9 +101,22 @@ impl Ringing {
         panic!("sipp did not listen on port {} within 5 s", phone.port);
     }
 
-    /// Waits until sipp has ended (its call done or its timeout passed); what it saw.
+    /// Ends the callee (the call it was waiting for is over: the caller's sipp has returned)
+    /// and returns what it saw. sipp quits on SIGINT and writes its message log; a second
+    /// SIGINT ends calls still waiting (a stray NOTIFY's).
     pub async fn finish(self) -> Outcome {
         let Self { child, log, dir } = self;
+        // Let the last messages of the call (ACK, the 200 to BYE) arrive.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        if let Some(pid) = child.id() {
+            for _ in 0..2 {
+                let _ = Command::new("kill")
+                    .args(["-INT", &pid.to_string()])
+                    .status()
+                    .await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
         let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
             .await
             .expect("a callee's sipp outlived its own timeout")
@@ -126,7 +153,7 @@ fn outcome(messages: String) -> Outcome {
 pub async fn dial(fs: &FreeSwitch, phone: &Phone, caller: &Credentials, number: &str) -> Outcome {
     let dir = scratch();
     let log = dir.join("caller.log");
-    let mut command = sipp(fs, phone.port, "call.xml", &log, 60);
+    let mut command = sipp(fs, phone.port, "call.xml", &log, 60, Some(1));
     command.args([
         "-key",
         "user",
@@ -202,12 +229,16 @@ pub fn final_answer(caller: &Outcome) -> Option<u16> {
         .rfind(|status| *status >= 200)
 }
 
-/// The first line of the first response sipp received with `status`, for messages.
+/// The `Reason:` header (FreeSWITCH names its hangup cause there, e.g. `Q.850;cause=1;
+/// text="UNALLOCATED_NUMBER"`) of the first response with `status` sipp received.
 pub fn reason_line(outcome: &Outcome, status: u16) -> String {
     received(&outcome.messages)
         .iter()
         .find(|m| m.starts_with(&format!("SIP/2.0 {status}")))
-        .and_then(|m| m.lines().next())
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("reason:"))
+        })
         .unwrap_or_default()
         .to_owned()
 }
