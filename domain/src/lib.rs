@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod identity;
 pub mod pagination;
+pub mod routing;
 pub mod services;
 pub mod store;
 pub mod telephony;

@@ -30,13 +30,15 @@ use uuid::Uuid;
 
 use crate::xml::NOT_FOUND;
 use crate::xml::dialplan::{
-    LOGGED_OUT_CONTEXT, barred_document, emergency_document, feature_document, parse_feature_code,
+    LOGGED_OUT_CONTEXT, OUTCOME_PREFIX, barred_document, emergency_document, end_document,
+    feature_document, parse_feature_code, ring_document, step_document, unallocated_document,
     voicemail_document,
 };
 use crate::xml::directory::{
     CompileSettings, CompiledDomain, VOICEMAIL_CONTEXT, gateways_document,
 };
 use crate::xml::request::XmlCurlRequest;
+use switchboard_domain::routing::dialplan::{Decision, Step};
 
 /// How long a failed reload waits before lookups try again.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
@@ -69,6 +71,12 @@ pub enum AnswerKind {
     Barred,
     /// A voicemail box.
     Voicemail,
+    /// A call to an Extension that rings (a bridge to its ring plan).
+    Extension,
+    /// An Extension's outcome: forward, voicemail, hang-up (straight away or after a ring).
+    Outcome,
+    /// A number nothing in the Domain's context answers to.
+    Unallocated,
     /// Not ours: FreeSWITCH tries its next source.
     NotFound,
 }
@@ -85,6 +93,9 @@ impl AnswerKind {
             Self::Emergency => "emergency",
             Self::Barred => "barred",
             Self::Voicemail => "voicemail",
+            Self::Extension => "extension",
+            Self::Outcome => "outcome",
+            Self::Unallocated => "unallocated",
             Self::NotFound => "not_found",
         }
     }
@@ -661,6 +672,9 @@ impl View {
                 feature_document(context, destination, feature, extension, outbound_socket),
             );
         }
+        if context.eq_ignore_ascii_case(domain.dialplan.context()) {
+            return domain_context(&domain, r, context, destination);
+        }
         if context != LOGGED_OUT_CONTEXT {
             return Answer::not_found();
         }
@@ -676,6 +690,75 @@ impl View {
             );
         }
         Answer::of(AnswerKind::Barred, barred_document(destination))
+    }
+}
+
+/// A number dialled in the Domain's own context (its phones'), or the outcome lookup after a
+/// failed ring (`switchboard-outcome-<cause>`, see [`ring_document`]).
+fn domain_context(
+    domain: &CompiledDomain,
+    r: &XmlCurlRequest,
+    context: &str,
+    destination: &str,
+) -> Answer {
+    let plan = &domain.dialplan;
+    let hops = r
+        .get("variable_switchboard_forward_hops")
+        .and_then(|h| h.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    let decision = match destination.strip_prefix(OUTCOME_PREFIX) {
+        // Only our own transfer sets the variable: dialled by hand, it is no number.
+        Some(cause) => match r.get("variable_switchboard_called_extension") {
+            Some(extension) => plan.after_ring(extension, cause, hops),
+            None => Decision::Unallocated,
+        },
+        None => plan.dial(destination, hops),
+    };
+    let decision = match decision {
+        // A plan that rings but whose targets cannot be written into a dial string (never for
+        // validated data): as if nothing could ring.
+        Decision::Ring { route } if route.payload.is_none() => {
+            plan.after_ring(&route.extension.number, "USER_NOT_REGISTERED", hops)
+        }
+        d => d,
+    };
+    match decision {
+        Decision::NotOurs => Answer::not_found(),
+        Decision::Unallocated => Answer::of(
+            AnswerKind::Unallocated,
+            unallocated_document(context, destination),
+        ),
+        Decision::End => Answer::of(AnswerKind::Outcome, end_document(context, destination)),
+        Decision::Ring { route } => Answer::of(
+            AnswerKind::Extension,
+            ring_document(
+                context,
+                destination,
+                &route.extension.number,
+                route.payload.as_deref().unwrap_or_default(),
+            ),
+        ),
+        Decision::Apply { route, step } => {
+            if let Step::TooManyHops { hops } = step {
+                tracing::warn!(
+                    domain_id = %domain.id,
+                    extension = %route.extension.number,
+                    hops,
+                    "a call forwarded {hops} times was ended with {} (forwarding loop?)",
+                    Step::TOO_MANY_HOPS_CAUSE.as_str()
+                );
+            }
+            Answer::of(
+                AnswerKind::Outcome,
+                step_document(
+                    context,
+                    destination,
+                    &domain.sip_domain,
+                    &route.extension.number,
+                    &step,
+                ),
+            )
+        }
     }
 }
 

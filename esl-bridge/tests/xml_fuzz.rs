@@ -112,6 +112,32 @@ fn the_kit_domain_answers_its_users_and_feature_codes() {
     ));
     assert_eq!(a.kind, AnswerKind::FeatureCode);
     well_formed(&a.body);
+    // The Domain's own context: Extensions ring or divert, other numbers are unallocated, and
+    // outcome lookups carrying hostile variables still answer well-formed documents.
+    let dial = |number: &str, extra: &str| {
+        ask(format!(
+            "section=dialplan&Caller-Context={SIP_DOMAIN}&Caller-Destination-Number={number}&variable_domain_name={SIP_DOMAIN}{extra}"
+        ))
+    };
+    for number in ["201", "202"] {
+        let a = dial(number, "");
+        assert!(
+            matches!(a.kind, AnswerKind::Extension | AnswerKind::Outcome),
+            "{number}: {:?}",
+            a.kind
+        );
+        well_formed(&a.body);
+    }
+    let a = dial("299", "");
+    assert_eq!(a.kind, AnswerKind::Unallocated);
+    well_formed(&a.body);
+    for extra in [
+        "&variable_switchboard_called_extension=201&variable_switchboard_forward_hops=%22%3C%3E",
+        "&variable_switchboard_called_extension=%3C%2Fx%3E&variable_switchboard_forward_hops=99999999999",
+    ] {
+        let a = dial("switchboard-outcome-%3Cb%3E%26", extra);
+        well_formed(&a.body);
+    }
 }
 
 fn mutate(seed: &[u8], edits: &[(usize, u8, u8)], cut: usize) -> Vec<u8> {

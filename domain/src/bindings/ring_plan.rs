@@ -315,12 +315,7 @@ pub fn ring_plan(bindings: &Bindings, extension_id: Uuid, now: DateTime<Utc>) ->
                 .map(|d| forward(ForwardRule::NoAnswer, d))
                 .or_else(voicemail)
                 .unwrap_or(Fallback::Unavailable),
-            on_busy: ext
-                .forward_busy
-                .target()
-                .map(|d| forward(ForwardRule::Busy, d))
-                .or_else(voicemail)
-                .unwrap_or(Fallback::Busy),
+            on_busy: busy_fallback(bindings, ext),
             on_not_registered,
         }
     };
@@ -332,6 +327,24 @@ pub fn ring_plan(bindings: &Bindings, extension_id: Uuid, now: DateTime<Utc>) ->
             .unwrap_or(bindings.settings.default_ring_timeout_secs),
         disposition,
     }
+}
+
+/// What a busy call to the Extension does: the busy forward, else voicemail, else the caller
+/// hears busy. The dialplan applies it to Do-Not-Disturb too (DND is busy on purpose).
+pub fn busy_fallback(bindings: &Bindings, ext: &ExtensionFacts) -> Fallback {
+    if let Some(destination) = ext.forward_busy.target() {
+        return Fallback::Forward {
+            destination: destination.to_owned(),
+            context: bindings.context_of(ext),
+            rule: ForwardRule::Busy,
+        };
+    }
+    if ext.voicemail_enabled {
+        return Fallback::Voicemail {
+            mailbox: ext.number.clone(),
+        };
+    }
+    Fallback::Busy
 }
 
 /// The personal group (and, for a sequential Location, its own hunt).

@@ -1,6 +1,7 @@
-//! Dialplan answers: the hot-desk feature codes, the restricted context of logged-out phones
-//! and the voicemail extension of our dial strings. Everything else is "not found", so the
-//! operator's own dialplan keeps routing normal calls.
+//! Dialplan answers: the hot-desk feature codes, each Domain's own context (its compiled
+//! [`DialPlan`](switchboard_domain::routing::dialplan::DialPlan)), the restricted context of
+//! logged-out phones and the voicemail extension of our dial strings. Other contexts (`public`,
+//! an Extension's own context) are "not found", so the operator's dialplan keeps them.
 //!
 //! - `*11`, `*11<extension>`, `*12`, `*13` in any context of a known Domain: set
 //!   `switchboard_feature` (`login`, `logout`, `toggle`) and `switchboard_feature_extension`,
@@ -13,10 +14,18 @@
 //!   the operator's emergency route lives; anything else is refused with
 //!   `OUTGOING_CALL_BARRED` (SIP 403), before any media.
 //! - In [`VOICEMAIL_CONTEXT`]: `<mailbox>@<domain>` answers and runs `voicemail`.
+//! - In a Domain's context (named after its SIP domain): an Extension that rings bridges to its
+//!   ring plan's dial string ([`ring_document`]); when the bridge fails, our `transfer` asks
+//!   again for `switchboard-outcome-${originate_disposition}` in the same context, and the
+//!   answer is the Extension's outcome for that cause ([`step_document`]): a forward (a
+//!   `transfer`, counting hops in [`FORWARD_HOPS_VARIABLE`]), voicemail, or a hang-up cause.
+//!   A number nothing answers to is `UNALLOCATED_NUMBER` (SIP 404, [`unallocated_document`]);
+//!   the Domain's emergency numbers are "not found", left to the operator's dialplan.
 
 use super::directory::VOICEMAIL_CONTEXT;
 use super::escape_into;
 pub use switchboard_domain::bindings::identity::LOGGED_OUT_CONTEXT;
+use switchboard_domain::routing::dialplan::{HangupCause, Step};
 
 /// What a feature code asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,12 +83,12 @@ pub fn parse_feature_code(destination: &str) -> Option<(Feature, Option<&str>)> 
     }
 }
 
-/// `^<destination>$` with every character that is not a letter or digit escaped.
+/// `^<destination>$` with every character that is not a letter, digit or `_` escaped.
 fn exact(destination: &str) -> String {
     let mut out = String::with_capacity(destination.len() * 2 + 2);
     out.push('^');
     for c in destination.chars() {
-        if !c.is_ascii_alphanumeric() {
+        if !c.is_ascii_alphanumeric() && c != '_' {
             out.push('\\');
         }
         out.push(c);
@@ -246,6 +255,128 @@ pub fn voicemail_document(destination: &str, sip_domain: &str, mailbox: &str) ->
     out
 }
 
+/// The destination prefix of the lookup after a failed ring: `switchboard-outcome-<cause>`,
+/// dialled by our own `transfer` in the Domain's context.
+pub const OUTCOME_PREFIX: &str = "switchboard-outcome-";
+/// The channel variable naming the Extension whose ring failed (set before the bridge; a phone
+/// cannot set channel variables, so an outcome lookup without it is not ours).
+pub const CALLED_EXTENSION_VARIABLE: &str = "switchboard_called_extension";
+/// The channel variable counting the forwards a call has taken.
+pub const FORWARD_HOPS_VARIABLE: &str = "switchboard_forward_hops";
+
+/// An Extension that rings: bridge to its ring plan's dial string (the ring timeout is its
+/// `originate_timeout`), and when the bridge fails, look up the outcome of the cause in the
+/// same context. Conditions are evaluated when the extension is hunted, before the bridge, so
+/// the branch on the cause is a second lookup (`transfer`), not a condition here.
+pub fn ring_document(context: &str, destination: &str, extension: &str, dial: &str) -> String {
+    let mut out = String::with_capacity(1200 + dial.len());
+    open(
+        &mut out,
+        context,
+        &format!("switchboard-extension-{extension}"),
+        destination,
+    );
+    action(
+        &mut out,
+        "set",
+        Some(&format!("{CALLED_EXTENSION_VARIABLE}={extension}")),
+    );
+    action(&mut out, "set", Some("continue_on_fail=true"));
+    action(&mut out, "set", Some("hangup_after_bridge=true"));
+    action(&mut out, "bridge", Some(dial));
+    action(
+        &mut out,
+        "transfer",
+        Some(&format!(
+            "{OUTCOME_PREFIX}${{originate_disposition}} XML {context}"
+        )),
+    );
+    close(&mut out);
+    out
+}
+
+/// One step of a call in the Domain's context: forward, voicemail or hang up.
+pub fn step_document(
+    context: &str,
+    destination: &str,
+    sip_domain: &str,
+    extension: &str,
+    step: &Step<'_>,
+) -> String {
+    let mut out = String::with_capacity(900);
+    open(
+        &mut out,
+        context,
+        &format!("switchboard-outcome-{extension}"),
+        destination,
+    );
+    match step {
+        Step::Forward {
+            destination,
+            context,
+            hops,
+        } => {
+            action(
+                &mut out,
+                "set",
+                Some(&format!("{FORWARD_HOPS_VARIABLE}={hops}")),
+            );
+            action(
+                &mut out,
+                "transfer",
+                Some(&format!("{destination} XML {context}")),
+            );
+        }
+        Step::Voicemail { mailbox } => {
+            action(&mut out, "answer", None);
+            action(
+                &mut out,
+                "voicemail",
+                Some(&format!("default {sip_domain} {mailbox}")),
+            );
+        }
+        Step::HangUp { cause } => {
+            // After a failed ring, sofia would answer the caller with the callee's SIP status
+            // (`last_bridge_proto_specific_hangup_cause`) instead of the cause chosen here.
+            action(&mut out, "set", Some("sip_ignore_remote_cause=true"));
+            action(&mut out, "hangup", Some(cause.as_str()));
+        }
+        Step::TooManyHops { hops } => {
+            action(&mut out, "set", Some("sip_ignore_remote_cause=true"));
+            action(
+                &mut out,
+                "set",
+                Some(&format!("switchboard_refused=forward_hops_{hops}")),
+            );
+            action(&mut out, "hangup", Some(Step::TOO_MANY_HOPS_CAUSE.as_str()));
+        }
+    }
+    close(&mut out);
+    out
+}
+
+/// A number nothing in the Domain's context answers to.
+pub fn unallocated_document(context: &str, destination: &str) -> String {
+    let mut out = String::with_capacity(600);
+    open(&mut out, context, "switchboard-unallocated", destination);
+    action(
+        &mut out,
+        "hangup",
+        Some(HangupCause::UnallocatedNumber.as_str()),
+    );
+    close(&mut out);
+    out
+}
+
+/// A lookup that just ends the call (the caller is gone, or a stray outcome lookup).
+pub fn end_document(context: &str, destination: &str) -> String {
+    let mut out = String::with_capacity(600);
+    open(&mut out, context, "switchboard-end", destination);
+    action(&mut out, "hangup", None);
+    close(&mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +413,9 @@ mod tests {
     fn the_condition_matches_exactly_what_was_dialled() {
         assert_eq!(exact("*11201"), "^\\*11201$");
         assert_eq!(exact("+1.5"), "^\\+1\\.5$");
+        assert_eq!(
+            exact("switchboard-outcome-USER_BUSY"),
+            "^switchboard\\-outcome\\-USER_BUSY$"
+        );
     }
 }

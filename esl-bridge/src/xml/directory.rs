@@ -23,10 +23,13 @@
 //! - When a call rings nothing, the outcome is the dial-string itself: `error/user_busy` (DND),
 //!   `loopback/<destination>/<context>` (forwards), `loopback/<mailbox>@<domain>/`
 //!   [`VOICEMAIL_CONTEXT`] (voicemail, answered by our dialplan), `error/user_not_registered`.
-//!   What happens after a ring that nobody answers cannot live in a dial-string; it is
+//!   What happens after a ring that nobody answers cannot live in a dial-string: in the
+//!   Domain's own context our dialplan applies it (see `super::dialplan`). It is also
 //!   published as the user variables `switchboard_on_no_answer` / `switchboard_on_busy` /
-//!   `switchboard_on_not_registered` (dial strings) for the operator's dialplan to read with
+//!   `switchboard_on_not_registered` (dial strings) for an operator's own contexts to read with
 //!   `${user_data(201@domain var switchboard_on_no_answer)}`.
+//! - The Domain's [`DialPlan`] is compiled in the same pass, from the same ring plans: it lives
+//!   and goes stale with the directory, so a change reaches both at once.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -41,6 +44,7 @@ use switchboard_domain::bindings::ring_plan::{
     Disposition, Fallback, RingPlan, render_dial_string, ring_plan,
 };
 use switchboard_domain::bindings::snapshot::{DeviceFacts, ExtensionFacts};
+use switchboard_domain::routing::dialplan::DialPlan;
 use switchboard_domain::services::directory::DirectorySource;
 use uuid::Uuid;
 
@@ -81,6 +85,8 @@ pub struct CompiledDomain {
     pub emergency_numbers: Vec<String>,
     /// Extension numbers with voicemail on.
     pub mailboxes: HashSet<String>,
+    /// The Domain's own dialplan context; each ringing route carries its rendered dial string.
+    pub dialplan: DialPlan<Option<Box<str>>>,
     /// Set when a change to the Domain was published after these answers were compiled.
     stale: AtomicBool,
 }
@@ -335,19 +341,18 @@ fn device_user(
     Some(out)
 }
 
-/// The complete user of an Extension (its number); `None` when disabled.
+/// The complete user of an Extension (its number) with its ring plan; `None` when disabled.
 fn extension_user(
     src: &DirectorySource,
     ext: &ExtensionFacts,
+    plan: &RingPlan,
     settings: &CompileSettings,
-    now: DateTime<Utc>,
 ) -> Option<String> {
     if !ext.enabled {
         return None;
     }
     let b = &src.bindings;
     let sip_domain = &b.domain.sip_domain;
-    let plan = ring_plan(b, ext.id, now);
     let mut out = String::with_capacity(2000);
     open_user(&mut out, &ext.number, settings);
     let direct = extension_identity(b, ext.id);
@@ -368,7 +373,7 @@ fn extension_user(
         &mut out,
         P,
         "dial-string",
-        &extension_dial_string(&plan, ext, sip_domain),
+        &extension_dial_string(plan, ext, sip_domain),
     );
     if ext.voicemail_enabled {
         param(
@@ -466,6 +471,7 @@ impl CompiledDomain {
             HashMap::with_capacity(b.devices.len() + b.extensions.len());
         let mut groups: HashMap<String, (String, Vec<String>)> = HashMap::new();
         let mut mailboxes = HashSet::new();
+        let mut dialplan = DialPlan::empty(b);
         if src.enabled {
             for device in b.devices.values() {
                 if let Some(xml) = device_user(src, device, settings) {
@@ -475,7 +481,12 @@ impl CompiledDomain {
             let mut extensions: Vec<&ExtensionFacts> = b.extensions.values().collect();
             extensions.sort_by(|a, b| a.number.cmp(&b.number));
             for ext in extensions {
-                let Some(xml) = extension_user(src, ext, settings, now) else {
+                // One ring plan per Extension feeds both its directory user and its route.
+                let plan = ring_plan(b, ext.id, now);
+                let ring = render_dial_string(&plan, &sip_domain)
+                    .map(|_| Box::from(extension_dial_string(&plan, ext, &sip_domain)));
+                dialplan.insert(b, ext, &plan, ring);
+                let Some(xml) = extension_user(src, ext, &plan, settings) else {
                     continue;
                 };
                 let key = ext.number.to_ascii_lowercase();
@@ -501,6 +512,7 @@ impl CompiledDomain {
             groups,
             emergency_numbers: b.settings.emergency_numbers.clone(),
             mailboxes,
+            dialplan,
             stale: AtomicBool::new(false),
         }
     }

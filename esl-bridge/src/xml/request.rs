@@ -40,6 +40,8 @@ pub const FIELDS: &[&str] = &[
     "sip_auth_realm",
     "sip_to_host",
     "sip_from_host",
+    "variable_switchboard_called_extension",
+    "variable_switchboard_forward_hops",
 ];
 
 /// One mod_xml_curl request, decoded.
@@ -88,6 +90,8 @@ fn index(name: &[u8]) -> Option<usize> {
         b"sip_auth_realm" => Some(23),
         b"sip_to_host" => Some(24),
         b"sip_from_host" => Some(25),
+        b"variable_switchboard_called_extension" => Some(26),
+        b"variable_switchboard_forward_hops" => Some(27),
         _ => None,
     }
 }

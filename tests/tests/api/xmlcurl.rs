@@ -24,6 +24,7 @@ both_databases!(
     gateways_bare_domains_groups_and_message_count,
     disabled_domains_devices_and_extensions_are_not_found,
     the_dialplan_serves_feature_codes_and_the_logged_out_context,
+    the_domain_context_rings_extensions_and_applies_their_outcomes,
     xml_injection_in_every_text_field_comes_back_escaped,
     malformed_and_unknown_requests_get_not_found_never_a_500,
     credentials_are_checked with |c: &mut switchboard_tests::Config| c.freeswitch.xml_curl.password = Some(secrecy::SecretString::from(XML_CURL_PASSWORD)),
@@ -910,10 +911,14 @@ async fn the_dialplan_serves_feature_codes_and_the_logged_out_context(app: TestA
     assert_eq!(context, "switchboard-logged-out");
     assert_eq!(actions[0], "set switchboard_feature=toggle");
 
-    // Normal numbers are the operator's: not found (the captured 202).
-    assert!(is_not_found(
-        &ask(&app, fixture("dialplan-not-found-202", &[])).await
-    ));
+    // A number nothing has, in the Domain's own context, is unallocated (the captured 202,
+    // which a FreeSWITCH without switchboard's dialplan answered 404 "not found").
+    let (context, expression, actions) =
+        dialplan(&ask(&app, fixture("dialplan-not-found-202", &[])).await);
+    assert_eq!((context.as_str(), expression.as_str()), (SIP, "^202$"));
+    assert_eq!(actions, ["hangup UNALLOCATED_NUMBER"]);
+    // The Domain's emergency numbers stay with the operator's dialplan.
+    assert!(is_not_found(&ask(&app, star("112", SIP)).await));
 
     // Logged out: emergency numbers go through with the place's caller ID ...
     let emergency = fixture(
@@ -973,6 +978,156 @@ async fn the_dialplan_serves_feature_codes_and_the_logged_out_context(app: TestA
         ],
     );
     assert!(is_not_found(&ask(&app, stranger).await));
+}
+
+async fn the_domain_context_rings_extensions_and_applies_their_outcomes(app: TestApp) {
+    let a = acme(&app).await;
+    let alice = a
+        .alice(
+            &app,
+            json!({"ring_timeout_secs": 12,
+                   "forwarding": {"busy": {"enabled": true, "destination": "202"}}}),
+        )
+        .await;
+    let desk = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Alice's desk", "mode": "fixed", "owner_extension_id": alice["id"]}),
+        )
+        .await;
+    let bob = a
+        .create(
+            &app,
+            "extensions",
+            json!({"number": "202", "display_name": "Bob", "voicemail_enabled": false}),
+        )
+        .await;
+    let dial = |dest: &str, extra: &[(&str, &str)]| {
+        let mut set = vec![
+            ("Caller-Destination-Number", dest),
+            ("Caller-Context", SIP),
+            ("variable_switchboard_domain", SIP),
+        ];
+        set.extend_from_slice(extra);
+        fixture("dialplan-not-found-202", &set)
+    };
+
+    // 201 rings its ring plan, then asks for the outcome of the cause.
+    let (context, expression, actions) = dialplan(&ask(&app, dial("201", &[])).await);
+    assert_eq!((context.as_str(), expression.as_str()), (SIP, "^201$"));
+    assert_eq!(actions.len(), 5, "{actions:#?}");
+    assert_eq!(actions[0], "set switchboard_called_extension=201");
+    assert_eq!(actions[1], "set continue_on_fail=true");
+    assert_eq!(actions[2], "set hangup_after_bridge=true");
+    let bridge = &actions[3];
+    assert!(bridge.starts_with("bridge {"), "{bridge}");
+    assert!(bridge.contains("originate_timeout=12"), "{bridge}");
+    assert!(!bridge.contains("call_timeout"), "{bridge}");
+    assert!(
+        bridge.contains(&format!("${{sofia_contact(*/{}@{SIP})}}", sip_user(&desk))),
+        "{bridge}"
+    );
+    assert_eq!(
+        actions[4],
+        format!("transfer switchboard-outcome-${{originate_disposition}} XML {SIP}")
+    );
+
+    // The outcomes of 201 by cause: busy forwards to 202, no answer goes to voicemail.
+    let outcome = |cause: &str, hops: &str| {
+        dial(
+            &format!("switchboard-outcome-{cause}"),
+            &[
+                ("variable_switchboard_called_extension", "201"),
+                ("variable_switchboard_forward_hops", hops),
+            ],
+        )
+    };
+    let (_, expression, actions) = dialplan(&ask(&app, outcome("USER_BUSY", "")).await);
+    assert_eq!(expression, "^switchboard\\-outcome\\-USER_BUSY$");
+    assert_eq!(
+        actions,
+        [
+            "set switchboard_forward_hops=1",
+            &format!("transfer 202 XML {SIP}")
+        ]
+    );
+    let (_, _, actions) = dialplan(&ask(&app, outcome("NO_ANSWER", "")).await);
+    assert_eq!(actions, ["answer", &format!("voicemail default {SIP} 201")]);
+    let (_, _, actions) = dialplan(&ask(&app, outcome("USER_NOT_REGISTERED", "")).await);
+    assert_eq!(actions, ["answer", &format!("voicemail default {SIP} 201")]);
+    let (_, _, actions) = dialplan(&ask(&app, outcome("ORIGINATOR_CANCEL", "")).await);
+    assert_eq!(actions, ["hangup"]);
+    // The hop bound: a call already forwarded five times is ended.
+    let (_, _, actions) = dialplan(&ask(&app, outcome("USER_BUSY", "5")).await);
+    assert_eq!(
+        actions,
+        [
+            "set sip_ignore_remote_cause=true",
+            "set switchboard_refused=forward_hops_5",
+            "hangup EXCHANGE_ROUTING_ERROR"
+        ]
+    );
+    // An outcome lookup dialled by hand (without our variable) is no number.
+    let (_, _, actions) = dialplan(&ask(&app, dial("switchboard-outcome-USER_BUSY", &[])).await);
+    assert_eq!(actions, ["hangup UNALLOCATED_NUMBER"]);
+
+    // 202 has nothing bound and no voicemail: not registered, at once.
+    let (_, _, actions) = dialplan(&ask(&app, dial("202", &[])).await);
+    assert_eq!(
+        actions,
+        [
+            "set sip_ignore_remote_cause=true",
+            "hangup USER_NOT_REGISTERED"
+        ]
+    );
+
+    // DND: the busy outcome (forward to 202), recompiled as soon as it is switched on.
+    a.patch(
+        &app,
+        "extensions",
+        alice["id"].as_str().unwrap(),
+        json!({"dnd": true}),
+    )
+    .await;
+    let (_, _, actions) = dialplan(&ask(&app, dial("201", &[])).await);
+    assert_eq!(
+        actions,
+        [
+            "set switchboard_forward_hops=1",
+            &format!("transfer 202 XML {SIP}")
+        ]
+    );
+    // A forward to a number that is no Extension has no route yet (no outbound routes).
+    a.patch(
+        &app,
+        "extensions",
+        bob["id"].as_str().unwrap(),
+        json!({"forwarding": {"always": {"enabled": true, "destination": "+4930999"}}}),
+    )
+    .await;
+    let (_, _, actions) = dialplan(&ask(&app, dial("202", &[])).await);
+    assert_eq!(
+        actions,
+        [
+            "set sip_ignore_remote_cause=true",
+            "hangup NO_ROUTE_DESTINATION"
+        ]
+    );
+
+    // Another Domain's channel gets nothing from this Domain's context.
+    let (other, _) = domain_with_admin(&app, "other.example.org").await;
+    assert!(!other.is_empty());
+    let foreign = fixture(
+        "dialplan-not-found-202",
+        &[
+            ("Caller-Destination-Number", "201"),
+            ("Caller-Context", SIP),
+            ("variable_switchboard_domain", "other.example.org"),
+            ("variable_domain_name", "other.example.org"),
+        ],
+    );
+    assert!(is_not_found(&ask(&app, foreign).await));
 }
 
 async fn xml_injection_in_every_text_field_comes_back_escaped(app: TestApp) {

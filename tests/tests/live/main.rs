@@ -13,6 +13,7 @@
 //! them; nothing is skipped. Everything binds to 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod calls;
 mod changes;
 mod crash;
 mod dtmf;
@@ -20,4 +21,5 @@ mod feature_codes;
 mod harness;
 mod refusals;
 mod registrations;
+mod sipp_calls;
 mod startup;

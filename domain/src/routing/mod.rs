@@ -1,0 +1,10 @@
+//! How calls are routed, as pure rules over a Domain's rows.
+//!
+//! - [`dialplan`]: the compiled dialplan of one Domain — what a number dialled in the Domain's
+//!   own context does (ring an Extension, apply its busy / no-answer / not-registered outcome,
+//!   or end with a cause), with a bound on forwarding hops.
+//!
+//! Numbers (DIDs), Gateways, Outbound Routes and the call explanation will live here too
+//! (DESIGN §6); FreeSWITCH's XML rendering of these decisions stays in `esl-bridge`.
+
+pub mod dialplan;
