@@ -9,6 +9,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::harness::{Live, Phone};
+use crate::sipp_calls::{Callee, Ringing};
 
 /// The telephone status of Extension `number` as `GET …/presence` shows it.
 async fn telephone(live: &Live, domain: &str, number: &str) -> String {
@@ -46,9 +47,7 @@ async fn a_ringing_phone_does_not_stay_ringing_while_freeswitch_is_down() {
     assert_eq!(outcome.last_status, Some(200), "{}", outcome.messages);
     telephone_until(&live, &domain, "402", "available").await;
 
-    let ringing = tokio::spawn(async move { phone.ring_until_cancel(60).await });
-    // sipp needs a moment to listen; an INVITE before that is refused by the port.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let ringing = Ringing::start(&live.fs, &phone, Callee::Rings, 60).await;
     let job = live
         .fs
         .api(&format!(
@@ -65,7 +64,7 @@ async fn a_ringing_phone_does_not_stay_ringing_while_freeswitch_is_down() {
     let nodes = live.get("/api/v1/freeswitch/nodes").await;
     assert_ne!(nodes["items"][0]["state"], "connected", "{nodes}");
     assert!(nodes["items"][0]["last_error"].is_string(), "{nodes}");
-    ringing.abort();
+    drop(ringing);
 
     live.fs.restart().await;
     live.wait_connected().await;

@@ -215,15 +215,6 @@ pub fn notifies(outcome: &Outcome) -> Vec<&str> {
 }
 
 impl Phone {
-    /// Rings when called (180) and never answers, until the call is cancelled or
-    /// `timeout_secs` pass. Run it on the port the phone registered from.
-    pub async fn ring_until_cancel(&self, timeout_secs: u32) -> Outcome {
-        self.run_for("ring_until_cancel.xml", &[], &[], timeout_secs)
-            .await
-    }
-}
-
-impl Phone {
     /// Calls `number@domain` as `c` with the From naming `from_domain`, answering the digest
     /// challenge with `password`; a call that is answered is hung up at once. The final answer
     /// is `last_status`.

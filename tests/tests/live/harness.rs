@@ -141,7 +141,8 @@ impl FreeSwitch {
                 ("event_socket_password", ESL_PASSWORD.to_owned()),
                 ("sip_port", ports.sip.to_string()),
                 ("rtp_start_port", ports.rtp.to_string()),
-                ("rtp_end_port", (ports.rtp + 99).to_string()),
+                // Even: FreeSWITCH rounds an odd end port down, with a warning.
+                ("rtp_end_port", (ports.rtp + 98).to_string()),
                 ("console_loglevel", "debug".to_owned()),
                 // The suite keeps FreeSWITCH's log of a failed test: in full.
                 ("log_level", "debug".to_owned()),
@@ -248,9 +249,15 @@ impl FreeSwitch {
         self.run.join("console.log")
     }
 
-    /// Everything FreeSWITCH printed so far.
+    /// Everything FreeSWITCH printed and logged so far: its output (with `-nc` only what it
+    /// prints before logging starts, or a crash) and `log/freeswitch.log`, where every log
+    /// line goes.
     pub fn console(&self) -> String {
-        std::fs::read_to_string(self.console_path()).unwrap_or_default()
+        let mut text = std::fs::read_to_string(self.console_path()).unwrap_or_default();
+        text.push_str(
+            &std::fs::read_to_string(self.run.join("log/freeswitch.log")).unwrap_or_default(),
+        );
+        text
     }
 
     /// Kills FreeSWITCH with SIGKILL (a crash) and waits until it is gone.

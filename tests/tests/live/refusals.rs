@@ -2,6 +2,7 @@
 //! received) and from FreeSWITCH and the API (nothing registered).
 
 use crate::harness::{Live, Phone, received};
+use crate::sipp_calls::{Callee, Ringing, register};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_and_another_domains_user_name_are_refused() {
@@ -159,8 +160,7 @@ async fn calls_with_a_wrong_password_or_another_domains_credentials_are_refused(
         .register(&callee, "invite-callee@live.test", 1)
         .await;
     assert_eq!(outcome.last_status, Some(200), "{}", outcome.messages);
-    let watching = tokio::spawn(async move { ringing.ring_until_cancel(12).await });
-    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let watching = Ringing::start(&live.fs, &ringing, Callee::Rings, 30).await;
 
     let caller = Phone::new(&live.fs, "LiveCaller/2.4");
     let wrong = caller
@@ -186,12 +186,53 @@ async fn calls_with_a_wrong_password_or_another_domains_credentials_are_refused(
         .await;
     assert_eq!(foreign.last_status, Some(403), "{}", foreign.messages);
 
-    let seen = watching.await.unwrap();
+    let seen = watching.finish().await;
     assert!(
         !received(&seen.messages)
             .iter()
             .any(|m| m.starts_with("INVITE ")),
         "201's phone never rang: {}",
         seen.messages
+    );
+}
+
+/// F1 for calls: B's phone sends its INVITE to A (request URI and To in A, From and digest realm
+/// its own B). The call is B's: it runs in B's context, so "201" is B's 201; A's 201 never rings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_addressed_to_another_domain_stays_in_the_callers_own() {
+    let live = Live::start().await;
+    let a = live.domain("a.realm.live.test").await;
+    let b = live.domain("b.realm.live.test").await;
+    let a201 = live.device(&a, "201").await;
+    let b201 = live.device(&b, "201").await;
+    let b202 = live.device(&b, "202").await;
+    let a_phone = Phone::new(&live.fs, "LiveA/201");
+    let b_phone = Phone::new(&live.fs, "LiveB/201");
+    register(&live, &a_phone, &a201).await;
+    register(&live, &b_phone, &b201).await;
+    let a_rings = Ringing::start(&live.fs, &a_phone, Callee::Rings, 30).await;
+    let b_answers = Ringing::start(&live.fs, &b_phone, Callee::Answers, 30).await;
+
+    let caller = Phone::new(&live.fs, "LiveB/202");
+    let call = caller
+        .place_call(&b202, &b202.password, &b202.realm, &a201.realm, "201")
+        .await;
+    assert_eq!(call.last_status, Some(200), "{}", call.messages);
+
+    let b_saw = b_answers.finish().await;
+    assert!(
+        received(&b_saw.messages)
+            .iter()
+            .any(|m| m.starts_with("INVITE ")),
+        "B's own 201 rang: {}",
+        b_saw.messages
+    );
+    let a_saw = a_rings.finish().await;
+    assert!(
+        !received(&a_saw.messages)
+            .iter()
+            .any(|m| m.starts_with("INVITE ")),
+        "A's 201 never rang for B's phone: {}",
+        a_saw.messages
     );
 }
