@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::harness::{Live, Phone, received};
+use crate::harness::{Credentials, Live, Phone, received};
 use crate::sipp_calls::{
     Callee, Ringing, dial, extension_with_phone, final_answer, reason_line, register, requests,
     sent,
@@ -323,5 +323,147 @@ async fn a_number_nothing_answers_to_is_unallocated() {
         reason_line(&call, 404).contains("UNALLOCATED_NUMBER"),
         "answered by switchboard's dialplan (not NO_ROUTE_DESTINATION from a missing context): {}",
         call.messages
+    );
+}
+
+/// When sipp logged each message it received, with the message's first line.
+fn received_at(outcome: &crate::harness::Outcome) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut stamp = String::new();
+    let mut lines = outcome.messages.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("-----------------------------------------------") {
+            stamp = rest.trim().to_owned();
+        } else if line.contains("message received") {
+            // A blank line, then the start line.
+            while let Some(next) = lines.next() {
+                if !next.trim().is_empty() {
+                    found.push((stamp.clone(), next.trim().to_owned()));
+                    break;
+                }
+            }
+        }
+    }
+    found
+}
+
+fn first_at(outcome: &crate::harness::Outcome, method: &str) -> String {
+    received_at(outcome)
+        .into_iter()
+        .find(|(_, line)| line.starts_with(method))
+        .map(|(at, _)| at)
+        .unwrap_or_else(|| panic!("no {method}: {}", outcome.messages))
+}
+
+/// Scenario 3, the rest of the ring plan: an Extension that registers directly and is signed in
+/// to a sequential Location rings its own registration at once and the Location's phones in
+/// their order, the second after the first one's ring time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_registration_and_a_sequential_location_ring_in_the_ring_plans_order() {
+    let live = Live::start().await;
+    let domain = live.domain("order.calls.live.test").await;
+    let (_, caller) = extension_with_phone(&live, &domain, "200", json!({})).await;
+    let ada = live
+        .create(
+            &domain,
+            "extensions",
+            json!({"number": "201", "display_name": "Ada", "voicemail_enabled": false,
+                   "ring_timeout_secs": 12, "sip_registration": {"enabled": true}}),
+        )
+        .await;
+    let ada_id = ada["id"].as_str().unwrap();
+    let secret = live
+        .get(&format!(
+            "/api/v1/domains/{domain}/extensions/{ada_id}/sip-secret"
+        ))
+        .await;
+    let direct = Credentials {
+        device_id: String::new(),
+        user: secret["sip_username"].as_str().unwrap().to_owned(),
+        password: secret["sip_secret"].as_str().unwrap().to_owned(),
+        realm: secret["realm"].as_str().unwrap().to_owned(),
+    };
+    let location = live
+        .create(
+            &domain,
+            "locations",
+            json!({"name": "Pool", "ring_strategy": "sequential"}),
+        )
+        .await;
+    let pool_device = |label: &'static str, position: i32| {
+        let live = &live;
+        let domain = &domain;
+        let location = location["id"].clone();
+        async move {
+            let d = live
+                .create(
+                    domain,
+                    "devices",
+                    json!({"label": label, "location_id": location, "location_position": position,
+                           "location_ring_timeout_secs": 5}),
+                )
+                .await;
+            live.credentials(domain, d["id"].as_str().unwrap()).await
+        }
+    };
+    let first = pool_device("Pool 1", 0).await;
+    let second = pool_device("Pool 2", 1).await;
+    let (status, body) = live
+        .call(
+            Method::PUT,
+            &format!("/api/v1/domains/{domain}/extensions/{ada_id}/location"),
+            Some(json!({"location_id": location["id"]})),
+        )
+        .await;
+    assert!(
+        status == 200 || status == 201,
+        "signing in: {status} {body}"
+    );
+
+    let direct_phone = Phone::new(&live.fs, "LiveSoftphone/201");
+    let first_phone = Phone::new(&live.fs, "LivePool/1");
+    let second_phone = Phone::new(&live.fs, "LivePool/2");
+    register(&live, &direct_phone, &direct).await;
+    register(&live, &first_phone, &first).await;
+    register(&live, &second_phone, &second).await;
+    let direct_rings = Ringing::start(&live.fs, &direct_phone, Callee::Rings, 40).await;
+    let first_rings = Ringing::start(&live.fs, &first_phone, Callee::Rings, 40).await;
+    let second_rings = Ringing::start(&live.fs, &second_phone, Callee::Rings, 40).await;
+
+    let caller_phone = Phone::new(&live.fs, "LiveCaller/200");
+    let call = dial(&live.fs, &caller_phone, &caller, "201").await;
+    assert_ne!(
+        final_answer(&call),
+        Some(200),
+        "nobody answered: {}",
+        call.messages
+    );
+
+    let direct_saw = direct_rings.finish().await;
+    let first_saw = first_rings.finish().await;
+    let second_saw = second_rings.finish().await;
+    for (who, saw) in [
+        ("the direct registration", &direct_saw),
+        ("the first Location phone", &first_saw),
+        ("the second Location phone", &second_saw),
+    ] {
+        let got = got(saw);
+        assert!(
+            got.first().is_some_and(|m| m == "INVITE") && got.contains(&"CANCEL".to_owned()),
+            "{who} rang and was cancelled: {}",
+            saw.messages
+        );
+    }
+    // The first Location phone rang with the direct registration; the second only after the
+    // first one's ring time ended it.
+    let first_cancelled = first_at(&first_saw, "CANCEL");
+    let second_invited = first_at(&second_saw, "INVITE");
+    assert!(
+        first_cancelled <= second_invited,
+        "the first ({first_cancelled}) is cancelled before the second rings ({second_invited})"
+    );
+    assert!(
+        first_at(&direct_saw, "INVITE") < second_invited,
+        "the direct registration rang from the start"
     );
 }
