@@ -336,7 +336,7 @@ fn received_at(outcome: &crate::harness::Outcome) -> Vec<(String, String)> {
             stamp = rest.trim().to_owned();
         } else if line.contains("message received") {
             // A blank line, then the start line.
-            while let Some(next) = lines.next() {
+            for next in lines.by_ref() {
                 if !next.trim().is_empty() {
                     found.push((stamp.clone(), next.trim().to_owned()));
                     break;
