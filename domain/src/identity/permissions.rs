@@ -63,6 +63,12 @@ permissions! {
     ApiKeysWrite => "api_keys.write", "Create, list and revoke API keys.";
     SecretsRead => "secrets.read", "Read SIP secrets in clear text (audited).";
     NodesRead => "nodes.read", "See the FreeSWITCH nodes and their links (platform scope).";
+    NumbersRead => "numbers.read", "List and read the Domain's Numbers (DIDs) and their destinations.";
+    NumbersWrite => "numbers.write", "Point the Domain's Numbers at destinations.";
+    NumbersManage => "numbers.manage", "Add Numbers to the platform and assign them to Domains (platform scope).";
+    RoutingRead => "routing.read", "See Gateways, Outbound Routes and explain calls.";
+    RoutingWrite => "routing.write", "Create, change and delete the Domain's Gateways and Outbound Routes.";
+    GatewaysManage => "gateways.manage", "Create platform Gateways and grant them to Domains (platform scope).";
 }
 
 /// A permission name that is not in the fixed set.
@@ -268,6 +274,10 @@ impl BuiltinRole {
                 P::AuditRead,
                 P::ApiKeysWrite,
                 P::SecretsRead,
+                P::NumbersRead,
+                P::NumbersWrite,
+                P::RoutingRead,
+                P::RoutingWrite,
             ]),
             BuiltinRole::Manager => PermissionSet::of(&[
                 P::DomainsRead,
@@ -284,6 +294,9 @@ impl BuiltinRole {
                 P::PresenceRead,
                 P::RegistrationsRead,
                 P::AuditRead,
+                P::NumbersRead,
+                P::NumbersWrite,
+                P::RoutingRead,
             ]),
             BuiltinRole::Receptionist => PermissionSet::of(&[
                 P::DomainsRead,
@@ -294,6 +307,7 @@ impl BuiltinRole {
                 P::HotdeskOthers,
                 P::PresenceRead,
                 P::RegistrationsRead,
+                P::NumbersRead,
             ]),
             BuiltinRole::Supervisor => PermissionSet::of(&[
                 P::DomainsRead,
@@ -306,6 +320,8 @@ impl BuiltinRole {
                 P::PresenceRead,
                 P::RegistrationsRead,
                 P::AuditRead,
+                P::NumbersRead,
+                P::RoutingRead,
             ]),
             BuiltinRole::Agent => PermissionSet::of(&[
                 P::DomainsRead,

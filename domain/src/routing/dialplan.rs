@@ -64,6 +64,14 @@ pub enum HangupCause {
     NoRouteDestination,
     /// Too many forwarding hops (SIP 483).
     ExchangeRoutingError,
+    /// Refused (SIP 603).
+    CallRejected,
+    /// Ended normally.
+    NormalClearing,
+    /// The caller's toll class does not allow the number (SIP 403).
+    OutgoingCallBarred,
+    /// No gateway could take the call (SIP 503).
+    NormalTemporaryFailure,
 }
 
 impl HangupCause {
@@ -76,6 +84,10 @@ impl HangupCause {
             Self::UnallocatedNumber => "UNALLOCATED_NUMBER",
             Self::NoRouteDestination => "NO_ROUTE_DESTINATION",
             Self::ExchangeRoutingError => "EXCHANGE_ROUTING_ERROR",
+            Self::CallRejected => "CALL_REJECTED",
+            Self::NormalClearing => "NORMAL_CLEARING",
+            Self::OutgoingCallBarred => "OUTGOING_CALL_BARRED",
+            Self::NormalTemporaryFailure => "NORMAL_TEMPORARY_FAILURE",
         }
     }
 }

@@ -4,7 +4,11 @@
 //!   own context does (ring an Extension, apply its busy / no-answer / not-registered outcome,
 //!   or end with a cause), with a bound on forwarding hops.
 //!
+//! - [`destination`]: where a call can be sent (Numbers today; ring groups, IVRs and time
+//!   conditions later), one type with one stored form.
+//!
 //! Numbers (DIDs), Gateways, Outbound Routes and the call explanation will live here too
 //! (DESIGN §6); FreeSWITCH's XML rendering of these decisions stays in `esl-bridge`.
 
+pub mod destination;
 pub mod dialplan;

@@ -21,7 +21,12 @@ use crate::services::access::custom_role_permissions;
 use crate::store::{api_keys, role_assignments, roles, users};
 
 /// Permissions that only make sense at platform level; a custom (Domain) role cannot hold them.
-pub const PLATFORM_ONLY: &[Permission] = &[Permission::DomainsManage, Permission::NodesRead];
+pub const PLATFORM_ONLY: &[Permission] = &[
+    Permission::DomainsManage,
+    Permission::NodesRead,
+    Permission::NumbersManage,
+    Permission::GatewaysManage,
+];
 
 /// Longest custom role name, in characters.
 pub const MAX_ROLE_NAME: usize = 64;

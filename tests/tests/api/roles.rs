@@ -494,7 +494,15 @@ async fn the_permission_catalogue_lists_every_permission_and_builtin_role(app: T
         .filter(|p| p["scope"] == "platform")
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(platform_only, vec!["domains.manage", "nodes.read"]);
+    assert_eq!(
+        platform_only,
+        vec![
+            "domains.manage",
+            "nodes.read",
+            "numbers.manage",
+            "gateways.manage"
+        ]
+    );
     assert!(
         catalogue["permissions"]
             .as_array()
