@@ -397,6 +397,8 @@ pub struct LocationFacts {
     pub ring_strategy: RingStrategy,
     /// Emergency caller ID of the place.
     pub emergency_caller_id: CallerIdParts,
+    /// Street address for emergency services.
+    pub emergency_address: Option<String>,
     /// Who may sign in.
     pub sign_in_policy: SignInPolicy,
     /// Role keys allowed to sign in when `Listed`.
@@ -418,6 +420,7 @@ impl From<&locations::Model> for LocationFacts {
                 name: l.emergency_caller_id_name.clone(),
                 number: l.emergency_caller_id_number.clone(),
             },
+            emergency_address: l.emergency_address.clone(),
             sign_in_policy: SignInPolicy::parse(&l.sign_in_policy).unwrap_or(SignInPolicy::Listed),
             allowed_roles: l
                 .allowed_roles

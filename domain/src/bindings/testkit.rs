@@ -165,6 +165,7 @@ impl Kit {
                 name: name.into(),
                 ring_strategy: strategy,
                 emergency_caller_id: CallerIdParts::default(),
+                emergency_address: None,
                 sign_in_policy: SignInPolicy::Everyone,
                 allowed_roles: BTreeSet::new(),
                 allowed_extension_ids: BTreeSet::new(),

@@ -12,14 +12,20 @@
 //! Every forward counts one hop; past [`MAX_FORWARD_HOPS`] the call ends with
 //! `EXCHANGE_ROUTING_ERROR` (SIP 483, "too many hops") instead of looping.
 //!
+//! [`DialPlan::place`] answers a number dialled by a known caller ([`CallerRef`]): the Domain's
+//! emergency numbers first (always through the emergency route, with the place's emergency
+//! caller ID, never refused by a toll class), then its Extensions, then its Outbound Routes
+//! ([`OutboundPlan`]); [`DialPlan::inbound`] answers a Number called from a carrier.
+//!
 //! Choices where the issue is silent:
-//! - The Domain's emergency numbers are not answered here ([`Decision::NotOurs`]): until
-//!   emergency routes exist, the operator's own dialplan routes them, and an emergency call must
-//!   never be refused because switchboard does not know the number.
-//! - A forward to a number that is not an Extension in service of the Domain is refused with
-//!   `NO_ROUTE_DESTINATION` (SIP 404): there are no outbound routes yet to reach an external
-//!   number. A forward into another context (an Extension with a context of its own) is
-//!   handed to that context as it is; its hop is counted all the same.
+//! - An emergency number that no route matches is left to the operator's own dialplan
+//!   ([`Decision::EmergencyUnrouted`]: FreeSWITCH is answered "not found", and the call is still
+//!   reported): an emergency call must never be refused because switchboard has no route.
+//! - A forward to a number that is not an Extension in service of the Domain is dialled in the
+//!   Domain's context like any number: through the Outbound Routes, as the forwarding
+//!   Extension (its toll class, its caller ID). A forward into another context (an Extension
+//!   with a context of its own) is handed to that context as it is; its hop is counted all the
+//!   same.
 //! - Do-Not-Disturb applies the busy outcome (busy forward, else voicemail, else busy), as a
 //!   busy phone would.
 //! - Causes: `USER_BUSY` and `CALL_REJECTED` (a phone's "reject" key) are busy; `NO_ANSWER`,
@@ -36,6 +42,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::callers::{CallerFacts, CallerRef, Callers};
+use super::facts::{NumberFacts, RoutingRows};
+use super::outbound::{
+    CallerIdSource, ChosenCallerId, CompiledRoute, DialPattern, OutboundPlan, RouteDecision,
+};
 use crate::bindings::Bindings;
 use crate::bindings::ring_plan::{
     Disposition, ExtensionRef, Fallback, RingPlan, busy_fallback, ring_plan,
@@ -225,11 +236,71 @@ impl Step<'_> {
     pub const TOO_MANY_HOPS_CAUSE: HangupCause = HangupCause::ExchangeRoutingError;
 }
 
+/// An emergency call, as the Domain's live stream reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EmergencyCall {
+    /// The number dialled.
+    pub dialled: String,
+    /// The caller ID sent with it.
+    pub caller_id_name: Option<String>,
+    /// The caller ID number sent with it.
+    pub caller_id_number: Option<String>,
+    /// Who and which phone, with the Location and its emergency address.
+    pub caller: Option<CallerFacts>,
+    /// The route it leaves through (none: no emergency route; the operator's dialplan).
+    pub route: Option<String>,
+}
+
+/// A call leaving through an Outbound Route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundCall<'a> {
+    /// The route.
+    pub route: &'a CompiledRoute,
+    /// The pattern that matched.
+    pub pattern: &'a DialPattern,
+    /// What was dialled.
+    pub dialled: String,
+    /// What the gateways are sent (E.164 where it can be).
+    pub number: String,
+    /// The caller ID and why.
+    pub caller_id: ChosenCallerId,
+    /// Set for an emergency call.
+    pub emergency: Option<EmergencyCall>,
+}
+
+/// Why a call is refused before it leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The caller's toll class does not allow the route's class.
+    TollClass,
+    /// The route that matched has no gateway the Domain can use.
+    NoGateway,
+    /// An external number dialled by nobody we know (no toll class to check).
+    UnknownCaller,
+    /// A logged-out phone dialled something other than an emergency number.
+    LoggedOut,
+}
+
 /// The answer to one lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision<'a, X> {
-    /// Not for this plan to answer (the Domain's emergency numbers; see the module notes).
+    /// Not for this plan to answer.
     NotOurs,
+    /// An emergency number that no route matches: the operator's dialplan (see the module
+    /// notes); reported all the same.
+    EmergencyUnrouted(EmergencyCall),
+    /// Leave through a gateway.
+    Outbound(OutboundCall<'a>),
+    /// Refused before it left.
+    Refused {
+        /// The cause it ends with.
+        cause: HangupCause,
+        /// Why.
+        reason: Refusal,
+        /// The route that matched, if any.
+        route: Option<&'a CompiledRoute>,
+    },
     /// No such number: `UNALLOCATED_NUMBER`.
     Unallocated,
     /// Ring the Extension; if the ring fails, ask [`DialPlan::after_ring`].
@@ -255,6 +326,11 @@ pub struct DialPlan<X> {
     context: String,
     emergency_numbers: Vec<String>,
     routes: HashMap<String, Route<X>>,
+    outbound: OutboundPlan,
+    numbers: HashMap<String, NumberFacts>,
+    /// The Number that rings each Extension (the lowest, when several do).
+    dids: HashMap<Uuid, String>,
+    callers: Callers,
 }
 
 impl<X> DialPlan<X> {
@@ -266,17 +342,44 @@ impl<X> DialPlan<X> {
             context: bindings.domain.sip_domain.to_ascii_lowercase(),
             emergency_numbers: bindings.settings.emergency_numbers.clone(),
             routes: HashMap::new(),
+            outbound: OutboundPlan::default(),
+            numbers: HashMap::new(),
+            dids: HashMap::new(),
+            callers: Callers::compile(bindings),
         }
+    }
+
+    /// Adds the Domain's Outbound Routes, gateways and Numbers.
+    pub fn with_routing(mut self, rows: &RoutingRows) -> Self {
+        let (outbound, numbers) = super::facts::compile(rows);
+        let mut dids: HashMap<Uuid, String> = HashMap::new();
+        for n in numbers.values() {
+            if let Some(super::destination::Destination::Extension { extension_id }) =
+                &n.destination
+            {
+                let slot = dids
+                    .entry(*extension_id)
+                    .or_insert_with(|| n.number.clone());
+                if n.number < *slot {
+                    slot.clone_from(&n.number);
+                }
+            }
+        }
+        self.outbound = outbound;
+        self.numbers = numbers;
+        self.dids = dids;
+        self
     }
 
     /// Compiles the plan of every Extension in service; `payload` renders what the answer needs
     /// per Extension (it sees the ring plan, computed once).
     pub fn compile(
         bindings: &Bindings,
+        routing: &RoutingRows,
         now: DateTime<Utc>,
         mut payload: impl FnMut(&ExtensionFacts, &RingPlan) -> X,
     ) -> Self {
-        let mut plan = Self::empty(bindings);
+        let mut plan = Self::empty(bindings).with_routing(routing);
         for ext in bindings.extensions.values() {
             let ring = ring_plan(bindings, ext.id, now);
             let x = payload(ext, &ring);
@@ -331,11 +434,170 @@ impl<X> DialPlan<X> {
         self.routes.is_empty()
     }
 
-    /// `destination` dialled in the Domain's context by a call that has taken `hops` forwards.
-    pub fn dial(&self, destination: &str, hops: u32) -> Decision<'_, X> {
-        if self.emergency_numbers.iter().any(|n| n == destination) {
-            return Decision::NotOurs;
+    /// The outbound side: routes, numbering, caller-ID rules.
+    pub fn outbound(&self) -> &OutboundPlan {
+        &self.outbound
+    }
+
+    /// Whether `number` is one of the Domain's emergency numbers.
+    pub fn is_emergency(&self, number: &str) -> bool {
+        self.emergency_numbers.iter().any(|n| n == number)
+    }
+
+    /// What the plan knows of a caller (`None` for an unknown one).
+    pub fn caller(&self, caller: &CallerRef) -> Option<&CallerFacts> {
+        match caller {
+            CallerRef::Device(id) => self.callers.device(*id),
+            CallerRef::Extension(id) | CallerRef::ForwardedBy(id) => self.callers.extension(*id),
+            CallerRef::InboundNumber(_) => self.callers.domain(),
+            CallerRef::Unknown => None,
         }
+    }
+
+    /// The Number a call from a carrier is for: as sent, or with a `+` the carrier left off,
+    /// or read with the Domain's numbering.
+    pub fn inbound(&self, called: &str) -> Option<&NumberFacts> {
+        let called = called.trim();
+        self.numbers
+            .get(called)
+            .or_else(|| {
+                called
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| self.numbers.get(&format!("+{called}")))
+                    .flatten()
+            })
+            .or_else(|| {
+                self.outbound
+                    .numbering
+                    .to_e164(called)
+                    .and_then(|n| self.numbers.get(&n))
+            })
+    }
+
+    /// `destination` dialled in the Domain's context by `caller`, the call having taken `hops`
+    /// forwards: an emergency number, an Extension, or a number for the Outbound Routes.
+    pub fn place(&self, caller: &CallerRef, destination: &str, hops: u32) -> Decision<'_, X> {
+        let facts = self.caller(caller);
+        if self.is_emergency(destination) {
+            return self.emergency(facts, destination);
+        }
+        if self.routes.contains_key(destination) {
+            return self.dial(destination, hops);
+        }
+        if facts.is_some_and(|f| f.restricted) {
+            return Decision::Refused {
+                cause: HangupCause::OutgoingCallBarred,
+                reason: Refusal::LoggedOut,
+                route: None,
+            };
+        }
+        let Some(facts) = facts else {
+            return match self.outbound.route(destination, &[] as &[&str], false) {
+                RouteDecision::NoRoute => Decision::Unallocated,
+                _ => Decision::Refused {
+                    cause: HangupCause::OutgoingCallBarred,
+                    reason: Refusal::UnknownCaller,
+                    route: None,
+                },
+            };
+        };
+        // A Number pointed outside by the Domain admin: no toll class of its own.
+        let inbound = matches!(caller, CallerRef::InboundNumber(_));
+        let all_classes: Vec<&str> = super::outbound::TollClass::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        let decision = if inbound {
+            self.outbound.route(destination, &all_classes, false)
+        } else {
+            self.outbound.route(destination, &facts.toll_allow, false)
+        };
+        match decision {
+            RouteDecision::NoRoute => Decision::Unallocated,
+            RouteDecision::Barred { route } => Decision::Refused {
+                cause: HangupCause::OutgoingCallBarred,
+                reason: Refusal::TollClass,
+                route: Some(route),
+            },
+            RouteDecision::NoGateway { route } => Decision::Refused {
+                cause: HangupCause::NormalTemporaryFailure,
+                reason: Refusal::NoGateway,
+                route: Some(route),
+            },
+            RouteDecision::Route {
+                route,
+                pattern,
+                number,
+            } => {
+                let caller_id = match caller {
+                    CallerRef::InboundNumber(did) => ChosenCallerId {
+                        name: None,
+                        number: Some(did.clone()),
+                        source: CallerIdSource::InboundNumber,
+                    },
+                    _ => self.outbound.caller_id(
+                        facts.outbound_name.as_deref(),
+                        facts.outbound_number.as_deref(),
+                        facts
+                            .extension
+                            .as_ref()
+                            .and_then(|e| self.dids.get(&e.id))
+                            .map(String::as_str),
+                    ),
+                };
+                Decision::Outbound(OutboundCall {
+                    route,
+                    pattern,
+                    dialled: destination.to_owned(),
+                    number,
+                    caller_id,
+                    emergency: None,
+                })
+            }
+        }
+    }
+
+    /// An emergency number: the emergency route, the place's emergency caller ID.
+    fn emergency(&self, facts: Option<&CallerFacts>, dialled: &str) -> Decision<'_, X> {
+        let facts = facts.or_else(|| self.callers.domain());
+        let id = facts.map(|f| &f.emergency);
+        let mut call = EmergencyCall {
+            dialled: dialled.to_owned(),
+            caller_id_name: id.and_then(|e| e.name.clone()),
+            caller_id_number: id.and_then(|e| e.number.clone()),
+            caller: facts.cloned(),
+            route: None,
+        };
+        match self.outbound.route(dialled, &[] as &[&str], true) {
+            RouteDecision::Route {
+                route,
+                pattern,
+                number,
+            } => {
+                call.route = Some(route.name.clone());
+                Decision::Outbound(OutboundCall {
+                    route,
+                    pattern,
+                    dialled: dialled.to_owned(),
+                    number,
+                    caller_id: ChosenCallerId {
+                        name: call.caller_id_name.clone(),
+                        number: call.caller_id_number.clone(),
+                        source: CallerIdSource::Emergency,
+                    },
+                    emergency: Some(call),
+                })
+            }
+            // A route without a usable gateway, or none at all: the operator's dialplan may
+            // still reach the emergency services; never refused here.
+            _ => Decision::EmergencyUnrouted(call),
+        }
+    }
+
+    /// `destination` dialled in the Domain's context: an Extension in service, else
+    /// unallocated (see [`place`](Self::place) for every other kind of number).
+    pub fn dial(&self, destination: &str, hops: u32) -> Decision<'_, X> {
         let Some(route) = self.routes.get(destination) else {
             return Decision::Unallocated;
         };
@@ -447,16 +709,12 @@ fn outcome(bindings: &Bindings, fallback: &Fallback, unavailable: HangupCause) -
     }
 }
 
-/// A forward: to an Extension in service of the Domain, or into another context as it is;
-/// anything else has no route yet.
+/// A forward: to a number of the Domain's context (an Extension, or anything the Outbound
+/// Routes reach), or into another context as it is.
 fn forward(bindings: &Bindings, destination: &str, context: &str) -> Outcome {
     let destination = destination.trim();
     let own_context = context.eq_ignore_ascii_case(&bindings.domain.sip_domain);
-    let reachable = !own_context
-        || bindings
-            .extension_by_number(destination)
-            .is_some_and(|e| e.enabled);
-    if reachable && !destination.is_empty() {
+    if !destination.is_empty() {
         Outcome::Forward {
             destination: destination.to_owned(),
             context: if own_context {
@@ -482,13 +740,28 @@ mod tests {
     const NOW: &str = "2025-03-28T14:00:00Z";
 
     fn compile(k: &Kit) -> DialPlan<()> {
-        DialPlan::compile(&k.b, at(NOW), |_, _| ())
+        DialPlan::compile(&k.b, &RoutingRows::default(), at(NOW), |_, _| ())
     }
 
     /// A decision as text, for tables.
     fn show<X>(d: &Decision<'_, X>) -> String {
         match d {
             Decision::NotOurs => "not ours".into(),
+            Decision::EmergencyUnrouted(call) => format!("emergency {} unrouted", call.dialled),
+            Decision::Outbound(call) => format!(
+                "out {} via {} as {}",
+                call.number,
+                call.route
+                    .gateways
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(">"),
+                call.caller_id.number.as_deref().unwrap_or("-")
+            ),
+            Decision::Refused { cause, reason, .. } => {
+                format!("refused {} ({reason:?})", cause.as_str())
+            }
             Decision::Unallocated => "hangup UNALLOCATED_NUMBER".into(),
             Decision::End => "end".into(),
             Decision::Ring { route } => format!("ring {}", route.extension.number),
@@ -672,13 +945,21 @@ mod tests {
             "hangup UNALLOCATED_NUMBER",
             "a disabled Extension's number is unallocated"
         );
-        assert_eq!(show(&plan.dial("112", 0)), "not ours");
+        assert_eq!(
+            show(&plan.place(&CallerRef::Unknown, "112", 0)),
+            "emergency 112 unrouted",
+            "no emergency route: left to the operator's dialplan, reported all the same"
+        );
+        assert_eq!(
+            show(&plan.place(&CallerRef::Unknown, "299", 0)),
+            "hangup UNALLOCATED_NUMBER"
+        );
         assert_eq!(plan.context(), SIP_DOMAIN);
         assert_eq!(plan.len(), 0);
     }
 
     #[test]
-    fn forwards_to_numbers_that_are_not_extensions_in_service_have_no_route_yet() {
+    fn forwards_to_numbers_that_are_not_extensions_are_dialled_in_the_domains_context() {
         let mut k = Kit::new();
         let a = k.ext("201", "A");
         Kit::forward(&mut k.ext_mut(a).forward_always, "+4930123456");
@@ -692,11 +973,16 @@ mod tests {
         let plan = compile(&k);
         assert_eq!(
             show(&plan.dial("201", 0)),
-            "201: hangup NO_ROUTE_DESTINATION"
+            "201: forward +4930123456@acme.example.net hop 1"
         );
         assert_eq!(
             show(&plan.dial("202", 0)),
-            "202: hangup NO_ROUTE_DESTINATION"
+            "202: forward 205@acme.example.net hop 1"
+        );
+        assert_eq!(
+            show(&plan.place(&CallerRef::ForwardedBy(b), "205", 1)),
+            "hangup UNALLOCATED_NUMBER",
+            "a disabled Extension, and no route: unallocated"
         );
         assert_eq!(
             show(&plan.dial("206", 0)),
@@ -733,7 +1019,7 @@ mod tests {
         k.fixed("Desk", "d-201", alice);
         k.ext("202", "Bob");
         let mut seen = Vec::new();
-        let plan = DialPlan::compile(&k.b, at(NOW), |ext, ring| {
+        let plan = DialPlan::compile(&k.b, &RoutingRows::default(), at(NOW), |ext, ring| {
             seen.push(ext.number.clone());
             ring.sip_users().join(",")
         });
@@ -741,5 +1027,255 @@ mod tests {
         assert_eq!(seen, ["201", "202"]);
         assert_eq!(plan.route("201").map(|r| r.payload.as_str()), Some("d-201"));
         assert_eq!(plan.route("202").map(|r| r.payload.as_str()), Some(""));
+    }
+
+    mod outbound {
+        use super::*;
+        use crate::routing::destination::Destination;
+        use crate::routing::facts::NumberFacts;
+        use crate::store::{calling_settings, gateways, outbound_route_gateways, outbound_routes};
+
+        fn gateway(name: &str, enabled: bool) -> gateways::Model {
+            gateways::Model {
+                id: Uuid::now_v7(),
+                domain_id: None,
+                owner_key: "platform".into(),
+                name: name.into(),
+                description: String::new(),
+                proxy: "127.0.0.2:5080".into(),
+                realm: None,
+                username: None,
+                password_encrypted: None,
+                register: false,
+                transport: "udp".into(),
+                caller_id_in_from: true,
+                ping_secs: None,
+                expire_secs: 600,
+                from_domain: None,
+                enabled,
+                created_at: at(NOW),
+                updated_at: at(NOW),
+            }
+        }
+
+        fn route(
+            rows: &mut RoutingRows,
+            name: &str,
+            position: i32,
+            patterns: &str,
+            class: &str,
+            gws: &[Uuid],
+        ) {
+            let id = Uuid::now_v7();
+            rows.routes.push(outbound_routes::Model {
+                id,
+                domain_id: Uuid::nil(),
+                name: name.into(),
+                position,
+                patterns: patterns.into(),
+                strip_digits: 0,
+                prepend: String::new(),
+                toll_class: class.into(),
+                enabled: true,
+                created_at: at(NOW),
+                updated_at: at(NOW),
+            });
+            for (i, g) in gws.iter().enumerate() {
+                rows.route_gateways.push(outbound_route_gateways::Model {
+                    route_id: id,
+                    gateway_id: *g,
+                    position: i32::try_from(i).unwrap_or_default(),
+                });
+            }
+        }
+
+        /// Acme in Germany: emergency, national and international routes; two carriers.
+        fn acme(k: &mut Kit) -> RoutingRows {
+            let first = gateway("first", true);
+            let second = gateway("second", true);
+            let off = gateway("off", false);
+            let mut settings = crate::services::calling_settings::defaults(k.b.domain.id);
+            settings.country_code = Some("49".into());
+            settings.outbound_caller_id_number = Some("+4930100".into());
+            settings.outbound_caller_id_name = Some("Acme".into());
+            let mut rows = RoutingRows {
+                settings: Some(settings),
+                gateways: vec![first.clone(), second.clone(), off.clone()],
+                ..RoutingRows::default()
+            };
+            route(
+                &mut rows,
+                "emergency",
+                0,
+                "112\n110",
+                "emergency",
+                &[off.id, second.id],
+            );
+            route(
+                &mut rows,
+                "international",
+                1,
+                "00Z.",
+                "international",
+                &[first.id],
+            );
+            route(
+                &mut rows,
+                "national",
+                2,
+                "0Z.",
+                "national",
+                &[first.id, second.id],
+            );
+            route(&mut rows, "dead", 3, "9.", "local", &[off.id]);
+            let _: &calling_settings::Model =
+                rows.settings.as_ref().unwrap_or_else(|| unreachable!());
+            rows
+        }
+
+        #[test]
+        fn a_phone_calls_out_through_its_route_with_the_right_caller_id() {
+            let mut k = Kit::new();
+            let alice = k.ext("201", "Alice");
+            k.ext_mut(alice).outbound_caller_id.number = Some("+4930101".into());
+            let desk = k.fixed("Desk", "d-201", alice);
+            let mut rows = acme(&mut k);
+            rows.numbers.push(NumberFacts {
+                id: Uuid::now_v7(),
+                number: "+4930101".into(),
+                destination: Some(Destination::Extension {
+                    extension_id: alice,
+                }),
+            });
+            let plan = DialPlan::compile(&k.b, &rows, at(NOW), |_, _| ());
+            let me = CallerRef::Device(desk);
+            assert_eq!(
+                show(&plan.place(&me, "030123456", 0)),
+                "out +4930123456 via first>second as +4930101"
+            );
+            assert_eq!(
+                show(&plan.place(&me, "0044201234", 0)),
+                "refused OUTGOING_CALL_BARRED (TollClass)",
+                "international is not in domestic"
+            );
+            assert_eq!(
+                show(&plan.place(&me, "9123", 0)),
+                "refused NORMAL_TEMPORARY_FAILURE (NoGateway)"
+            );
+            assert_eq!(
+                show(&plan.place(&me, "555", 0)),
+                "hangup UNALLOCATED_NUMBER"
+            );
+            assert_eq!(show(&plan.place(&me, "201", 0)), "ring 201");
+            assert_eq!(
+                show(&plan.place(&CallerRef::Unknown, "030123456", 0)),
+                "refused OUTGOING_CALL_BARRED (UnknownCaller)"
+            );
+        }
+
+        #[test]
+        fn a_caller_id_the_domain_does_not_own_falls_back_to_the_domain_default() {
+            let mut k = Kit::new();
+            let bob = k.ext("202", "Bob");
+            k.ext_mut(bob).outbound_caller_id.number = Some("+15550000".into());
+            let desk = k.fixed("Desk", "d-202", bob);
+            let mut rows = acme(&mut k);
+            rows.numbers.push(NumberFacts {
+                id: Uuid::now_v7(),
+                number: "+4930100".into(),
+                destination: None,
+            });
+            let plan = DialPlan::compile(&k.b, &rows, at(NOW), |_, _| ());
+            assert_eq!(
+                show(&plan.place(&CallerRef::Device(desk), "030123456", 0)),
+                "out +4930123456 via first>second as +4930100"
+            );
+        }
+
+        #[test]
+        fn emergency_calls_leave_from_every_phone_with_the_places_caller_id() {
+            let mut k = Kit::new();
+            let carol = k.ext("207", "Carol");
+            k.ext_mut(carol).toll_allow = String::new();
+            k.ext_mut(carol).dnd = true;
+            let hot = k.hotdesk("Hot desk", "d-hot");
+            let room = k.location("Room 4.12", RingStrategy::Simultaneous);
+            k.place(hot, room, 1, None);
+            k.b.locations.get_mut(&room).map(|l| {
+                l.emergency_caller_id.number = Some("+4930412".into());
+                l.emergency_address = Some("Main St 1, 4th floor".into());
+            });
+            let rows = acme(&mut k);
+            let plan = DialPlan::compile(&k.b, &rows, at(NOW), |_, _| ());
+            // Logged out, no toll class at all: still through the emergency route (its first
+            // gateway is disabled, so the second), as the place.
+            match plan.place(&CallerRef::Device(hot), "112", 0) {
+                Decision::Outbound(call) => {
+                    assert_eq!(call.number, "112");
+                    assert_eq!(call.route.name, "emergency");
+                    assert_eq!(call.route.gateways.len(), 1);
+                    assert_eq!(call.caller_id.number.as_deref(), Some("+4930412"));
+                    assert_eq!(call.caller_id.source, CallerIdSource::Emergency);
+                    let e = call.emergency.expect("reported");
+                    let who = e.caller.expect("the phone");
+                    assert_eq!(who.device_id, Some(hot));
+                    assert_eq!(
+                        who.location.and_then(|l| l.emergency_address).as_deref(),
+                        Some("Main St 1, 4th floor")
+                    );
+                }
+                other => panic!("{}", show(&other)),
+            }
+            assert_eq!(
+                show(&plan.place(&CallerRef::Device(hot), "030123456", 0)),
+                "refused OUTGOING_CALL_BARRED (LoggedOut)"
+            );
+            k.login(
+                hot,
+                carol,
+                "2025-03-28T08:00:00Z",
+                SessionOrigin::FeatureCode,
+            );
+            let plan = DialPlan::compile(&k.b, &rows, at(NOW), |_, _| ());
+            assert!(
+                matches!(
+                    plan.place(&CallerRef::Device(hot), "112", 0),
+                    Decision::Outbound(OutboundCall {
+                        emergency: Some(_),
+                        ..
+                    })
+                ),
+                "logged in with DND and no toll class: still out"
+            );
+        }
+
+        #[test]
+        fn numbers_from_carriers_find_their_destination_in_any_usual_form() {
+            let mut k = Kit::new();
+            let alice = k.ext("201", "Alice");
+            let mut rows = acme(&mut k);
+            let id = Uuid::now_v7();
+            rows.numbers.push(NumberFacts {
+                id,
+                number: "+4930101".into(),
+                destination: Some(Destination::Extension {
+                    extension_id: alice,
+                }),
+            });
+            let plan = DialPlan::compile(&k.b, &rows, at(NOW), |_, _| ());
+            for called in ["+4930101", "4930101", "030101"] {
+                assert_eq!(plan.inbound(called).map(|n| n.id), Some(id), "{called}");
+            }
+            assert!(plan.inbound("+4930199").is_none());
+            // A Number forwarded outside leaves as the Number, whatever the toll class.
+            assert_eq!(
+                show(&plan.place(
+                    &CallerRef::InboundNumber("+4930101".into()),
+                    "0044201234",
+                    1
+                )),
+                "out +44201234 via first as +4930101"
+            );
+        }
     }
 }

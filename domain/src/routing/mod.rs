@@ -10,5 +10,8 @@
 //! Numbers (DIDs), Gateways, Outbound Routes and the call explanation will live here too
 //! (DESIGN §6); FreeSWITCH's XML rendering of these decisions stays in `esl-bridge`.
 
+pub mod callers;
 pub mod destination;
 pub mod dialplan;
+pub mod facts;
+pub mod outbound;

@@ -37,6 +37,12 @@ pub fn defaults(domain_id: Uuid) -> calling_settings::Model {
         pin_max_failures: 5,
         pin_window_secs: 900,
         pin_min_length: 4,
+        country_code: None,
+        national_prefix: "0".to_owned(),
+        international_prefix: "00".to_owned(),
+        outbound_caller_id_name: None,
+        outbound_caller_id_number: None,
+        present_any_caller_id: false,
         updated_at: Utc::now(),
     }
 }
@@ -91,6 +97,18 @@ pub struct SettingsPatch {
     pub pin_window_secs: Option<i32>,
     /// The fewest digits a new PIN may have, 4–12.
     pub pin_min_length: Option<i32>,
+    /// Country calling code (1–3 digits, no `+`).
+    pub country_code: Option<Option<String>>,
+    /// National trunk prefix (0–2 digits).
+    pub national_prefix: Option<String>,
+    /// International access prefix (1–4 digits).
+    pub international_prefix: Option<String>,
+    /// The Domain's default outbound caller ID name.
+    pub outbound_caller_id_name: Option<Option<String>>,
+    /// The Domain's default outbound caller ID number (E.164).
+    pub outbound_caller_id_number: Option<Option<String>>,
+    /// May present numbers it does not own (platform `domains.manage` only).
+    pub present_any_caller_id: Option<bool>,
 }
 
 /// Changes the settings (`settings.write`), validating the whole result.
@@ -152,8 +170,37 @@ pub async fn update(
     if let Some(v) = patch.pin_min_length {
         s.pin_min_length = v;
     }
-
+    if let Some(v) = patch.country_code {
+        s.country_code = v.map(|c| c.trim().trim_start_matches('+').to_owned());
+    }
+    if let Some(v) = patch.national_prefix {
+        s.national_prefix = v.trim().to_owned();
+    }
+    if let Some(v) = patch.international_prefix {
+        s.international_prefix = v.trim().to_owned();
+    }
+    if let Some(v) = patch.outbound_caller_id_name {
+        s.outbound_caller_id_name = v;
+    }
+    if let Some(v) = patch.outbound_caller_id_number {
+        s.outbound_caller_id_number = v;
+    }
     let mut errors = FieldErrors::new();
+    if let Some(v) = patch.present_any_caller_id
+        && v != s.present_any_caller_id
+    {
+        if crate::identity::authz::authorize_platform(&ctx.actor, Permission::DomainsManage).is_ok()
+        {
+            s.present_any_caller_id = v;
+        } else {
+            errors.add(
+                "present_any_caller_id",
+                "platform_only",
+                "only the platform decides whether a Domain may present numbers it does not own",
+            );
+        }
+    }
+
     if let Some(numbers) = patch.emergency_numbers {
         if let Some(joined) = errors.check("emergency_numbers", parse_emergency_numbers(&numbers)) {
             s.emergency_numbers = joined;
@@ -233,6 +280,43 @@ pub async fn update(
     if !(4..=12).contains(&s.pin_min_length) {
         errors.add("pin_min_length", "out_of_range", "must be between 4 and 12");
     }
+    let digits = |v: &str, min: usize, max: usize| {
+        (min..=max).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit())
+    };
+    if let Some(cc) = &s.country_code
+        && (!digits(cc, 1, 3) || cc.starts_with('0'))
+    {
+        errors.add(
+            "country_code",
+            "invalid_country_code",
+            "a country calling code is 1 to 3 digits without + (e.g. 49, 1, 353)",
+        );
+    }
+    if !digits(&s.national_prefix, 0, 2) {
+        errors.add(
+            "national_prefix",
+            "invalid_prefix",
+            "the national trunk prefix is 0 to 2 digits (e.g. 0; empty for none)",
+        );
+    }
+    if !digits(&s.international_prefix, 1, 4) {
+        errors.add(
+            "international_prefix",
+            "invalid_prefix",
+            "the international access prefix is 1 to 4 digits (e.g. 00, 011)",
+        );
+    }
+    if let Some(name) = &s.outbound_caller_id_name {
+        errors.check("outbound_caller_id_name", CallerIdName::parse(name));
+    }
+    if let Some(number) = &s.outbound_caller_id_number {
+        if let Some(n) = errors.check(
+            "outbound_caller_id_number",
+            CallerIdNumber::parse_e164(number),
+        ) {
+            s.outbound_caller_id_number = Some(n.into_string());
+        }
+    }
     errors.into_result()?;
     s.updated_at = ctx.now;
     let saved = match existing {
@@ -251,6 +335,12 @@ pub async fn update(
             active.pin_max_failures = Set(s.pin_max_failures);
             active.pin_window_secs = Set(s.pin_window_secs);
             active.pin_min_length = Set(s.pin_min_length);
+            active.country_code = Set(s.country_code.clone());
+            active.national_prefix = Set(s.national_prefix.clone());
+            active.international_prefix = Set(s.international_prefix.clone());
+            active.outbound_caller_id_name = Set(s.outbound_caller_id_name.clone());
+            active.outbound_caller_id_number = Set(s.outbound_caller_id_number.clone());
+            active.present_any_caller_id = Set(s.present_any_caller_id);
             active.updated_at = Set(s.updated_at);
             active.update(&txn).await?
         }

@@ -35,6 +35,18 @@ pub struct Model {
     pub pin_window_secs: i32,
     /// The fewest digits a new PIN may have (4–12).
     pub pin_min_length: i32,
+    /// Country calling code without `+` (e.g. `49`), to normalise national numbers to E.164.
+    pub country_code: Option<String>,
+    /// The national trunk prefix (`0` in most of Europe, `1` in NANP; empty for none).
+    pub national_prefix: String,
+    /// The international access prefix (`00`, `011`).
+    pub international_prefix: String,
+    /// The Domain's default outbound caller ID name.
+    pub outbound_caller_id_name: Option<String>,
+    /// The Domain's default outbound caller ID number (E.164).
+    pub outbound_caller_id_number: Option<String>,
+    /// May present caller IDs that are not its own Numbers (set by the platform).
+    pub present_any_caller_id: bool,
     /// Last updated.
     pub updated_at: DateTimeUtc,
 }
