@@ -224,6 +224,18 @@ const UNIQUE_CONSTRAINTS: &[ConstraintField] = &[
         message: "this Extension is already signed in to a Location",
     },
     ConstraintField {
+        name: "uq_gateways_owner_name",
+        sqlite: "gateways.owner_key, gateways.name",
+        field: "name",
+        message: "a gateway with this name already exists",
+    },
+    ConstraintField {
+        name: "uq_outbound_routes_domain_name",
+        sqlite: "outbound_routes.domain_id, outbound_routes.name",
+        field: "name",
+        message: "an Outbound Route with this name already exists in the Domain",
+    },
+    ConstraintField {
         name: "users_email_key",
         sqlite: "users.email",
         field: "email",

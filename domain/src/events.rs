@@ -69,6 +69,23 @@ pub enum ChangeKind {
     /// An Extension's presence changed (user status, DND, or the aggregate telephone status).
     #[serde(rename = "presence.changed")]
     PresenceChanged,
+    /// A Gateway was created (on the platform: the event's Domain is nil).
+    #[serde(rename = "gateway.created")]
+    GatewayCreated,
+    /// A Gateway was changed.
+    #[serde(rename = "gateway.updated")]
+    GatewayUpdated,
+    /// A Gateway was deleted.
+    #[serde(rename = "gateway.deleted")]
+    GatewayDeleted,
+    /// What the Domain's calls may use changed (an Outbound Route, a Gateway it uses or its
+    /// grant): the dialplan is recompiled, nothing is pushed.
+    #[serde(rename = "routing.changed")]
+    RoutingChanged,
+    /// An emergency number was dialled (`detail`: who, which phone, which Location, its
+    /// emergency address, the caller ID sent and the route).
+    #[serde(rename = "call.emergency")]
+    CallEmergency,
 }
 
 impl ChangeKind {
@@ -94,6 +111,11 @@ impl ChangeKind {
             Self::LocationSignedIn => "location.signed_in",
             Self::LocationSignedOut => "location.signed_out",
             Self::PresenceChanged => "presence.changed",
+            Self::GatewayCreated => "gateway.created",
+            Self::GatewayUpdated => "gateway.updated",
+            Self::GatewayDeleted => "gateway.deleted",
+            Self::RoutingChanged => "routing.changed",
+            Self::CallEmergency => "call.emergency",
         }
     }
 }
@@ -118,6 +140,9 @@ pub struct ChangeEvent {
     /// Registered phones (Device SIP users) whose identity changed while their registration
     /// stays: they are asked to re-read their configuration (`check_sync`).
     pub check_sync: Vec<String>,
+    /// What happened, for events that are not a stored resource to reload (`call.emergency`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 impl ChangeEvent {
@@ -138,6 +163,7 @@ impl ChangeEvent {
             sip_users: Vec::new(),
             drop_registrations: Vec::new(),
             check_sync: Vec::new(),
+            detail: None,
         }
     }
 

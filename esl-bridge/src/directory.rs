@@ -29,16 +29,21 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::xml::NOT_FOUND;
+use crate::xml::carriers::{CARRIERS_ACL, CARRIERS_DOMAIN, Carrier, Carriers, proxy_host};
 use crate::xml::dialplan::{
-    LOGGED_OUT_CONTEXT, OUTCOME_PREFIX, barred_document, emergency_document, end_document,
-    feature_document, parse_feature_code, ring_document, step_document, unallocated_document,
-    voicemail_document,
+    FORWARDED_BY_VARIABLE, INBOUND_NUMBER_VARIABLE, Inbound, LOGGED_OUT_CONTEXT, OUTCOME_PREFIX,
+    PUBLIC_CONTEXT, barred_document, emergency_document, end_document, feature_document,
+    inbound_document, outbound_document, parse_feature_code, public_refused_document,
+    refused_document, ring_document, step_document, unallocated_document, voicemail_document,
 };
 use crate::xml::directory::{
     CompileSettings, CompiledDomain, VOICEMAIL_CONTEXT, gateways_document,
 };
 use crate::xml::request::XmlCurlRequest;
+use switchboard_domain::routing::callers::CallerRef;
+use switchboard_domain::routing::destination::Destination;
 use switchboard_domain::routing::dialplan::{Decision, Step};
+use switchboard_domain::routing::dialplan::{EmergencyCall, HangupCause};
 
 /// How long a failed reload waits before lookups try again.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
@@ -71,6 +76,14 @@ pub enum AnswerKind {
     Barred,
     /// A voicemail box.
     Voicemail,
+    /// A call leaving through a gateway.
+    Outbound,
+    /// A call refused before it left (toll class, no gateway, unknown caller).
+    Refused,
+    /// A carrier's call to a Number.
+    Inbound,
+    /// The carriers' addresses (`purpose=network-list`).
+    NetworkList,
     /// A call to an Extension that rings (a bridge to its ring plan).
     Extension,
     /// An Extension's outcome: forward, voicemail, hang-up (straight away or after a ring).
@@ -93,6 +106,10 @@ impl AnswerKind {
             Self::Emergency => "emergency",
             Self::Barred => "barred",
             Self::Voicemail => "voicemail",
+            Self::Outbound => "outbound",
+            Self::Refused => "refused",
+            Self::Inbound => "inbound",
+            Self::NetworkList => "network_list",
             Self::Extension => "extension",
             Self::Outcome => "outcome",
             Self::Unallocated => "unallocated",
@@ -108,6 +125,8 @@ pub struct Answer {
     pub kind: AnswerKind,
     /// The document.
     pub body: String,
+    /// An emergency call to report on the Domain's live stream: (Domain id, SIP domain, call).
+    pub emergency: Option<(Uuid, String, EmergencyCall)>,
 }
 
 impl Answer {
@@ -115,11 +134,16 @@ impl Answer {
         Self {
             kind: AnswerKind::NotFound,
             body: NOT_FOUND.to_owned(),
+            emergency: None,
         }
     }
 
     fn of(kind: AnswerKind, body: String) -> Self {
-        Self { kind, body }
+        Self {
+            kind,
+            body,
+            emergency: None,
+        }
     }
 }
 
@@ -128,6 +152,7 @@ impl Answer {
 pub struct View {
     by_name: HashMap<String, Arc<CompiledDomain>>,
     name_of: HashMap<Uuid, String>,
+    carriers: Arc<Carriers>,
 }
 
 impl View {
@@ -248,6 +273,8 @@ pub struct Directory {
     retry_at: Mutex<Option<Instant>>,
     wake: Notify,
     metrics: Option<DirectoryMetrics>,
+    /// Set when a gateway changed: the carriers are reloaded with the next refresh.
+    carriers_stale: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Directory {
@@ -294,6 +321,7 @@ impl Directory {
             metrics: DirectoryMetrics::new()
                 .map_err(|e| tracing::error!(error = %e, "directory metrics unavailable"))
                 .ok(),
+            carriers_stale: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -322,11 +350,16 @@ impl Directory {
         let _guard = self.reload.lock().await;
         let started = Instant::now();
         let sources = source::load_all(&self.db, &self.cipher).await?;
+        let carriers = self.load_carriers().await?;
+        self.carriers_stale.store(false, Ordering::SeqCst);
         let loaded = started.elapsed();
         let settings = self.compile_settings();
         let compiled = compile_in_parallel(&sources, &settings);
         let mut stats = LoadStats::default();
-        let mut view = View::default();
+        let mut view = View {
+            carriers: Arc::new(carriers),
+            ..View::default()
+        };
         for domain in compiled {
             stats.domains += 1;
             stats.users += domain.user_count();
@@ -366,6 +399,20 @@ impl Directory {
         // Extension in `sip_users`.
         if event.kind == ChangeKind::PresenceChanged && event.sip_users.is_empty() {
             return;
+        }
+        if event.kind == ChangeKind::CallEmergency {
+            return;
+        }
+        if matches!(
+            event.kind,
+            ChangeKind::GatewayCreated | ChangeKind::GatewayUpdated | ChangeKind::GatewayDeleted
+        ) {
+            self.carriers_stale.store(true, Ordering::SeqCst);
+            if event.domain_id.is_nil() {
+                self.marked.fetch_add(1, Ordering::SeqCst);
+                self.wake.notify_one();
+                return;
+            }
         }
         // Insert first, count second: whoever reads the count and then drains the set is sure
         // to reload every Domain counted. The compiled Domain's own flag is set under the same
@@ -419,6 +466,23 @@ impl Directory {
         if self.applied.load(Ordering::SeqCst) >= target {
             // Done by whoever held the lock before us.
             return;
+        }
+        if self.carriers_stale.swap(false, Ordering::SeqCst) {
+            match self.load_carriers().await {
+                Ok(carriers) => {
+                    if let Ok(mut view) = self.view.write() {
+                        view.carriers = Arc::new(carriers);
+                    }
+                }
+                Err(e) => {
+                    self.carriers_stale.store(true, Ordering::SeqCst);
+                    tracing::warn!(error = %e, "reloading the gateways failed; serving the last good list");
+                    if let Ok(mut retry_at) = self.retry_at.lock() {
+                        *retry_at = Some(Instant::now() + RETRY_AFTER_FAILURE);
+                    }
+                    return;
+                }
+            }
         }
         let ids: Vec<Uuid> = match self.stale.lock() {
             Ok(mut stale) => stale.drain().collect(),
@@ -486,6 +550,35 @@ impl Directory {
     /// The compiled Domain for a SIP domain, if known and enabled.
     pub fn domain(&self, sip_domain: &str) -> Option<Arc<CompiledDomain>> {
         self.view.read().ok()?.domain(sip_domain)
+    }
+
+    /// The compiled Domain of an id, if known (enabled or not).
+    pub fn domain_by_id(&self, id: Uuid) -> Option<Arc<CompiledDomain>> {
+        self.view.read().ok()?.by_id(id).cloned()
+    }
+
+    /// Every gateway as FreeSWITCH was last told.
+    pub fn carriers(&self) -> Arc<Carriers> {
+        self.view
+            .read()
+            .map(|v| v.carriers.clone())
+            .unwrap_or_default()
+    }
+
+    async fn load_carriers(&self) -> DomainResult<Carriers> {
+        let rows =
+            switchboard_domain::services::gateways::load_for_freeswitch(&self.db, &self.cipher)
+                .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (gateway, password) in rows {
+            let addresses = resolve(proxy_host(&gateway.proxy)).await;
+            out.push(Carrier {
+                gateway,
+                password,
+                addresses,
+            });
+        }
+        Ok(Carriers::of(out))
     }
 
     /// For a directory lookup of one known Domain: its id and whether it is stale. `None` when
@@ -589,7 +682,19 @@ impl View {
             domains.sort_by(|a, b| a.sip_domain.cmp(&b.sip_domain));
             return Answer::of(
                 AnswerKind::Gateways,
-                gateways_document(domains.into_iter().map(Arc::as_ref)),
+                gateways_document(
+                    domains.into_iter().map(Arc::as_ref),
+                    &self.carriers.gateways_domain(),
+                ),
+            );
+        }
+        if r.get("purpose") == Some("network-list")
+            && r.get("domain")
+                .is_some_and(|d| d.eq_ignore_ascii_case(CARRIERS_DOMAIN))
+        {
+            return Answer::of(
+                AnswerKind::NetworkList,
+                self.carriers.network_list_document(),
             );
         }
         if r.get("purpose").is_some() {
@@ -663,6 +768,9 @@ impl View {
                 _ => Answer::not_found(),
             };
         }
+        if context == PUBLIC_CONTEXT {
+            return self.public(r, destination);
+        }
         let Some(domain) = self.channel_domain(r) else {
             return Answer::not_found();
         };
@@ -693,6 +801,101 @@ impl View {
     }
 }
 
+impl View {
+    /// A call in the `public` context: only from a gateway (the `switchboard-carriers` ACL let
+    /// it in with the gateway's token, and it comes from the gateway's address), only for a
+    /// Number of a Domain that may use the gateway.
+    fn public(&self, r: &XmlCurlRequest, destination: &str) -> Answer {
+        let from_ip = r
+            .get("variable_sip_network_ip")
+            .or_else(|| r.get("Caller-Network-Addr"))
+            .and_then(|a| a.parse::<std::net::IpAddr>().ok());
+        let carrier = (r.get("variable_sip_acl_authed_by") == Some(CARRIERS_ACL))
+            .then(|| r.get("variable_sip_acl_token"))
+            .flatten()
+            .and_then(|t| self.carriers.by_token(t))
+            .filter(|c| from_ip.is_some_and(|ip| c.addresses.contains(&ip)));
+        let Some(carrier) = carrier else {
+            tracing::warn!(
+                from = ?from_ip,
+                destination,
+                "a call in the public context that did not come from a gateway was refused"
+            );
+            return Answer::of(
+                AnswerKind::Refused,
+                public_refused_document(destination, HangupCause::CallRejected),
+            );
+        };
+        let gateway = &carrier.gateway;
+        let found = self
+            .by_name
+            .values()
+            .filter(|d| d.enabled)
+            .find_map(|d| d.dialplan.inbound(destination).map(|n| (d, n)));
+        let Some((domain, number)) = found else {
+            return Answer::of(
+                AnswerKind::Unallocated,
+                public_refused_document(destination, HangupCause::UnallocatedNumber),
+            );
+        };
+        // A Domain's gateway brings calls for that Domain's Numbers only.
+        if gateway.domain_id.is_some_and(|owner| owner != domain.id) {
+            return Answer::of(
+                AnswerKind::Refused,
+                public_refused_document(destination, HangupCause::CallRejected),
+            );
+        }
+        let gw_name = switchboard_domain::routing::outbound::freeswitch_gateway_name(gateway.id);
+        let by_extension = |id: Uuid| domain.dialplan.extension_number(id);
+        let what = match &number.destination {
+            Some(Destination::Extension { extension_id }) => match by_extension(*extension_id) {
+                Some(ext) => Inbound::Transfer {
+                    did: &number.number,
+                    number: ext,
+                },
+                None => Inbound::HangUp(HangupCause::UnallocatedNumber),
+            },
+            Some(Destination::Voicemail { extension_id }) => {
+                match by_extension(*extension_id).filter(|e| domain.mailboxes.contains(*e)) {
+                    Some(mailbox) => Inbound::Voicemail { mailbox },
+                    None => Inbound::HangUp(HangupCause::UnallocatedNumber),
+                }
+            }
+            Some(Destination::External { number: external }) => Inbound::Transfer {
+                did: &number.number,
+                number: external,
+            },
+            Some(Destination::HangUp { cause }) => Inbound::HangUp(cause.cause()),
+            None => Inbound::HangUp(HangupCause::UnallocatedNumber),
+        };
+        Answer::of(
+            AnswerKind::Inbound,
+            inbound_document(destination, &domain.sip_domain, &gw_name, &what),
+        )
+    }
+}
+
+/// Who is calling, from our own channel variables.
+fn caller_of(r: &XmlCurlRequest) -> CallerRef {
+    let id = |name: &str| r.get(name).and_then(|v| Uuid::parse_str(v.trim()).ok());
+    if let Some(ext) = id(&format!("variable_{FORWARDED_BY_VARIABLE}")) {
+        return CallerRef::ForwardedBy(ext);
+    }
+    if let Some(did) = r
+        .get(&format!("variable_{INBOUND_NUMBER_VARIABLE}"))
+        .filter(|d| !d.is_empty())
+    {
+        return CallerRef::InboundNumber(did.to_owned());
+    }
+    if let Some(device) = id("variable_switchboard_device_id") {
+        return CallerRef::Device(device);
+    }
+    if let Some(ext) = id("variable_switchboard_extension_id") {
+        return CallerRef::Extension(ext);
+    }
+    CallerRef::Unknown
+}
+
 /// A number dialled in the Domain's own context (its phones'), or the outcome lookup after a
 /// failed ring (`switchboard-outcome-<cause>`, see [`ring_document`]).
 fn domain_context(
@@ -712,7 +915,7 @@ fn domain_context(
             Some(extension) => plan.after_ring(extension, cause, hops),
             None => Decision::Unallocated,
         },
-        None => plan.dial(destination, hops),
+        None => plan.place(&caller_of(r), destination, hops),
     };
     let decision = match decision {
         // A plan that rings but whose targets cannot be written into a dial string (never for
@@ -724,6 +927,32 @@ fn domain_context(
     };
     match decision {
         Decision::NotOurs => Answer::not_found(),
+        Decision::EmergencyUnrouted(call) => {
+            tracing::error!(
+                domain_id = %domain.id,
+                dialled = %call.dialled,
+                "an emergency number was dialled and no Outbound Route reaches it: left to the static dialplan"
+            );
+            Answer {
+                emergency: Some((domain.id, domain.sip_domain.clone(), call)),
+                ..Answer::not_found()
+            }
+        }
+        Decision::Outbound(call) => {
+            let emergency = call
+                .emergency
+                .clone()
+                .map(|e| (domain.id, domain.sip_domain.clone(), e));
+            Answer {
+                kind: AnswerKind::Outbound,
+                body: outbound_document(context, destination, &call),
+                emergency,
+            }
+        }
+        Decision::Refused { cause, reason, .. } => Answer::of(
+            AnswerKind::Refused,
+            refused_document(context, destination, cause, reason),
+        ),
         Decision::Unallocated => Answer::of(
             AnswerKind::Unallocated,
             unallocated_document(context, destination),
@@ -755,6 +984,7 @@ fn domain_context(
                     destination,
                     &domain.sip_domain,
                     &route.extension.number,
+                    &route.extension.id.to_string(),
                     &step,
                 ),
             )
@@ -814,4 +1044,24 @@ fn names_only(r: &XmlCurlRequest, sip_domain: &str) -> bool {
         .get("sip_auth_method")
         .is_none_or(|m| m.eq_ignore_ascii_case("REGISTER"));
     ours("sip_auth_realm") && ours("sip_from_host") && (!register || ours("sip_to_host"))
+}
+
+/// The addresses of a proxy host: an IP address as it is, a name through the resolver (a name
+/// that does not resolve has none: calls from it are refused until it does).
+async fn resolve(host: &str) -> Vec<std::net::IpAddr> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return vec![ip];
+    }
+    match tokio::net::lookup_host((host, 5060)).await {
+        Ok(addrs) => {
+            let mut out: Vec<std::net::IpAddr> = addrs.map(|a| a.ip()).collect();
+            out.sort();
+            out.dedup();
+            out
+        }
+        Err(e) => {
+            tracing::warn!(host, error = %e, "a gateway's proxy does not resolve");
+            Vec::new()
+        }
+    }
 }

@@ -216,6 +216,17 @@ pub enum FsEvent {
         /// The realm the phone authenticated in.
         realm: String,
     },
+    /// `sofia::gateway_state`: a gateway's registration state or ping status changed.
+    GatewayState {
+        /// The gateway's FreeSWITCH name.
+        gateway: String,
+        /// Its registration state.
+        state: String,
+        /// Its ping status, if pinged.
+        ping_status: Option<String>,
+        /// The carrier's last answer.
+        status: Option<String>,
+    },
     /// Nothing to do (heartbeats, job results, presence without a channel).
     Ignore,
 }
@@ -295,6 +306,21 @@ pub fn parse<E: Headers + ?Sized>(event: &E) -> Result<FsEvent, Unusable> {
 fn parse_custom<E: Headers + ?Sized>(event: &E) -> Result<FsEvent, Unusable> {
     let sub = event.header("Event-Subclass").unwrap_or_default();
     match sub {
+        "sofia::gateway_state" => {
+            let gateway = need(event, &["Gateway", "gateway"], sub, "Gateway")?;
+            let state = first(event, &["State", "state"]).unwrap_or("UNKNOWN");
+            let status = match (first(event, &["Status"]), first(event, &["Phrase"])) {
+                (Some(code), Some(phrase)) => Some(format!("{code} {phrase}")),
+                (Some(code), None) => Some(code.to_owned()),
+                _ => None,
+            };
+            Ok(FsEvent::GatewayState {
+                gateway: gateway.to_owned(),
+                state: state.to_owned(),
+                ping_status: first(event, &["Ping-Status"]).map(str::to_owned),
+                status,
+            })
+        }
         "sofia::register" => {
             let user = need(event, &["from-user", "username"], sub, "from-user")?;
             let domain = need(event, &["from-host", "realm", "to-host"], sub, "from-host")?;
@@ -457,6 +483,8 @@ pub struct Ingest {
     sweep_interval: Duration,
     /// Each node's command queue, for registrations ingestion must drop.
     queues: HashMap<Arc<str>, Arc<Queue>>,
+    /// The gateways' state.
+    gateways: Arc<crate::gateways::GatewayStates>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -481,7 +509,15 @@ impl Ingest {
             contacts: HashMap::new(),
             sweep_interval: SWEEP_INTERVAL,
             queues: HashMap::new(),
+            gateways: Arc::default(),
         }
+    }
+
+    /// Where gateway states are recorded.
+    #[must_use]
+    pub fn with_gateway_states(mut self, states: Arc<crate::gateways::GatewayStates>) -> Self {
+        self.gateways = states;
+        self
     }
 
     /// The nodes' command queues (by node name), for registrations ingestion drops.
@@ -618,7 +654,10 @@ impl Ingest {
                     self.replace(&node, rows, now).await;
                     self.forget_channels(&node, &mut touched_lines);
                 }
-                Inbound::LinkLost { node } => self.forget_channels(&node, &mut touched_lines),
+                Inbound::LinkLost { node } => {
+                    self.gateways.forget_node(&node);
+                    self.forget_channels(&node, &mut touched_lines);
+                }
             }
         }
         self.flush_changes(&mut changes, now).await;
@@ -786,6 +825,21 @@ impl Ingest {
                     });
                 }
             }
+            FsEvent::GatewayState {
+                gateway,
+                state,
+                ping_status,
+                status,
+            } => self.gateways.report(
+                &gateway,
+                crate::gateways::GatewayStatus {
+                    node: node.to_string(),
+                    state,
+                    ping_status,
+                    status,
+                    at: now,
+                },
+            ),
             FsEvent::Ignore => {}
         }
     }

@@ -11,6 +11,7 @@
 
 pub mod directory;
 pub mod frames;
+pub mod gateways;
 pub mod ingest;
 pub mod link;
 pub mod metrics;

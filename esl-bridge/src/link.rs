@@ -32,7 +32,8 @@ use crate::push::{Command, Mirrors, Queue, Wire, resync_commands};
 /// The events every link subscribes to; `CUSTOM` goes last because every later token is a
 /// subclass.
 pub const SUBSCRIPTION: &str = "HEARTBEAT PRESENCE_IN CHANNEL_CREATE CHANNEL_ANSWER \
-CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB CUSTOM sofia::register sofia::unregister sofia::expire";
+CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB CUSTOM sofia::register sofia::unregister sofia::expire \
+sofia::gateway_state";
 
 /// How to reach one node.
 #[derive(Clone)]
@@ -515,6 +516,7 @@ mod tests {
 pub struct Bridge {
     nodes: Vec<NodeHandle>,
     metrics: BridgeMetrics,
+    gateways: Arc<crate::gateways::GatewayStates>,
 }
 
 /// Room for events between the links and ingestion before the links wait (see
@@ -533,15 +535,18 @@ impl Bridge {
         sweep_interval: Duration,
     ) -> Self {
         let handles: Vec<NodeHandle> = nodes.into_iter().map(NodeHandle::new).collect();
+        let gateways = Arc::new(crate::gateways::GatewayStates::default());
         if handles.is_empty() {
             return Self {
                 nodes: handles,
                 metrics,
+                gateways,
             };
         }
         let mirrors = Mirrors::default();
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let ingest = crate::ingest::Ingest::new(db.clone(), lines.clone(), metrics.clone())
+            .with_gateway_states(gateways.clone())
             .with_sweep_interval(sweep_interval)
             .with_queues(
                 handles
@@ -583,7 +588,13 @@ impl Bridge {
         Self {
             nodes: handles,
             metrics,
+            gateways,
         }
+    }
+
+    /// The gateways' state as the nodes report it.
+    pub fn gateway_states(&self) -> &crate::gateways::GatewayStates {
+        &self.gateways
     }
 
     /// True when nodes are configured.

@@ -98,6 +98,16 @@ pub enum Command {
         /// SIP domain.
         domain: String,
     },
+    /// Remove a gateway from the profile (changed or deleted): `sofia profile <p> killgw`.
+    KillGateway {
+        /// Its FreeSWITCH name.
+        name: String,
+    },
+    /// Load the gateways the directory lists and the profile lacks: `sofia profile <p>
+    /// rescan` (after any kill, so a changed gateway comes back with its new settings).
+    RescanGateways,
+    /// Rebuild the ACLs, so the carriers' addresses are let in (`reloadacl`), last.
+    ReloadAcl,
 }
 
 /// What goes on the wire for a command.
@@ -121,6 +131,9 @@ impl Command {
             Self::DropRegistration { user, domain } => (2, format!("{user}@{domain}")),
             Self::Presence(l) => (3, format!("{}@{}", l.number, l.domain)),
             Self::CheckSync { user, domain } => (4, format!("{user}@{domain}")),
+            Self::KillGateway { name } => (5, name.clone()),
+            Self::RescanGateways => (6, "*".to_owned()),
+            Self::ReloadAcl => (7, "*".to_owned()),
         }
     }
 
@@ -143,6 +156,11 @@ impl Command {
             Self::CheckSync { user, domain } => Wire::Api(format!(
                 "sofia profile {profile} check_sync {user}@{domain}"
             )),
+            Self::KillGateway { name } => {
+                Wire::Api(format!("sofia profile {profile} killgw {name}"))
+            }
+            Self::RescanGateways => Wire::Api(format!("sofia profile {profile} rescan")),
+            Self::ReloadAcl => Wire::Api("reloadacl".to_owned()),
             Self::Presence(l) => {
                 let id = format!("{}@{}", l.number, l.domain);
                 let mut e = EslEvent::new();
@@ -334,8 +352,13 @@ pub async fn resync_commands(
     mirrors: &Mirrors,
 ) -> DomainResult<Vec<Command>> {
     let domains = registrations::all_domains(db).await?;
-    // One argument-less flush clears every cached user, ours or not.
-    let mut commands = vec![Command::FlushAllCaches];
+    // One argument-less flush clears every cached user, ours or not; gateways created while
+    // the link was down are loaded, and the carriers' addresses let in.
+    let mut commands = vec![
+        Command::FlushAllCaches,
+        Command::RescanGateways,
+        Command::ReloadAcl,
+    ];
     let mut fresh = HashMap::new();
     for domain_id in domains.values() {
         let b = match snapshot::load(db, *domain_id).await {
@@ -487,6 +510,30 @@ impl Pusher {
                 if !dropped && !sync.contains(&c) {
                     sync.push(c);
                 }
+            }
+            match e.kind {
+                ChangeKind::GatewayCreated
+                | ChangeKind::GatewayUpdated
+                | ChangeKind::GatewayDeleted => {
+                    let name =
+                        switchboard_domain::routing::outbound::freeswitch_gateway_name(e.entity_id);
+                    let mut add = |c: Command| {
+                        if !drop.contains(&c) {
+                            drop.push(c);
+                        }
+                    };
+                    if e.kind != ChangeKind::GatewayCreated {
+                        add(Command::KillGateway { name });
+                    }
+                    if e.kind != ChangeKind::GatewayDeleted {
+                        add(Command::RescanGateways);
+                    }
+                    add(Command::ReloadAcl);
+                    continue;
+                }
+                // Nothing FreeSWITCH holds mirrors these.
+                ChangeKind::RoutingChanged | ChangeKind::CallEmergency => continue,
+                _ => {}
             }
             // A telephone-status flip (from FreeSWITCH itself) changes nothing we mirror.
             let from_switch = e.kind == ChangeKind::PresenceChanged && e.sip_users.is_empty();

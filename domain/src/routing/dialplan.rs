@@ -331,6 +331,8 @@ pub struct DialPlan<X> {
     /// The Number that rings each Extension (the lowest, when several do).
     dids: HashMap<Uuid, String>,
     callers: Callers,
+    /// The number of each Extension in service, by id.
+    numbers_by_extension: HashMap<Uuid, String>,
 }
 
 impl<X> DialPlan<X> {
@@ -346,6 +348,7 @@ impl<X> DialPlan<X> {
             numbers: HashMap::new(),
             dids: HashMap::new(),
             callers: Callers::compile(bindings),
+            numbers_by_extension: HashMap::new(),
         }
     }
 
@@ -398,6 +401,7 @@ impl<X> DialPlan<X> {
         payload: X,
     ) {
         if let Some(treatment) = treatment(bindings, ext, plan) {
+            self.numbers_by_extension.insert(ext.id, ext.number.clone());
             self.routes.insert(
                 ext.number.clone(),
                 Route {
@@ -432,6 +436,11 @@ impl<X> DialPlan<X> {
     /// True when it routes no number.
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
+    }
+
+    /// The number of an Extension in service.
+    pub fn extension_number(&self, id: Uuid) -> Option<&str> {
+        self.numbers_by_extension.get(&id).map(String::as_str)
     }
 
     /// The outbound side: routes, numbering, caller-ID rules.

@@ -16,9 +16,10 @@ use super::{calling_settings as settings_service, devices as device_service};
 use crate::bindings::Bindings;
 use crate::bindings::snapshot::SnapshotRows;
 use crate::error::{DomainError, DomainResult};
+use crate::routing::facts::{NumberFacts, RoutingRows};
 use crate::store::{
-    calling_settings, devices, domains, extensions, hotdesk_sessions, location_extensions,
-    location_sign_ins, locations,
+    calling_settings, devices, domains, extensions, gateway_grants, gateways, hotdesk_sessions,
+    location_extensions, location_sign_ins, locations, outbound_route_gateways, outbound_routes,
 };
 use crate::telephony::secrets::{SecretCipher, a1_hash};
 
@@ -34,6 +35,8 @@ pub struct DirectorySource {
     /// `md5(user:realm:secret)` by device id or Extension id (Extensions with a secret only).
     /// Identities whose secret cannot be decrypted are missing here (and logged).
     pub a1_hashes: HashMap<Uuid, String>,
+    /// Outbound Routes, gateways, Numbers and numbering (the dialplan's other half).
+    pub routing: RoutingRows,
 }
 
 /// Loads one Domain (a recompile after a change); `None` when it does not exist.
@@ -45,7 +48,47 @@ pub async fn load_domain<C: ConnectionTrait>(
     let Some(rows) = super::snapshot::load_rows(db, domain_id).await? else {
         return Ok(None);
     };
-    Ok(Some(assemble(cipher, rows)))
+    let mut routing = load_routing(db, domain_id).await?;
+    routing.settings = Some(rows.settings.clone());
+    Ok(Some(assemble(cipher, rows, routing)))
+}
+
+/// The routing rows of one Domain (its settings are filled by the caller).
+pub async fn load_routing<C: ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+) -> DomainResult<RoutingRows> {
+    let routes = super::outbound_routes::load_for_domain(db, domain_id).await?;
+    let route_gateways = if routes.is_empty() {
+        Vec::new()
+    } else {
+        outbound_route_gateways::Entity::find()
+            .filter(
+                outbound_route_gateways::Column::RouteId
+                    .is_in(routes.iter().map(|r| r.id).collect::<Vec<_>>()),
+            )
+            .all(db)
+            .await?
+    };
+    Ok(RoutingRows {
+        settings: None,
+        routes,
+        route_gateways,
+        gateways: super::gateways::usable_by(db, domain_id).await?,
+        numbers: load_numbers(db, Some(domain_id))
+            .await?
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect(),
+    })
+}
+
+/// The Numbers of one Domain, or of every Domain, with their Domain.
+async fn load_numbers<C: ConnectionTrait>(
+    _db: &C,
+    _domain_id: Option<Uuid>,
+) -> DomainResult<Vec<(Uuid, NumberFacts)>> {
+    Ok(Vec::new())
 }
 
 /// Loads every Domain with one query per table (a cold start of the directory).
@@ -68,6 +111,14 @@ pub async fn load_all<C: ConnectionTrait>(
             .all(db),
         location_sign_ins::Entity::find().all(db),
     )?;
+    let (routes, route_gateways, all_gateways, grants) = tokio::try_join!(
+        outbound_routes::Entity::find().all(db),
+        outbound_route_gateways::Entity::find().all(db),
+        gateways::Entity::find().all(db),
+        gateway_grants::Entity::find().all(db),
+    )?;
+    let numbers = load_numbers(db, None).await?;
+    let mut routing = routing_by_domain(routes, route_gateways, all_gateways, grants, numbers);
     let mut settings: HashMap<Uuid, calling_settings::Model> =
         settings.into_iter().map(|s| (s.domain_id, s)).collect();
     let mut extensions = group(extensions, |e| e.domain_id);
@@ -77,11 +128,12 @@ pub async fn load_all<C: ConnectionTrait>(
     let mut sessions = group(sessions, |s| s.domain_id);
     let mut sign_ins = group(sign_ins, |s| s.domain_id);
 
-    let rows: Vec<SnapshotRows> = domains
+    let rows: Vec<(SnapshotRows, RoutingRows)> = domains
         .into_iter()
         .map(|domain| {
             let id = domain.id;
-            SnapshotRows {
+            let mut r = routing.remove(&id).unwrap_or_default();
+            let rows = SnapshotRows {
                 settings: settings
                     .remove(&id)
                     .unwrap_or_else(|| settings_service::defaults(id)),
@@ -103,14 +155,54 @@ pub async fn load_all<C: ConnectionTrait>(
                     .map(sign_in_of)
                     .collect(),
                 registered: BTreeSet::new(),
-            }
+            };
+            r.settings = Some(rows.settings.clone());
+            (rows, r)
         })
         .collect();
     assemble_in_parallel(cipher, rows)
 }
 
+/// Groups every Domain's routing rows (the cold start).
+fn routing_by_domain(
+    routes: Vec<outbound_routes::Model>,
+    route_gateways: Vec<outbound_route_gateways::Model>,
+    all_gateways: Vec<gateways::Model>,
+    grants: Vec<gateway_grants::Model>,
+    numbers: Vec<(Uuid, NumberFacts)>,
+) -> HashMap<Uuid, RoutingRows> {
+    let mut out: HashMap<Uuid, RoutingRows> = HashMap::new();
+    let route_domain: HashMap<Uuid, Uuid> = routes.iter().map(|r| (r.id, r.domain_id)).collect();
+    for r in routes {
+        out.entry(r.domain_id).or_default().routes.push(r);
+    }
+    for rg in route_gateways {
+        if let Some(d) = route_domain.get(&rg.route_id) {
+            out.entry(*d).or_default().route_gateways.push(rg);
+        }
+    }
+    let by_id: HashMap<Uuid, &gateways::Model> = all_gateways.iter().map(|g| (g.id, g)).collect();
+    for g in &all_gateways {
+        if let Some(d) = g.domain_id {
+            out.entry(d).or_default().gateways.push(g.clone());
+        }
+    }
+    for grant in grants {
+        if let Some(g) = by_id.get(&grant.gateway_id) {
+            out.entry(grant.domain_id)
+                .or_default()
+                .gateways
+                .push((*g).clone());
+        }
+    }
+    for (d, n) in numbers {
+        out.entry(d).or_default().numbers.push(n);
+    }
+    out
+}
+
 /// One Domain from its rows: the a1-hashes, then the bindings.
-fn assemble(cipher: &SecretCipher, rows: SnapshotRows) -> DirectorySource {
+fn assemble(cipher: &SecretCipher, rows: SnapshotRows, routing: RoutingRows) -> DirectorySource {
     let a1_hashes = hashes(
         cipher,
         &rows.domain.sip_domain,
@@ -124,20 +216,24 @@ fn assemble(cipher: &SecretCipher, rows: SnapshotRows) -> DirectorySource {
         name,
         enabled,
         a1_hashes,
+        routing,
     }
 }
 
 /// [`assemble`] over every core (scoped threads: this runs once, at start).
 fn assemble_in_parallel(
     cipher: &SecretCipher,
-    rows: Vec<SnapshotRows>,
+    rows: Vec<(SnapshotRows, RoutingRows)>,
 ) -> DomainResult<Vec<DirectorySource>> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     if workers < 2 || rows.len() < 2 {
-        return Ok(rows.into_iter().map(|r| assemble(cipher, r)).collect());
+        return Ok(rows
+            .into_iter()
+            .map(|(r, routing)| assemble(cipher, r, routing))
+            .collect());
     }
     let per_chunk = rows.len().div_ceil(workers);
-    let mut chunks: Vec<Vec<SnapshotRows>> = Vec::with_capacity(workers);
+    let mut chunks: Vec<Vec<(SnapshotRows, RoutingRows)>> = Vec::with_capacity(workers);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         chunks.push(rows.by_ref().take(per_chunk).collect());
@@ -149,7 +245,7 @@ fn assemble_in_parallel(
                 scope.spawn(move || {
                     chunk
                         .into_iter()
-                        .map(|r| assemble(cipher, r))
+                        .map(|(r, routing)| assemble(cipher, r, routing))
                         .collect::<Vec<_>>()
                 })
             })

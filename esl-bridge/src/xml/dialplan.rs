@@ -25,7 +25,8 @@
 use super::directory::VOICEMAIL_CONTEXT;
 use super::escape_into;
 pub use switchboard_domain::bindings::identity::LOGGED_OUT_CONTEXT;
-use switchboard_domain::routing::dialplan::{HangupCause, Step};
+use switchboard_domain::routing::dialplan::{HangupCause, OutboundCall, Refusal, Step};
+use switchboard_domain::routing::outbound::FAILOVER_CAUSES;
 
 /// What a feature code asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,6 +302,7 @@ pub fn step_document(
     destination: &str,
     sip_domain: &str,
     extension: &str,
+    extension_id: &str,
     step: &Step<'_>,
 ) -> String {
     let mut out = String::with_capacity(900);
@@ -320,6 +322,11 @@ pub fn step_document(
                 &mut out,
                 "set",
                 Some(&format!("{FORWARD_HOPS_VARIABLE}={hops}")),
+            );
+            action(
+                &mut out,
+                "set",
+                Some(&format!("{FORWARDED_BY_VARIABLE}={extension_id}")),
             );
             action(
                 &mut out,
@@ -376,6 +383,178 @@ pub fn end_document(context: &str, destination: &str) -> String {
     close(&mut out);
     out
 }
+
+/// The channel variable naming the Extension whose forward sent the call on (its toll class
+/// and caller ID apply to a forward to an external number).
+pub const FORWARDED_BY_VARIABLE: &str = "switchboard_forwarded_by";
+/// The channel variable naming the Number a carrier's call came in on.
+pub const INBOUND_NUMBER_VARIABLE: &str = "switchboard_inbound_number";
+
+/// A call leaving through an Outbound Route: the caller ID, then each gateway in turn; a
+/// gateway that cannot take the call (a cause of [`FAILOVER_CAUSES`]) passes it to the next,
+/// any other answer (busy, no answer, no such number) ends the call with that cause.
+pub fn outbound_document(context: &str, destination: &str, call: &OutboundCall<'_>) -> String {
+    let mut out = String::with_capacity(1500);
+    open(&mut out, context, "switchboard-outbound", destination);
+    action(
+        &mut out,
+        "set",
+        Some(&format!(
+            "switchboard_outbound_route={}",
+            caller_id_value(&call.route.name)
+        )),
+    );
+    action(
+        &mut out,
+        "set",
+        Some(&format!("switchboard_toll_class={}", call.route.toll_class)),
+    );
+    if let Some(name) = &call.caller_id.name {
+        let name = caller_id_value(name);
+        action(
+            &mut out,
+            "set",
+            Some(&format!("effective_caller_id_name={name}")),
+        );
+    }
+    if let Some(number) = &call.caller_id.number {
+        let number = caller_id_value(number);
+        action(
+            &mut out,
+            "set",
+            Some(&format!("effective_caller_id_number={number}")),
+        );
+    }
+    if call.emergency.is_some() {
+        action(&mut out, "set", Some("switchboard_emergency=true"));
+    }
+    action(
+        &mut out,
+        "set",
+        Some(&format!("continue_on_fail={}", FAILOVER_CAUSES.join(","))),
+    );
+    action(&mut out, "set", Some("hangup_after_bridge=true"));
+    let number = caller_id_value(&call.number);
+    for g in &call.route.gateways {
+        action(
+            &mut out,
+            "bridge",
+            Some(&format!("sofia/gateway/{}/{number}", g.freeswitch_name)),
+        );
+    }
+    action(&mut out, "hangup", Some("${originate_disposition}"));
+    close(&mut out);
+    out
+}
+
+/// A call refused before it leaves (toll class, no usable gateway, nobody we know).
+pub fn refused_document(
+    context: &str,
+    destination: &str,
+    cause: HangupCause,
+    reason: Refusal,
+) -> String {
+    let mut out = String::with_capacity(700);
+    open(&mut out, context, "switchboard-refused", destination);
+    let reason = match reason {
+        Refusal::TollClass => "toll_class",
+        Refusal::NoGateway => "no_gateway",
+        Refusal::UnknownCaller => "unknown_caller",
+        Refusal::LoggedOut => "logged_out",
+    };
+    action(
+        &mut out,
+        "set",
+        Some(&format!("switchboard_refused={reason}")),
+    );
+    action(&mut out, "hangup", Some(cause.as_str()));
+    close(&mut out);
+    out
+}
+
+/// What a Number's call from a carrier does in the `public` context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound<'a> {
+    /// Dial `number` in the Domain's context (an Extension, or an external number through the
+    /// Outbound Routes), as a call on the Number `did`.
+    Transfer {
+        /// The Number.
+        did: &'a str,
+        /// What to dial.
+        number: &'a str,
+    },
+    /// Straight to a voicemail box.
+    Voicemail {
+        /// The mailbox.
+        mailbox: &'a str,
+    },
+    /// End the call.
+    HangUp(HangupCause),
+}
+
+/// A carrier's call in the `public` context.
+pub fn inbound_document(
+    destination: &str,
+    sip_domain: &str,
+    gateway: &str,
+    what: &Inbound<'_>,
+) -> String {
+    let mut out = String::with_capacity(900);
+    open(&mut out, PUBLIC_CONTEXT, "switchboard-inbound", destination);
+    action(
+        &mut out,
+        "set",
+        Some(&format!("switchboard_gateway={gateway}")),
+    );
+    action(&mut out, "set", Some(&format!("domain_name={sip_domain}")));
+    action(
+        &mut out,
+        "set",
+        Some(&format!("switchboard_domain={sip_domain}")),
+    );
+    match what {
+        Inbound::Transfer { did, number } => {
+            action(
+                &mut out,
+                "set",
+                Some(&format!("{INBOUND_NUMBER_VARIABLE}={did}")),
+            );
+            action(
+                &mut out,
+                "transfer",
+                Some(&format!("{number} XML {sip_domain}")),
+            );
+        }
+        Inbound::Voicemail { mailbox } => {
+            action(&mut out, "answer", None);
+            action(
+                &mut out,
+                "voicemail",
+                Some(&format!("default {sip_domain} {mailbox}")),
+            );
+        }
+        Inbound::HangUp(cause) => action(&mut out, "hangup", Some(cause.as_str())),
+    }
+    close(&mut out);
+    out
+}
+
+/// A call in the `public` context that did not come from a gateway (or for no Number).
+pub fn public_refused_document(destination: &str, cause: HangupCause) -> String {
+    let mut out = String::with_capacity(600);
+    open(
+        &mut out,
+        PUBLIC_CONTEXT,
+        "switchboard-public-refused",
+        destination,
+    );
+    action(&mut out, "hangup", Some(cause.as_str()));
+    close(&mut out);
+    out
+}
+
+/// The context calls from carriers arrive in (the SIP profile's `context`).
+pub const PUBLIC_CONTEXT: &str = "public";
 
 #[cfg(test)]
 mod tests {

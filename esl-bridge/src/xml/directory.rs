@@ -471,7 +471,7 @@ impl CompiledDomain {
             HashMap::with_capacity(b.devices.len() + b.extensions.len());
         let mut groups: HashMap<String, (String, Vec<String>)> = HashMap::new();
         let mut mailboxes = HashSet::new();
-        let mut dialplan = DialPlan::empty(b);
+        let mut dialplan = DialPlan::empty(b).with_routing(&src.routing);
         if src.enabled {
             for device in b.devices.values() {
                 if let Some(xml) = device_user(src, device, settings) {
@@ -576,13 +576,17 @@ impl CompiledDomain {
 }
 
 /// Every enabled Domain, without users (`purpose=gateways`: sofia's `<domain name="all"/>`).
-pub fn gateways_document<'a>(domains: impl IntoIterator<Item = &'a CompiledDomain>) -> String {
-    let mut out = String::with_capacity(4096);
+pub fn gateways_document<'a>(
+    domains: impl IntoIterator<Item = &'a CompiledDomain>,
+    carriers: &str,
+) -> String {
+    let mut out = String::with_capacity(4096 + carriers.len());
     out.push_str(DOC_OPEN);
     for d in domains.into_iter().filter(|d| d.enabled) {
         out.push_str(&d.head);
         out.push_str("    </domain>\n");
     }
+    out.push_str(carriers);
     out.push_str(DOC_CLOSE);
     out
 }

@@ -5,6 +5,7 @@
 //! fixed, small shape, they sit on the hot path (every REGISTER and every call to a user), and
 //! every value goes through [`escape_into`]. Tests parse every document with a real XML parser.
 
+pub mod carriers;
 pub mod dialplan;
 pub mod directory;
 pub mod request;
