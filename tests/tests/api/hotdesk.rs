@@ -427,8 +427,13 @@ async fn a_hundred_concurrent_logins_keep_one_session_per_device_and_extension(a
         async move { login(app, &token, f, &device, number, pin).await }
     });
     let answers = join_all(requests).await;
+    // A loaded machine may answer some with 503 `overloaded` (the pool or a lock timed out):
+    // the overload answer, never a 500, and never a second session.
     for (status, body) in &answers {
-        assert!(matches!(status, 200 | 409 | 423), "{status}: {body}");
+        assert!(matches!(status, 200 | 409 | 423 | 503), "{status}: {body}");
+        if *status == 503 {
+            assert!(body.contains("overloaded"), "{body}");
+        }
     }
     assert!(answers.iter().any(|(s, _)| *s == 200));
     let sessions = active(&app).await;
