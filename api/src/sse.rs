@@ -238,6 +238,12 @@ pub struct StreamEvent {
     pub entity_id: Uuid,
     /// When it was committed.
     pub at: DateTime<Utc>,
+    /// What happened, for events that are not a resource to reload: a `call.emergency` has
+    /// `dialled`, `caller_id_name`/`caller_id_number` (sent with the call), `caller` (device,
+    /// Extension, Location with its `emergency_address`) and `route`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// One SSE frame for a change: `id`, `event` (the kind) and the JSON `data`.
@@ -248,6 +254,7 @@ pub fn frame(seq: u64, event: &ChangeEvent) -> String {
         domain_id: event.domain_id,
         entity_id: event.entity_id,
         at: event.at,
+        detail: event.detail.clone(),
     };
     // The payload is plain data with no maps keyed by non-strings: serializing cannot fail,
     // and the JSON holds no newlines.

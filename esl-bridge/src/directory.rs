@@ -623,6 +623,15 @@ impl Directory {
         }
     }
 
+    /// Answers a request from the current view without refreshing or counting it (the call
+    /// explanation, which refreshed first).
+    pub fn answer_quietly(&self, request: &XmlCurlRequest) -> Answer {
+        match self.view.read() {
+            Ok(view) => view.answer(request, &self.settings.outbound_socket),
+            Err(_) => Answer::not_found(),
+        }
+    }
+
     /// Domains and users in the view.
     pub fn stats(&self) -> LoadStats {
         self.view

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod directory;
+pub mod explain;
 pub mod frames;
 pub mod gateways;
 pub mod ingest;

@@ -54,6 +54,23 @@ pub struct CallingSettingsDto {
     /// minutes: raise it where the database could be read).
     #[schema(example = 6)]
     pub pin_min_length: i32,
+    /// Country calling code without `+` (national numbers become `+<code>…` on the way out).
+    #[schema(example = "49")]
+    pub country_code: Option<String>,
+    /// The national trunk prefix dialled before national numbers (empty for none).
+    #[schema(example = "0")]
+    pub national_prefix: String,
+    /// The international access prefix (`00`, `011`).
+    #[schema(example = "00")]
+    pub international_prefix: String,
+    /// The Domain's default outbound caller ID name.
+    pub outbound_caller_id_name: Option<String>,
+    /// The Domain's default outbound caller ID number (E.164), used when the caller has none
+    /// the Domain may present.
+    #[schema(example = "+4930123456")]
+    pub outbound_caller_id_number: Option<String>,
+    /// May present caller IDs that are not its own Numbers (set by the platform only).
+    pub present_any_caller_id: bool,
     /// Last updated.
     pub updated_at: DateTime<Utc>,
 }
@@ -75,6 +92,12 @@ impl From<store::Model> for CallingSettingsDto {
             pin_max_failures: s.pin_max_failures,
             pin_window_secs: s.pin_window_secs,
             pin_min_length: s.pin_min_length,
+            country_code: s.country_code,
+            national_prefix: s.national_prefix,
+            international_prefix: s.international_prefix,
+            outbound_caller_id_name: s.outbound_caller_id_name,
+            outbound_caller_id_number: s.outbound_caller_id_number,
+            present_any_caller_id: s.present_any_caller_id,
             updated_at: s.updated_at,
         }
     }
@@ -122,6 +145,25 @@ pub struct CallingSettingsInput {
     pub pin_window_secs: Option<i32>,
     /// 4–12 digits; applies to PINs set from now on.
     pub pin_min_length: Option<i32>,
+    /// 1–3 digits without `+`; `null` clears (numbers are then sent as dialled unless they
+    /// start with `+` or the international prefix).
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub country_code: Option<Option<String>>,
+    /// 0–2 digits.
+    pub national_prefix: Option<String>,
+    /// 1–4 digits.
+    pub international_prefix: Option<String>,
+    /// The Domain's default outbound caller ID name.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub outbound_caller_id_name: Option<Option<String>>,
+    /// The Domain's default outbound caller ID number, E.164.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub outbound_caller_id_number: Option<Option<String>>,
+    /// Platform `domains.manage` only (422 `platform_only` otherwise).
+    pub present_any_caller_id: Option<bool>,
 }
 
 const PROBLEM: &str = "application/problem+json";
@@ -184,6 +226,12 @@ pub async fn update_calling_settings(
         pin_max_failures: i.pin_max_failures,
         pin_window_secs: i.pin_window_secs,
         pin_min_length: i.pin_min_length,
+        country_code: i.country_code,
+        national_prefix: i.national_prefix,
+        international_prefix: i.international_prefix,
+        outbound_caller_id_name: i.outbound_caller_id_name,
+        outbound_caller_id_number: i.outbound_caller_id_number,
+        present_any_caller_id: i.present_any_caller_id,
     };
     let saved = calling_settings::update(
         &state.db,

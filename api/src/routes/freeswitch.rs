@@ -128,6 +128,9 @@ pub async fn xml_curl(
 
     let request = XmlCurlRequest::parse(&body);
     let answer = state.directory.answer(&request).await;
+    if let Some((domain_id, sip_domain, call)) = &answer.emergency {
+        report_emergency(&state, &request, *domain_id, sip_domain, call);
+    }
     tracing::debug!(
         kind = answer.kind.as_str(),
         section = request.get("section").unwrap_or("-"),
@@ -137,4 +140,44 @@ pub async fn xml_curl(
     HttpResponse::Ok()
         .content_type("text/xml; charset=utf-8")
         .body(answer.body)
+}
+
+/// Puts an emergency call on the Domain's live stream (`call.emergency`), once per call: a
+/// call looked up twice (a transfer from the logged-out context) is reported by the lookup
+/// that decided its route.
+fn report_emergency(
+    state: &AppState,
+    request: &switchboard_esl_bridge::xml::request::XmlCurlRequest,
+    domain_id: uuid::Uuid,
+    sip_domain: &str,
+    call: &switchboard_domain::routing::dialplan::EmergencyCall,
+) {
+    use switchboard_domain::events::{ChangeEvent, ChangeKind};
+    let channel = request
+        .get("Unique-ID")
+        .or_else(|| request.get("Channel-Call-UUID"))
+        .unwrap_or_default();
+    tracing::warn!(
+        %domain_id,
+        dialled = %call.dialled,
+        caller_id = call.caller_id_number.as_deref().unwrap_or("-"),
+        channel,
+        "emergency call"
+    );
+    let mut event = ChangeEvent::new(
+        domain_id,
+        sip_domain,
+        ChangeKind::CallEmergency,
+        call.caller
+            .as_ref()
+            .and_then(|c| c.device_id.or(c.extension.as_ref().map(|e| e.id)))
+            .unwrap_or(domain_id),
+        chrono::Utc::now(),
+    );
+    let mut detail = serde_json::to_value(call).unwrap_or_default();
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("channel".into(), serde_json::Value::from(channel));
+    }
+    event.detail = Some(detail);
+    state.events.publish([event]);
 }

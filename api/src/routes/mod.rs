@@ -6,17 +6,20 @@ pub mod audit;
 pub mod auth;
 pub mod bindings_views;
 pub mod calling_settings;
+pub mod calls;
 pub mod devices;
 pub mod domains;
 pub mod events;
 pub mod extensions;
 pub mod freeswitch;
 pub mod freeswitch_nodes;
+pub mod gateways;
 pub mod health;
 pub mod hotdesk;
 pub mod import;
 pub mod locations;
 pub mod me;
+pub mod outbound_routes;
 pub mod presence;
 pub mod registrations;
 pub mod roles;
@@ -99,6 +102,24 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(locations::get_location)
         .service(locations::update_location)
         .service(locations::delete_location);
+    cfg.service(gateways::create_domain_gateway)
+        .service(gateways::list_domain_gateways)
+        .service(gateways::get_domain_gateway)
+        .service(gateways::update_domain_gateway)
+        .service(gateways::delete_domain_gateway)
+        .service(gateways::create_platform_gateway)
+        .service(gateways::list_platform_gateways)
+        .service(gateways::get_platform_gateway)
+        .service(gateways::update_platform_gateway)
+        .service(gateways::delete_platform_gateway)
+        .service(gateways::grant_gateway)
+        .service(gateways::revoke_gateway);
+    cfg.service(outbound_routes::create_outbound_route)
+        .service(outbound_routes::list_outbound_routes)
+        .service(outbound_routes::get_outbound_route)
+        .service(outbound_routes::update_outbound_route)
+        .service(outbound_routes::delete_outbound_route);
+    cfg.service(calls::explain_call);
     cfg.service(import::import_rows);
     cfg.service(calling_settings::get_calling_settings)
         .service(calling_settings::update_calling_settings);

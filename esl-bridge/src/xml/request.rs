@@ -42,6 +42,15 @@ pub const FIELDS: &[&str] = &[
     "sip_from_host",
     "variable_switchboard_called_extension",
     "variable_switchboard_forward_hops",
+    "variable_switchboard_device_id",
+    "variable_switchboard_extension_id",
+    "variable_switchboard_forwarded_by",
+    "variable_switchboard_inbound_number",
+    "variable_sip_acl_authed_by",
+    "variable_sip_acl_token",
+    "variable_sip_network_ip",
+    "Caller-Network-Addr",
+    "Unique-ID",
 ];
 
 /// One mod_xml_curl request, decoded.
@@ -92,6 +101,15 @@ fn index(name: &[u8]) -> Option<usize> {
         b"sip_from_host" => Some(25),
         b"variable_switchboard_called_extension" => Some(26),
         b"variable_switchboard_forward_hops" => Some(27),
+        b"variable_switchboard_device_id" => Some(28),
+        b"variable_switchboard_extension_id" => Some(29),
+        b"variable_switchboard_forwarded_by" => Some(30),
+        b"variable_switchboard_inbound_number" => Some(31),
+        b"variable_sip_acl_authed_by" => Some(32),
+        b"variable_sip_acl_token" => Some(33),
+        b"variable_sip_network_ip" => Some(34),
+        b"Caller-Network-Addr" => Some(35),
+        b"Unique-ID" => Some(36),
         _ => None,
     }
 }
