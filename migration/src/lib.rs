@@ -15,6 +15,7 @@ mod m20261201_000030_registrations;
 mod m20261202_000040_stream_tickets;
 mod m20261202_000041_pin_min_length;
 mod m20261202_000050_registrations_by_contact;
+mod m20261203_000061_numbers;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000040_stream_tickets::Migration),
             Box::new(m20261202_000041_pin_min_length::Migration),
             Box::new(m20261202_000050_registrations_by_contact::Migration),
+            Box::new(m20261203_000061_numbers::Migration),
         ]
     }
 }

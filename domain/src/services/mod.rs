@@ -15,6 +15,7 @@ pub mod extensions;
 pub mod hotdesk;
 pub mod import;
 pub mod locations;
+pub mod numbers;
 pub mod presence;
 pub mod profile;
 pub mod registrations;

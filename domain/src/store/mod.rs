@@ -14,6 +14,7 @@ pub mod hotdesk_sessions;
 pub mod location_extensions;
 pub mod location_sign_ins;
 pub mod locations;
+pub mod numbers;
 pub mod password_tokens;
 pub mod presence_notes;
 pub mod refresh_tokens;
