@@ -34,6 +34,7 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "extensions", description = "Extensions: calling identities (numbers) with caller IDs, voicemail PIN, forwarding, recording, direct registration"),
         (name = "devices", description = "Devices: desk phones and softphones with a generated SIP identity, `fixed` to an owner Extension or `hotdesk`, in an optional Location; secrets readable with `secrets.read` (audited) and rotatable"),
         (name = "locations", description = "Locations: desks and offices Extensions sign in to, with emergency identity, ring strategy and order, and who may sign in"),
+        (name = "numbers", description = "Numbers (DIDs): E.164 numbers unique on the platform, kept in the platform's stock and assigned to Domains by platform administrators, pointed at a destination (an Extension, its voicemail, an external number, a hang-up cause) by the Domain; with a bulk import (JSON or CSV, all or nothing, dry run)"),
         (name = "import", description = "Bulk import of Extensions and Devices from JSON or CSV: every row checked first, all or nothing, with a dry run"),
         (name = "calling-settings", description = "A Domain's calling settings: hot-desk defaults, emergency numbers, ring timeout, PIN lockout"),
         (name = "presence", description = "Presence: each Extension's user status (available, away, DND — the Extension's own DND switch) and telephone status over exactly the phones that ring for it"),

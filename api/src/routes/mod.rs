@@ -17,6 +17,7 @@ pub mod hotdesk;
 pub mod import;
 pub mod locations;
 pub mod me;
+pub mod numbers;
 pub mod presence;
 pub mod registrations;
 pub mod roles;
@@ -100,6 +101,15 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(locations::update_location)
         .service(locations::delete_location);
     cfg.service(import::import_rows);
+    cfg.service(numbers::import_numbers)
+        .service(numbers::create_number)
+        .service(numbers::list_numbers)
+        .service(numbers::get_number)
+        .service(numbers::update_number)
+        .service(numbers::delete_number)
+        .service(numbers::list_domain_numbers)
+        .service(numbers::get_domain_number)
+        .service(numbers::update_domain_number);
     cfg.service(calling_settings::get_calling_settings)
         .service(calling_settings::update_calling_settings);
     cfg.service(bindings_views::extension_ring_plan)
