@@ -133,6 +133,18 @@ fn normalise_destination(field: &str, d: Destination) -> Result<Destination, Fie
     Ok(d)
 }
 
+/// [`normalise_destination`] under `destination`, keeping the error's own field (e.g.
+/// `destination.number`).
+fn checked_destination(errors: &mut FieldErrors, d: Destination) -> Option<Destination> {
+    match normalise_destination("destination", d) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
 /// The search text of `q`: the characters a number can hold.
 fn search_text(q: &str) -> Option<String> {
     let t: String = q
@@ -269,7 +281,7 @@ pub async fn create(
         description_field(input.description.as_deref().unwrap_or("")),
     );
     let destination = match input.destination {
-        Some(d) => errors.check("destination", normalise_destination("destination", d)),
+        Some(d) => checked_destination(&mut errors, d),
         None => None,
     };
     if destination.is_some() && input.domain_id.is_none() {
@@ -380,9 +392,7 @@ pub async fn update_any(
         None => None,
     };
     let destination = match patch.destination {
-        Some(Some(d)) => errors
-            .check("destination", normalise_destination("destination", d))
-            .map(Some),
+        Some(Some(d)) => checked_destination(&mut errors, d).map(Some),
         Some(None) => Some(None),
         None => None,
     };
@@ -560,9 +570,7 @@ pub async fn update(
         None => None,
     };
     let destination = match patch.destination {
-        Some(Some(d)) => errors
-            .check("destination", normalise_destination("destination", d))
-            .map(Some),
+        Some(Some(d)) => checked_destination(&mut errors, d).map(Some),
         Some(None) => Some(None),
         None => None,
     };
@@ -718,7 +726,7 @@ pub(crate) async fn clear_destinations<C: ConnectionTrait>(
 
 /// Returns the Numbers of a Domain being deleted to the stock (no Domain, no destination),
 /// inside the deleting transaction, audited at platform level as `number.unassign`. Returns
-/// how many.
+/// their numbers.
 pub(crate) async fn release_domain<C: ConnectionTrait>(
     txn: &C,
     ctx: &Context,
