@@ -415,7 +415,7 @@ fn row_type_error(
 }
 
 /// serde's message as a field error, like the single-resource endpoints report it.
-fn serde_field_error(path: &str, message: &str) -> FieldError {
+pub(crate) fn serde_field_error(path: &str, message: &str) -> FieldError {
     let message = message.split(" at line ").next().unwrap_or(message);
     let parent = if path == "." { "" } else { path };
     let quoted = message.split('`').nth(1).unwrap_or_default();

@@ -7,7 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use switchboard_domain::FieldError;
 use switchboard_domain::routing::destination::{Destination, HangUpWith};
 use switchboard_domain::services::numbers::{
     self, DestinationPatch, DomainNumberFilter, ImportError, ImportReport, ImportRow, NewNumber,
@@ -22,7 +21,7 @@ use crate::extract::{Json, Query, within_body_timeout};
 use crate::pagination::{PageQuery, PageResponse};
 use crate::problem::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::routes::import::{
-    FileError, ImportFormat, format_of, read_body, refuse_nul,
+    FileError, ImportFormat, format_of, read_body, refuse_nul, serde_field_error,
 };
 use crate::state::AppState;
 
@@ -645,19 +644,32 @@ struct RawBody {
 }
 
 fn parse_json(bytes: &[u8]) -> Result<(Vec<NumberedRow>, Vec<ImportError>, bool), FileError> {
-    let body: RawBody = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            FileError::shape("rows", "invalid_type", format!("the body is not {{\"rows\": [...]}}: {e}"))
-        }
-        _ => FileError::malformed(
+    let malformed = |e: &serde_json::Error| {
+        FileError::malformed(
             "malformed_json",
             format!(
                 "the file is not valid JSON (line {}, column {})",
                 e.line(),
                 e.column()
             ),
-        ),
-    })?;
+        )
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let body: RawBody = match serde_path_to_error::deserialize(&mut de) {
+        Ok(body) => body,
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            return Err(match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let f = serde_field_error(&path, &inner.to_string());
+                    FileError::shape(&f.field, &f.code, f.message)
+                }
+                _ => malformed(&inner),
+            });
+        }
+    };
+    de.end().map_err(|e| malformed(&e))?;
     let mut rows = Vec::new();
     let mut unreadable = Vec::new();
     for (i, value) in body.rows.into_iter().enumerate() {
@@ -680,25 +692,8 @@ fn read_row(row: usize, value: Value, rows: &mut Vec<NumberedRow>, bad: &mut Vec
         }),
         Err(err) => {
             let path = err.path().to_string();
-            let message = err.into_inner().to_string();
-            let (field, code) = if message.starts_with("unknown field") {
-                (path, "unknown_field")
-            } else if message.starts_with("missing field") {
-                (
-                    message
-                        .split('`')
-                        .nth(1)
-                        .unwrap_or("number")
-                        .to_owned(),
-                    "required",
-                )
-            } else {
-                (path, "invalid_type")
-            };
-            bad.push(ImportError::new(
-                row,
-                FieldError::new(field, code, message),
-            ));
+            let error = serde_field_error(&path, &err.into_inner().to_string());
+            bad.push(ImportError::new(row, error));
         }
     }
 }

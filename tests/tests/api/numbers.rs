@@ -686,12 +686,12 @@ async fn an_extension_a_number_points_at_is_deleted_only_with_force(app: TestApp
     }
     let d = Uuid::parse_str(&acme).unwrap();
     let mut seen = number_events(&mut events).await;
-    seen.sort();
+    seen.sort_by_key(|e| e.2);
     let mut expected = vec![
         (d, ChangeKind::NumberUpdated, Uuid::parse_str(&id_of(&a)).unwrap()),
         (d, ChangeKind::NumberUpdated, Uuid::parse_str(&id_of(&b)).unwrap()),
     ];
-    expected.sort();
+    expected.sort_by_key(|e| e.2);
     assert_eq!(seen, expected);
     let (_, log) = call(
         &app,
