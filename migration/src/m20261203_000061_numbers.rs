@@ -36,11 +36,11 @@ impl MigrationTrait for Migration {
                     )
                     // No half-stored destination without its kind.
                     .check(
-                        Expr::col(Numbers::DestinationType).is_not_null().or(Expr::col(
-                            Numbers::DestinationId,
-                        )
-                        .is_null()
-                        .and(Expr::col(Numbers::DestinationValue).is_null())),
+                        Expr::col(Numbers::DestinationType)
+                            .is_not_null()
+                            .or(Expr::col(Numbers::DestinationId)
+                                .is_null()
+                                .and(Expr::col(Numbers::DestinationValue).is_null())),
                     )
                     .foreign_key(
                         ForeignKey::create()

@@ -942,16 +942,18 @@ pub async fn delete(
     .await?;
     txn.commit().await?;
     deps.bus.publish(
-        ended.into_iter().chain([ChangeEvent::new(
-            domain_id,
-            &domain.sip_domain,
-            ChangeKind::ExtensionDeleted,
-            id,
-            ctx.now,
-        )
-        .refresh(users)
-        .drop_registrations([ext.number])])
-        .chain(number_events),
+        ended
+            .into_iter()
+            .chain([ChangeEvent::new(
+                domain_id,
+                &domain.sip_domain,
+                ChangeKind::ExtensionDeleted,
+                id,
+                ctx.now,
+            )
+            .refresh(users)
+            .drop_registrations([ext.number])])
+            .chain(number_events),
     );
     Ok(())
 }

@@ -923,7 +923,8 @@ pub async fn import(
         };
         let description = fe.check("description", description_field(text(&value.description)));
         let domain = Some(text(&value.domain).to_ascii_lowercase()).filter(|d| !d.is_empty());
-        let kind = Some(text(&value.destination_type).to_ascii_lowercase()).filter(|k| !k.is_empty());
+        let kind =
+            Some(text(&value.destination_type).to_ascii_lowercase()).filter(|k| !k.is_empty());
         let dest_value = text(&value.destination).to_owned();
         match kind.as_deref() {
             None if !dest_value.is_empty() => fe.add(
@@ -1036,7 +1037,11 @@ pub async fn import(
             Some(name) => match domain_by_name.get(name) {
                 Some(d) => Some(d),
                 None => {
-                    fe.add("domain", "not_found", format!("no Domain with SIP domain {name}"));
+                    fe.add(
+                        "domain",
+                        "not_found",
+                        format!("no Domain with SIP domain {name}"),
+                    );
                     None
                 }
             },
@@ -1044,7 +1049,9 @@ pub async fn import(
         let destination = match (p.kind.as_deref(), domain) {
             (Some(kind @ ("extension" | "voicemail")), Some(d)) => {
                 match extension_ids.get(&(d.id, p.value.clone())) {
-                    Some(id) if kind == "extension" => Some(Destination::Extension { extension_id: *id }),
+                    Some(id) if kind == "extension" => {
+                        Some(Destination::Extension { extension_id: *id })
+                    }
                     Some(id) => Some(Destination::Voicemail { extension_id: *id }),
                     None => {
                         fe.add(
@@ -1136,7 +1143,12 @@ pub async fn import(
     // Hold the Domains against a concurrent delete until this commits (PostgreSQL).
     let touched_domains: HashSet<Uuid> = changes
         .iter()
-        .flat_map(|p| [p.after.domain_id, p.before.as_ref().and_then(|b| b.domain_id)])
+        .flat_map(|p| {
+            [
+                p.after.domain_id,
+                p.before.as_ref().and_then(|b| b.domain_id),
+            ]
+        })
         .flatten()
         .collect();
     let touched: Vec<Uuid> = touched_domains.iter().copied().collect();
@@ -1250,7 +1262,10 @@ mod tests {
 
     #[test]
     fn numbers_are_stored_in_e164() {
-        assert_eq!(number_field("+49 30 123-456").ok().as_deref(), Some("+4930123456"));
+        assert_eq!(
+            number_field("+49 30 123-456").ok().as_deref(),
+            Some("+4930123456")
+        );
         let e = number_field("030123456").err().map(|e| (e.field, e.code));
         assert_eq!(e, Some(("number".to_owned(), "invalid_e164".to_owned())));
     }
@@ -1302,7 +1317,10 @@ mod tests {
         };
         assert_eq!(
             kinds(Some(a), Some(b)),
-            [(a, ChangeKind::NumberDeleted), (b, ChangeKind::NumberCreated)]
+            [
+                (a, ChangeKind::NumberDeleted),
+                (b, ChangeKind::NumberCreated)
+            ]
         );
         assert_eq!(kinds(Some(a), Some(a)), [(a, ChangeKind::NumberUpdated)]);
         assert_eq!(kinds(None, Some(b)), [(b, ChangeKind::NumberCreated)]);
