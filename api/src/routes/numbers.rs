@@ -749,15 +749,27 @@ fn parse_csv(bytes: &[u8]) -> Result<(Vec<NumberedRow>, Vec<ImportError>), FileE
     }
     let mut rows = Vec::new();
     let mut bad = Vec::new();
+    // The csv crate does not count blank lines; count newlines up to each record instead, so
+    // a row number is the line a spreadsheet or an editor shows (as the other import does).
+    let (mut line, mut counted_to) = (1usize, 0usize);
     for record in reader.records() {
         let record = record.map_err(malformed)?;
+        let mut start = record
+            .position()
+            .and_then(|p| usize::try_from(p.byte()).ok())
+            .unwrap_or(counted_to)
+            .min(bytes.len());
+        while bytes.get(start).is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            start += 1;
+        }
+        if let Some(skipped) = bytes.get(counted_to..start) {
+            line += skipped.iter().filter(|b| **b == b'\n').count();
+        }
+        counted_to = start;
+        let row = line;
         if record.iter().all(str::is_empty) {
             continue;
         }
-        let row = record
-            .position()
-            .map(|p| usize::try_from(p.line()).unwrap_or(0))
-            .unwrap_or(0);
         let mut object = Map::new();
         for (h, cell) in headers.iter().zip(record.iter()) {
             if !cell.is_empty() {
