@@ -37,6 +37,7 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "gateways", description = "Gateways (trunks to carriers): a Domain's own, or the platform's granted to Domains; password write-only and encrypted at rest; loaded into FreeSWITCH at once; state per node"),
         (name = "outbound-routes", description = "Outbound Routes of a Domain, tried in order: dial patterns, strip/prepend and E.164, toll class, gateways in failover order"),
         (name = "calls", description = "Explain a call: every step (context, route, normalised number, toll decision, gateways, caller ID, ring plan) from the same compiled plan that answers FreeSWITCH"),
+        (name = "numbers", description = "Numbers (DIDs): E.164 numbers unique on the platform, kept in the platform's stock and assigned to Domains by platform administrators, pointed at a destination (an Extension, its voicemail, an external number, a hang-up cause) by the Domain; with a bulk import (JSON or CSV, all or nothing, dry run)"),
         (name = "import", description = "Bulk import of Extensions and Devices from JSON or CSV: every row checked first, all or nothing, with a dry run"),
         (name = "calling-settings", description = "A Domain's calling settings: hot-desk defaults, emergency numbers, ring timeout, PIN lockout"),
         (name = "presence", description = "Presence: each Extension's user status (available, away, DND — the Extension's own DND switch) and telephone status over exactly the phones that ring for it"),

@@ -168,6 +168,7 @@ impl DomainError {
 #[derive(Debug)]
 struct ConstraintField {
     name: &'static str,
+    code: &'static str,
     sqlite: &'static str,
     field: &'static str,
     message: &'static str,
@@ -177,48 +178,56 @@ struct ConstraintField {
 const UNIQUE_CONSTRAINTS: &[ConstraintField] = &[
     ConstraintField {
         name: "uq_extensions_domain_number",
+        code: "already_exists",
         sqlite: "extensions.domain_id, extensions.number",
         field: "number",
         message: "an Extension with this number already exists in the Domain",
     },
     ConstraintField {
         name: "uq_extensions_domain_user",
+        code: "already_exists",
         sqlite: "extensions.domain_id, extensions.user_id",
         field: "user_id",
         message: "this User already has an Extension in the Domain",
     },
     ConstraintField {
         name: "devices_mac_address_key",
+        code: "already_exists",
         sqlite: "devices.mac_address",
         field: "mac_address",
         message: "a Device with this MAC address already exists",
     },
     ConstraintField {
         name: "uq_devices_domain_sip_username",
+        code: "already_exists",
         sqlite: "devices.domain_id, devices.sip_username",
         field: "sip_username",
         message: "a Device with this SIP user name already exists in the Domain",
     },
     ConstraintField {
         name: "uq_locations_domain_name",
+        code: "already_exists",
         sqlite: "locations.domain_id, locations.name",
         field: "name",
         message: "a Location with this name already exists in the Domain",
     },
     ConstraintField {
         name: "uq_hotdesk_sessions_active_device",
+        code: "already_exists",
         sqlite: "hotdesk_sessions.device_id",
         field: "device_id",
         message: "someone is already logged in to this device",
     },
     ConstraintField {
         name: "uq_hotdesk_sessions_active_extension",
+        code: "already_exists",
         sqlite: "hotdesk_sessions.extension_id",
         field: "extension_id",
         message: "this Extension is already logged in to another phone (one phone at a time)",
     },
     ConstraintField {
         name: "location_sign_ins_pkey",
+        code: "already_exists",
         sqlite: "location_sign_ins.extension_id",
         field: "extension_id",
         message: "this Extension is already signed in to a Location",
@@ -226,38 +235,51 @@ const UNIQUE_CONSTRAINTS: &[ConstraintField] = &[
     ConstraintField {
         name: "uq_gateways_owner_name",
         sqlite: "gateways.owner_key, gateways.name",
+        code: "already_exists",
         field: "name",
         message: "a gateway with this name already exists",
     },
     ConstraintField {
         name: "uq_outbound_routes_domain_name",
         sqlite: "outbound_routes.domain_id, outbound_routes.name",
+        code: "already_exists",
         field: "name",
         message: "an Outbound Route with this name already exists in the Domain",
     },
     ConstraintField {
         name: "users_email_key",
+        code: "already_exists",
         sqlite: "users.email",
         field: "email",
         message: "a user with this email already exists",
     },
     ConstraintField {
         name: "domains_sip_domain_key",
+        code: "already_exists",
         sqlite: "domains.sip_domain",
         field: "sip_domain",
         message: "a Domain with this SIP domain already exists",
     },
     ConstraintField {
         name: "uq_roles_domain_name",
+        code: "already_exists",
         sqlite: "roles.domain_id, roles.name",
         field: "name",
         message: "a role with this name already exists in the Domain",
     },
     ConstraintField {
         name: "uq_role_assignments",
+        code: "already_exists",
         sqlite: "role_assignments.user_id, role_assignments.scope_key, role_assignments.role_key",
         field: "role",
         message: "the user already holds this role in this scope",
+    },
+    ConstraintField {
+        name: "uq_numbers_number",
+        code: "number_taken",
+        sqlite: "numbers.number",
+        field: "number",
+        message: "this Number is already on the platform",
     },
 ];
 
@@ -299,7 +321,7 @@ pub fn classify_db_error(err: DbErr) -> DomainError {
             .find(|c| constraint.as_deref() == Some(c.name) || message.ends_with(c.sqlite));
         return match known {
             Some(c) => DomainError::Conflict {
-                code: "already_exists",
+                code: c.code,
                 message: c.message.to_owned(),
                 field: Some(c.field.to_owned()),
             },

@@ -39,6 +39,15 @@ pub enum ChangeKind {
     /// A Location was deleted.
     #[serde(rename = "location.deleted")]
     LocationDeleted,
+    /// A Number was assigned to the Domain.
+    #[serde(rename = "number.created")]
+    NumberCreated,
+    /// A Number of the Domain was changed (description, destination).
+    #[serde(rename = "number.updated")]
+    NumberUpdated,
+    /// A Number left the Domain (deleted, unassigned or moved to another Domain).
+    #[serde(rename = "number.deleted")]
+    NumberDeleted,
     /// The Domain's calling settings changed.
     #[serde(rename = "calling_settings.updated")]
     CallingSettingsUpdated,
@@ -101,6 +110,9 @@ impl ChangeKind {
             Self::LocationCreated => "location.created",
             Self::LocationUpdated => "location.updated",
             Self::LocationDeleted => "location.deleted",
+            Self::NumberCreated => "number.created",
+            Self::NumberUpdated => "number.updated",
+            Self::NumberDeleted => "number.deleted",
             Self::CallingSettingsUpdated => "calling_settings.updated",
             Self::ImportCompleted => "import.completed",
             Self::DomainCreated => "domain.created",

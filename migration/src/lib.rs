@@ -16,6 +16,7 @@ mod m20261202_000040_stream_tickets;
 mod m20261202_000041_pin_min_length;
 mod m20261202_000050_registrations_by_contact;
 mod m20261203_000060_trunks;
+mod m20261203_000061_numbers;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000041_pin_min_length::Migration),
             Box::new(m20261202_000050_registrations_by_contact::Migration),
             Box::new(m20261203_000060_trunks::Migration),
+            Box::new(m20261203_000061_numbers::Migration),
         ]
     }
 }

@@ -229,7 +229,7 @@ pub struct FileError {
 }
 
 impl FileError {
-    fn malformed(code: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn malformed(code: &'static str, detail: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code,
@@ -238,7 +238,7 @@ impl FileError {
         }
     }
 
-    fn shape(field: &str, code: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn shape(field: &str, code: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -415,7 +415,7 @@ fn row_type_error(
 }
 
 /// serde's message as a field error, like the single-resource endpoints report it.
-fn serde_field_error(path: &str, message: &str) -> FieldError {
+pub(crate) fn serde_field_error(path: &str, message: &str) -> FieldError {
     let message = message.split(" at line ").next().unwrap_or(message);
     let parent = if path == "." { "" } else { path };
     let quoted = message.split('`').nth(1).unwrap_or_default();
@@ -771,7 +771,7 @@ fn insert_path(object: &mut Map<String, Value>, path: &str, value: Value) {
 }
 
 /// The format a request declares, from its `Content-Type`.
-fn format_of(req: &HttpRequest) -> Result<ImportFormat, ApiError> {
+pub(crate) fn format_of(req: &HttpRequest) -> Result<ImportFormat, ApiError> {
     let unsupported = || {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -801,7 +801,7 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// Refuses a file holding NUL (U+0000), which no text column can store: 422 `nul_character`.
-fn refuse_nul(format: ImportFormat, body: &[u8]) -> Result<(), ApiError> {
+pub(crate) fn refuse_nul(format: ImportFormat, body: &[u8]) -> Result<(), ApiError> {
     match format {
         ImportFormat::Json => refuse_nul_in_json(body),
         ImportFormat::Csv if body.contains(&0) => Err(ApiError::validation(vec![ProblemField {
@@ -814,7 +814,7 @@ fn refuse_nul(format: ImportFormat, body: &[u8]) -> Result<(), ApiError> {
 }
 
 /// Reads the body up to `limit` bytes (the import limit, not the general one).
-async fn read_body(
+pub(crate) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

@@ -19,6 +19,7 @@ pub mod hotdesk;
 pub mod import;
 pub mod locations;
 pub mod me;
+pub mod numbers;
 pub mod outbound_routes;
 pub mod presence;
 pub mod registrations;
@@ -121,6 +122,15 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(outbound_routes::delete_outbound_route);
     cfg.service(calls::explain_call);
     cfg.service(import::import_rows);
+    cfg.service(numbers::import_numbers)
+        .service(numbers::create_number)
+        .service(numbers::list_numbers)
+        .service(numbers::get_number)
+        .service(numbers::update_number)
+        .service(numbers::delete_number)
+        .service(numbers::list_domain_numbers)
+        .service(numbers::get_domain_number)
+        .service(numbers::update_domain_number);
     cfg.service(calling_settings::get_calling_settings)
         .service(calling_settings::update_calling_settings);
     cfg.service(bindings_views::extension_ring_plan)

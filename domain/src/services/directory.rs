@@ -85,10 +85,36 @@ pub async fn load_routing<C: ConnectionTrait>(
 
 /// The Numbers of one Domain, or of every Domain, with their Domain.
 async fn load_numbers<C: ConnectionTrait>(
-    _db: &C,
-    _domain_id: Option<Uuid>,
+    db: &C,
+    domain_id: Option<Uuid>,
 ) -> DomainResult<Vec<(Uuid, NumberFacts)>> {
-    Ok(Vec::new())
+    let facts = |n: crate::store::numbers::Model| {
+        let destination = n.destination_type.as_deref().and_then(|kind| {
+            crate::routing::destination::Destination::from_stored(
+                kind,
+                n.destination_id,
+                n.destination_value.as_deref(),
+            )
+        });
+        NumberFacts {
+            id: n.id,
+            number: n.number,
+            destination,
+        }
+    };
+    Ok(match domain_id {
+        Some(d) => super::numbers::load_for_domain(db, d)
+            .await?
+            .into_iter()
+            .map(|n| (d, facts(n)))
+            .collect(),
+        None => super::numbers::load_all_assigned(db)
+            .await?
+            .into_iter()
+            .flat_map(|(d, rows)| rows.into_iter().map(move |n| (d, n)))
+            .map(|(d, n)| (d, facts(n)))
+            .collect(),
+    })
 }
 
 /// Loads every Domain with one query per table (a cold start of the directory).

@@ -529,7 +529,8 @@ pub struct DomainDeletion {
 /// roles, API keys, Extensions, Devices, Locations) is refused with `domain_not_empty` unless
 /// `force`. Everything it owns goes in the same transaction (by the schema's cascading
 /// foreign keys), and so do the accounts whose only membership it was (users holding a role in
-/// another Domain or at platform level stay). The Domain's own audit log goes with it, so the
+/// another Domain or at platform level stay). Its Numbers are not its own: they go back to
+/// the platform's stock, pointing nowhere. The Domain's own audit log goes with it, so the
 /// deletion is audited at platform level.
 pub async fn delete(
     db: &DatabaseConnection,
@@ -539,9 +540,16 @@ pub async fn delete(
     force: bool,
 ) -> DomainResult<DomainDeletion> {
     authorize_manage(ctx, id)?;
-    let domain = find(db, id).await?;
+    find(db, id).await?;
 
     let txn = crate::db::begin_write(db).await?;
+    // Locked (PostgreSQL) so that nothing is assigned to the Domain while it goes: a Number
+    // assignment share-locks the Domain and waits, then finds it gone.
+    let domain = domains::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("domain"))?;
     let contents = contents(&txn, id).await?;
     if !contents.is_empty() && !force {
         return Err(DomainError::conflict(
@@ -583,6 +591,8 @@ pub async fn delete(
     }
     // Every registration of its phones ends with it (and their cached directory entries go).
     let gone_users = sip_users_of(&txn, id).await?;
+    // Its Numbers go back to the platform's stock, pointing nowhere.
+    let released_numbers = super::numbers::release_domain(&txn, ctx, id).await?;
     domains::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
         &txn,
@@ -597,6 +607,7 @@ pub async fn delete(
                 "forced": force,
                 "contents": contents.to_json(),
                 "deleted_users": deleted_users,
+                "released_numbers": released_numbers,
             })),
         },
     )

@@ -14,7 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::ending::{Ending, end_for_change};
-use super::{Context, audit, calling_settings, scope};
+use super::{Context, audit, calling_settings, numbers, scope};
 use crate::bindings::hotdesk::ChangeCause;
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
 use crate::events::{ChangeEvent, ChangeKind, EventBus};
@@ -801,9 +801,10 @@ pub async fn list(
     fetch_page(db, query, extensions::Column::Id, |m| m.id, page).await
 }
 
-/// Deletes an Extension (`extensions.write`). One that owns devices or is a placeholder in use
-/// is refused with 409 unless `force`, which turns its fixed devices into logged-out hot-desk
-/// phones and clears it as placeholder, in the same transaction.
+/// Deletes an Extension (`extensions.write`). One that owns devices, is a placeholder in use or
+/// is the destination of Numbers (ringing it or its voicemail) is refused with 409 naming them
+/// unless `force`, which turns its fixed devices into logged-out hot-desk phones, clears it as
+/// placeholder and clears those Numbers' destinations (audited), in the same transaction.
 pub async fn delete(
     deps: Deps<'_>,
     ctx: &Context,
@@ -833,16 +834,27 @@ pub async fn delete(
         .map(|d| d.id)
         .collect();
     let in_use = placeholder_in_use(&txn, &ext).await?;
-    if (owned > 0 || in_use) && !force {
+    let pointing = numbers::pointing_at(&txn, domain_id, id).await?;
+    if (owned > 0 || in_use || !pointing.is_empty()) && !force {
+        let mut uses = Vec::new();
+        if owned > 0 {
+            uses.push(format!("owns {owned} device(s)"));
+        }
+        if in_use {
+            uses.push("is a placeholder in use".to_owned());
+        }
+        if !pointing.is_empty() {
+            let listed: Vec<&str> = pointing.iter().map(|n| n.number.as_str()).collect();
+            uses.push(format!(
+                "is the destination of the Number(s) {}",
+                listed.join(", ")
+            ));
+        }
         return Err(DomainError::Conflict {
             code: "in_use",
             message: format!(
-                "the Extension owns {owned} device(s){}; delete with ?force=true to unbind them",
-                if in_use {
-                    " and is a placeholder in use"
-                } else {
-                    ""
-                }
+                "the Extension {}; delete with ?force=true to unbind them",
+                uses.join(" and ")
             ),
             field: None,
         });
@@ -897,6 +909,18 @@ pub async fn delete(
     )
     .await?;
     extensions::Entity::delete_by_id(id).exec(&txn).await?;
+    // Read again after the delete: a Number pointed at it meanwhile (it waited for the
+    // Extension's row, PostgreSQL) is seen now.
+    let pointing = numbers::pointing_at(&txn, domain_id, id).await?;
+    if !pointing.is_empty() && !force {
+        return Err(DomainError::conflict(
+            "in_use",
+            "a Number was pointed at the Extension meanwhile; delete with ?force=true",
+        ));
+    }
+    let cleared_numbers: Vec<String> = pointing.iter().map(|n| n.number.clone()).collect();
+    let number_events =
+        numbers::clear_destinations(&txn, ctx, &domain, &pointing, "extension_deleted").await?;
     audit::record(
         &txn,
         ctx,
@@ -911,21 +935,25 @@ pub async fn delete(
                 "unbound_devices": owned_ids,
                 "placeholder_cleared_devices": placeholder_ids,
                 "placeholder_cleared_in_settings": settings_cleared,
+                "cleared_numbers": cleared_numbers,
             })),
         },
     )
     .await?;
     txn.commit().await?;
     deps.bus.publish(
-        ended.into_iter().chain([ChangeEvent::new(
-            domain_id,
-            &domain.sip_domain,
-            ChangeKind::ExtensionDeleted,
-            id,
-            ctx.now,
-        )
-        .refresh(users)
-        .drop_registrations([ext.number])]),
+        ended
+            .into_iter()
+            .chain([ChangeEvent::new(
+                domain_id,
+                &domain.sip_domain,
+                ChangeKind::ExtensionDeleted,
+                id,
+                ctx.now,
+            )
+            .refresh(users)
+            .drop_registrations([ext.number])])
+            .chain(number_events),
     );
     Ok(())
 }

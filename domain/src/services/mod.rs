@@ -16,6 +16,7 @@ pub mod gateways;
 pub mod hotdesk;
 pub mod import;
 pub mod locations;
+pub mod numbers;
 pub mod outbound_routes;
 pub mod presence;
 pub mod profile;

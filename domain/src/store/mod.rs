@@ -16,6 +16,7 @@ pub mod hotdesk_sessions;
 pub mod location_extensions;
 pub mod location_sign_ins;
 pub mod locations;
+pub mod numbers;
 pub mod outbound_route_gateways;
 pub mod outbound_routes;
 pub mod password_tokens;

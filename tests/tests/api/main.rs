@@ -25,6 +25,7 @@ mod keys_at_rest;
 mod locations;
 mod login;
 mod metrics;
+mod numbers;
 mod presence;
 mod roles;
 mod routing;
