@@ -360,6 +360,21 @@ pub fn extension_identity(bindings: &Bindings, extension_id: Uuid) -> Option<Cal
     ))
 }
 
+/// The identity an enabled Extension calls with wherever it places a call that is not from a
+/// phone of its own (a forward it set, the call explanation): like a direct registration, but
+/// whether it may register is beside the point.
+pub fn extension_as_caller(bindings: &Bindings, extension_id: Uuid) -> Option<CallingIdentity> {
+    let e = enabled_extension(bindings, Some(extension_id))?;
+    Some(as_extension(
+        bindings,
+        None,
+        e,
+        IdentityBinding::DirectRegistration,
+        false,
+        format!("{} itself", describe(e)),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::bindings::Bindings;
 use crate::bindings::identity::{
-    CallingIdentity, EmergencyCallerId, calling_identity, extension_identity,
+    CallingIdentity, EmergencyCallerId, calling_identity, extension_as_caller, extension_identity,
 };
 use crate::bindings::ring_plan::ExtensionRef;
 
@@ -152,7 +152,11 @@ impl Callers {
         let extensions = b
             .extensions
             .keys()
-            .filter_map(|id| extension_identity(b, *id).map(|i| (*id, CallerFacts::of(b, i))))
+            .filter_map(|id| {
+                extension_identity(b, *id)
+                    .or_else(|| extension_as_caller(b, *id))
+                    .map(|i| (*id, CallerFacts::of(b, i)))
+            })
             .collect();
         Self {
             devices,

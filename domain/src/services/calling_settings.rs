@@ -317,6 +317,24 @@ pub async fn update(
             s.outbound_caller_id_number = Some(n.into_string());
         }
     }
+    if let Some(number) = &s.outbound_caller_id_number
+        && before.outbound_caller_id_number.as_ref() != Some(number)
+        && !s.present_any_caller_id
+    {
+        let owned = crate::store::numbers::Entity::find()
+            .filter(crate::store::numbers::Column::Number.eq(number.as_str()))
+            .filter(crate::store::numbers::Column::DomainId.eq(domain_id))
+            .one(&txn)
+            .await?
+            .is_some();
+        if !owned {
+            errors.add(
+                "outbound_caller_id_number",
+                "not_owned",
+                "the Domain presents only its own Numbers: assign this Number to it first",
+            );
+        }
+    }
     errors.into_result()?;
     s.updated_at = ctx.now;
     let saved = match existing {

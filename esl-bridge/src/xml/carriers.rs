@@ -77,8 +77,12 @@ impl Carriers {
         out
     }
 
-    /// The `<domain>` element with every enabled gateway (inside `purpose=gateways`).
+    /// The `<domain>` element with every enabled gateway (inside `purpose=gateways`); empty
+    /// when there is none.
     pub fn gateways_domain(&self) -> String {
+        if self.enabled().is_empty() {
+            return String::new();
+        }
         let mut out = String::with_capacity(1024);
         out.push_str("    <domain name=\"");
         out.push_str(CARRIERS_DOMAIN);

@@ -33,6 +33,7 @@ mod secrets;
 mod signin;
 mod stream_access;
 mod suspension;
+mod trunks;
 mod users;
 mod views;
 mod xmlcurl;

@@ -25,6 +25,9 @@ both_databases!(
     disabled_domains_devices_and_extensions_are_not_found,
     the_dialplan_serves_feature_codes_and_the_logged_out_context,
     the_domain_context_rings_extensions_and_applies_their_outcomes,
+    calls_leave_through_outbound_routes_with_failover_toll_classes_and_caller_ids,
+    emergency_calls_from_a_logged_out_phone_leave_as_the_place_and_reach_the_live_stream,
+    the_public_context_takes_calls_for_numbers_only_from_gateways,
     xml_injection_in_every_text_field_comes_back_escaped,
     malformed_and_unknown_requests_get_not_found_never_a_500,
     credentials_are_checked with |c: &mut switchboard_tests::Config| c.freeswitch.xml_curl.password = Some(secrecy::SecretString::from(XML_CURL_PASSWORD)),
@@ -1049,6 +1052,10 @@ async fn the_domain_context_rings_extensions_and_applies_their_outcomes(app: Tes
         actions,
         [
             "set switchboard_forward_hops=1",
+            &format!(
+                "set switchboard_forwarded_by={}",
+                alice["id"].as_str().unwrap()
+            ),
             &format!("transfer 202 XML {SIP}")
         ]
     );
@@ -1095,10 +1102,15 @@ async fn the_domain_context_rings_extensions_and_applies_their_outcomes(app: Tes
         actions,
         [
             "set switchboard_forward_hops=1",
+            &format!(
+                "set switchboard_forwarded_by={}",
+                alice["id"].as_str().unwrap()
+            ),
             &format!("transfer 202 XML {SIP}")
         ]
     );
-    // A forward to a number that is no Extension has no route yet (no outbound routes).
+    // A forward to a number that is no Extension is dialled in the Domain's context as Bob
+    // (through the Outbound Routes: with none, it is unallocated there).
     a.patch(
         &app,
         "extensions",
@@ -1110,10 +1122,26 @@ async fn the_domain_context_rings_extensions_and_applies_their_outcomes(app: Tes
     assert_eq!(
         actions,
         [
-            "set sip_ignore_remote_cause=true",
-            "hangup NO_ROUTE_DESTINATION"
+            "set switchboard_forward_hops=1",
+            &format!(
+                "set switchboard_forwarded_by={}",
+                bob["id"].as_str().unwrap()
+            ),
+            &format!("transfer +4930999 XML {SIP}")
         ]
     );
+    let bob_id = bob["id"].as_str().unwrap().to_owned();
+    let (_, _, actions) = dialplan(
+        &ask(
+            &app,
+            dial(
+                "+4930999",
+                &[("variable_switchboard_forwarded_by", bob_id.as_str())],
+            ),
+        )
+        .await,
+    );
+    assert_eq!(actions, ["hangup UNALLOCATED_NUMBER"]);
 
     // Another Domain's channel gets nothing from this Domain's context.
     let (other, _) = domain_with_admin(&app, "other.example.org").await;
@@ -1375,4 +1403,533 @@ async fn the_last_good_view_answers_while_the_database_cannot_be_read(app: TestA
         seen, "Alicia Anders",
         "recompiled once the database answered again"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbound Routes, emergency calls, the public context (issue: calls that work)
+// ---------------------------------------------------------------------------------------------
+
+/// A platform Number assigned to the Domain, pointed at `destination`.
+async fn number(app: &TestApp, a: &Acme, e164: &str, destination: Value) -> Value {
+    let (status, created) = call(
+        app,
+        &a.admin,
+        Method::POST,
+        "/api/v1/numbers",
+        Some(json!({"number": e164, "domain_id": a.domain, "destination": destination})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+/// Two gateways (127.0.0.2 and 127.0.0.3), a national and an international route, Germany's
+/// numbering, and a default caller ID.
+async fn trunks(app: &TestApp, a: &Acme) -> (Value, Value) {
+    number(app, a, "+4930100000", Value::Null).await;
+    a.send(
+        app,
+        Method::PUT,
+        "/calling-settings",
+        Some(
+            json!({"country_code": "49", "outbound_caller_id_number": "+4930100000",
+                    "outbound_caller_id_name": "Acme"}),
+        ),
+    )
+    .await;
+    let first = a
+        .create(
+            app,
+            "gateways",
+            json!({"name": "first", "proxy": "127.0.0.2:5080"}),
+        )
+        .await;
+    let second = a
+        .create(
+            app,
+            "gateways",
+            json!({"name": "second", "proxy": "127.0.0.3:5080", "username": "acme",
+                   "password": "carrier-secret"}),
+        )
+        .await;
+    a.create(
+        app,
+        "outbound-routes",
+        json!({"name": "International", "patterns": ["00Z."], "toll_class": "international",
+               "gateway_ids": [first["id"]]}),
+    )
+    .await;
+    a.create(
+        app,
+        "outbound-routes",
+        json!({"name": "National", "patterns": ["0Z."], "toll_class": "national",
+               "gateway_ids": [first["id"], second["id"]]}),
+    )
+    .await;
+    (first, second)
+}
+
+fn dial_from(device: &str, dest: &str, context: &str) -> String {
+    fixture(
+        "dialplan-not-found-202",
+        &[
+            ("Caller-Destination-Number", dest),
+            ("Caller-Context", context),
+            ("Hunt-Destination-Number", dest),
+            ("Hunt-Context", context),
+            ("variable_switchboard_domain", SIP),
+            ("variable_domain_name", SIP),
+            ("variable_switchboard_device_id", device),
+        ],
+    )
+}
+
+async fn calls_leave_through_outbound_routes_with_failover_toll_classes_and_caller_ids(
+    app: TestApp,
+) {
+    let a = acme(&app).await;
+    let (first, second) = trunks(&app, &a).await;
+    let alice = a.alice(&app, json!({})).await;
+    let desk = a.desk(&app, &alice).await;
+    let desk_id = desk["id"].as_str().unwrap().to_owned();
+    let gw = |g: &Value| g["freeswitch_name"].as_str().unwrap().to_owned();
+
+    // Alice's own caller ID is not a Number of the Domain: the Domain's default instead.
+    let doc = ask(&app, dial_from(&desk_id, "030999888", SIP)).await;
+    let (context, _, actions) = dialplan(&doc);
+    assert_eq!(context, SIP);
+    let bridges: Vec<&String> = actions
+        .iter()
+        .filter(|a| a.starts_with("bridge "))
+        .collect();
+    assert_eq!(
+        bridges,
+        [
+            &format!("bridge sofia/gateway/{}/+4930999888", gw(&first)),
+            &format!("bridge sofia/gateway/{}/+4930999888", gw(&second)),
+        ],
+        "{doc}"
+    );
+    assert!(
+        actions.contains(&"set effective_caller_id_number=+4930100000".to_owned()),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"set switchboard_outbound_route=National".to_owned()));
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.starts_with("set continue_on_fail=")
+                && a.contains("NORMAL_TEMPORARY_FAILURE")),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.iter().any(|a| a.contains("USER_BUSY")),
+        "busy is no failover: {actions:?}"
+    );
+
+    // Once the Number is the Domain's, Alice presents it.
+    number(
+        &app,
+        &a,
+        "+4930123456",
+        json!({"type": "extension", "extension_id": alice["id"]}),
+    )
+    .await;
+    let doc = ask(&app, dial_from(&desk_id, "030999888", SIP)).await;
+    let (_, _, actions) = dialplan(&doc);
+    assert!(
+        actions.contains(&"set effective_caller_id_number=+4930123456".to_owned()),
+        "{actions:?}"
+    );
+
+    // International is not in Alice's toll classes.
+    let doc = ask(&app, dial_from(&desk_id, "0044201234", SIP)).await;
+    let (_, _, actions) = dialplan(&doc);
+    assert_eq!(
+        actions,
+        [
+            "set switchboard_refused=toll_class",
+            "hangup OUTGOING_CALL_BARRED"
+        ]
+    );
+    // Nothing matches: unallocated.
+    let doc = ask(&app, dial_from(&desk_id, "555", SIP)).await;
+    assert_eq!(dialplan(&doc).2, ["hangup UNALLOCATED_NUMBER"]);
+
+    // The explanation is the same answer, with its reasons.
+    let explained = a
+        .send(
+            &app,
+            Method::POST,
+            "/calls/explain",
+            Some(json!({"device_id": desk_id, "digits": "030999888"})),
+        )
+        .await;
+    let again = ask(&app, dial_from(&desk_id, "030999888", SIP)).await;
+    assert_eq!(explained["freeswitch_xml"].as_str(), Some(again.as_str()));
+    assert_eq!(explained["outcome"]["action"], "outbound");
+    assert_eq!(explained["outcome"]["number"], "+4930999888");
+    assert_eq!(explained["outcome"]["caller_id_number"], "+4930123456");
+    let names: Vec<&str> = explained["outcome"]["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["first", "second"]);
+    let steps: Vec<&str> = explained["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    for want in [
+        "caller",
+        "context",
+        "route",
+        "number",
+        "toll_class",
+        "gateways",
+        "caller_id",
+    ] {
+        assert!(steps.contains(&want), "{want} missing: {explained}");
+    }
+    let barred = a
+        .send(
+            &app,
+            Method::POST,
+            "/calls/explain",
+            Some(json!({"device_id": desk_id, "digits": "0044201234"})),
+        )
+        .await;
+    assert_eq!(barred["outcome"]["action"], "refused");
+    assert_eq!(barred["outcome"]["cause"], "OUTGOING_CALL_BARRED");
+
+    // A disabled gateway is skipped at once.
+    a.patch(
+        &app,
+        "gateways",
+        first["id"].as_str().unwrap(),
+        json!({"enabled": false}),
+    )
+    .await;
+    let doc = ask(&app, dial_from(&desk_id, "030999888", SIP)).await;
+    let bridges: Vec<String> = dialplan(&doc)
+        .2
+        .into_iter()
+        .filter(|a| a.starts_with("bridge "))
+        .collect();
+    assert_eq!(
+        bridges,
+        [format!("bridge sofia/gateway/{}/+4930999888", gw(&second))]
+    );
+    // Both disabled: the route has no gateway, a temporary failure.
+    a.patch(
+        &app,
+        "gateways",
+        second["id"].as_str().unwrap(),
+        json!({"enabled": false}),
+    )
+    .await;
+    let doc = ask(&app, dial_from(&desk_id, "030999888", SIP)).await;
+    assert_eq!(
+        dialplan(&doc).2,
+        [
+            "set switchboard_refused=no_gateway",
+            "hangup NORMAL_TEMPORARY_FAILURE"
+        ]
+    );
+}
+
+async fn emergency_calls_from_a_logged_out_phone_leave_as_the_place_and_reach_the_live_stream(
+    app: TestApp,
+) {
+    let a = acme(&app).await;
+    let (first, _) = trunks(&app, &a).await;
+    a.create(
+        &app,
+        "outbound-routes",
+        json!({"name": "Emergency", "position": 0, "patterns": ["112", "110"],
+               "toll_class": "emergency", "gateway_ids": [first["id"]]}),
+    )
+    .await;
+    let room = a
+        .create(
+            &app,
+            "locations",
+            json!({"name": "Room 4.12", "emergency_caller_id_number": "+4930412412",
+                   "emergency_caller_id_name": "Acme Room 4.12",
+                   "emergency_address": "Main St 1, 4th floor"}),
+        )
+        .await;
+    let hot = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Hot desk", "mode": "hotdesk", "location_id": room["id"]}),
+        )
+        .await;
+    let hot_id = hot["id"].as_str().unwrap().to_owned();
+    let mut bus = app.events.subscribe();
+
+    // A logged-out phone may dial 112: handed to the Domain's context …
+    let doc = ask(&app, dial_from(&hot_id, "112", "switchboard-logged-out")).await;
+    let (_, _, actions) = dialplan(&doc);
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some(&*format!("transfer 112 XML {SIP}"))
+    );
+    // … where it leaves through the emergency route as the place, whatever the toll class.
+    let doc = ask(&app, dial_from(&hot_id, "112", SIP)).await;
+    let (_, _, actions) = dialplan(&doc);
+    assert!(
+        actions.contains(&format!(
+            "bridge sofia/gateway/{}/112",
+            first["freeswitch_name"].as_str().unwrap()
+        )),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"set effective_caller_id_number=+4930412412".to_owned()),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"set switchboard_emergency=true".to_owned()));
+    // Anything else from it is barred.
+    let doc = ask(
+        &app,
+        dial_from(&hot_id, "030999888", "switchboard-logged-out"),
+    )
+    .await;
+    assert_eq!(
+        dialplan(&doc).2.last().map(String::as_str),
+        Some("hangup OUTGOING_CALL_BARRED")
+    );
+
+    // The receptionist's screen hears of it.
+    let event = loop {
+        let e = crate::devices::next_event(&mut bus).await;
+        if e.kind == switchboard_domain::events::ChangeKind::CallEmergency {
+            break e;
+        }
+    };
+    let detail = event.detail.expect("the call");
+    assert_eq!(detail["dialled"], "112");
+    assert_eq!(detail["caller_id_number"], "+4930412412");
+    assert_eq!(detail["caller"]["device_id"], hot["id"]);
+    assert_eq!(detail["caller"]["location"]["name"], "Room 4.12");
+    assert_eq!(
+        detail["caller"]["location"]["emergency_address"],
+        "Main St 1, 4th floor"
+    );
+    assert_eq!(detail["route"], "Emergency");
+
+    // A DND Extension logged in, with no toll class at all: still out, as the place.
+    a.create(
+        &app,
+        "extensions",
+        json!({"number": "207", "display_name": "Carol", "pin": PIN, "hotdesk_allowed": true,
+                   "toll_allow": [], "dnd": true}),
+    )
+    .await;
+    a.send(
+        &app,
+        Method::PUT,
+        &format!("/devices/{hot_id}/session"),
+        Some(json!({"extension": "207"})),
+    )
+    .await;
+    let doc = ask(&app, dial_from(&hot_id, "112", SIP)).await;
+    let (_, _, actions) = dialplan(&doc);
+    assert!(
+        actions.contains(&"set effective_caller_id_number=+4930412412".to_owned()),
+        "{actions:?}"
+    );
+    let doc = ask(&app, dial_from(&hot_id, "030999888", SIP)).await;
+    assert_eq!(
+        dialplan(&doc).2.last().map(String::as_str),
+        Some("hangup OUTGOING_CALL_BARRED")
+    );
+}
+
+fn from_carrier(dest: &str, token: Option<&str>, ip: &str) -> String {
+    let mut set = vec![
+        ("Caller-Destination-Number", dest),
+        ("Caller-Context", "public"),
+        ("Hunt-Destination-Number", dest),
+        ("Hunt-Context", "public"),
+        ("variable_sip_network_ip", ip),
+        ("variable_switchboard_domain", ""),
+        ("variable_domain_name", ""),
+    ];
+    if let Some(t) = token {
+        set.push(("variable_sip_acl_authed_by", "switchboard-carriers"));
+        set.push(("variable_sip_acl_token", t));
+    }
+    fixture("dialplan-not-found-202", &set)
+}
+
+async fn the_public_context_takes_calls_for_numbers_only_from_gateways(app: TestApp) {
+    let a = acme(&app).await;
+    let (first, second) = trunks(&app, &a).await;
+    let alice = a.alice(&app, json!({})).await;
+    number(
+        &app,
+        &a,
+        "+4930555100",
+        json!({"type": "extension", "extension_id": alice["id"]}),
+    )
+    .await;
+    number(
+        &app,
+        &a,
+        "+4930555101",
+        json!({"type": "voicemail", "extension_id": alice["id"]}),
+    )
+    .await;
+    number(
+        &app,
+        &a,
+        "+4930555102",
+        json!({"type": "external", "number": "030777"}),
+    )
+    .await;
+    number(
+        &app,
+        &a,
+        "+4930555103",
+        json!({"type": "hang_up", "cause": "busy"}),
+    )
+    .await;
+    let token = format!(
+        "{}@carriers.switchboard.invalid",
+        first["freeswitch_name"].as_str().unwrap()
+    );
+
+    let doc = ask(&app, from_carrier("+4930555100", Some(&token), "127.0.0.2")).await;
+    let (context, _, actions) = dialplan(&doc);
+    assert_eq!(context, "public");
+    assert!(
+        actions.contains(&"set switchboard_inbound_number=+4930555100".to_owned()),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some(&*format!("transfer 201 XML {SIP}"))
+    );
+    // Without the +, as many carriers send it.
+    let doc = ask(&app, from_carrier("4930555100", Some(&token), "127.0.0.2")).await;
+    assert_eq!(
+        dialplan(&doc).2.last().map(String::as_str),
+        Some(&*format!("transfer 201 XML {SIP}"))
+    );
+    let doc = ask(&app, from_carrier("+4930555101", Some(&token), "127.0.0.2")).await;
+    assert_eq!(
+        dialplan(&doc).2.last().map(String::as_str),
+        Some(&*format!("voicemail default {SIP} 201"))
+    );
+    let doc = ask(&app, from_carrier("+4930555102", Some(&token), "127.0.0.2")).await;
+    assert_eq!(
+        dialplan(&doc).2.last().map(String::as_str),
+        Some(&*format!("transfer 030777 XML {SIP}"))
+    );
+    let doc = ask(&app, from_carrier("+4930555103", Some(&token), "127.0.0.2")).await;
+    assert_eq!(
+        dialplan(&doc).2.last().map(String::as_str),
+        Some("hangup USER_BUSY")
+    );
+    let doc = ask(&app, from_carrier("+4930555199", Some(&token), "127.0.0.2")).await;
+    assert_eq!(dialplan(&doc).2, ["hangup UNALLOCATED_NUMBER"]);
+    // Not from the gateway's address, or without the carriers' ACL: refused.
+    let doc = ask(&app, from_carrier("+4930555100", Some(&token), "127.0.0.9")).await;
+    assert_eq!(dialplan(&doc).2, ["hangup CALL_REJECTED"]);
+    let doc = ask(&app, from_carrier("+4930555100", None, "127.0.0.2")).await;
+    assert_eq!(dialplan(&doc).2, ["hangup CALL_REJECTED"]);
+
+    // An external destination then leaves as the Number, through the routes.
+    let forwarded = fixture(
+        "dialplan-not-found-202",
+        &[
+            ("Caller-Destination-Number", "030777"),
+            ("Caller-Context", SIP),
+            ("variable_switchboard_domain", SIP),
+            ("variable_switchboard_inbound_number", "+4930555102"),
+        ],
+    );
+    let (_, _, actions) = dialplan(&ask(&app, forwarded).await);
+    assert!(
+        actions.contains(&"set effective_caller_id_number=+4930555102".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| a.ends_with("/+4930777")),
+        "{actions:?}"
+    );
+
+    // FreeSWITCH loads the gateways from the directory and lets their addresses in.
+    let gateways = ask(&app, fixture("directory-purpose-gateways", &[])).await;
+    let parsed = parse(&gateways);
+    let loaded: Vec<&str> = parsed
+        .descendants()
+        .filter(|n| n.has_tag_name("gateway"))
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    assert!(
+        loaded.contains(&first["freeswitch_name"].as_str().unwrap()),
+        "{gateways}"
+    );
+    let second_gw = parsed
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("gateway") && n.attribute("name") == second["freeswitch_name"].as_str()
+        })
+        .unwrap();
+    let params: BTreeMap<String, String> = second_gw
+        .children()
+        .filter(|n| n.has_tag_name("param"))
+        .map(|n| {
+            (
+                n.attribute("name").unwrap().to_owned(),
+                n.attribute("value").unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(params["proxy"], "127.0.0.3:5080");
+    assert_eq!(
+        params["password"], "carrier-secret",
+        "FreeSWITCH needs the plain password"
+    );
+    assert_eq!(params["context"], "public");
+    let acl = ask(
+        &app,
+        fixture(
+            "directory-purpose-network-list",
+            &[
+                ("domain", "carriers.switchboard.invalid"),
+                ("key_value", "carriers.switchboard.invalid"),
+            ],
+        ),
+    )
+    .await;
+    let acl_doc = parse(&acl);
+    let cidrs: Vec<&str> = acl_doc
+        .descendants()
+        .filter(|n| n.has_tag_name("user"))
+        .filter_map(|n| n.attribute("cidr"))
+        .collect();
+    assert_eq!(cidrs.len(), 2, "{acl}");
+    assert!(
+        cidrs.contains(&"127.0.0.2/32") && cidrs.contains(&"127.0.0.3/32"),
+        "{acl}"
+    );
+    // The API never shows the password.
+    let shown = a
+        .send(
+            &app,
+            Method::GET,
+            &format!("/gateways/{}", second["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(shown["has_password"], true);
+    assert!(shown.get("password").is_none() && !shown.to_string().contains("carrier-secret"));
 }
