@@ -82,9 +82,14 @@ kept_headers! {
     27 => b"variable_sip_invite_domain",
     28 => b"channel-presence-id",
     29 => b"answer-state",
+    30 => b"gateway",
+    31 => b"state",
+    32 => b"ping-status",
+    33 => b"status",
+    34 => b"phrase",
 }
 
-const SLOTS: usize = 30;
+const SLOTS: usize = 35;
 /// Longer names are none of ours (the longest kept one has 26 bytes).
 const LONGEST_KEPT: usize = 32;
 

@@ -23,3 +23,4 @@ mod refusals;
 mod registrations;
 mod sipp_calls;
 mod startup;
+mod trunks;

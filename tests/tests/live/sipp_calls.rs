@@ -52,12 +52,26 @@ fn sipp(
     timeout_secs: u32,
     calls: Option<u32>,
 ) -> Command {
+    sipp_at(fs, "127.0.0.1", port, scenario, log, timeout_secs, calls)
+}
+
+/// [`sipp`] bound to another loopback address (a carrier at 127.0.0.2, a stranger at
+/// 127.0.0.9): FreeSWITCH tells carriers from phones by their address.
+fn sipp_at(
+    fs: &FreeSwitch,
+    ip: &str,
+    port: u16,
+    scenario: &str,
+    log: &Path,
+    timeout_secs: u32,
+    calls: Option<u32>,
+) -> Command {
     let mut command = Command::new("sipp");
     command
         .arg(format!("127.0.0.1:{}", fs.sip_port))
         .arg("-sf")
         .arg(Path::new(SIPP_DIR).join(scenario))
-        .args(["-i", "127.0.0.1", "-p"])
+        .args(["-i", ip, "-p"])
         .arg(port.to_string());
     if let Some(calls) = calls {
         command.args(["-m", &calls.to_string()]);
@@ -86,19 +100,31 @@ impl Ringing {
     /// Starts `phone` (registered beforehand) as a callee that behaves as `how`, for at most
     /// `timeout_secs`, and waits until it listens on its port.
     pub async fn start(fs: &FreeSwitch, phone: &Phone, how: Callee, timeout_secs: u32) -> Self {
+        Self::start_at(fs, "127.0.0.1", phone.port, how.scenario(), timeout_secs).await
+    }
+
+    /// A sipp server at `ip:port` running `scenario` (a carrier: `answer.xml`,
+    /// `unavailable.xml`, `registrar.xml`).
+    pub async fn start_at(
+        fs: &FreeSwitch,
+        ip: &str,
+        port: u16,
+        scenario: &str,
+        timeout_secs: u32,
+    ) -> Self {
         let dir = scratch();
         let log = dir.join("callee.log");
-        let child = sipp(fs, phone.port, how.scenario(), &log, timeout_secs, None)
+        let child = sipp_at(fs, ip, port, scenario, &log, timeout_secs, None)
             .spawn()
             .unwrap_or_else(|e| panic!("running sipp: {e}"));
         // Listening once the port can no longer be bound.
         for _ in 0..100 {
-            if std::net::UdpSocket::bind(("127.0.0.1", phone.port)).is_err() {
+            if std::net::UdpSocket::bind((ip, port)).is_err() {
                 return Self { child, log, dir };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("sipp did not listen on port {} within 5 s", phone.port);
+        panic!("sipp did not listen on {ip}:{port} within 5 s");
     }
 
     /// Ends the callee (the call it was waiting for is over: the caller's sipp has returned)
@@ -180,6 +206,33 @@ pub async fn dial(fs: &FreeSwitch, phone: &Phone, caller: &Credentials, number: 
     if !output.status.success() {
         eprintln!(
             "caller sipp did not complete ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            messages
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome(messages)
+}
+
+/// A carrier at `ip` calls `number` (no credentials: a gateway is let in by its address) from
+/// `from`; what it saw.
+pub async fn carrier_dial(fs: &FreeSwitch, ip: &str, from: &str, number: &str) -> Outcome {
+    let dir = scratch();
+    let log = dir.join("carrier.log");
+    let port = crate::harness::free_port();
+    let mut command = sipp_at(fs, ip, port, "carrier_call.xml", &log, 60, Some(1));
+    command.args([
+        "-key", "user", from, "-key", "dial", number, "-key", "ua", "carrier",
+    ]);
+    let output = command
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("running sipp: {e}"));
+    let messages = std::fs::read_to_string(&log).unwrap_or_default();
+    if !output.status.success() {
+        eprintln!(
+            "carrier sipp did not complete ({}):\n{}\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr),
             messages
