@@ -41,6 +41,7 @@ fn source() -> DirectorySource {
         name: "Acme".into(),
         enabled: true,
         a1_hashes,
+        routing: Default::default(),
     }
 }
 

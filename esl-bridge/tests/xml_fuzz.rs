@@ -49,6 +49,7 @@ fn view() -> View {
         name: "Acme".into(),
         enabled: true,
         a1_hashes,
+        routing: Default::default(),
     };
     View::of([CompiledDomain::compile(
         &src,

@@ -1210,10 +1210,10 @@ mod tests {
             let hot = k.hotdesk("Hot desk", "d-hot");
             let room = k.location("Room 4.12", RingStrategy::Simultaneous);
             k.place(hot, room, 1, None);
-            k.b.locations.get_mut(&room).map(|l| {
+            if let Some(l) = k.b.locations.get_mut(&room) {
                 l.emergency_caller_id.number = Some("+4930412".into());
                 l.emergency_address = Some("Main St 1, 4th floor".into());
-            });
+            }
             let rows = acme(&mut k);
             let plan = DialPlan::compile(&k.b, &rows, at(NOW), |_, _| ());
             // Logged out, no toll class at all: still through the emergency route (its first
@@ -1225,8 +1225,12 @@ mod tests {
                     assert_eq!(call.route.gateways.len(), 1);
                     assert_eq!(call.caller_id.number.as_deref(), Some("+4930412"));
                     assert_eq!(call.caller_id.source, CallerIdSource::Emergency);
-                    let e = call.emergency.expect("reported");
-                    let who = e.caller.expect("the phone");
+                    let Some(EmergencyCall {
+                        caller: Some(who), ..
+                    }) = call.emergency
+                    else {
+                        panic!("an emergency call is reported with its phone");
+                    };
                     assert_eq!(who.device_id, Some(hot));
                     assert_eq!(
                         who.location.and_then(|l| l.emergency_address).as_deref(),

@@ -56,7 +56,7 @@ pub fn compile(rows: &RoutingRows) -> (OutboundPlan, HashMap<String, NumberFacts
     }
     let mut routes: Vec<&outbound_routes::Model> =
         rows.routes.iter().filter(|r| r.enabled).collect();
-    routes.sort_by(|a, b| (a.position, a.created_at, a.id).cmp(&(b.position, b.created_at, b.id)));
+    routes.sort_by_key(|r| (r.position, r.created_at, r.id));
     let compiled = routes
         .into_iter()
         .filter_map(|r| {

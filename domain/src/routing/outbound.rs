@@ -533,7 +533,7 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> DialPattern {
-        DialPattern::parse(s).unwrap()
+        DialPattern::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
     #[test]
