@@ -242,7 +242,7 @@ pub struct StreamEvent {
     /// `dialled`, `caller_id_name`/`caller_id_number` (sent with the call), `caller` (device,
     /// Extension, Location with its `emergency_address`) and `route`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::routes::calls::EmergencyCallDoc>)]
     pub detail: Option<serde_json::Value>,
 }
 

@@ -91,9 +91,19 @@ fn the_sip_profile_serves_every_domain_without_forcing_one() {
         .unwrap();
     assert_eq!(all.attribute("name"), Some("all"));
     assert_eq!(all.attribute("alias"), Some("true"));
-    assert_eq!(all.attribute("parse"), Some("false"));
+    // parse: sofia loads the gateways switchboard lists in the directory.
+    assert_eq!(all.attribute("parse"), Some("true"));
     let p = params(&doc);
     assert_eq!(value(&p, "challenge-realm"), Some("auto_from"));
+    // Carriers are let in by address (the ACL switchboard's directory builds), into `public`.
+    assert_eq!(value(&p, "apply-inbound-acl"), Some("switchboard-carriers"));
+    assert_eq!(value(&p, "context"), Some("public"));
+    let acl = read("autoload_configs/acl.conf.xml");
+    assert!(
+        acl.contains(r#"<list name="switchboard-carriers" default="deny">"#)
+            && acl.contains(r#"domain="carriers.switchboard.invalid""#),
+        "{acl}"
+    );
     assert_eq!(value(&p, "auth-calls"), Some("true"));
     assert_eq!(value(&p, "manage-presence"), Some("true"));
     for forced in [

@@ -33,6 +33,122 @@ pub struct ExplainInput {
     pub digits: String,
 }
 
+// The shapes below document JSON the domain types serialize (`CallerFacts`, the outcome, an
+// emergency call): they are never built here, only described, so the document types every field.
+
+/// An Extension, by id and number.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ExtensionRefDoc {
+    /// Id.
+    pub id: Uuid,
+    /// Number.
+    #[schema(example = "201")]
+    pub number: String,
+}
+
+/// The emergency caller ID of the place, each part from the first level that has it.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct EmergencyCallerIdDoc {
+    /// Name.
+    pub name: Option<String>,
+    /// Number (E.164).
+    pub number: Option<String>,
+    /// `device`, `location`, `extension` or `domain`.
+    pub name_from: Option<String>,
+    /// `device`, `location`, `extension` or `domain`.
+    pub number_from: Option<String>,
+}
+
+/// A Location, as an emergency call names it.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct LocationRefDoc {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Street address for emergency services.
+    pub emergency_address: Option<String>,
+}
+
+/// A caller as the compiled plan knows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CallerDoc {
+    /// The Device, for a phone.
+    pub device_id: Option<Uuid>,
+    /// Its label.
+    pub device_label: Option<String>,
+    /// The Extension it calls as (the person's, when hot-desking).
+    pub extension: Option<ExtensionRefDoc>,
+    /// Toll classes it may reach.
+    pub toll_allow: Vec<String>,
+    /// Its outbound caller ID name.
+    pub outbound_name: Option<String>,
+    /// Its outbound caller ID number.
+    pub outbound_number: Option<String>,
+    /// A logged-out phone (emergency numbers and login codes only).
+    pub restricted: bool,
+    /// The emergency caller ID of the place.
+    pub emergency: EmergencyCallerIdDoc,
+    /// The Device's Location.
+    pub location: Option<LocationRefDoc>,
+    /// How the identity was found.
+    pub reason: String,
+}
+
+/// A gateway a call is sent to.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct GatewayRefDoc {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Its name in FreeSWITCH.
+    pub freeswitch_name: String,
+}
+
+/// What the call does in the end.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ExplainOutcomeDoc {
+    /// `ring`, `outbound`, `refused`, `hang_up`, `voicemail`, `forward`, `transfer`, `not_ours`.
+    #[schema(example = "outbound")]
+    pub action: String,
+    /// The hang-up cause, if it ends.
+    pub cause: Option<String>,
+    /// The number sent (outbound), forwarded to, or the Extension rung.
+    pub number: Option<String>,
+    /// Gateways tried, in order.
+    pub gateways: Vec<GatewayRefDoc>,
+    /// The caller ID name sent.
+    pub caller_id_name: Option<String>,
+    /// The caller ID number sent.
+    pub caller_id_number: Option<String>,
+}
+
+/// An emergency call (`detail` of a `call.emergency` event).
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct EmergencyCallDoc {
+    /// The number dialled.
+    #[schema(example = "112")]
+    pub dialled: String,
+    /// The caller ID name sent with it.
+    pub caller_id_name: Option<String>,
+    /// The caller ID number sent with it (the place's).
+    pub caller_id_number: Option<String>,
+    /// Who and which phone, with the Location and its emergency address.
+    pub caller: Option<CallerDoc>,
+    /// The route it leaves through (null: none reaches it; FreeSWITCH's static dialplan).
+    pub route: Option<String>,
+    /// FreeSWITCH's channel id.
+    pub channel: Option<String>,
+}
+
 /// One step of the explanation.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExplainStepDto {
@@ -53,14 +169,14 @@ pub struct ExplanationDto {
     pub dialled: String,
     /// The caller as the plan knows it: device, Extension, toll classes, caller IDs, emergency
     /// caller ID of the place, Location (null for a carrier).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<CallerDoc>)]
     pub caller: Option<serde_json::Value>,
     /// Every step.
     pub steps: Vec<ExplainStepDto>,
     /// The end: `action` (`ring`, `outbound`, `refused`, `hang_up`, `voicemail`, `forward`,
     /// `transfer`, `not_ours`), `cause`, `number`, `gateways`, `caller_id_name`,
     /// `caller_id_number`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = ExplainOutcomeDoc)]
     pub outcome: serde_json::Value,
     /// The document FreeSWITCH gets for this lookup (the same answer, from the same plan).
     pub freeswitch_xml: String,
