@@ -252,6 +252,7 @@ pub struct DomainNumberListQuery {
     /// Part of the number.
     pub q: Option<String>,
     /// Only Numbers pointing at this kind of destination (`none`: pointing nowhere).
+    #[param(inline)]
     pub destination_type: Option<DestinationTypeFilter>,
     /// Only Numbers pointing at this Extension (ringing it or its voicemail).
     pub extension_id: Option<Uuid>,
