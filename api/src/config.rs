@@ -71,6 +71,10 @@ pub struct FreeswitchConfig {
     /// dialplan hands those calls to it (`socket <address> async full`) and the bridge listens
     /// on it.
     pub outbound_socket: String,
+    /// Where FreeSWITCH writes call recordings (a path on the FreeSWITCH host; each Domain
+    /// gets `<SIP domain>/<yyyy-mm-dd>/<call uuid>.wav` below it). The default names
+    /// FreeSWITCH's own `recordings_dir`.
+    pub recordings_dir: String,
     /// The FreeSWITCH nodes the bridge keeps an Event Socket link to (none: the bridge is off).
     pub nodes: Vec<NodeConfig>,
     /// How every Event Socket link detects a dead peer and reconnects.
@@ -82,6 +86,7 @@ impl Default for FreeswitchConfig {
         Self {
             xml_curl: XmlCurlConfig::default(),
             outbound_socket: "127.0.0.1:8084".to_owned(),
+            recordings_dir: switchboard_esl_bridge::directory::DEFAULT_RECORDINGS_DIR.to_owned(),
             nodes: Vec::new(),
             link: LinkConfig::default(),
         }
@@ -635,6 +640,19 @@ impl Config {
                 ),
             );
         }
+        // `record_session` takes the path as its first word; the dialplan is XML.
+        let dir = &fs.recordings_dir;
+        if dir.trim().is_empty()
+            || dir.chars().any(|c| c.is_whitespace() || c.is_control())
+            || !(dir.starts_with('/') || dir.starts_with("${") || dir.starts_with("$${"))
+        {
+            fail(
+                "freeswitch.recordings_dir",
+                format!(
+                    "{dir:?} must be an absolute path (or start with a FreeSWITCH variable such as ${{recordings_dir}}), without spaces"
+                ),
+            );
+        }
         let link = &fs.link;
         if link.heartbeat_timeout_secs == 0 {
             fail(
@@ -820,6 +838,7 @@ mod tests {
                 r#"
 [freeswitch]
 outbound_socket = "not-an-address"
+recordings_dir = "recordings with spaces"
 [freeswitch.xml_curl]
 username = "a:b"
 password = "short"
@@ -849,6 +868,7 @@ profile = "two words"
                     "freeswitch.xml_curl.max_body_bytes",
                     "freeswitch.xml_curl.cacheable_ms",
                     "freeswitch.outbound_socket",
+                    "freeswitch.recordings_dir",
                     "freeswitch.nodes[1].name",
                     "freeswitch.nodes[1].host",
                     "freeswitch.nodes[1].profile",

@@ -242,8 +242,19 @@ pub enum RecordingMode {
     Always,
     /// No call.
     Never,
-    /// When the caller asks for it.
+    /// While either side asks for it: `*2` starts the recording, `*2` again stops it.
     OnDemand,
+}
+
+impl From<switchboard_domain::telephony::policy::RecordingPolicy> for RecordingMode {
+    fn from(p: switchboard_domain::telephony::policy::RecordingPolicy) -> Self {
+        use switchboard_domain::telephony::policy::RecordingPolicy as P;
+        match p {
+            P::Always => Self::Always,
+            P::Never => Self::Never,
+            P::OnDemand => Self::OnDemand,
+        }
+    }
 }
 
 /// How a hot-desk session started.

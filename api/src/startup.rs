@@ -178,6 +178,7 @@ async fn start_directory(
         DirectorySettings {
             cacheable_ms: xml_curl.cacheable_ms,
             outbound_socket: config.freeswitch.outbound_socket.clone(),
+            recordings_dir: config.freeswitch.recordings_dir.clone(),
         },
     ));
     // Observe first, then load: a change committed during the load is recompiled after it.

@@ -11,7 +11,7 @@ use switchboard_domain::bindings::snapshot::SessionOrigin;
 use switchboard_domain::bindings::testkit::Kit;
 use switchboard_domain::services::directory::DirectorySource;
 use switchboard_domain::telephony::policy::RingStrategy;
-use switchboard_esl_bridge::directory::View;
+use switchboard_esl_bridge::directory::{DirectorySettings, View};
 use switchboard_esl_bridge::xml::directory::{CompileSettings, CompiledDomain};
 use switchboard_esl_bridge::xml::request::XmlCurlRequest;
 
@@ -62,6 +62,7 @@ fn lookups(c: &mut Criterion) {
         b.iter(|| CompiledDomain::compile(black_box(&src), &settings, Utc::now()))
     });
     let view = View::of([CompiledDomain::compile(&src, &settings, Utc::now())]);
+    let answering = DirectorySettings::default();
     for name in [
         "directory-sip_auth-register",
         "directory-user_call",
@@ -73,7 +74,7 @@ fn lookups(c: &mut Criterion) {
         });
         let request = XmlCurlRequest::parse(&body);
         c.bench_function(&format!("answer {name}"), |b| {
-            b.iter(|| view.answer(black_box(&request), "127.0.0.1:8084"))
+            b.iter(|| view.answer(black_box(&request), &answering))
         });
     }
 }

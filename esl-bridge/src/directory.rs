@@ -32,9 +32,10 @@ use crate::xml::NOT_FOUND;
 use crate::xml::carriers::{CARRIERS_ACL, CARRIERS_DOMAIN, Carrier, Carriers, proxy_host};
 use crate::xml::dialplan::{
     FORWARDED_BY_VARIABLE, INBOUND_NUMBER_VARIABLE, Inbound, LOGGED_OUT_CONTEXT, OUTCOME_PREFIX,
-    PUBLIC_CONTEXT, barred_document, emergency_document, end_document, feature_document,
-    inbound_document, outbound_document, parse_feature_code, public_refused_document,
-    refused_document, ring_document, step_document, unallocated_document, voicemail_document,
+    PUBLIC_CONTEXT, RecordingPlace, barred_document, emergency_document, end_document,
+    feature_document, inbound_document, outbound_document, parse_feature_code,
+    public_refused_document, refused_document, ring_document, step_document, unallocated_document,
+    voicemail_document,
 };
 use crate::xml::directory::{
     CompileSettings, CompiledDomain, VOICEMAIL_CONTEXT, gateways_document,
@@ -44,6 +45,7 @@ use switchboard_domain::routing::callers::CallerRef;
 use switchboard_domain::routing::destination::Destination;
 use switchboard_domain::routing::dialplan::{Decision, Step};
 use switchboard_domain::routing::dialplan::{EmergencyCall, HangupCause};
+use switchboard_domain::routing::facts::NumberFacts;
 
 /// How long a failed reload waits before lookups try again.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
@@ -55,7 +57,23 @@ pub struct DirectorySettings {
     pub cacheable_ms: u64,
     /// `host:port` of the outbound socket feature codes are handed to.
     pub outbound_socket: String,
+    /// Where FreeSWITCH writes recordings (each Domain in its own directory below); may name
+    /// FreeSWITCH variables (`${recordings_dir}`).
+    pub recordings_dir: String,
 }
+
+impl Default for DirectorySettings {
+    fn default() -> Self {
+        Self {
+            cacheable_ms: 300_000,
+            outbound_socket: "127.0.0.1:8084".to_owned(),
+            recordings_dir: DEFAULT_RECORDINGS_DIR.to_owned(),
+        }
+    }
+}
+
+/// FreeSWITCH's own recordings directory.
+pub const DEFAULT_RECORDINGS_DIR: &str = "${recordings_dir}";
 
 /// What kind of answer a request got (for metrics and logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +170,9 @@ impl Answer {
 pub struct View {
     by_name: HashMap<String, Arc<CompiledDomain>>,
     name_of: HashMap<Uuid, String>,
+    /// Every Domain's Numbers (E.164) → the Domain: a carrier's call finds its Domain in one
+    /// lookup, not by asking every Domain.
+    number_owner: HashMap<String, Uuid>,
     carriers: Arc<Carriers>,
 }
 
@@ -167,6 +188,10 @@ impl View {
 
     fn put(&mut self, domain: CompiledDomain) {
         self.remove(domain.id);
+        for number in domain.dialplan.inbound_numbers() {
+            // Unique platform-wide; while a Number moves, the Domain compiled last has it.
+            self.number_owner.insert(number.to_owned(), domain.id);
+        }
         self.name_of.insert(domain.id, domain.sip_domain.clone());
         self.by_name
             .insert(domain.sip_domain.clone(), Arc::new(domain));
@@ -180,10 +205,48 @@ impl View {
 
     fn remove(&mut self, id: Uuid) {
         if let Some(name) = self.name_of.remove(&id)
-            && self.by_name.get(&name).is_some_and(|d| d.id == id)
+            && let Some(old) = self.by_name.get(&name).filter(|d| d.id == id)
         {
+            for number in old.dialplan.inbound_numbers() {
+                if self.number_owner.get(number) == Some(&id) {
+                    self.number_owner.remove(number);
+                }
+            }
             self.by_name.remove(&name);
         }
+    }
+
+    /// The enabled Domain a carrier's call to `called` is for, and its Number: by the
+    /// platform-wide index when the carrier sent E.164 (with or without the `+`); otherwise
+    /// read with the numbering of each Domain that may receive calls from `owner`'s gateway
+    /// (only its Domain for a Domain's own gateway).
+    fn inbound_number(
+        &self,
+        called: &str,
+        owner: Option<Uuid>,
+    ) -> Option<(&Arc<CompiledDomain>, &NumberFacts)> {
+        let called = called.trim();
+        let plus = (!called.starts_with('+')).then(|| format!("+{called}"));
+        let indexed = [Some(called), plus.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|n| self.number_owner.get(n));
+        fn of<'v>(
+            d: &'v Arc<CompiledDomain>,
+            called: &str,
+        ) -> Option<(&'v Arc<CompiledDomain>, &'v NumberFacts)> {
+            Some((d, d.dialplan.inbound(called)?))
+        }
+        let found = match (indexed, owner) {
+            (Some(id), _) => self.by_id(*id).and_then(|d| of(d, called)),
+            (None, Some(id)) => self.by_id(id).and_then(|d| of(d, called)),
+            (None, None) => self
+                .by_name
+                .values()
+                .filter(|d| d.enabled)
+                .find_map(|d| of(d, called)),
+        };
+        found.filter(|(d, _)| d.enabled)
     }
 }
 
@@ -571,7 +634,14 @@ impl Directory {
                 .await?;
         let mut out = Vec::with_capacity(rows.len());
         for (gateway, password) in rows {
-            let addresses = resolve(proxy_host(&gateway.proxy)).await;
+            let mut addresses: Vec<ipnet::IpNet> = resolve(proxy_host(&gateway.proxy))
+                .await
+                .into_iter()
+                .map(ipnet::IpNet::from)
+                .collect();
+            addresses.extend(switchboard_domain::services::gateways::inbound_networks(
+                &gateway,
+            ));
             out.push(Carrier {
                 gateway,
                 password,
@@ -627,7 +697,7 @@ impl Directory {
     /// explanation, which refreshed first).
     pub fn answer_quietly(&self, request: &XmlCurlRequest) -> Answer {
         match self.view.read() {
-            Ok(view) => view.answer(request, &self.settings.outbound_socket),
+            Ok(view) => view.answer(request, &self.settings),
             Err(_) => Answer::not_found(),
         }
     }
@@ -657,7 +727,7 @@ impl Directory {
             }
         }
         let answer = match self.view.read() {
-            Ok(view) => view.answer(request, &self.settings.outbound_socket),
+            Ok(view) => view.answer(request, &self.settings),
             Err(_) => Answer::not_found(),
         };
         if let Some(m) = &self.metrics {
@@ -676,11 +746,12 @@ impl View {
             .cloned()
     }
 
-    /// Answers one mod_xml_curl request; feature codes are handed to `outbound_socket`.
-    pub fn answer(&self, request: &XmlCurlRequest, outbound_socket: &str) -> Answer {
+    /// Answers one mod_xml_curl request; feature codes are handed to the settings'
+    /// `outbound_socket`.
+    pub fn answer(&self, request: &XmlCurlRequest, settings: &DirectorySettings) -> Answer {
         match request.get("section") {
             Some("directory") => self.directory(request),
-            Some("dialplan") => self.dialplan(request, outbound_socket),
+            Some("dialplan") => self.dialplan(request, settings),
             _ => Answer::not_found(),
         }
     }
@@ -757,7 +828,7 @@ impl View {
         .find_map(|name| self.domain(name))
     }
 
-    fn dialplan(&self, r: &XmlCurlRequest, outbound_socket: &str) -> Answer {
+    fn dialplan(&self, r: &XmlCurlRequest, settings: &DirectorySettings) -> Answer {
         let (Some(context), Some(destination)) = (
             r.get("Caller-Context").or_else(|| r.get("Hunt-Context")),
             r.get("Caller-Destination-Number")
@@ -786,11 +857,17 @@ impl View {
         if let Some((feature, extension)) = parse_feature_code(destination) {
             return Answer::of(
                 AnswerKind::FeatureCode,
-                feature_document(context, destination, feature, extension, outbound_socket),
+                feature_document(
+                    context,
+                    destination,
+                    feature,
+                    extension,
+                    &settings.outbound_socket,
+                ),
             );
         }
         if context.eq_ignore_ascii_case(domain.dialplan.context()) {
-            return domain_context(&domain, r, context, destination);
+            return domain_context(&domain, r, context, destination, &settings.recordings_dir);
         }
         if context != LOGGED_OUT_CONTEXT {
             return Answer::not_found();
@@ -823,7 +900,7 @@ impl View {
             .then(|| r.get("variable_sip_acl_token"))
             .flatten()
             .and_then(|t| self.carriers.by_token(t))
-            .filter(|c| from_ip.is_some_and(|ip| c.addresses.contains(&ip)));
+            .filter(|c| from_ip.is_some_and(|ip| c.sends_from(ip)));
         let Some(carrier) = carrier else {
             tracing::warn!(
                 from = ?from_ip,
@@ -836,12 +913,7 @@ impl View {
             );
         };
         let gateway = &carrier.gateway;
-        let found = self
-            .by_name
-            .values()
-            .filter(|d| d.enabled)
-            .find_map(|d| d.dialplan.inbound(destination).map(|n| (d, n)));
-        let Some((domain, number)) = found else {
+        let Some((domain, number)) = self.inbound_number(destination, gateway.domain_id) else {
             return Answer::of(
                 AnswerKind::Unallocated,
                 public_refused_document(destination, HangupCause::UnallocatedNumber),
@@ -912,8 +984,10 @@ fn domain_context(
     r: &XmlCurlRequest,
     context: &str,
     destination: &str,
+    recordings_dir: &str,
 ) -> Answer {
     let plan = &domain.dialplan;
+    let caller = caller_of(r);
     let hops = r
         .get("variable_switchboard_forward_hops")
         .and_then(|h| h.trim().parse::<u32>().ok())
@@ -924,7 +998,7 @@ fn domain_context(
             Some(extension) => plan.after_ring(extension, cause, hops),
             None => Decision::Unallocated,
         },
-        None => plan.place(&caller_of(r), destination, hops),
+        None => plan.place(&caller, destination, hops),
     };
     let decision = match decision {
         // A plan that rings but whose targets cannot be written into a dial string (never for
@@ -933,6 +1007,12 @@ fn domain_context(
             plan.after_ring(&route.extension.number, "USER_NOT_REGISTERED", hops)
         }
         d => d,
+    };
+    let recording = plan.recording(&caller, &decision);
+    let recording = RecordingPlace {
+        recording: &recording,
+        dir: recordings_dir,
+        sip_domain: &domain.sip_domain,
     };
     match decision {
         Decision::NotOurs => Answer::not_found(),
@@ -954,7 +1034,7 @@ fn domain_context(
                 .map(|e| (domain.id, domain.sip_domain.clone(), e));
             Answer {
                 kind: AnswerKind::Outbound,
-                body: outbound_document(context, destination, &call),
+                body: outbound_document(context, destination, &call, &recording),
                 emergency,
             }
         }
@@ -974,6 +1054,7 @@ fn domain_context(
                 destination,
                 &route.extension.number,
                 route.payload.as_deref().unwrap_or_default(),
+                &recording,
             ),
         ),
         Decision::Apply { route, step } => {

@@ -6,8 +6,10 @@
 
 use serde::Serialize;
 use switchboard_domain::routing::callers::{CallerFacts, CallerRef};
-use switchboard_domain::routing::dialplan::{Decision, Refusal, Step, Treatment};
+use switchboard_domain::routing::destination::Destination;
+use switchboard_domain::routing::dialplan::{Decision, Recording, Refusal, Step, Treatment};
 use switchboard_domain::routing::outbound::{CallerIdSource, FAILOVER_CAUSES, GatewayRef};
+use switchboard_domain::telephony::policy::RecordingPolicy;
 use uuid::Uuid;
 
 use crate::directory::Directory;
@@ -31,7 +33,7 @@ pub enum ExplainCaller {
 pub struct ExplainStep {
     /// What the step is about: `caller`, `context`, `emergency`, `extension`, `ring`,
     /// `route`, `number`, `toll_class`, `gateways`, `caller_id`, `number_destination`,
-    /// `result`.
+    /// `result`, `recording`.
     pub step: &'static str,
     /// In words.
     pub detail: String,
@@ -68,6 +70,8 @@ pub struct Explanation {
     pub steps: Vec<ExplainStep>,
     /// The end.
     pub outcome: ExplainOutcome,
+    /// Whether the call is recorded (`always`, `on_demand` with `*2`, `never`) and why.
+    pub recording: Recording,
     /// The document FreeSWITCH gets for this lookup.
     pub freeswitch_xml: String,
 }
@@ -123,7 +127,7 @@ impl Directory {
                 let ip = carrier
                     .addresses
                     .first()
-                    .map(ToString::to_string)
+                    .map(|n| n.addr().to_string())
                     .unwrap_or_else(|| proxy_host(&carrier.gateway.proxy).to_owned());
                 step(
                     &mut steps,
@@ -177,6 +181,10 @@ impl Directory {
         let request = XmlCurlRequest::parse(body.as_bytes());
         let answer = self.answer_quietly(&request);
         let mut end = outcome("not_ours");
+        let mut recording = Recording {
+            policy: RecordingPolicy::Never,
+            reason: "nothing is bridged".to_owned(),
+        };
 
         match (&caller_ref, facts.as_ref()) {
             (None, _) => {
@@ -196,6 +204,13 @@ impl Directory {
                             }
                             Some(d) => {
                                 end = outcome("transfer");
+                                // The Domain's context rings the Extension for the Number.
+                                if let Destination::Extension { extension_id } = d
+                                    && let Some(ext) = plan.extension_number(*extension_id)
+                                {
+                                    let from = CallerRef::InboundNumber(n.number.clone());
+                                    recording = plan.recording(&from, &plan.place(&from, ext, 0));
+                                }
                                 format!(
                                     "it points at {}",
                                     serde_json::to_string(d).unwrap_or_default()
@@ -224,7 +239,9 @@ impl Directory {
                             "{digits} is an emergency number: allowed from a logged-out phone, handed to the Domain's context"
                         ),
                     );
-                    self.describe(plan.place(r, digits, 0), &mut steps, &mut end);
+                    let decision = plan.place(r, digits, 0);
+                    recording = plan.recording(r, &decision);
+                    self.describe(decision, &mut steps, &mut end);
                 } else {
                     step(
                         &mut steps,
@@ -245,15 +262,33 @@ impl Directory {
                         ),
                     );
                 }
-                self.describe(plan.place(r, digits, 0), &mut steps, &mut end);
+                let decision = plan.place(r, digits, 0);
+                recording = plan.recording(r, &decision);
+                self.describe(decision, &mut steps, &mut end);
             }
         }
+        step(
+            &mut steps,
+            "recording",
+            match recording.policy {
+                RecordingPolicy::Never => format!("not recorded: {}", recording.reason),
+                RecordingPolicy::Always => {
+                    format!("recorded from the answer: {}", recording.reason)
+                }
+                RecordingPolicy::OnDemand => format!(
+                    "recorded while either side toggles it with *{}: {}",
+                    crate::xml::dialplan::RECORD_ON_DEMAND_KEY,
+                    recording.reason
+                ),
+            },
+        );
         Ok(Explanation {
             context,
             dialled: digits.to_owned(),
             caller: facts,
             steps,
             outcome: end,
+            recording,
             freeswitch_xml: answer.body,
         })
     }

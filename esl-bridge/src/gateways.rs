@@ -7,6 +7,27 @@ use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
 
+/// The names of switchboard's gateways (`sb_…`) on `profile` in the body of `sofia xmlstatus
+/// gateway` (every gateway of every profile).
+pub fn parse_loaded_gateways(profile: &str, body: &str) -> Result<Vec<String>, String> {
+    let doc = roxmltree::Document::parse(body.trim()).map_err(|e| e.to_string())?;
+    let text = |gw: roxmltree::Node<'_, '_>, tag: &str| {
+        gw.children()
+            .find(|c| c.has_tag_name(tag))
+            .and_then(|c| c.text())
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(doc
+        .descendants()
+        .filter(|n| n.has_tag_name("gateway"))
+        .filter(|gw| text(*gw, "profile") == profile)
+        .map(|gw| text(gw, "name"))
+        .filter(|name| name.starts_with("sb_"))
+        .collect())
+}
+
 /// One gateway's state on one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayStatus {
@@ -54,5 +75,42 @@ impl GatewayStates {
             .ok()
             .and_then(|m| m.get(gateway).map(|n| n.values().cloned().collect()))
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod loaded_tests {
+    use super::parse_loaded_gateways;
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn only_our_gateways_on_the_profile_are_listed() {
+        let body = r#"<?xml version="1.0" encoding="ISO-8859-1"?>
+<gateways>
+  <gateway>
+    <name>sb_0192f0c8a7e34c1d9e2b7a1c3d4e5f60</name>
+    <profile>internal</profile>
+    <state>NOREG</state>
+  </gateway>
+  <gateway>
+    <name>operators-own</name>
+    <profile>internal</profile>
+  </gateway>
+  <gateway>
+    <name>sb_00000000000000000000000000000001</name>
+    <profile>external</profile>
+  </gateway>
+</gateways>
+"#;
+        assert_eq!(
+            parse_loaded_gateways("internal", body).unwrap(),
+            ["sb_0192f0c8a7e34c1d9e2b7a1c3d4e5f60"]
+        );
+        assert!(
+            parse_loaded_gateways("internal", "<gateways>\n</gateways>\n")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(parse_loaded_gateways("internal", "-ERR no reply").is_err());
     }
 }

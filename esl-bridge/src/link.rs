@@ -417,15 +417,56 @@ impl Link {
 
     /// Flushes the cache of our Domains, rewrites the mirror, reloads the registrations.
     async fn resync(&self, client: &EslClient) -> Result<(), LinkError> {
-        let commands = resync_commands(&self.db, &self.mirrors)
-            .await
-            .map_err(|e| LinkError::Resync(e.to_string()))?;
+        let mut commands = self.stale_gateways(client).await?;
+        commands.extend(
+            resync_commands(&self.db, &self.mirrors)
+                .await
+                .map_err(|e| LinkError::Resync(e.to_string()))?,
+        );
         for command in &commands {
             self.send(client, command)
                 .await
                 .map_err(LinkError::Command)?;
         }
         self.reload_registrations(client).await
+    }
+
+    /// `killgw` for each of our gateways the profile holds that was deleted or disabled
+    /// while no queued command could tell this node (switchboard restarted, or another node
+    /// made the change): the resync's rescan only adds.
+    async fn stale_gateways(&self, client: &EslClient) -> Result<Vec<Command>, LinkError> {
+        let profile = &self.handle.settings.profile;
+        let reply = client
+            .api("sofia xmlstatus gateway")
+            .await
+            .map_err(LinkError::Command)?;
+        // Unreadable (a node without mod_sofia's xmlstatus): nothing to remove, not a reason
+        // to give the link up.
+        let loaded = match reply
+            .api_result()
+            .map_err(|e| e.to_string())
+            .and_then(|body| crate::gateways::parse_loaded_gateways(profile, body))
+        {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(node = %self.node, error = %e, "cannot list the gateways FreeSWITCH holds; stale ones stay until it restarts");
+                return Ok(Vec::new());
+            }
+        };
+        let wanted: std::collections::HashSet<String> =
+            switchboard_domain::services::gateways::loaded_names(&self.db)
+                .await
+                .map_err(|e| LinkError::Resync(e.to_string()))?
+                .into_iter()
+                .collect();
+        Ok(loaded
+            .into_iter()
+            .filter(|name| !wanted.contains(name))
+            .map(|name| {
+                tracing::info!(node = %self.node, gateway = %name, "removing a gateway deleted or disabled while the link was down");
+                Command::KillGateway { name }
+            })
+            .collect())
     }
 
     /// Replaces the node's registrations with what the profile really holds (`sofia xmlstatus

@@ -13,7 +13,7 @@ use switchboard_domain::bindings::snapshot::SessionOrigin;
 use switchboard_domain::bindings::testkit::{Kit, SIP_DOMAIN};
 use switchboard_domain::services::directory::DirectorySource;
 use switchboard_domain::telephony::policy::RingStrategy;
-use switchboard_esl_bridge::directory::{AnswerKind, View};
+use switchboard_esl_bridge::directory::{AnswerKind, DirectorySettings, View};
 use switchboard_esl_bridge::xml::directory::{CompileSettings, CompiledDomain};
 use switchboard_esl_bridge::xml::escape;
 use switchboard_esl_bridge::xml::request::XmlCurlRequest;
@@ -88,7 +88,7 @@ fn well_formed(body: &str) {
 fn every_captured_request_is_answered_with_a_document() {
     let view = view();
     for seed in seeds() {
-        let answer = view.answer(&XmlCurlRequest::parse(&seed), "127.0.0.1:8084");
+        let answer = view.answer(&XmlCurlRequest::parse(&seed), &DirectorySettings::default());
         well_formed(&answer.body);
     }
 }
@@ -96,7 +96,12 @@ fn every_captured_request_is_answered_with_a_document() {
 #[test]
 fn the_kit_domain_answers_its_users_and_feature_codes() {
     let view = view();
-    let ask = |body: String| view.answer(&XmlCurlRequest::parse(body.as_bytes()), "127.0.0.1:8084");
+    let ask = |body: String| {
+        view.answer(
+            &XmlCurlRequest::parse(body.as_bytes()),
+            &DirectorySettings::default(),
+        )
+    };
     let user = |u: &str| {
         format!(
             "section=directory&tag_name=domain&key_name=name&key_value={SIP_DOMAIN}&action=sip_auth&key=id&user={u}&domain={SIP_DOMAIN}"
@@ -213,7 +218,7 @@ proptest! {
         let seeds = seeds();
         let seed = &seeds[pick.index(seeds.len())];
         let body = mutate(seed, &edits, cut);
-        let answer = view().answer(&XmlCurlRequest::parse(&body), "127.0.0.1:8084");
+        let answer = view().answer(&XmlCurlRequest::parse(&body), &DirectorySettings::default());
         well_formed(&answer.body);
     }
 
@@ -229,7 +234,7 @@ proptest! {
             body.push('=');
             body.push_str(&percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string());
         }
-        let answer = view().answer(&XmlCurlRequest::parse(body.as_bytes()), "127.0.0.1:8084");
+        let answer = view().answer(&XmlCurlRequest::parse(body.as_bytes()), &DirectorySettings::default());
         well_formed(&answer.body);
     }
 

@@ -17,6 +17,7 @@ mod m20261202_000041_pin_min_length;
 mod m20261202_000050_registrations_by_contact;
 mod m20261203_000060_trunks;
 mod m20261203_000061_numbers;
+mod m20261203_000062_gateway_inbound_addresses;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000050_registrations_by_contact::Migration),
             Box::new(m20261203_000060_trunks::Migration),
             Box::new(m20261203_000061_numbers::Migration),
+            Box::new(m20261203_000062_gateway_inbound_addresses::Migration),
         ]
     }
 }

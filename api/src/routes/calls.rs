@@ -91,6 +91,8 @@ pub struct CallerDoc {
     pub outbound_number: Option<String>,
     /// A logged-out phone (emergency numbers and login codes only).
     pub restricted: bool,
+    /// Recording of the calls it places (its Extension's `recording.outbound`).
+    pub record_outbound: crate::dto::RecordingMode,
     /// The emergency caller ID of the place.
     pub emergency: EmergencyCallerIdDoc,
     /// The Device's Location.
@@ -149,11 +151,23 @@ pub struct EmergencyCallDoc {
     pub channel: Option<String>,
 }
 
+/// Whether the call is recorded, and why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordingDecisionDto {
+    /// `always` (from the answer to the end), `on_demand` (either side presses `*2` to start
+    /// and `*2` again to stop) or `never`: the stronger of the caller's `recording.outbound`
+    /// and the called Extension's `recording.inbound`.
+    pub policy: crate::dto::RecordingMode,
+    /// Why, in words.
+    #[schema(example = "Extension 201 (calling) records the calls it places: always")]
+    pub reason: String,
+}
+
 /// One step of the explanation.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExplainStepDto {
     /// `caller`, `context`, `emergency`, `extension`, `ring`, `route`, `number`,
-    /// `toll_class`, `gateways`, `caller_id`, `number_destination`, `result`.
+    /// `toll_class`, `gateways`, `caller_id`, `number_destination`, `result`, `recording`.
     #[schema(example = "route")]
     pub step: String,
     /// In words.
@@ -178,6 +192,8 @@ pub struct ExplanationDto {
     /// `caller_id_number`.
     #[schema(value_type = ExplainOutcomeDoc)]
     pub outcome: serde_json::Value,
+    /// Whether the call is recorded, and why.
+    pub recording: RecordingDecisionDto,
     /// The document FreeSWITCH gets for this lookup (the same answer, from the same plan).
     pub freeswitch_xml: String,
 }
@@ -197,6 +213,10 @@ impl From<Explanation> for ExplanationDto {
                 })
                 .collect(),
             outcome: serde_json::to_value(e.outcome).unwrap_or_default(),
+            recording: RecordingDecisionDto {
+                policy: e.recording.policy.into(),
+                reason: e.recording.reason,
+            },
             freeswitch_xml: e.freeswitch_xml,
         }
     }

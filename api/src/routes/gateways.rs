@@ -70,6 +70,10 @@ pub struct GatewayDto {
     pub expire_secs: i32,
     /// Domain in the From header.
     pub from_domain: Option<String>,
+    /// Other addresses or networks the carrier sends calls from, besides its proxy's
+    /// (canonical: `203.0.113.7/32`).
+    #[schema(example = json!(["203.0.113.7/32", "198.51.100.0/24"]))]
+    pub inbound_addresses: Vec<String>,
     /// In service.
     pub enabled: bool,
     /// Domains it is granted to (platform gateways; empty for a Domain's own).
@@ -87,6 +91,10 @@ pub struct GatewayDto {
 
 fn dto(state: &AppState, v: GatewayView) -> GatewayDto {
     let g = v.gateway;
+    let inbound_addresses = gateways::inbound_networks(&g)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     GatewayDto {
         id: g.id,
         domain_id: g.domain_id,
@@ -101,6 +109,7 @@ fn dto(state: &AppState, v: GatewayView) -> GatewayDto {
         caller_id_in_from: g.caller_id_in_from,
         ping_secs: g.ping_secs,
         expire_secs: g.expire_secs,
+        inbound_addresses,
         from_domain: g.from_domain,
         enabled: g.enabled,
         granted_domain_ids: v.granted_domain_ids,
@@ -176,6 +185,12 @@ pub struct GatewayInput {
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>)]
     pub from_domain: Option<Option<String>>,
+    /// Other addresses or networks (`203.0.113.7`, `198.51.100.0/24`; at most 32, none wider
+    /// than /8) the carrier sends calls from besides its proxy's: let in by the carriers' ACL
+    /// and accepted in `public` like the proxy's. Replaces the list; `[]` clears it.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false, value_type = Vec<String>, example = json!(["203.0.113.7", "198.51.100.0/24"]))]
+    pub inbound_addresses: Option<Vec<String>>,
     /// In service (default true).
     #[serde(default, deserialize_with = "crate::dto::non_null")]
     #[schema(nullable = false, value_type = bool)]
@@ -197,6 +212,7 @@ impl From<GatewayInput> for GatewayPatch {
             ping_secs: i.ping_secs,
             expire_secs: i.expire_secs,
             from_domain: i.from_domain,
+            inbound_addresses: i.inbound_addresses,
             enabled: i.enabled,
         }
     }

@@ -571,8 +571,21 @@ fn columns_of(kind: RowKind) -> &'static [(&'static str, Cell)] {
     }
 }
 
-fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
-    // Spreadsheets in many locales save with `;`: take it when the header has no comma.
+/// A CSV file read for an import: the lower-cased header, checked against the columns the
+/// import knows, and every non-blank record with the line an editor shows for it.
+pub(crate) struct CsvTable {
+    pub headers: Vec<String>,
+    pub records: Vec<(usize, csv::StringRecord)>,
+}
+
+/// Reads an import's CSV: `,` or `;` separated (spreadsheets in many locales save with `;`:
+/// taken when the header has no comma), a header line naming only `columns`, each once.
+/// `columns_of` says whose columns they are in the refusal (`"an import column"`).
+pub(crate) fn read_csv(
+    bytes: &[u8],
+    columns: &[&str],
+    columns_of: &str,
+) -> Result<CsvTable, FileError> {
     let header_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     let delimiter = if !header_line.contains(&b',') && header_line.contains(&b';') {
         b';'
@@ -603,15 +616,15 @@ fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
         .headers()
         .map_err(malformed)?
         .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
     let mut seen = std::collections::HashSet::new();
     for h in &headers {
-        if !CSV_COLUMNS.contains(&h.as_str()) {
+        if !columns.contains(&h.as_str()) {
             return Err(FileError::shape(
                 h,
                 "unknown_column",
-                format!("{h:?} is not an import column (see the documentation of POST …/import)"),
+                format!("{h:?} is not {columns_of}"),
             ));
         }
         if !seen.insert(h.as_str()) {
@@ -622,15 +635,7 @@ fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
             ));
         }
     }
-    let Some(kind_column) = headers.iter().position(|h| h == "kind") else {
-        return Err(FileError::shape(
-            "kind",
-            "required",
-            "a `kind` column (extension or device) is required",
-        ));
-    };
-
-    let mut file = ImportFile::default();
+    let mut records = Vec::new();
     // The csv crate does not count blank lines; count newlines up to each record instead, so
     // a row number is the line a spreadsheet or an editor shows.
     let (mut line, mut counted_to) = (1usize, 0usize);
@@ -649,10 +654,29 @@ fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
             line += skipped.iter().filter(|b| **b == b'\n').count();
         }
         counted_to = start;
-        let row = line;
-        if record.iter().all(str::is_empty) {
-            continue;
+        if !record.iter().all(str::is_empty) {
+            records.push((line, record));
         }
+    }
+    Ok(CsvTable { headers, records })
+}
+
+fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
+    let CsvTable { headers, records } = read_csv(
+        bytes,
+        CSV_COLUMNS,
+        "an import column (see the documentation of POST …/import)",
+    )?;
+    let Some(kind_column) = headers.iter().position(|h| h == "kind") else {
+        return Err(FileError::shape(
+            "kind",
+            "required",
+            "a `kind` column (extension or device) is required",
+        ));
+    };
+
+    let mut file = ImportFile::default();
+    for (row, record) in records {
         let kind = match record
             .get(kind_column)
             .unwrap_or_default()

@@ -21,7 +21,8 @@ use crate::extract::{Json, Query, within_body_timeout};
 use crate::pagination::{PageQuery, PageResponse};
 use crate::problem::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::routes::import::{
-    FileError, ImportFormat, format_of, read_body, refuse_nul, serde_field_error,
+    CsvTable, FileError, ImportFormat, format_of, read_body, read_csv, refuse_nul,
+    serde_field_error,
 };
 use crate::state::AppState;
 
@@ -700,47 +701,8 @@ fn read_row(row: usize, value: Value, rows: &mut Vec<NumberedRow>, bad: &mut Vec
 }
 
 fn parse_csv(bytes: &[u8]) -> Result<(Vec<NumberedRow>, Vec<ImportError>), FileError> {
-    let header_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
-    let delimiter = if !header_line.contains(&b',') && header_line.contains(&b';') {
-        b';'
-    } else {
-        b','
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let malformed = |e: csv::Error| {
-        let at = e
-            .position()
-            .map(|p| format!(" (line {})", p.line()))
-            .unwrap_or_default();
-        FileError::malformed("malformed_csv", format!("the file is not valid CSV{at}"))
-    };
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(malformed)?
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    for h in &headers {
-        if !NUMBER_CSV_COLUMNS.contains(&h.as_str()) {
-            return Err(FileError::shape(
-                h,
-                "unknown_column",
-                format!("{h:?} is not a Number import column"),
-            ));
-        }
-        if !seen.insert(h.as_str()) {
-            return Err(FileError::shape(
-                h,
-                "duplicate_column",
-                format!("the column {h:?} appears twice"),
-            ));
-        }
-    }
+    let CsvTable { headers, records } =
+        read_csv(bytes, NUMBER_CSV_COLUMNS, "a Number import column")?;
     if !headers.iter().any(|h| h == "number") {
         return Err(FileError::shape(
             "number",
@@ -750,27 +712,7 @@ fn parse_csv(bytes: &[u8]) -> Result<(Vec<NumberedRow>, Vec<ImportError>), FileE
     }
     let mut rows = Vec::new();
     let mut bad = Vec::new();
-    // The csv crate does not count blank lines; count newlines up to each record instead, so
-    // a row number is the line a spreadsheet or an editor shows (as the other import does).
-    let (mut line, mut counted_to) = (1usize, 0usize);
-    for record in reader.records() {
-        let record = record.map_err(malformed)?;
-        let mut start = record
-            .position()
-            .and_then(|p| usize::try_from(p.byte()).ok())
-            .unwrap_or(counted_to)
-            .min(bytes.len());
-        while bytes.get(start).is_some_and(|b| *b == b'\n' || *b == b'\r') {
-            start += 1;
-        }
-        if let Some(skipped) = bytes.get(counted_to..start) {
-            line += skipped.iter().filter(|b| **b == b'\n').count();
-        }
-        counted_to = start;
-        let row = line;
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
+    for (row, record) in records {
         let mut object = Map::new();
         for (h, cell) in headers.iter().zip(record.iter()) {
             if !cell.is_empty() {

@@ -90,7 +90,10 @@ pub struct EmergencyCallerId {
     pub number_from: Option<EmergencySource>,
 }
 
-fn recording_name<S: serde::Serializer>(p: &RecordingPolicy, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn recording_name<S: serde::Serializer>(
+    p: &RecordingPolicy,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.serialize_str(p.as_str())
 }
 

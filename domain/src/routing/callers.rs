@@ -12,6 +12,7 @@ use crate::bindings::identity::{
     CallingIdentity, EmergencyCallerId, calling_identity, extension_as_caller, extension_identity,
 };
 use crate::bindings::ring_plan::ExtensionRef;
+use crate::telephony::policy::RecordingPolicy;
 
 /// Who is calling, as a dialplan request tells it (our own channel variables; a phone cannot
 /// set them).
@@ -46,6 +47,9 @@ pub struct CallerFacts {
     pub outbound_number: Option<String>,
     /// Logged out (only emergency numbers and login codes).
     pub restricted: bool,
+    /// Recording of the calls it places (its Extension's `recording.outbound`).
+    #[serde(serialize_with = "crate::bindings::identity::recording_name")]
+    pub record_outbound: RecordingPolicy,
     /// The emergency caller ID of the place.
     pub emergency: EmergencyCallerId,
     /// The Device's Location.
@@ -93,6 +97,7 @@ impl CallerFacts {
                 .and_then(|c| c.outbound_name.clone().or(Some(c.internal_name.clone()))),
             outbound_number: identity.caller_id.and_then(|c| c.outbound_number),
             restricted: identity.restricted,
+            record_outbound: identity.record_outbound,
             emergency: identity.emergency_caller_id,
             location,
             reason: identity.reason,
@@ -111,6 +116,7 @@ impl CallerFacts {
             outbound_name: None,
             outbound_number: None,
             restricted: false,
+            record_outbound: RecordingPolicy::Never,
             emergency: EmergencyCallerId {
                 name: b.settings.emergency_caller_id.name.clone(),
                 number: b.settings.emergency_caller_id.number.clone(),

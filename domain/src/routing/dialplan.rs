@@ -52,6 +52,7 @@ use crate::bindings::ring_plan::{
     Disposition, ExtensionRef, Fallback, RingPlan, busy_fallback, ring_plan,
 };
 use crate::bindings::snapshot::ExtensionFacts;
+use crate::telephony::policy::RecordingPolicy;
 
 /// Forwards one call may take before it is ended. A real chain (an assistant forwarding to a
 /// deputy forwarding to a team line, then voicemail) is two or three hops; five leaves room for
@@ -171,6 +172,8 @@ pub struct Route<X> {
     pub extension: ExtensionRef,
     /// What dialling it does.
     pub treatment: Treatment,
+    /// Recording of the calls it receives (`recording.inbound`).
+    pub record_inbound: RecordingPolicy,
     /// The renderer's payload, computed once per compile.
     pub payload: X,
 }
@@ -266,6 +269,29 @@ pub struct OutboundCall<'a> {
     pub caller_id: ChosenCallerId,
     /// Set for an emergency call.
     pub emergency: Option<EmergencyCall>,
+}
+
+/// Whether a bridged call is recorded, and why: the stronger of the caller's policy for the
+/// calls it places and the called Extension's for the calls it receives (`always` over
+/// `on_demand` over `never`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recording {
+    /// `always`: from the answer to the end; `on_demand`: a DTMF code starts and stops it;
+    /// `never`.
+    #[serde(serialize_with = "crate::bindings::identity::recording_name")]
+    pub policy: RecordingPolicy,
+    /// Why, in words.
+    pub reason: String,
+}
+
+impl Recording {
+    fn rank(p: RecordingPolicy) -> u8 {
+        match p {
+            RecordingPolicy::Never => 0,
+            RecordingPolicy::OnDemand => 1,
+            RecordingPolicy::Always => 2,
+        }
+    }
 }
 
 /// Why a call is refused before it leaves.
@@ -407,6 +433,7 @@ impl<X> DialPlan<X> {
                 Route {
                     extension: ExtensionRef::from(ext),
                     treatment,
+                    record_inbound: ext.record_inbound,
                     payload,
                 },
             );
@@ -436,6 +463,11 @@ impl<X> DialPlan<X> {
     /// True when it routes no number.
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
+    }
+
+    /// The Numbers (E.164) that carriers' calls reach this Domain on.
+    pub fn inbound_numbers(&self) -> impl Iterator<Item = &str> {
+        self.numbers.keys().map(String::as_str)
     }
 
     /// The number of an Extension in service.
@@ -619,6 +651,57 @@ impl<X> DialPlan<X> {
         }
     }
 
+    /// Whether the call `caller` places, decided as `decision`, is recorded. Only a call that
+    /// is bridged (an Extension rings, or it leaves through a gateway) can be; a carrier's
+    /// call (or one forwarded for a Number) has no policy of its own, the called Extension's
+    /// decides.
+    pub fn recording(&self, caller: &CallerRef, decision: &Decision<'_, X>) -> Recording {
+        let never = |reason: &str| Recording {
+            policy: RecordingPolicy::Never,
+            reason: reason.to_owned(),
+        };
+        let callee = match decision {
+            Decision::Ring { route } => Some(route),
+            Decision::Outbound(_) => None,
+            _ => return never("nothing is bridged"),
+        };
+        let placing = match caller {
+            CallerRef::InboundNumber(_) | CallerRef::Unknown => None,
+            _ => self.caller(caller).map(|f| {
+                let who = f
+                    .extension
+                    .as_ref()
+                    .map(|e| format!("Extension {}", e.number))
+                    .or_else(|| f.device_label.as_ref().map(|l| format!("the phone {l:?}")))
+                    .unwrap_or_else(|| "the caller".to_owned());
+                (
+                    f.record_outbound,
+                    format!("{who} (calling) records the calls it places"),
+                )
+            }),
+        };
+        let receiving = callee.map(|r| {
+            (
+                r.record_inbound,
+                format!(
+                    "Extension {} (called) records the calls it receives",
+                    r.extension.number
+                ),
+            )
+        });
+        let chosen = [placing, receiving]
+            .into_iter()
+            .flatten()
+            .max_by_key(|(p, _)| Recording::rank(*p));
+        match chosen {
+            Some((policy, why)) if policy != RecordingPolicy::Never => Recording {
+                policy,
+                reason: format!("{why}: {}", policy.as_str()),
+            },
+            _ => never("neither the caller nor the called Extension records its calls"),
+        }
+    }
+
     /// Ringing `extension` failed with `cause`: its outcome for that cause.
     pub fn after_ring(&self, extension: &str, cause: &str, hops: u32) -> Decision<'_, X> {
         let Some(route) = self.routes.get(extension) else {
@@ -788,6 +871,50 @@ mod tests {
                 format!("{}: {what}", route.extension.number)
             }
         }
+    }
+
+    #[test]
+    fn the_stronger_of_the_callers_and_the_called_extensions_recording_policy_applies() {
+        let mut k = Kit::new();
+        let alice = k.ext("201", "Alice");
+        let desk = k.fixed("Desk", "d-201", alice);
+        let bob = k.ext("202", "Bob");
+        k.fixed("Desk", "d-202", bob);
+        let me = CallerRef::Device(desk);
+        let carrier = CallerRef::InboundNumber("+4930123456".into());
+        let recording = |plan: &DialPlan<()>, caller: &CallerRef, digits: &str| {
+            plan.recording(caller, &plan.place(caller, digits, 0))
+        };
+
+        let plan = compile(&k);
+        let none = recording(&plan, &me, "202");
+        assert_eq!(none.policy, RecordingPolicy::Never);
+        assert!(none.reason.contains("neither"), "{}", none.reason);
+
+        k.ext_mut(bob).record_inbound = RecordingPolicy::OnDemand;
+        let plan = compile(&k);
+        let r = recording(&plan, &me, "202");
+        assert_eq!(r.policy, RecordingPolicy::OnDemand);
+        assert!(r.reason.contains("Extension 202 (called)"), "{}", r.reason);
+        // A carrier's call has no policy of its own: the called Extension's decides.
+        assert_eq!(
+            recording(&plan, &carrier, "202").policy,
+            RecordingPolicy::OnDemand
+        );
+
+        k.ext_mut(alice).record_outbound = RecordingPolicy::Always;
+        let plan = compile(&k);
+        let r = recording(&plan, &me, "202");
+        assert_eq!(r.policy, RecordingPolicy::Always);
+        assert!(r.reason.contains("Extension 201 (calling)"), "{}", r.reason);
+        // Nothing bridged, nothing recorded, whatever the caller's policy.
+        assert_eq!(recording(&plan, &me, "299").policy, RecordingPolicy::Never);
+        // Calls to 201 are not recorded: it records only what it places.
+        let bobs = CallerRef::Extension(bob);
+        assert_eq!(
+            recording(&plan, &bobs, "201").policy,
+            RecordingPolicy::Never
+        );
     }
 
     #[test]
@@ -1061,6 +1188,7 @@ mod tests {
                 ping_secs: None,
                 expire_secs: 600,
                 from_domain: None,
+                inbound_addresses: String::new(),
                 enabled,
                 created_at: at(NOW),
                 updated_at: at(NOW),

@@ -78,8 +78,32 @@ pub struct GatewayPatch {
     pub expire_secs: Option<i32>,
     /// Domain in the From header.
     pub from_domain: Option<Option<String>>,
+    /// Other addresses or networks the carrier sends calls from (replaces the list).
+    pub inbound_addresses: Option<Vec<String>>,
     /// In service.
     pub enabled: Option<bool>,
+}
+
+/// Most addresses or networks a gateway lists besides its proxy.
+pub const MAX_INBOUND_ADDRESSES: usize = 32;
+
+/// A gateway's other inbound addresses, as networks (a bare address is its /32 or /128).
+pub fn inbound_networks(g: &gateways::Model) -> Vec<ipnet::IpNet> {
+    g.inbound_addresses
+        .split(',')
+        .filter_map(|a| parse_network(a.trim()))
+        .collect()
+}
+
+fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .ok()
+        .or_else(|| {
+            text.parse::<std::net::IpAddr>()
+                .ok()
+                .map(ipnet::IpNet::from)
+        })
 }
 
 /// A gateway as the API shows it (never the password).
@@ -239,6 +263,34 @@ fn validate(row: &gateways::Model, password_set: bool) -> FieldErrors {
             "between 60 and 86400 seconds",
         );
     }
+    let inbound: Vec<&str> = row
+        .inbound_addresses
+        .split(',')
+        .filter(|a| !a.is_empty())
+        .collect();
+    if inbound.len() > MAX_INBOUND_ADDRESSES {
+        errors.add(
+            "inbound_addresses",
+            "too_many",
+            format!("at most {MAX_INBOUND_ADDRESSES} addresses or networks"),
+        );
+    }
+    for (i, a) in inbound.iter().enumerate() {
+        match parse_network(a) {
+            None => errors.add(
+                format!("inbound_addresses[{i}]"),
+                "invalid_address",
+                "an IP address or a network (203.0.113.7, 198.51.100.0/24)",
+            ),
+            // Everyone is no carrier.
+            Some(n) if n.prefix_len() < 8 => errors.add(
+                format!("inbound_addresses[{i}]"),
+                "too_wide",
+                "a network no wider than /8",
+            ),
+            Some(_) => {}
+        }
+    }
     errors
 }
 
@@ -258,6 +310,7 @@ fn audit_view(g: &gateways::Model, grants: &[Uuid]) -> Value {
         "ping_secs": g.ping_secs,
         "expire_secs": g.expire_secs,
         "from_domain": g.from_domain,
+        "inbound_addresses": inbound_networks(g).iter().map(ToString::to_string).collect::<Vec<_>>(),
         "enabled": g.enabled,
         "granted_domain_ids": grants,
     })
@@ -354,6 +407,20 @@ fn apply(row: &mut gateways::Model, p: &GatewayPatch) {
     if let Some(v) = &p.from_domain {
         row.from_domain = opt(v);
     }
+    if let Some(list) = &p.inbound_addresses {
+        // Canonical where it parses; as given where not (validation names it).
+        let parts: Vec<String> = list
+            .iter()
+            .map(|a| a.trim())
+            .map(|a| match parse_network(a) {
+                Some(n) => n.to_string(),
+                // Kept (without commas) so that validation names it.
+                None if a.is_empty() => "-".to_owned(),
+                None => a.replace(',', " "),
+            })
+            .collect();
+        row.inbound_addresses = parts.join(",");
+    }
     if let Some(v) = p.enabled {
         row.enabled = v;
     }
@@ -427,6 +494,7 @@ pub async fn create(
         ping_secs: None,
         expire_secs: 600,
         from_domain: None,
+        inbound_addresses: String::new(),
         enabled: true,
         created_at: ctx.now,
         updated_at: ctx.now,
@@ -755,6 +823,18 @@ pub async fn load_for_freeswitch<C: ConnectionTrait>(
             let p = password(cipher, &g);
             (g, p)
         })
+        .collect())
+}
+
+/// The FreeSWITCH names of the gateways FreeSWITCH should hold (the enabled ones): a node
+/// that holds any other `sb_…` gateway missed its removal.
+pub async fn loaded_names<C: ConnectionTrait>(db: &C) -> DomainResult<Vec<String>> {
+    Ok(gateways::Entity::find()
+        .filter(gateways::Column::Enabled.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|g| crate::routing::outbound::freeswitch_gateway_name(g.id))
         .collect())
 }
 

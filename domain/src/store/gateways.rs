@@ -37,6 +37,9 @@ pub struct Model {
     pub expire_secs: i32,
     /// Domain in the From header (default: the realm).
     pub from_domain: Option<String>,
+    /// Other addresses or networks the carrier sends calls from, comma-separated, canonical
+    /// (`203.0.113.7/32,198.51.100.0/24`); empty: only its proxy's.
+    pub inbound_addresses: String,
     /// In service.
     pub enabled: bool,
     /// Created.

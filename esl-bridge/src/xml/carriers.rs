@@ -32,8 +32,16 @@ pub struct Carrier {
     pub gateway: gateways::Model,
     /// Its plain password.
     pub password: Option<String>,
-    /// The addresses its proxy resolves to.
-    pub addresses: Vec<IpAddr>,
+    /// The addresses its proxy resolves to (each its /32 or /128), then the other addresses
+    /// and networks the gateway lists.
+    pub addresses: Vec<ipnet::IpNet>,
+}
+
+impl Carrier {
+    /// Whether a call from `ip` comes from this carrier.
+    pub fn sends_from(&self, ip: IpAddr) -> bool {
+        self.addresses.iter().any(|n| n.contains(&ip))
+    }
 }
 
 /// Every gateway, by FreeSWITCH name.
@@ -136,11 +144,8 @@ impl Carriers {
         out.push_str(CARRIERS_DOMAIN);
         out.push_str("\">\n");
         for (name, c) in self.enabled() {
-            for addr in &c.addresses {
-                let cidr = match addr {
-                    IpAddr::V4(a) => format!("{a}/32"),
-                    IpAddr::V6(a) => format!("{a}/128"),
-                };
+            for net in &c.addresses {
+                let cidr = net.to_string();
                 out.push_str("      <user id=\"");
                 escape_into(&mut out, name);
                 out.push_str("\" cidr=\"");

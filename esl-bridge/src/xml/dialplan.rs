@@ -25,8 +25,9 @@
 use super::directory::VOICEMAIL_CONTEXT;
 use super::escape_into;
 pub use switchboard_domain::bindings::identity::LOGGED_OUT_CONTEXT;
-use switchboard_domain::routing::dialplan::{HangupCause, OutboundCall, Refusal, Step};
+use switchboard_domain::routing::dialplan::{HangupCause, OutboundCall, Recording, Refusal, Step};
 use switchboard_domain::routing::outbound::FAILOVER_CAUSES;
+use switchboard_domain::telephony::policy::RecordingPolicy;
 
 /// What a feature code asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,7 +270,13 @@ pub const FORWARD_HOPS_VARIABLE: &str = "switchboard_forward_hops";
 /// `originate_timeout`), and when the bridge fails, look up the outcome of the cause in the
 /// same context. Conditions are evaluated when the extension is hunted, before the bridge, so
 /// the branch on the cause is a second lookup (`transfer`), not a condition here.
-pub fn ring_document(context: &str, destination: &str, extension: &str, dial: &str) -> String {
+pub fn ring_document(
+    context: &str,
+    destination: &str,
+    extension: &str,
+    dial: &str,
+    recording: &RecordingPlace<'_>,
+) -> String {
     let mut out = String::with_capacity(1200 + dial.len());
     open(
         &mut out,
@@ -277,6 +284,7 @@ pub fn ring_document(context: &str, destination: &str, extension: &str, dial: &s
         &format!("switchboard-extension-{extension}"),
         destination,
     );
+    recording_actions(&mut out, recording);
     action(
         &mut out,
         "set",
@@ -294,6 +302,73 @@ pub fn ring_document(context: &str, destination: &str, extension: &str, dial: &s
     );
     close(&mut out);
     out
+}
+
+/// The DTMF code (after the meta key `*`) that starts and stops an `on_demand` recording.
+pub const RECORD_ON_DEMAND_KEY: char = '2';
+
+/// The channel variable holding where the call is (or would be) recorded, kept in the CDR.
+pub const RECORDING_VARIABLE: &str = "switchboard_recording";
+
+/// A recording decision and where the Domain's recordings go.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordingPlace<'a> {
+    /// The decision.
+    pub recording: &'a Recording,
+    /// The configured directory on the FreeSWITCH host (may name FreeSWITCH variables).
+    pub dir: &'a str,
+    /// The Domain's SIP domain: its own directory under `dir`.
+    pub sip_domain: &'a str,
+}
+
+impl RecordingPlace<'_> {
+    /// `<dir>/<sip domain>/<yyyy-mm-dd>/<call uuid>.wav`, expanded by FreeSWITCH.
+    pub fn path(&self) -> String {
+        format!(
+            "{}/{}/${{strftime(%Y-%m-%d)}}/${{uuid}}.wav",
+            self.dir.trim_end_matches('/'),
+            self.sip_domain
+        )
+    }
+}
+
+/// `always`: `record_session` when the call is answered (not while it rings); `on_demand`:
+/// `*2` on either leg starts it and `*2` again stops it (`RECORD_TOGGLE_ON_REPEAT`), always
+/// on the caller's leg so that both keys name the same recording. The path is kept in
+/// [`RECORDING_VARIABLE`] for the call history.
+fn recording_actions(out: &mut String, place: &RecordingPlace<'_>) {
+    let policy = place.recording.policy;
+    if policy == RecordingPolicy::Never {
+        return;
+    }
+    action(
+        out,
+        "set",
+        Some(&format!("{RECORDING_VARIABLE}={}", place.path())),
+    );
+    action(
+        out,
+        "set",
+        Some(&format!("switchboard_recording_policy={}", policy.as_str())),
+    );
+    if policy == RecordingPolicy::Always {
+        action(
+            out,
+            "set",
+            Some(&format!(
+                "execute_on_answer=record_session ${{{RECORDING_VARIABLE}}}"
+            )),
+        );
+    } else {
+        action(out, "set", Some("RECORD_TOGGLE_ON_REPEAT=true"));
+        action(
+            out,
+            "bind_meta_app",
+            Some(&format!(
+                "{RECORD_ON_DEMAND_KEY} ab a record_session::${{{RECORDING_VARIABLE}}}"
+            )),
+        );
+    }
 }
 
 /// One step of a call in the Domain's context: forward, voicemail or hang up.
@@ -393,9 +468,15 @@ pub const INBOUND_NUMBER_VARIABLE: &str = "switchboard_inbound_number";
 /// A call leaving through an Outbound Route: the caller ID, then each gateway in turn; a
 /// gateway that cannot take the call (a cause of [`FAILOVER_CAUSES`]) passes it to the next,
 /// any other answer (busy, no answer, no such number) ends the call with that cause.
-pub fn outbound_document(context: &str, destination: &str, call: &OutboundCall<'_>) -> String {
+pub fn outbound_document(
+    context: &str,
+    destination: &str,
+    call: &OutboundCall<'_>,
+    recording: &RecordingPlace<'_>,
+) -> String {
     let mut out = String::with_capacity(1500);
     open(&mut out, context, "switchboard-outbound", destination);
+    recording_actions(&mut out, recording);
     action(
         &mut out,
         "set",

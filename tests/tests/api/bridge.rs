@@ -30,6 +30,9 @@ const SIP_DOMAIN: &str = "acme.example.net";
 /// `sofia xmlstatus profile internal reg` of a profile holding no registration.
 pub(crate) const NO_REGISTRATIONS: &str = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n\
 <profile>\n  <registrations>\n  </registrations>\n</profile>\n";
+/// `sofia xmlstatus gateway` of a switch holding no gateway.
+pub(crate) const NO_GATEWAYS: &str =
+    "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<gateways>\n</gateways>\n";
 /// The captured FreeSWITCH traffic (see `fixtures/freeswitch/README.md`).
 pub(crate) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/freeswitch");
 
@@ -124,13 +127,27 @@ impl Conn {
 
     /// Answers the resync: every command up to `sofia xmlstatus profile internal reg` is
     /// answered `+OK` and returned; the registration list is answered with `registrations`.
+    /// The gateways the switch holds (`sofia xmlstatus gateway`) are none.
     pub(crate) async fn resync(&mut self, registrations: &str) -> Vec<String> {
+        self.resync_holding(registrations, NO_GATEWAYS).await
+    }
+
+    /// [`resync`](Self::resync) on a switch holding `gateways` (`sofia xmlstatus gateway`).
+    pub(crate) async fn resync_holding(
+        &mut self,
+        registrations: &str,
+        gateways: &str,
+    ) -> Vec<String> {
         let mut commands = Vec::new();
         loop {
             let command = self.command().await;
             if command == "api sofia xmlstatus profile internal reg" {
                 self.conn.reply_api(registrations).await.unwrap();
                 return commands;
+            }
+            if command == "api sofia xmlstatus gateway" {
+                self.conn.reply_api(gateways).await.unwrap();
+                continue;
             }
             if command.starts_with("sendevent ") {
                 self.conn.reply_raw_text("+OK 1").await.unwrap();
@@ -252,6 +269,7 @@ bridge_scenarios!(
     an_unanswered_command_is_delivered_again_after_reconnecting,
     every_node_gets_every_command_and_readiness_follows_the_links,
     a_lapsed_registration_is_swept_and_the_phone_goes_offline,
+    gateways_removed_while_the_link_was_down_are_killed_at_the_resync,
 );
 
 /// The `sendevent PRESENCE_IN` for Extension 201's lamp, as on the wire (the ESL crate
@@ -749,6 +767,55 @@ async fn a_garbage_frame_closes_and_reopens_the_link(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the heartbeat after the reconnect was not counted");
+}
+
+async fn gateways_removed_while_the_link_was_down_are_killed_at_the_resync(backend: Backend) {
+    let (app, switch) = app_with_switch_and(backend, |c| {
+        c.freeswitch.link.reconnect_initial_ms = 50;
+    })
+    .await;
+    let mut fs = switch.accept().await;
+    fs.resync(NO_REGISTRATIONS).await;
+    let (domain, admin) = domain_with_admin(&app, SIP_DOMAIN).await;
+    let kept = create(
+        &app,
+        &admin,
+        &domain,
+        "gateways",
+        json!({"name": "kept", "proxy": "127.0.0.2:5080"}),
+    )
+    .await;
+    assert_eq!(fs.api().await, "sofia profile internal rescan");
+    assert_eq!(fs.api().await, "reloadacl");
+    let kept = kept["freeswitch_name"].as_str().unwrap().to_owned();
+
+    // The link drops; meanwhile a gateway this node was never told about went away (deleted
+    // by another node, or before a restart). The switch still holds it, and the operator's own.
+    let Conn { conn, events } = fs;
+    drop(conn);
+    drop(events);
+    let stale = "sb_0192f0c8a7e34c1d9e2b7a1c3d4e5f60";
+    let holding = format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<gateways>\n\
+         <gateway>\n<name>{kept}</name>\n<profile>internal</profile>\n</gateway>\n\
+         <gateway>\n<name>{stale}</name>\n<profile>internal</profile>\n</gateway>\n\
+         <gateway>\n<name>operators-own</name>\n<profile>internal</profile>\n</gateway>\n\
+         </gateways>\n"
+    );
+    let mut fs = switch.accept().await;
+    let commands = fs.resync_holding(NO_REGISTRATIONS, &holding).await;
+    let killed: Vec<&String> = commands.iter().filter(|c| c.contains("killgw")).collect();
+    assert_eq!(
+        killed,
+        [&format!("api sofia profile internal killgw {stale}")],
+        "only the stale gateway of ours goes: {commands:#?}"
+    );
+    let at = |what: &str| commands.iter().position(|c| c == what);
+    assert!(
+        at(&format!("api sofia profile internal killgw {stale}"))
+            < at("api sofia profile internal rescan"),
+        "killed before the rescan: {commands:#?}"
+    );
 }
 
 async fn a_closed_command_connection_reopens_both(backend: Backend) {

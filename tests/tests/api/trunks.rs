@@ -116,6 +116,23 @@ async fn gateways_and_routes_refuse_what_is_invalid_naming_the_field(app: TestAp
             "ping_secs",
         ),
         (json!({"proxy": "carrier.example"}), "name"),
+        (
+            json!({"name": "a", "proxy": "carrier.example",
+                   "inbound_addresses": ["192.0.2.7", "carrier.example"]}),
+            "inbound_addresses[1]",
+        ),
+        (
+            json!({"name": "a", "proxy": "carrier.example", "inbound_addresses": ["0.0.0.0/0"]}),
+            "inbound_addresses[0]",
+        ),
+        (
+            json!({"name": "a", "proxy": "carrier.example", "inbound_addresses": [""]}),
+            "inbound_addresses[0]",
+        ),
+        (
+            json!({"name": "a", "proxy": "carrier.example", "inbound_addresses": "192.0.2.7"}),
+            "inbound_addresses",
+        ),
     ] {
         let (status, problem) = call(
             &app,

@@ -14,7 +14,7 @@ use switchboard_domain::telephony::secrets::a1_hash;
 use switchboard_tests::{TestApp, both_databases};
 
 use crate::devices::{create, domain_with_admin, id_of};
-use crate::users::call;
+use crate::users::{call, create_domain};
 
 both_databases!(
     a_fixed_device_registers_with_its_owners_identity_and_an_a1_hash,
@@ -28,6 +28,7 @@ both_databases!(
     calls_leave_through_outbound_routes_with_failover_toll_classes_and_caller_ids,
     emergency_calls_from_a_logged_out_phone_leave_as_the_place_and_reach_the_live_stream,
     the_public_context_takes_calls_for_numbers_only_from_gateways,
+    recording_policies_reach_the_dialplan_and_the_explanation with |c: &mut switchboard_tests::Config| c.freeswitch.recordings_dir = "/var/spool/calls".to_owned(),
     xml_injection_in_every_text_field_comes_back_escaped,
     malformed_and_unknown_requests_get_not_found_never_a_500,
     credentials_are_checked with |c: &mut switchboard_tests::Config| c.freeswitch.xml_curl.password = Some(secrecy::SecretString::from(XML_CURL_PASSWORD)),
@@ -1751,6 +1752,134 @@ async fn emergency_calls_from_a_logged_out_phone_leave_as_the_place_and_reach_th
     );
 }
 
+async fn recording_policies_reach_the_dialplan_and_the_explanation(app: TestApp) {
+    let a = acme(&app).await;
+    let (first, _) = trunks(&app, &a).await;
+    let alice = a
+        .alice(&app, json!({"recording": {"outbound": "always"}}))
+        .await;
+    let desk = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Alice's desk", "mode": "fixed", "owner_extension_id": alice["id"]}),
+        )
+        .await;
+    let desk_id = desk["id"].as_str().unwrap();
+    let bob = a
+        .create(
+            &app,
+            "extensions",
+            json!({"number": "202", "display_name": "Bob", "voicemail_enabled": false,
+                   "recording": {"inbound": "on_demand"}}),
+        )
+        .await;
+    let bobs_desk = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Bob's desk", "mode": "fixed", "owner_extension_id": bob["id"]}),
+        )
+        .await;
+    let bobs_desk = bobs_desk["id"].as_str().unwrap();
+    let carol = a
+        .create(
+            &app,
+            "extensions",
+            json!({"number": "203", "display_name": "Carol", "voicemail_enabled": false}),
+        )
+        .await;
+    a.create(
+        &app,
+        "devices",
+        json!({"label": "Carol's desk", "mode": "fixed", "owner_extension_id": carol["id"]}),
+    )
+    .await;
+    let path = format!("/var/spool/calls/{SIP}/${{strftime(%Y-%m-%d)}}/${{uuid}}.wav");
+
+    // Alice records what she places: from the answer, into the Domain's directory.
+    for dialled in ["203", "030999888"] {
+        let (_, _, actions) = dialplan(&ask(&app, dial_from(desk_id, dialled, SIP)).await);
+        assert_eq!(
+            actions[..3],
+            [
+                format!("set switchboard_recording={path}"),
+                "set switchboard_recording_policy=always".to_owned(),
+                "set execute_on_answer=record_session ${switchboard_recording}".to_owned(),
+            ],
+            "{dialled}: {actions:#?}"
+        );
+    }
+    // Bob records what he receives on demand: *2 toggles it, on the caller's leg.
+    let (_, _, actions) = dialplan(&ask(&app, dial_from(desk_id, "202", SIP)).await);
+    assert_eq!(
+        actions[1], "set switchboard_recording_policy=always",
+        "Alice's is stronger"
+    );
+    let (_, _, actions) = dialplan(&ask(&app, dial_from(bobs_desk, "203", SIP)).await);
+    assert!(
+        !actions.iter().any(|a| a.contains("record")),
+        "Bob records only what he receives, Carol nothing: {actions:#?}"
+    );
+    // A carrier's call for Bob (through the public context, then the Domain's): on demand.
+    number(
+        &app,
+        &a,
+        "+4930555202",
+        json!({"type": "extension", "extension_id": bob["id"]}),
+    )
+    .await;
+    let inbound = fixture(
+        "dialplan-not-found-202",
+        &[
+            ("Caller-Destination-Number", "202"),
+            ("Caller-Context", SIP),
+            ("variable_switchboard_domain", SIP),
+            ("variable_switchboard_inbound_number", "+4930555202"),
+        ],
+    );
+    let (_, _, actions) = dialplan(&ask(&app, inbound).await);
+    assert_eq!(
+        actions[..4],
+        [
+            format!("set switchboard_recording={path}"),
+            "set switchboard_recording_policy=on_demand".to_owned(),
+            "set RECORD_TOGGLE_ON_REPEAT=true".to_owned(),
+            "bind_meta_app 2 ab a record_session::${switchboard_recording}".to_owned(),
+        ],
+        "{actions:#?}"
+    );
+
+    // The explanation gives the same decision, with its reason.
+    let explain = |caller: Value| a.send(&app, Method::POST, "/calls/explain", Some(caller));
+    let out = explain(json!({"device_id": desk_id, "digits": "030999888"})).await;
+    assert_eq!(out["recording"]["policy"], "always", "{out}");
+    assert!(
+        out["recording"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Extension 201 (calling)"),
+        "{out}"
+    );
+    assert!(
+        out["freeswitch_xml"]
+            .as_str()
+            .unwrap()
+            .contains("record_session")
+    );
+    let carrier = explain(json!({"gateway_id": first["id"], "digits": "+4930555202"})).await;
+    assert_eq!(carrier["recording"]["policy"], "on_demand", "{carrier}");
+    let none = explain(json!({"device_id": bobs_desk, "digits": "203"})).await;
+    assert_eq!(none["recording"]["policy"], "never", "{none}");
+    let steps: Vec<&str> = none["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert!(steps.contains(&"recording"), "{none}");
+}
+
 fn from_carrier(dest: &str, token: Option<&str>, ip: &str) -> String {
     let mut set = vec![
         ("Caller-Destination-Number", dest),
@@ -1772,7 +1901,7 @@ async fn the_public_context_takes_calls_for_numbers_only_from_gateways(app: Test
     let a = acme(&app).await;
     let (first, second) = trunks(&app, &a).await;
     let alice = a.alice(&app, json!({})).await;
-    number(
+    let hundred = number(
         &app,
         &a,
         "+4930555100",
@@ -1822,6 +1951,12 @@ async fn the_public_context_takes_calls_for_numbers_only_from_gateways(app: Test
         dialplan(&doc).2.last().map(String::as_str),
         Some(&*format!("transfer 201 XML {SIP}"))
     );
+    // In national format, read with the Domain's numbering (country code 49).
+    let doc = ask(&app, from_carrier("030555100", Some(&token), "127.0.0.2")).await;
+    assert_eq!(
+        dialplan(&doc).2.last().map(String::as_str),
+        Some(&*format!("transfer 201 XML {SIP}"))
+    );
     let doc = ask(&app, from_carrier("+4930555101", Some(&token), "127.0.0.2")).await;
     assert_eq!(
         dialplan(&doc).2.last().map(String::as_str),
@@ -1843,6 +1978,33 @@ async fn the_public_context_takes_calls_for_numbers_only_from_gateways(app: Test
     let doc = ask(&app, from_carrier("+4930555100", Some(&token), "127.0.0.9")).await;
     assert_eq!(dialplan(&doc).2, ["hangup CALL_REJECTED"]);
     let doc = ask(&app, from_carrier("+4930555100", None, "127.0.0.2")).await;
+    assert_eq!(dialplan(&doc).2, ["hangup CALL_REJECTED"]);
+    // A Number taken back into the stock no longer reaches the Domain, in any format; given
+    // to another Domain, the Domain's own gateway does not bring its calls.
+    let (status, _) = call(
+        &app,
+        &a.admin,
+        Method::PATCH,
+        &format!("/api/v1/numbers/{}", hundred["id"].as_str().unwrap()),
+        Some(json!({"domain_id": null, "destination": null})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for dialled in ["+4930555100", "4930555100", "030555100"] {
+        let doc = ask(&app, from_carrier(dialled, Some(&token), "127.0.0.2")).await;
+        assert_eq!(dialplan(&doc).2, ["hangup UNALLOCATED_NUMBER"], "{dialled}");
+    }
+    let other = create_domain(&app, &a.admin, "other.example.net").await;
+    let (status, _) = call(
+        &app,
+        &a.admin,
+        Method::PATCH,
+        &format!("/api/v1/numbers/{}", hundred["id"].as_str().unwrap()),
+        Some(json!({"domain_id": other})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let doc = ask(&app, from_carrier("+4930555100", Some(&token), "127.0.0.2")).await;
     assert_eq!(dialplan(&doc).2, ["hangup CALL_REJECTED"]);
 
     // An external destination then leaves as the Number, through the routes.
@@ -1932,4 +2094,44 @@ async fn the_public_context_takes_calls_for_numbers_only_from_gateways(app: Test
         .await;
     assert_eq!(shown["has_password"], true);
     assert!(shown.get("password").is_none() && !shown.to_string().contains("carrier-secret"));
+
+    // A carrier sending from more addresses than its proxy's: listed, let in, accepted.
+    let from_pool = from_carrier("+4930555103", Some(&token), "10.1.2.3");
+    assert_eq!(
+        dialplan(&ask(&app, from_pool.clone()).await).2,
+        ["hangup CALL_REJECTED"]
+    );
+    let changed = a
+        .patch(
+            &app,
+            "gateways",
+            first["id"].as_str().unwrap(),
+            json!({"inbound_addresses": ["10.1.0.0/16", " 127.0.0.7 "]}),
+        )
+        .await;
+    assert_eq!(
+        changed["inbound_addresses"],
+        json!(["10.1.0.0/16", "127.0.0.7/32"])
+    );
+    assert_eq!(
+        dialplan(&ask(&app, from_pool).await)
+            .2
+            .last()
+            .map(String::as_str),
+        Some("hangup USER_BUSY")
+    );
+    let acl = ask(
+        &app,
+        fixture(
+            "directory-purpose-network-list",
+            &[
+                ("domain", "carriers.switchboard.invalid"),
+                ("key_value", "carriers.switchboard.invalid"),
+            ],
+        ),
+    )
+    .await;
+    for cidr in ["127.0.0.2/32", "10.1.0.0/16", "127.0.0.7/32"] {
+        assert!(acl.contains(&format!("cidr=\"{cidr}\"")), "{cidr}: {acl}");
+    }
 }

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use crate::harness::{Credentials, Live, Phone, received};
 use crate::sipp_calls::{
-    Callee, Ringing, dial, extension_with_phone, final_answer, reason_line, register, requests,
-    sent,
+    Callee, Ringing, dial, extension_with_phone, final_answer, hot_desk_logged_in, reason_line,
+    register, requests, sent,
 };
 
 /// Requests a phone received, e.g. `["INVITE", "ACK", "BYE"]` (NOTIFYs left out: FreeSWITCH
@@ -47,26 +47,7 @@ async fn a_call_to_an_extension_rings_exactly_its_phones_and_ends_cleanly() {
     let (_, other) =
         extension_with_phone(&live, &domain, "202", json!({"voicemail_enabled": false})).await;
     // A hot-desk phone Alice is logged in to rings for her as well.
-    let hot = live
-        .create(
-            &domain,
-            "devices",
-            json!({"label": "Hot desk", "mode": "hotdesk"}),
-        )
-        .await;
-    let hot_id = hot["id"].as_str().unwrap();
-    let (status, body) = live
-        .call(
-            Method::PUT,
-            &format!("/api/v1/domains/{domain}/devices/{hot_id}/session"),
-            Some(json!({"extension": "201"})),
-        )
-        .await;
-    assert!(
-        status == 200 || status == 201,
-        "logging in: {status} {body}"
-    );
-    let hot_desk = live.credentials(&domain, hot_id).await;
+    let hot_desk = hot_desk_logged_in(&live, &domain, "201").await;
     assert!(alice["id"].is_string());
 
     let desk_phone = Phone::new(&live.fs, "LiveDesk/201");

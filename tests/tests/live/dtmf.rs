@@ -139,6 +139,37 @@ impl Phone {
         keys: &[Key],
         timeout_secs: u32,
     ) -> Outcome {
+        self.press(c, number, keys, timeout_secs * 1000, timeout_secs)
+            .await
+    }
+
+    /// Dials `number` as `c` and, once answered, presses `keys`; hangs up after
+    /// `hang_up_after_ms` unless the other side did first.
+    pub async fn dial_press_and_hang_up(
+        &self,
+        c: &Credentials,
+        number: &str,
+        keys: &[Key],
+        hang_up_after_ms: u32,
+    ) -> Outcome {
+        self.press(
+            c,
+            number,
+            keys,
+            hang_up_after_ms,
+            hang_up_after_ms / 1000 + 30,
+        )
+        .await
+    }
+
+    async fn press(
+        &self,
+        c: &Credentials,
+        number: &str,
+        keys: &[Key],
+        hang_up_after_ms: u32,
+        timeout_secs: u32,
+    ) -> Outcome {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let pcap = self.dir.join(format!("{id}.pcap"));
         write_pcap(&pcap, keys);
@@ -148,7 +179,9 @@ impl Phone {
         let scenario = self.dir.join(format!("{id}.xml"));
         std::fs::write(
             &scenario,
-            template.replace("PCAP_FILE", pcap.to_str().unwrap()),
+            template
+                .replace("PCAP_FILE", pcap.to_str().unwrap())
+                .replace("HANG_UP_AFTER_MS", &hang_up_after_ms.to_string()),
         )
         .unwrap();
         let media_port = crate::harness::free_port().to_string();

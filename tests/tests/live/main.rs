@@ -19,6 +19,7 @@ mod crash;
 mod dtmf;
 mod feature_codes;
 mod harness;
+mod recording;
 mod refusals;
 mod registrations;
 mod sipp_calls;

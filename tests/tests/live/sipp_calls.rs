@@ -324,6 +324,30 @@ pub async fn extension_with_phone(
 }
 
 /// Registers `phone` with `c` and waits until FreeSWITCH holds the registration.
+/// A hot-desk Device of `domain` with `extension` logged in through the API: its credentials.
+pub async fn hot_desk_logged_in(live: &Live, domain: &str, extension: &str) -> Credentials {
+    let hot = live
+        .create(
+            domain,
+            "devices",
+            json!({"label": "Hot desk", "mode": "hotdesk"}),
+        )
+        .await;
+    let hot_id = hot["id"].as_str().unwrap();
+    let (status, body) = live
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/domains/{domain}/devices/{hot_id}/session"),
+            Some(json!({"extension": extension})),
+        )
+        .await;
+    assert!(
+        status == 200 || status == 201,
+        "logging in: {status} {body}"
+    );
+    live.credentials(domain, hot_id).await
+}
+
 pub async fn register(live: &Live, phone: &Phone, c: &Credentials) {
     let call_id = format!("reg-{}@live.test", uuid::Uuid::new_v4().simple());
     let outcome = phone.register(c, &call_id, 1).await;

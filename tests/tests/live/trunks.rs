@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use crate::harness::{Live, Phone, free_port, received};
 use crate::sipp_calls::{
-    Ringing, carrier_dial, dial, extension_with_phone, final_answer, register, requests,
+    Callee, Ringing, carrier_dial, dial, extension_with_phone, final_answer, hot_desk_logged_in,
+    register, requests,
 };
 
 /// A gateway of `domain` to a carrier at `ip:port`, once FreeSWITCH has loaded it and lets the
@@ -140,6 +141,116 @@ async fn an_outbound_call_reaches_the_carrier_normalised_and_fails_over_on_503()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_desked_person_calls_out_as_themselves_and_busy_and_no_answer_forward_out() {
+    let live = Live::start().await;
+    let domain = live.domain("desk.trunks.live.test").await;
+    numbering(&live, &domain, "+4930300000").await;
+    let (status, n) = live
+        .call(
+            Method::POST,
+            "/api/v1/numbers",
+            Some(json!({"number": "+4930300201", "domain_id": domain})),
+        )
+        .await;
+    assert_eq!(status, 201, "{n}");
+    let carrier_port = free_port();
+    let g = gateway(
+        &live,
+        &domain,
+        "carrier",
+        "127.0.0.2",
+        carrier_port,
+        json!({}),
+    )
+    .await;
+    live.create(
+        &domain,
+        "outbound-routes",
+        json!({"name": "National", "patterns": ["0Z."], "toll_class": "national",
+               "gateway_ids": [g["id"]]}),
+    )
+    .await;
+    // Alice presents her own Number; she sits at a hot desk today.
+    let (_, _) = extension_with_phone(
+        &live,
+        &domain,
+        "201",
+        json!({"hotdesk_allowed": true, "pin": "4711", "toll_allow": ["domestic"],
+               "outbound_caller_id_number": "+4930300201"}),
+    )
+    .await;
+    let hot_creds = hot_desk_logged_in(&live, &domain, "201").await;
+    let hot_phone = Phone::new(&live.fs, "Yealink SIP-T54W 96.86.0.100");
+    register(&live, &hot_phone, &hot_creds).await;
+
+    let carrier = Ringing::start_at(&live.fs, "127.0.0.2", carrier_port, "answer.xml", 60).await;
+    let caller = dial(&live.fs, &hot_phone, &hot_creds, "030999888").await;
+    assert_eq!(final_answer(&caller), Some(200), "{}", caller.messages);
+    let (line, from) = invite(&carrier.finish().await);
+    assert!(
+        line.starts_with("INVITE sip:+4930999888@127.0.0.2"),
+        "{line}"
+    );
+    assert!(
+        from.contains("+4930300201"),
+        "the person's own caller ID, not the Domain's: {from}"
+    );
+
+    // 202 is busy and forwards busy calls to a mobile; 203 rings out to a national number.
+    let (_, busy) = extension_with_phone(
+        &live,
+        &domain,
+        "202",
+        json!({"voicemail_enabled": false, "toll_allow": ["domestic"],
+               "forwarding": {"busy": {"enabled": true, "destination": "0170555202"}}}),
+    )
+    .await;
+    let (_, absent) = extension_with_phone(
+        &live,
+        &domain,
+        "203",
+        json!({"voicemail_enabled": false, "toll_allow": ["domestic"], "ring_timeout_secs": 5,
+               "forwarding": {"no_answer": {"enabled": true, "destination": "030555203"}}}),
+    )
+    .await;
+    let busy_phone = Phone::new(&live.fs, "Busy/202");
+    let absent_phone = Phone::new(&live.fs, "Absent/203");
+    register(&live, &busy_phone, &busy).await;
+    register(&live, &absent_phone, &absent).await;
+
+    let busy_here = Ringing::start(&live.fs, &busy_phone, Callee::Busy, 30).await;
+    let carrier = Ringing::start_at(&live.fs, "127.0.0.2", carrier_port, "answer.xml", 60).await;
+    let caller = dial(&live.fs, &hot_phone, &hot_creds, "202").await;
+    assert_eq!(final_answer(&caller), Some(200), "{}", caller.messages);
+    busy_here.finish().await;
+    let (line, from) = invite(&carrier.finish().await);
+    assert!(
+        line.starts_with("INVITE sip:+49170555202@127.0.0.2"),
+        "{line}"
+    );
+    assert!(
+        from.contains("+4930300000"),
+        "a forward leaves as the forwarding Extension (the Domain's default here): {from}"
+    );
+
+    let rings = Ringing::start(&live.fs, &absent_phone, Callee::Rings, 30).await;
+    let carrier = Ringing::start_at(&live.fs, "127.0.0.2", carrier_port, "answer.xml", 60).await;
+    let caller = dial(&live.fs, &hot_phone, &hot_creds, "203").await;
+    assert_eq!(final_answer(&caller), Some(200), "{}", caller.messages);
+    let rang = rings.finish().await;
+    assert!(
+        requests(&received(&rang.messages)).contains(&"CANCEL"),
+        "203 rang out: {}",
+        rang.messages
+    );
+    let (line, _) = invite(&carrier.finish().await);
+    assert!(
+        line.starts_with("INVITE sip:+4930555203@127.0.0.2"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_call_from_a_logged_out_phone_leaves_as_the_place() {
     let live = Live::start().await;
     let domain = live.domain("sos.trunks.live.test").await;
@@ -198,7 +309,7 @@ async fn a_carrier_call_to_a_number_rings_the_extension_and_a_stranger_is_refuse
         )
         .await;
     assert_eq!(status, 201, "{n}");
-    gateway(
+    let g = gateway(
         &live,
         &domain,
         "carrier",
@@ -227,6 +338,40 @@ async fn a_carrier_call_to_a_number_rings_the_extension_and_a_stranger_is_refuse
         matches!(answer, Some(401 | 403 | 407)),
         "{answer:?}: {}",
         stranger.messages
+    );
+
+    // Once the carrier's pool is listed with the gateway, the same address is let in.
+    let (status, changed) = live
+        .call(
+            Method::PATCH,
+            &format!(
+                "/api/v1/domains/{domain}/gateways/{}",
+                g["id"].as_str().unwrap()
+            ),
+            Some(json!({"inbound_addresses": ["127.0.0.8/30"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    for _ in 0..100 {
+        if live
+            .fs
+            .api("acl 127.0.0.9 switchboard-carriers")
+            .await
+            .trim()
+            == "true"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let desk = Ringing::start(&live.fs, &phone, crate::sipp_calls::Callee::Answers, 60).await;
+    let pooled = carrier_dial(&live.fs, "127.0.0.9", "+4917012345", "+4930555100").await;
+    assert_eq!(final_answer(&pooled), Some(200), "{}", pooled.messages);
+    let rang = desk.finish().await;
+    assert!(
+        requests(&received(&rang.messages)).contains(&"INVITE"),
+        "{}",
+        rang.messages
     );
 }
 
