@@ -26,7 +26,6 @@ DOMAINS=${DOMAINS:-1000}
 PER_DOMAIN=${PER_DOMAIN:-100}
 DURATION=${DURATION:-15}
 if [ $# -gt 0 ]; then BACKENDS=("$@"); else BACKENDS=(sqlite postgres); fi
-PG_URL=${BENCH_POSTGRES_URL:-${SWITCHBOARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}}
 ADMIN_EMAIL=bench@switchboard.test
 ADMIN_PASSWORD=Bench-Password-Long-Enough-42
 XML_CURL_PASSWORD=bench-xml-curl-password
@@ -40,47 +39,25 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench-directory.XXXXXX")
 SERVER_PID=""
 NGINX_PID=""
-PG_DB=""
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
-    if [ -n "$PG_DB" ]; then psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 # shellcheck source=../lib.sh
 . "$ROOT/bench/lib.sh"
+trap bench_cleanup EXIT
 find_binary
-
-# --- the server ----------------------------------------------------------------------------
 
 # --- the data ------------------------------------------------------------------------------
 
-# rows DOMAIN_NUMBER: PER_DOMAIN Extensions (registering directly) + as many fixed Devices.
+# rows DOMAIN_NUMBER: PER_DOMAIN Extensions (registering directly, with an outbound caller ID)
+# + as many fixed Devices.
 rows() {
-    awk -v n="$PER_DOMAIN" -v d="$1" 'BEGIN {
-        printf "{\"extensions\": ["
-        for (i = 0; i < n; i++)
-            printf "%s{\"number\": \"%d\", \"display_name\": \"Person %d-%d\", \"outbound_caller_id_number\": \"+4930%06d\", \"sip_registration\": {\"enabled\": true}}", (i ? "," : ""), 1000 + i, d, i, d * 1000 + i
-        printf "], \"devices\": ["
-        for (i = 0; i < n; i++)
-            printf "%s{\"label\": \"Desk %d\", \"mode\": \"fixed\", \"owner_extension\": \"%d\"}", (i ? "," : ""), i, 1000 + i
-        print "]}"
-    }'
+    extension_rows "$1" "$PER_DOMAIN" ', "outbound_caller_id_number": "+4930@SEQ@", "sip_registration": {"enabled": true}'
 }
 
 seed() {
-    local d domain_id out
+    local d domain_id
     for d in $(seq 1 "$DOMAINS"); do
-        domain_id=$(curl -sf -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-            -d "{\"name\": \"Tenant $d\", \"sip_domain\": \"t$d.bench.test\"}" \
-            "$BASE/api/v1/domains" | sed -E 's/.*"id":"([^"]+)".*/\1/')
+        domain_id=$(create_domain "Tenant $d" "t$d.bench.test")
         rows "$d" >"$WORK/rows.json"
-        out=$(curl -s -o "$WORK/response.json" -w '%{http_code}' \
-            -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-            --data-binary "@$WORK/rows.json" "$BASE/api/v1/domains/$domain_id/import")
-        [ "$out" = 201 ] || { echo "import into t$d answered $out:" >&2; head -c 2000 "$WORK/response.json" >&2; exit 1; }
+        import_rows "$domain_id" "$WORK/rows.json"
         if [ $((d % 100)) = 0 ]; then echo "  seeded $d of $DOMAINS Domains" >&2; fi
     done
 }
@@ -114,58 +91,9 @@ write_lua_data() {
 }
 
 # wrk CONNECTIONS URL → "requests/s p50_ms p99_ms non2xx"
-run_wrk() {
-    (cd "$WORK" && BENCH_AUTH="$AUTH" BENCH_DATA="$WORK/data.lua" BENCH_USERS="$WORK/users.txt" \
-        wrk -t2 -c"$1" -d"${DURATION}s" --timeout 5s -s "$ROOT/bench/directory/lookups.lua" "$2/freeswitch/xml") \
-        | awk '/^RESULT/ { print $2, $3, $4, $5 }'
-}
-
-# --- nginx with a fixed document -----------------------------------------------------------
-
-start_nginx() { # DOCUMENT_FILE
-    mkdir -p "$WORK/nginx"
-    # The same bytes, minus the characters nginx's `return` would interpret ($) or end on (').
-    local body
-    body=$(tr "\$'" 'xx' <"$1")
-    cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-user root;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:18089;
-        location / {
-            default_type text/xml;
-            return 200 '$body';
-        }
-    }
-}
-CONF
-    nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
-    NGINX_PID=$!
-    for _ in $(seq 1 50); do
-        curl -sf -o /dev/null -X POST http://127.0.0.1:18089/freeswitch/xml && return 0
-        sleep 0.1
-    done
-    cat "$WORK/nginx/error.log" >&2
-    echo "nginx did not start" >&2
-    exit 1
-}
-
-stop_nginx() {
-    kill "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-    NGINX_PID=""
+export BENCH_DATA=$WORK/data.lua BENCH_USERS=$WORK/users.txt
+wrk_lookups() {
+    run_wrk "$ROOT/bench/directory/lookups.lua" "$@"
 }
 
 KEY_FILE=$WORK/secrets.key
@@ -210,9 +138,9 @@ bench_backend() { # BACKEND URL LIST_URL [SEEDED]
     done < <(shuf -n 20 "$WORK/users.txt")
     cp "$WORK/answer.xml" "$WORK/typical-answer.xml"
     local r
-    r=$(run_wrk 16 "$BASE"); echo "  16 connections: $r" >&2
+    r=$(wrk_lookups 16 "$BASE"); echo "  16 connections: $r" >&2
     printf '%s\t16\t%s\t%s\t%s\n' "$1" "$r" "$cold" "$rss" >>"$RESULTS"
-    r=$(run_wrk 128 "$BASE"); echo "  128 connections: $r" >&2
+    r=$(wrk_lookups 128 "$BASE"); echo "  128 connections: $r" >&2
     printf '%s\t128\t%s\t%s\t%s\n' "$1" "$r" "$cold" "$rss" >>"$RESULTS"
     stop_server
 }
@@ -233,16 +161,13 @@ for backend in "${BACKENDS[@]}"; do
             fi
             ;;
         postgres)
-            if ! command -v psql >/dev/null || ! psql -q "$PG_URL" -c 'select 1' >/dev/null 2>&1; then
+            if ! postgres_ready; then
                 echo "postgres: skipped, nothing answers there (or psql is missing)" >&2
                 continue
             fi
-            PG_DB=switchboard_bench_dir_$$
-            psql -q "$PG_URL" -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
-            url=$(sed -E "s#^(postgres(ql)?://[^/]+)(/[^?]*)?#\\1/$PG_DB#" <<<"$PG_URL")
-            bench_backend postgres "$url" "$url"
-            psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null
-            PG_DB=""
+            create_pg_database "switchboard_bench_dir_$$"
+            bench_backend postgres "$PG_DB_URL" "$PG_DB_URL"
+            drop_pg_database
             ;;
         *)
             echo "unknown backend $backend (sqlite or postgres)" >&2
@@ -253,15 +178,14 @@ done
 
 echo "nginx: a fixed document of $(wc -c <"$WORK/typical-answer.xml") bytes…" >&2
 start_nginx "$WORK/typical-answer.xml"
-r=$(run_wrk 16 http://127.0.0.1:18089); echo "  16 connections: $r" >&2
+r=$(wrk_lookups 16 "$NGINX_URL"); echo "  16 connections: $r" >&2
 printf 'nginx (fixed document)\t16\t%s\t-\t-\n' "$r" >>"$RESULTS"
-r=$(run_wrk 128 http://127.0.0.1:18089); echo "  128 connections: $r" >&2
+r=$(wrk_lookups 128 "$NGINX_URL"); echo "  128 connections: $r" >&2
 printf 'nginx (fixed document)\t128\t%s\t-\t-\n' "$r" >>"$RESULTS"
 stop_nginx
 
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || uname -p)
 echo
-echo "Machine: $cpu, $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null) RAM, $(uname -sr); $(rustc --version 2>/dev/null || echo rustc ?), release build; $DOMAINS Domains × $PER_DOMAIN Devices + $PER_DOMAIN Extensions; wrk -t2, ${DURATION}s per run, on the same machine"
+echo "Machine: $(machine); $(rustc --version 2>/dev/null || echo rustc ?), release build; $DOMAINS Domains × $PER_DOMAIN Devices + $PER_DOMAIN Extensions; wrk -t2, ${DURATION}s per run, on the same machine"
 echo
 echo "| server | connections | requests/s | p50 ms | p99 ms | non-2xx | cold start (directory compiled, ms) | RSS after start (MiB) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"

@@ -49,58 +49,26 @@ LIMIT=${LIMIT:-20}
 CONFIGS=${CONFIGS:-cache-on cache-off static}
 FS_LOGLEVEL=${FS_LOGLEVEL:-warning}
 BACKEND=${1:-sqlite}
-FS_DIR=${SWITCHBOARD_FREESWITCH_DIR:-$ROOT/../shared/freeswitch}
-PG_URL=${BENCH_POSTGRES_URL:-${SWITCHBOARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}}
 ADMIN_EMAIL=bench@switchboard.test
 ADMIN_PASSWORD=Bench-Password-Long-Enough-42
 XML_CURL_PASSWORD=bench-xml-curl-password
 ESL_PASSWORD=bench-esl-password
 SCENARIO=$ROOT/bench/register/register.xml
-FIXTURE=$ROOT/tests/fixtures/freeswitch/xmlcurl/directory-sip_auth-register.body
 
 for tool in curl jq awk sipp ss; do
     command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install -y curl jq sip-tester iproute2)" >&2; exit 2; }
 done
-[ -x "$FS_DIR/bin/freeswitch" ] || { echo "FreeSWITCH is missing at $FS_DIR (set SWITCHBOARD_FREESWITCH_DIR; see /work/shared/freeswitch/README.md)" >&2; exit 2; }
-FS_DIR=$(cd "$FS_DIR" && pwd)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench-register.XXXXXX")
 SERVER_PID=""
 FS_PID=""
 SIPP_PID=""
-PG_DB=""
-cleanup() {
-    if [ -n "$SIPP_PID" ]; then kill "$SIPP_PID" 2>/dev/null || true; wait "$SIPP_PID" 2>/dev/null || true; fi
-    if [ -n "$FS_PID" ]; then kill "$FS_PID" 2>/dev/null || true; wait "$FS_PID" 2>/dev/null || true; fi
-    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    if [ -n "$PG_DB" ]; then psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true; fi
-    if [ -n "${BENCH_LOG_DIR:-}" ]; then
-        mkdir -p "$BENCH_LOG_DIR"
-        cp -r "$WORK"/logs/. "$BENCH_LOG_DIR"/ 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-mkdir -p "$WORK/logs"
-
 # shellcheck source=../lib.sh
 . "$ROOT/bench/lib.sh"
+trap bench_cleanup EXIT
+mkdir -p "$WORK/logs"
+fs_check
 find_binary
-
-# free_port: a port of 127.0.0.1 free for TCP and UDP (SIP listens on both).
-USED_PORTS=" "
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 30000))
-        case $USED_PORTS in *" $port "*) continue ;; esac
-        if ! ss -Htuan "( sport = :$port )" | grep -q .; then
-            USED_PORTS="$USED_PORTS$port "
-            echo "$port"
-            return
-        fi
-    done
-}
 
 SIP_PORT=$(free_port)
 ESL_PORT=$(free_port)
@@ -117,32 +85,15 @@ case $BACKEND in
         count_registrations() { sqlite3 "$WORK/bench.db" 'SELECT count(*) FROM registrations'; }
         ;;
     postgres)
-        command -v psql >/dev/null && psql -q "$PG_URL" -c 'select 1' >/dev/null 2>&1 \
-            || { echo "postgres: nothing answers at $PG_URL (or psql is missing)" >&2; exit 2; }
-        PG_DB=switchboard_bench_reg_$$
-        psql -q "$PG_URL" -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
-        DB_URL=$(sed -E "s#^(postgres(ql)?://[^/]+)(/[^?]*)?#\\1/$PG_DB#" <<<"$PG_URL")
+        postgres_ready || { echo "postgres: nothing answers at $PG_URL (or psql is missing)" >&2; exit 2; }
+        create_pg_database "switchboard_bench_reg_$$"
+        DB_URL=$PG_DB_URL
         count_registrations() { psql -qAt "$DB_URL" -c 'SELECT count(*) FROM registrations'; }
         ;;
     *) echo "unknown backend $BACKEND (sqlite or postgres)" >&2; exit 2 ;;
 esac
 
-# The bridge's node: the FreeSWITCH of the moment (every one listens on the same ESL port).
-cat >"$WORK/switchboard.toml" <<TOML
-[freeswitch]
-outbound_socket = "127.0.0.1:$OUTBOUND_PORT"
-
-[freeswitch.link]
-reconnect_initial_ms = 100
-reconnect_max_secs = 1
-
-[[freeswitch.nodes]]
-name = "fs1"
-host = "127.0.0.1"
-port = $ESL_PORT
-password = "$ESL_PASSWORD"
-profile = "internal"
-TOML
+bridge_config "$WORK/switchboard.toml"
 
 # server CACHEABLE_MS: starts switchboard on the database with the bridge configured.
 server() {
@@ -160,66 +111,22 @@ api() { # PATH → JSON
 
 # --- the data ------------------------------------------------------------------------------
 
-rows() { # DOMAIN_NUMBER: PER_DOMAIN Extensions, each owning a fixed Device
-    awk -v n="$PER_DOMAIN" -v d="$1" 'BEGIN {
-        printf "{\"extensions\": ["
-        for (i = 0; i < n; i++)
-            printf "%s{\"number\": \"%d\", \"display_name\": \"Person %d-%d\"}", (i ? "," : ""), 1000 + i, d, i
-        printf "], \"devices\": ["
-        for (i = 0; i < n; i++)
-            printf "%s{\"label\": \"Desk %d\", \"mode\": \"fixed\", \"owner_extension\": \"%d\"}", (i ? "," : ""), i, 1000 + i
-        print "]}"
-    }'
-}
-
-# seed → $WORK/users.csv (sipp's injection file) and $WORK/domains.txt ("id sip_domain").
+# seed → $WORK/users.csv (sipp's injection file) and $WORK/domains.txt ("id sip_domain"):
+# PER_DOMAIN Extensions per Domain, each owning a fixed Device.
 seed() {
-    local d domain_id sip_domain out cursor page
+    local d domain_id sip_domain
     : >"$WORK/domains.txt"
     echo "SEQUENTIAL" >"$WORK/users.csv"
     for d in $(seq 1 "$DOMAINS"); do
         sip_domain=t$d.register.test
-        domain_id=$(curl -sf -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-            -d "{\"name\": \"Tenant $d\", \"sip_domain\": \"$sip_domain\"}" \
-            "$BASE/api/v1/domains" | jq -r .id)
-        rows "$d" >"$WORK/rows.json"
-        out=$(curl -s -o "$WORK/response.json" -w '%{http_code}' \
-            -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-            --data-binary "@$WORK/rows.json" "$BASE/api/v1/domains/$domain_id/import")
-        [ "$out" = 201 ] || { echo "import into $sip_domain answered $out:" >&2; head -c 2000 "$WORK/response.json" >&2; exit 1; }
+        domain_id=$(create_domain "Tenant $d" "$sip_domain")
+        extension_rows "$d" "$PER_DOMAIN" >"$WORK/rows.json"
+        import_rows "$domain_id" "$WORK/rows.json"
         echo "$domain_id $sip_domain" >>"$WORK/domains.txt"
-        # Every Device's credentials: one curl (one connection) for the Domain's secrets.
-        cursor=""
-        : >"$WORK/device-ids.txt"
-        while :; do
-            page=$(api "/api/v1/domains/$domain_id/devices?limit=500${cursor:+&cursor=$cursor}")
-            jq -r '.items[].id' <<<"$page" >>"$WORK/device-ids.txt"
-            cursor=$(jq -r '.next_cursor // empty' <<<"$page")
-            [ -n "$cursor" ] || break
-        done
-        sed "s#^#$BASE/api/v1/domains/$domain_id/devices/#; s#\$#/sip-secret#" "$WORK/device-ids.txt" \
-            | xargs curl -sf -H "authorization: Bearer $TOKEN" \
-            | jq -r '"\(.sip_username);\(.realm);\(.sip_secret);"' >>"$WORK/users.csv"
+        device_credentials "$domain_id" >>"$WORK/users.csv"
     done
     USERS=$(($(wc -l <"$WORK/users.csv") - 1))
     [ "$USERS" = $((DOMAINS * PER_DOMAIN)) ] || { echo "read $USERS credentials, expected $((DOMAINS * PER_DOMAIN))" >&2; exit 1; }
-}
-
-# static_user USER DOMAIN: switchboard's sip_auth answer for the user, appended to the Domain's
-# static users (the first answer of a Domain also gives the Domain's params and variables).
-static_user() {
-    local body
-    body=$(sed -e "s/d-7f3a/$1/g; s/acme\.example\.net/$2/g" "$FIXTURE")
-    curl -sf -u "freeswitch:$XML_CURL_PASSWORD" -H 'content-type: application/x-www-form-urlencoded' \
-        --data-binary "$body" "$BASE/freeswitch/xml" >"$WORK/answer.xml"
-    grep -q "<user id=\"$1\"" "$WORK/answer.xml" || { echo "$1@$2 was not answered:" >&2; cat "$WORK/answer.xml" >&2; exit 1; }
-    if [ ! -f "$WORK/static/$2.head" ]; then
-        # The Domain element as switchboard answers it, its users left out.
-        awk '/<domain /, 0' "$WORK/answer.xml" | awk '/<(users|groups)>/ { exit } { print }' >"$WORK/static/$2.head"
-    fi
-    # The <user>…</user> element (one line), without cacheable="…".
-    tr '\n' '\r' <"$WORK/answer.xml" | grep -oE '<user id=.*</user>' | tr '\r' '\n' \
-        | sed -E '1s/ cacheable="[0-9]*"//' >>"$WORK/static/$2.users"
 }
 
 # static_directory → $WORK/static/<domain>.xml: every user switchboard answers for, as it answers
@@ -227,105 +134,34 @@ static_user() {
 # the Extensions that own them (a Device's mwi-account, which mod_voicemail looks up after every
 # registration because of send-message-query-on-register).
 static_directory() {
-    local user domain password _id i
+    local user domain _id i
     mkdir -p "$WORK/static"
     rm -f "$WORK"/static/*
-    while IFS=';' read -r user domain password _; do
+    while IFS=";" read -r user domain _; do
         [ "$user" = SEQUENTIAL ] && continue
         static_user "$user" "$domain"
     done <"$WORK/users.csv"
     while read -r _id domain; do
         for i in $(seq 0 $((PER_DOMAIN - 1))); do static_user $((1000 + i)) "$domain"; done
     done <"$WORK/domains.txt"
-    for head in "$WORK"/static/*.head; do
-        domain=$(basename "$head" .head)
-        # <include> and </include> on lines of their own: FreeSWITCH's preprocessor drops the
-        # rest of their lines (a domain on the same line is silently lost).
-        { echo "<include>"; cat "$head"; echo '<groups><group name="default"><users>'; cat "$WORK/static/$domain.users"
-          echo "</users></group></groups>"; echo "</domain>"; echo "</include>"; } \
-            >"$WORK/static/$domain.xml"
-        rm -f "$head" "$WORK/static/$domain.users"
-    done
+    static_directory_files
 }
 
 # --- FreeSWITCH ----------------------------------------------------------------------------
 
-fs_cli() {
-    LD_LIBRARY_PATH=$FS_DIR/lib "$FS_DIR/bin/fs_cli" -H 127.0.0.1 -P "$ESL_PORT" -p "$ESL_PASSWORD" -x "$1"
-}
-
-set_var() { # FILE NAME VALUE
-    sed -i -E "s#data=\"$2=[^\"]*\"#data=\"$2=$3\"#" "$1"
-    grep -q "data=\"$2=$3\"" "$1" || { echo "vars.xml does not set $2" >&2; exit 1; }
-}
-
 # start_freeswitch NAME switchboard|static: the shipped configuration with this run's vars.
 start_freeswitch() {
-    local run=$WORK/fs-$1 sub
-    rm -rf "$run"
-    mkdir -p "$run"
-    cp -r "$ROOT/freeswitch/conf" "$run/conf"
-    local vars=$run/conf/vars.xml
-    set_var "$vars" switchboard_xml_curl_url "$BASE/freeswitch/xml"
-    set_var "$vars" switchboard_xml_curl_credentials "freeswitch:$XML_CURL_PASSWORD"
-    set_var "$vars" event_socket_port "$ESL_PORT"
-    set_var "$vars" event_socket_password "$ESL_PASSWORD"
-    set_var "$vars" sip_port "$SIP_PORT"
-    set_var "$vars" rtp_start_port "$RTP_PORT"
-    set_var "$vars" rtp_end_port "$((RTP_PORT + 99))"
-    set_var "$vars" console_loglevel err
+    fs_prepare "$1"
     if [ "$2" = static ]; then
         # The reference: the directory from files, mod_xml_curl for the dialplan only.
-        sed -i 's/bindings="directory|dialplan"/bindings="dialplan"/' "$run/conf/autoload_configs/xml_curl.conf.xml"
-        grep -q 'bindings="dialplan"' "$run/conf/autoload_configs/xml_curl.conf.xml" || { echo "could not unbind the directory" >&2; exit 1; }
-        cp "$WORK"/static/*.xml "$run/conf/directory/"
+        fs_unbind_directory
+        cp "$WORK"/static/*.xml "$FS_RUN/conf/directory/"
     fi
-    for sub in log db run temp storage recordings sounds cache certs scripts; do mkdir -p "$run/$sub"; done
-    LD_LIBRARY_PATH=$FS_DIR/lib "$FS_DIR/bin/freeswitch" -nonat -nc -nf -mod "$FS_DIR/mod" -conf "$run/conf" \
-        -log "$run/log" -db "$run/db" -run "$run/run" -temp "$run/temp" -storage "$run/storage" \
-        -recordings "$run/recordings" -sounds "$run/sounds" -cache "$run/cache" -certs "$run/certs" \
-        -scripts "$run/scripts" </dev/null >"$WORK/logs/freeswitch-$1.console.log" 2>&1 &
-    FS_PID=$!
-    FS_RUN=$run
-    for _ in $(seq 1 150); do
-        kill -0 "$FS_PID" 2>/dev/null || { tail -50 "$WORK/logs/freeswitch-$1.console.log" >&2; echo "FreeSWITCH exited at start" >&2; exit 1; }
-        if fs_cli status 2>/dev/null | grep -q "is ready"; then break; fi
-        sleep 0.2
-    done
-    fs_cli status | grep -q "is ready" || { echo "FreeSWITCH was not ready within 30 s" >&2; exit 1; }
-    # Keep FreeSWITCH's logging cheap: the shipped switch.conf logs at debug into log/.
-    fs_cli "fsctl loglevel $FS_LOGLEVEL" >/dev/null
-    # sofia's profile is up when it lists its port.
-    for _ in $(seq 1 50); do
-        if fs_cli "sofia status profile internal" | grep -q "$SIP_PORT"; then break; fi
-        sleep 0.2
-    done
-}
-
-stop_freeswitch() {
-    local name=$1
-    fs_cli "shutdown" >/dev/null 2>&1 || kill "$FS_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$FS_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$FS_PID" 2>/dev/null || true
-    wait "$FS_PID" 2>/dev/null || true
-    FS_PID=""
-    cp "$FS_RUN/log/freeswitch.log" "$WORK/logs/freeswitch-$name.log" 2>/dev/null || true
-}
-
-wait_bridge() {
-    for _ in $(seq 1 100); do
-        if [ "$(api /api/v1/freeswitch/nodes | jq -r '.items[0].state')" = connected ]; then return; fi
-        sleep 0.1
-    done
-    echo "the bridge did not connect to FreeSWITCH within 10 s" >&2
-    exit 1
+    fs_launch "$1"
 }
 
 # --- the load ------------------------------------------------------------------------------
 
-metric_sum() { # PREFIX [FILTER]: the sum of a metric's series
-    curl -sf "$BASE/metrics" | awk -v p="$1{" -v f="${2:-}" 'index($0, p) == 1 && index($0, f) { s += $NF } END { printf "%d\n", s }'
-}
 registers_ingested() { metric_sum switchboard_freeswitch_events_received_total 'sofia::register'; }
 user_lookups() { metric_sum switchboard_xml_curl_answers_total; }
 
@@ -411,9 +247,8 @@ for config in $CONFIGS; do
     stop_server
 done
 
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || uname -p)
 echo
-echo "Machine: $cpu, $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null) RAM, $(uname -sr); FreeSWITCH $(LD_LIBRARY_PATH=$FS_DIR/lib "$FS_DIR/bin/freeswitch" -version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1); $("$(command -v sipp)" -v 2>&1 | grep -oE 'SIPp v[0-9.]+' | head -1); $BACKEND; $DOMAINS Domains × $PER_DOMAIN Devices; sipp -r $RATE -l $LIMIT, $USERS registrations per pass, bridge connected; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "Machine: $(machine); FreeSWITCH $(fs_version); $("$(command -v sipp)" -v 2>&1 | grep -oE 'SIPp v[0-9.]+' | head -1); $BACKEND; $DOMAINS Domains × $PER_DOMAIN Devices; sipp -r $RATE -l $LIMIT, $USERS registrations per pass, bridge connected; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| configuration | pass | registrations/s | ok | failed | retransmissions | p50 ms | p99 ms | directory answers | all stored after (s) | vs static |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -1,0 +1,39 @@
+-- wrk script for bench/dialplan/run.sh: mod_xml_curl dialplan lookups as FreeSWITCH sends them.
+-- Four kinds in turn (internal, outbound, inbound, transfer), each a random line of that kind
+-- from BENCH_CALLS ("kind domain user value dest", see run.sh) put into its template from
+-- BENCH_DATA (the captured request with placeholders). BENCH_AUTH is the basic-auth header.
+-- Prints one RESULT line when done.
+local data = dofile(os.getenv("BENCH_DATA"))
+-- The shared part, beside this folder.
+local xmlcurl = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../xmlcurl.lua")
+local template = { internal = "phone", outbound = "phone", inbound = "carrier", transfer = "transfer" }
+-- BENCH_KINDS (e.g. "inbound") sends only those kinds; default all four in turn.
+local kinds = {}
+for k in (os.getenv("BENCH_KINDS") or "internal outbound inbound transfer"):gmatch("%S+") do
+  kinds[#kinds + 1] = k
+end
+local calls = { internal = {}, outbound = {}, inbound = {}, transfer = {} }
+for line in io.lines(os.getenv("BENCH_CALLS")) do
+  local kind, domain, user, value, dest = line:match("^(%S+) (%S+) (%S+) (%S+) (%S+)$")
+  if calls[kind] then
+    local list = calls[kind]
+    list[#list + 1] = { domain, user, value, dest }
+  end
+end
+
+-- "+" and "@" url-encoded, as FreeSWITCH sends them.
+local function encode(s)
+  return (s:gsub("%+", "%%2B"):gsub("@", "%%40"))
+end
+
+-- Literal replacement: a function as the replacement, so that "%" in a value is no capture.
+local function body(kind, c)
+  local values = { DOMAIN = c[1], USER = c[2], VALUE = encode(c[3]), DEST = encode(c[4]) }
+  return (data[template[kind]]:gsub("@(%u+)@", function(name) return values[name] end))
+end
+
+xmlcurl.serve(function(i)
+  local kind = kinds[(i - 1) % #kinds + 1]
+  local list = calls[kind]
+  return body(kind, list[math.random(#list)])
+end)
