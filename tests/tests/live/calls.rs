@@ -448,3 +448,58 @@ async fn a_direct_registration_and_a_sequential_location_ring_in_the_ring_plans_
         "the direct registration rang from the start"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_leaves_a_voicemail_and_the_phone_is_told_a_message_waits() {
+    let live = Live::start().await;
+    let sip = "vm.calls.live.test";
+    let domain = live.domain(sip).await;
+    let (_, caller) = extension_with_phone(&live, &domain, "200", json!({})).await;
+    let (_, absent) = extension_with_phone(
+        &live,
+        &domain,
+        "204",
+        json!({"voicemail_enabled": true, "ring_timeout_secs": 5}),
+    )
+    .await;
+    let absent_phone = Phone::new(&live.fs, "LiveDesk/204");
+    register(&live, &absent_phone, &absent).await;
+    let storage = live.fs.api("global_getvar storage_dir").await;
+    let mailbox = std::path::Path::new(storage.trim()).join(format!("voicemail/default/{sip}/204"));
+
+    // 204 rings out; mod_voicemail answers, plays its tones and records what the caller says.
+    let rings = Ringing::start(&live.fs, &absent_phone, Callee::Rings, 60).await;
+    let call = Phone::new(&live.fs, "LiveCaller/200")
+        .dial_press_and_hang_up(
+            &caller,
+            "204",
+            &[crate::dtmf::Key::Pause(1500), crate::dtmf::Key::Speak(4500)],
+            7000,
+        )
+        .await;
+    assert_eq!(final_answer(&call), Some(200), "{}", call.messages);
+    let mut kept = Vec::new();
+    for _ in 0..50 {
+        kept = std::fs::read_dir(&mailbox)
+            .map(|d| {
+                d.flatten()
+                    .map(|f| f.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !kept.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(kept.len(), 1, "one message in {}", mailbox.display());
+    // The phone's lamp: FreeSWITCH tells the registered phone a message waits.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rang = rings.finish().await;
+    let lamp = received(&rang.messages)
+        .into_iter()
+        .filter(|m| m.starts_with("NOTIFY "))
+        .any(|m| m.to_ascii_lowercase().contains("messages-waiting: yes"));
+    assert!(lamp, "no message-waiting NOTIFY: {}", rang.messages);
+}

@@ -18,6 +18,30 @@ pub enum Key {
     Pause(u32),
     /// Press these keys (`0`–`9`, `*`, `#`), one after the other.
     Press(&'static str),
+    /// Speak (milliseconds): a 440 Hz tone as PCMU audio, loud enough for silence detection.
+    Speak(u32),
+}
+
+/// A 16-bit linear sample in G.711 µ-law.
+fn ulaw(sample: i16) -> u8 {
+    const BIAS: i32 = 0x84;
+    const CLIP: i32 = 32635;
+    let mut s = i32::from(sample);
+    let sign = if s < 0 {
+        s = -s;
+        0x80
+    } else {
+        0
+    };
+    s = s.min(CLIP) + BIAS;
+    let mut exponent = 7;
+    let mut mask = 0x4000;
+    while exponent > 0 && s & mask == 0 {
+        exponent -= 1;
+        mask >>= 1;
+    }
+    let mantissa = (s >> (exponent + 3)) & 0x0f;
+    !((sign | (exponent << 4) | mantissa) as u8)
 }
 
 /// The RTP payload type the scenario offers for telephone-event.
@@ -92,6 +116,19 @@ pub fn write_pcap(path: &Path, keys: &[Key]) {
     for key in keys {
         match key {
             Key::Pause(ms) => now_ms += ms,
+            Key::Speak(ms) => {
+                for _ in 0..ms / 20 {
+                    let first = now_ms * 8;
+                    let audio: Vec<u8> = (first..first + 160)
+                        .map(|n| {
+                            let phase = f64::from(n) * 440.0 * std::f64::consts::TAU / 8000.0;
+                            ulaw((phase.sin() * 8000.0) as i16)
+                        })
+                        .collect();
+                    packet(now_ms, 0, false, first, &audio);
+                    now_ms += 20;
+                }
+            }
             Key::Press(keys) => {
                 for key in keys.chars() {
                     let code = event_code(key);
