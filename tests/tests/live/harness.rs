@@ -223,7 +223,9 @@ impl FreeSwitch {
     }
 
     async fn wait_ready(&mut self) {
-        for _ in 0..150 {
+        // 60 s: two FreeSWITCH starting side by side on a loaded 2-core CI machine once took
+        // longer than 30 s.
+        for _ in 0..300 {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     panic!(
@@ -240,7 +242,7 @@ impl FreeSwitch {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         panic!(
-            "FreeSWITCH was not ready within 30 s; its output:\n{}",
+            "FreeSWITCH was not ready within 60 s; its output:\n{}",
             self.console()
         );
     }
