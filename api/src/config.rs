@@ -59,6 +59,137 @@ pub struct Config {
     pub secrets: SecretsConfig,
     /// FreeSWITCH: the mod_xml_curl endpoint, the Event Socket nodes, the outbound socket.
     pub freeswitch: FreeswitchConfig,
+    /// The call history: CDR spool, recordings, purge.
+    pub history: HistoryConfig,
+    /// Voicemail: where switchboard reads the messages' audio.
+    pub voicemail: VoicemailConfig,
+    /// Outgoing e-mail (voicemail to e-mail) over SMTP.
+    pub mail: MailConfig,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    /// Plain connection upgraded with STARTTLS (required), usually port 587.
+    Starttls,
+    /// TLS from the first byte ("SMTPS"), usually port 465.
+    Tls,
+    /// No encryption: only for a relay on this host or a trusted network.
+    None,
+}
+
+/// Outgoing e-mail. Voicemail to e-mail queues each message's e-mail in the database
+/// (`voicemail_emails`) and a sender on every node delivers what is due, retrying with
+/// exponential backoff until `max_attempts`; every attempt's outcome is shown in the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// The SMTP server. Unset: e-mail is off and queued e-mails fail at once, saying so.
+    pub smtp_host: Option<String>,
+    /// Its port.
+    pub smtp_port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub tls: MailTls,
+    /// User name, when the server wants one.
+    pub username: Option<String>,
+    /// Password (never logged).
+    pub password: Option<SecretString>,
+    /// The sender, e.g. `Voicemail <voicemail@example.com>`.
+    pub from: String,
+    /// Attempts before an e-mail is given up (`failed`, retried on demand through the API).
+    pub max_attempts: u32,
+    /// Seconds before the second attempt; doubles up to `retry_max_secs`.
+    pub retry_initial_secs: u64,
+    /// Longest wait between two attempts, in seconds.
+    pub retry_max_secs: u64,
+    /// Seconds between two looks for due e-mails.
+    pub poll_interval_secs: u64,
+    /// Seconds one delivery may take (connecting, sending).
+    pub timeout_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_host: None,
+            smtp_port: 587,
+            tls: MailTls::Starttls,
+            username: None,
+            password: None,
+            from: "Voicemail <voicemail@localhost>".to_owned(),
+            max_attempts: 8,
+            retry_initial_secs: 60,
+            retry_max_secs: 3600,
+            poll_interval_secs: 5,
+            timeout_secs: 30,
+        }
+    }
+}
+
+/// Voicemail. The messages live in mod_voicemail's store on the FreeSWITCH node: switchboard
+/// lists, marks, moves and deletes them through the node's Event Socket, and reads their
+/// audio from the node's storage folder.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoicemailConfig {
+    /// FreeSWITCH's storage folder (its `storage_dir`, e.g. `/var/lib/freeswitch/storage`) as
+    /// this host sees it: the same folder, or a mount of it. Below it each message is
+    /// `voicemail/default/<SIP domain>/<box>/msg_<id>.wav`. Unset: messages can be listed,
+    /// marked, moved and deleted, but their audio cannot be downloaded.
+    pub storage_dir: Option<PathBuf>,
+}
+
+/// The call history (CDRs from FreeSWITCH's `mod_json_cdr`, posted to `/freeswitch/cdr` with
+/// the mod_xml_curl credentials).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// `mod_json_cdr`'s `err-log-dir` when it is on this host (or a shared mount): the CDRs
+    /// FreeSWITCH could not post after its retries (switchboard down longer than they last).
+    /// switchboard imports every `*.cdr.json` there at start and every
+    /// `spool_interval_secs`, then deletes it; a file it cannot read is renamed `*.bad`.
+    /// Unset: nothing is imported (keep the files and post them with `switchboard
+    /// import-cdrs` — see the README).
+    pub cdr_spool_dir: Option<PathBuf>,
+    /// Seconds between two looks at `cdr_spool_dir`.
+    pub spool_interval_secs: u64,
+    /// Where switchboard reads call recordings: `freeswitch.recordings_dir` as this host
+    /// sees it (the same folder, or a mount of it; below it each recording is
+    /// `<SIP domain>/<yyyy-mm-dd>/<call uuid>.wav`). Unset: `freeswitch.recordings_dir` itself
+    /// when it is an absolute path; otherwise recordings cannot be downloaded.
+    pub recordings_dir: Option<PathBuf>,
+    /// Seconds between two purges of calls older than their Domain's `call_history_days`.
+    pub purge_interval_secs: u64,
+    /// CDRs that may wait for the writer (which stores whatever has queued up in one
+    /// transaction). Beyond that a post is answered 503 with `Retry-After` and FreeSWITCH
+    /// retries it.
+    pub cdr_queue: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            cdr_spool_dir: None,
+            spool_interval_secs: 10,
+            recordings_dir: None,
+            purge_interval_secs: 3600,
+            cdr_queue: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The folder switchboard reads recordings from (see [`HistoryConfig::recordings_dir`]).
+    pub fn recordings_local_dir(&self) -> Option<PathBuf> {
+        match &self.history.recordings_dir {
+            Some(local) => Some(local.clone()),
+            None if self.freeswitch.recordings_dir.starts_with('/') => {
+                Some(PathBuf::from(&self.freeswitch.recordings_dir))
+            }
+            None => None,
+        }
+    }
 }
 
 /// Everything FreeSWITCH-facing.
@@ -318,6 +449,9 @@ impl Default for Config {
             bootstrap: BootstrapConfig::default(),
             secrets: SecretsConfig::default(),
             freeswitch: FreeswitchConfig::default(),
+            history: HistoryConfig::default(),
+            voicemail: VoicemailConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -407,10 +541,13 @@ impl Config {
         figment.merge(
             Env::prefixed("SWITCHBOARD_")
                 .split("__")
-                // Not configuration fields: the file pointer and the test suite's own variables.
+                // Not configuration fields: the file pointer and the tools' own variables (the test
+                // suites', the live suite's FreeSWITCH folder, the benchmarks' binary), so a shell
+                // that exports them for the tests still starts the server.
                 .filter(|key| {
                     let key = key.as_str().to_ascii_lowercase();
-                    key != "config" && !key.starts_with("test_")
+                    !matches!(key.as_str(), "config" | "freeswitch_dir" | "bin")
+                        && !key.starts_with("test_")
                 }),
         )
     }
@@ -653,6 +790,56 @@ impl Config {
                 ),
             );
         }
+        if self.history.spool_interval_secs == 0 {
+            fail("history.spool_interval_secs", "must be at least 1".into());
+        }
+        if self.history.cdr_queue == 0 {
+            fail("history.cdr_queue", "must be at least 1".into());
+        }
+        if self.history.purge_interval_secs < 60 {
+            fail("history.purge_interval_secs", "must be at least 60".into());
+        }
+        let mail = &self.mail;
+        if mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            fail(
+                "mail.from",
+                format!(
+                    "{:?} is not an address such as Voicemail <voicemail@example.com>",
+                    mail.from
+                ),
+            );
+        }
+        if mail
+            .smtp_host
+            .as_deref()
+            .is_some_and(|h| h.trim().is_empty())
+        {
+            fail(
+                "mail.smtp_host",
+                "must not be empty (leave it unset to turn e-mail off)".into(),
+            );
+        }
+        if mail.username.is_some() != mail.password.is_some() {
+            fail(
+                "mail.username",
+                "mail.username and mail.password go together".into(),
+            );
+        }
+        if mail.max_attempts == 0 {
+            fail("mail.max_attempts", "must be at least 1".into());
+        }
+        if mail.retry_initial_secs == 0 || mail.retry_max_secs < mail.retry_initial_secs {
+            fail(
+                "mail.retry_initial_secs",
+                "must be at least 1 and at most mail.retry_max_secs".into(),
+            );
+        }
+        if mail.poll_interval_secs == 0 || mail.timeout_secs == 0 {
+            fail(
+                "mail.poll_interval_secs",
+                "mail.poll_interval_secs and mail.timeout_secs must be at least 1".into(),
+            );
+        }
         let link = &fs.link;
         if link.heartbeat_timeout_secs == 0 {
             fail(
@@ -779,6 +966,8 @@ mod tests {
             jail.set_env("SWITCHBOARD_HTTP__PORT", "9100");
             jail.set_env("SWITCHBOARD_CONFIG", "ignored-by-the-filter");
             jail.set_env("SWITCHBOARD_TEST_POSTGRES_URL", "ignored-too");
+            jail.set_env("SWITCHBOARD_FREESWITCH_DIR", "/the/live/suite's");
+            jail.set_env("SWITCHBOARD_BIN", "target/release/switchboard");
             let config = Config::from_figment(Config::figment(Some(Path::new("sb.toml"))))
                 .map_err(|e| e.to_string())?;
             assert_eq!(config.http.port, 9100);

@@ -188,6 +188,18 @@ pub enum DeviceAutoLogout {
     DailyAt,
 }
 
+/// When sign-ins to a Location end by themselves.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationAutoSignOut {
+    /// Never.
+    Never,
+    /// A number of hours after signing in.
+    AfterHours,
+    /// Every day at a time of day (the Domain's time zone).
+    DailyAt,
+}
+
 /// How a Location's devices ring.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

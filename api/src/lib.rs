@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cdr_spool;
+pub mod cdr_writer;
 pub mod cli;
 pub mod client_address;
 pub mod config;
@@ -20,6 +22,7 @@ pub mod sse;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod voicemail_mail;
 
 pub use config::Config;
 pub use startup::Application;

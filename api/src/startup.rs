@@ -303,6 +303,7 @@ impl Application {
         let directory = start_directory(&config, &db, &cipher, &events).await?;
         let xml_curl_networks = Arc::new(config.freeswitch.xml_curl.networks());
         let config_trusted_proxies = config.http.trusted_proxy_networks();
+        let cdrs = crate::cdr_writer::CdrWriter::start(db.clone(), config.history.cdr_queue);
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -317,6 +318,7 @@ impl Application {
             xml_curl_networks,
             trusted_proxies: Arc::new(config_trusted_proxies),
             bridge,
+            cdrs,
         };
         // Auto-logout of hot-desk sessions runs for as long as the process does.
         tokio::spawn(scheduler::run_forever(
@@ -362,9 +364,38 @@ impl Application {
         self.generated_key_file.as_deref()
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    /// A handle that stops the server (as SIGTERM does).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish. The call history's
+    /// background work (the CDR spool import, the purge) and the voicemail e-mail sender run for as
+    /// long as the server does.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let history = &self.state.config.history;
+        let mut tasks = Vec::new();
+        if let Some(dir) = &history.cdr_spool_dir {
+            tasks.push(tokio::spawn(crate::cdr_spool::import_forever(
+                self.state.db.clone(),
+                dir.clone(),
+                Duration::from_secs(history.spool_interval_secs),
+            )));
+        }
+        tasks.push(tokio::spawn(
+            switchboard_domain::services::history::purge_forever(
+                self.state.db.clone(),
+                Duration::from_secs(history.purge_interval_secs),
+            ),
+        ));
+        tasks.push(tokio::spawn(crate::voicemail_mail::send_forever(
+            self.state.clone(),
+        )));
+        let result = self.server.await;
+        for task in tasks {
+            task.abort();
+        }
+        result
     }
 }
 

@@ -107,13 +107,21 @@ pub async fn lock_keys(txn: &DatabaseTransaction, keys: &[String]) -> Result<(),
     let mut keys: Vec<&String> = keys.iter().collect();
     keys.sort();
     keys.dedup();
-    for key in keys {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7163))",
-            [key.clone().into()],
-        ))
-        .await?;
+    if keys.is_empty() {
+        return Ok(());
     }
+    // One round trip: a VALUES list is scanned in the order written, so the locks are taken
+    // one after the other in sorted order, as separate statements would take them.
+    let rows: Vec<String> = (1..=keys.len()).map(|i| format!("(${i})")).collect();
+    let sql = format!(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 7163)) FROM (VALUES {}) AS v(k)",
+        rows.join(", ")
+    );
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        keys.into_iter().map(|k| k.clone().into()),
+    ))
+    .await?;
     Ok(())
 }

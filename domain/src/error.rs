@@ -212,6 +212,13 @@ const UNIQUE_CONSTRAINTS: &[ConstraintField] = &[
         message: "a Location with this name already exists in the Domain",
     },
     ConstraintField {
+        name: "uq_locations_domain_short_code",
+        code: "already_exists",
+        sqlite: "locations.domain_id, locations.short_code",
+        field: "short_code",
+        message: "another Location of the Domain has this short code",
+    },
+    ConstraintField {
         name: "uq_hotdesk_sessions_active_device",
         code: "already_exists",
         sqlite: "hotdesk_sessions.device_id",

@@ -13,6 +13,7 @@ pub mod bindings;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod history;
 pub mod identity;
 pub mod pagination;
 pub mod routing;

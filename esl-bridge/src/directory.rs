@@ -655,7 +655,7 @@ impl Directory {
     /// the answer may depend on other Domains or on one not compiled yet (gateways, dialplan,
     /// a Domain created moments ago): those wait for every pending recompile.
     fn requested_domain(&self, r: &XmlCurlRequest) -> Option<(Uuid, bool)> {
-        if r.get("section") != Some("directory") || r.get("purpose").is_some() {
+        if r.get("section") != Some("directory") || !is_user_lookup(r) {
             return None;
         }
         let name = r.get("domain").or_else(|| {
@@ -737,6 +737,17 @@ impl Directory {
     }
 }
 
+/// A lookup of one Domain or one of its users: no `purpose`, or mod_voicemail's
+/// `publish-vm` (`voicemail_inject`, which a message moved between boxes goes through: the
+/// target box's user, found like any other; `_all_` and groups find nothing).
+fn is_user_lookup(r: &XmlCurlRequest) -> bool {
+    match r.get("purpose") {
+        None => true,
+        Some("publish-vm") => r.get("user").is_some_and(|u| u != "_all_"),
+        Some(_) => false,
+    }
+}
+
 impl View {
     /// The compiled Domain for a SIP domain, if known and enabled.
     pub fn domain(&self, sip_domain: &str) -> Option<Arc<CompiledDomain>> {
@@ -777,7 +788,7 @@ impl View {
                 self.carriers.network_list_document(),
             );
         }
-        if r.get("purpose").is_some() {
+        if !is_user_lookup(r) {
             // network-list and anything newer: not ours.
             return Answer::not_found();
         }
@@ -951,7 +962,13 @@ impl View {
         };
         Answer::of(
             AnswerKind::Inbound,
-            inbound_document(destination, &domain.sip_domain, &gw_name, &what),
+            inbound_document(
+                destination,
+                &domain.sip_domain,
+                &domain.id.to_string(),
+                &gw_name,
+                &what,
+            ),
         )
     }
 }
@@ -1053,6 +1070,7 @@ fn domain_context(
                 context,
                 destination,
                 &route.extension.number,
+                &route.extension.id.to_string(),
                 route.payload.as_deref().unwrap_or_default(),
                 &recording,
             ),

@@ -87,9 +87,18 @@ kept_headers! {
     32 => b"ping-status",
     33 => b"status",
     34 => b"phrase",
+    35 => b"vm-action",
+    36 => b"vm-user",
+    37 => b"vm-domain",
+    38 => b"vm-caller-id-name",
+    39 => b"vm-caller-id-number",
+    40 => b"vm-file-path",
+    41 => b"vm-uuid",
+    42 => b"vm-message-len",
+    43 => b"vm-timestamp",
 }
 
-const SLOTS: usize = 35;
+const SLOTS: usize = 44;
 /// Longer names are none of ours (the longest kept one has 26 bytes).
 const LONGEST_KEPT: usize = 32;
 
@@ -116,7 +125,7 @@ struct Span {
 const ABSENT: u16 = u16::MAX;
 
 /// An event with only the headers ingestion reads, decoded into one string (the whole event
-/// is one allocation and 144 bytes, cheap to queue). The kept values of one event may add up
+/// is one allocation and 200 bytes, cheap to queue). The kept values of one event may add up
 /// to 64 KiB; a value beyond that is dropped (FreeSWITCH's are a few dozen bytes each).
 #[derive(Clone, PartialEq, Eq)]
 pub struct LeanEvent {

@@ -227,6 +227,8 @@ pub enum FsEvent {
         /// The carrier's last answer.
         status: Option<String>,
     },
+    /// `vm::maintenance` with `VM-Action: leave-message`: mod_voicemail stored a new message.
+    VoicemailLeft(switchboard_domain::services::voicemail::LeftMessage),
     /// Nothing to do (heartbeats, job results, presence without a channel).
     Ignore,
 }
@@ -367,6 +369,30 @@ fn parse_custom<E: Headers + ?Sized>(event: &E) -> Result<FsEvent, Unusable> {
             call_id: first(event, &["call-id"]).map(str::to_owned),
             contact: first(event, &["contact"]).map(str::to_owned),
         }),
+        "vm::maintenance" if first(event, &["VM-Action"]) == Some("leave-message") => {
+            let left_at = first(event, &["VM-Timestamp"])
+                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+                .unwrap_or_else(Utc::now);
+            Ok(FsEvent::VoicemailLeft(
+                switchboard_domain::services::voicemail::LeftMessage {
+                    sip_domain: need(event, &["VM-Domain"], sub, "VM-Domain")?.to_owned(),
+                    mailbox: need(event, &["VM-User"], sub, "VM-User")?.to_owned(),
+                    message_id: need(event, &["VM-UUID"], sub, "VM-UUID")?.to_owned(),
+                    caller_name: first(event, &["VM-Caller-ID-Name"])
+                        .unwrap_or_default()
+                        .to_owned(),
+                    caller_number: first(event, &["VM-Caller-ID-Number"])
+                        .unwrap_or_default()
+                        .to_owned(),
+                    duration_secs: first(event, &["VM-Message-Len"])
+                        .and_then(|l| l.parse().ok())
+                        .unwrap_or(0),
+                    audio_path: need(event, &["VM-File-Path"], sub, "VM-File-Path")?.to_owned(),
+                    left_at,
+                },
+            ))
+        }
         _ => Ok(FsEvent::Ignore),
     }
 }
@@ -485,6 +511,8 @@ pub struct Ingest {
     queues: HashMap<Arc<str>, Arc<Queue>>,
     /// The gateways' state.
     gateways: Arc<crate::gateways::GatewayStates>,
+    /// The nodes, for what ingestion asks of mod_voicemail (a full box letting messages go).
+    nodes: Option<crate::link::Nodes>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -510,7 +538,15 @@ impl Ingest {
             sweep_interval: SWEEP_INTERVAL,
             queues: HashMap::new(),
             gateways: Arc::default(),
+            nodes: None,
         }
+    }
+
+    /// The nodes, for what ingestion asks of mod_voicemail.
+    #[must_use]
+    pub fn with_nodes(mut self, nodes: crate::link::Nodes) -> Self {
+        self.nodes = Some(nodes);
+        self
     }
 
     /// Where gateway states are recorded.
@@ -840,6 +876,29 @@ impl Ingest {
                     at: now,
                 },
             ),
+            FsEvent::VoicemailLeft(message) => {
+                match switchboard_domain::services::voicemail::message_left(&self.db, &message, now)
+                    .await
+                {
+                    Ok(arrival) => {
+                        if arrival.email.is_some() {
+                            tracing::info!(node = %node, mailbox = %message.mailbox, domain = %message.sip_domain, "a new voicemail message is queued for e-mail");
+                        }
+                        if let (Some(max), Some(nodes)) = (arrival.max_messages, &self.nodes) {
+                            // Off the ingestion loop: it asks the node and may wait for it.
+                            tokio::spawn(crate::voicemail::keep_at_most(
+                                nodes.clone(),
+                                self.db.clone(),
+                                message,
+                                max,
+                            ));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(node = %node, mailbox = %message.mailbox, domain = %message.sip_domain, error = %e, "queueing a voicemail e-mail failed");
+                    }
+                }
+            }
             FsEvent::Ignore => {}
         }
     }

@@ -18,4 +18,5 @@ pub mod link;
 pub mod metrics;
 pub mod outbound;
 pub mod push;
+pub mod voicemail;
 pub mod xml;

@@ -33,7 +33,7 @@ use crate::push::{Command, Mirrors, Queue, Wire, resync_commands};
 /// subclass.
 pub const SUBSCRIPTION: &str = "HEARTBEAT PRESENCE_IN CHANNEL_CREATE CHANNEL_ANSWER \
 CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB CUSTOM sofia::register sofia::unregister sofia::expire \
-sofia::gateway_state";
+sofia::gateway_state vm::maintenance";
 
 /// How to reach one node.
 #[derive(Clone)]
@@ -104,6 +104,9 @@ pub struct NodeHandle {
     /// Its command queue.
     pub queue: Arc<Queue>,
     status: Arc<Mutex<NodeStatus>>,
+    /// The command connection while the link is up, for requests that wait for FreeSWITCH's
+    /// answer ([`Bridge::api`]).
+    client: Arc<Mutex<Option<EslClient>>>,
 }
 
 impl NodeHandle {
@@ -126,7 +129,19 @@ impl NodeHandle {
             settings,
             queue: Arc::new(Queue::default()),
             status: Arc::new(Mutex::new(status)),
+            client: Arc::new(Mutex::new(None)),
         }
+    }
+
+    fn set_client(&self, client: Option<EslClient>) {
+        *self.client.lock().unwrap_or_else(|e| e.into_inner()) = client;
+    }
+
+    fn client(&self) -> Option<EslClient> {
+        self.client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The current status.
@@ -315,6 +330,7 @@ impl Link {
                 .inc();
         }
         self.handle.set("connected", None, *connected_before);
+        self.handle.set_client(Some(client.clone()));
         *connected_before = true;
         self.metrics
             .connected
@@ -348,6 +364,7 @@ impl Link {
             }
         }
         .await;
+        self.handle.set_client(None);
         reader.abort();
         let _ = client.disconnect().await;
         match outcome {
@@ -428,7 +445,13 @@ impl Link {
                 .await
                 .map_err(LinkError::Command)?;
         }
-        self.reload_registrations(client).await
+        self.reload_registrations(client).await?;
+        // Messages left while nobody listened to this node still get their e-mails.
+        tokio::spawn(crate::voicemail::catch_up_emails(
+            Nodes(Arc::from(vec![self.handle.clone()])),
+            self.db.clone(),
+        ));
+        Ok(())
     }
 
     /// `killgw` for each of our gateways the profile holds that was deleted or disabled
@@ -587,6 +610,7 @@ impl Bridge {
         let mirrors = Mirrors::default();
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let ingest = crate::ingest::Ingest::new(db.clone(), lines.clone(), metrics.clone())
+            .with_nodes(Nodes(Arc::from(handles.clone())))
             .with_gateway_states(gateways.clone())
             .with_sweep_interval(sweep_interval)
             .with_queues(
@@ -652,4 +676,89 @@ impl Bridge {
     pub fn metrics(&self) -> &BridgeMetrics {
         &self.metrics
     }
+
+    /// The nodes, for requests that wait for FreeSWITCH's answer.
+    pub fn node_api(&self) -> Nodes {
+        Nodes(Arc::from(self.nodes.clone()))
+    }
+}
+
+/// Something that runs API commands on a FreeSWITCH node and returns the answer.
+pub trait NodeApi {
+    /// Runs `command` (see [`Nodes::api`]).
+    fn api(
+        &self,
+        command: &str,
+    ) -> impl std::future::Future<Output = Result<String, ApiUnavailable>> + Send;
+}
+
+impl NodeApi for Bridge {
+    async fn api(&self, command: &str) -> Result<String, ApiUnavailable> {
+        api_on(&self.nodes, command).await
+    }
+}
+
+impl<T: NodeApi + Sync + Send> NodeApi for Arc<T> {
+    async fn api(&self, command: &str) -> Result<String, ApiUnavailable> {
+        self.as_ref().api(command).await
+    }
+}
+
+/// The configured nodes, cheap to clone into a task.
+#[derive(Debug, Clone)]
+pub struct Nodes(Arc<[NodeHandle]>);
+
+impl NodeApi for Nodes {
+    async fn api(&self, command: &str) -> Result<String, ApiUnavailable> {
+        api_on(&self.0, command).await
+    }
+}
+
+/// Runs an API command on the first node whose link is up and returns its answer (the body of a
+/// `+OK`-less reply too: mod_voicemail's commands answer data). The nodes are tried in their
+/// configured order; one that fails on the wire is skipped for the next.
+async fn api_on(nodes: &[NodeHandle], command: &str) -> Result<String, ApiUnavailable> {
+    let mut last = ApiUnavailable::NoNode;
+    for node in nodes {
+        let Some(client) = node.client() else {
+            continue;
+        };
+        match client.api(command).await {
+            // A command that wrote nothing (an empty mailbox's list) is answered
+            // `-ERR no reply` by mod_event_socket: an empty answer, not a refusal.
+            Ok(reply)
+                if reply.is_success()
+                    && matches!(reply.body().unwrap_or("").trim(), "" | NO_REPLY) =>
+            {
+                return Ok(String::new());
+            }
+            Ok(reply) => match reply.api_result() {
+                Ok(body) => return Ok(body.to_owned()),
+                Err(e) => return Err(ApiUnavailable::Refused(e.to_string())),
+            },
+            Err(e) if answered(&e) => return Err(ApiUnavailable::Refused(e.to_string())),
+            Err(e) => {
+                tracing::warn!(node = %node.settings.name, error = %e, "a FreeSWITCH request failed on the wire");
+                last = ApiUnavailable::Lost(e.to_string());
+            }
+        }
+    }
+    Err(last)
+}
+
+/// What mod_event_socket answers for an API command that wrote nothing.
+const NO_REPLY: &str = "-ERR no reply";
+
+/// Why [`Bridge::api`] has no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiUnavailable {
+    /// No node is configured or none is connected.
+    #[error("no FreeSWITCH node is connected")]
+    NoNode,
+    /// The request was lost on the wire (the link is going down).
+    #[error("the FreeSWITCH request failed: {0}")]
+    Lost(String),
+    /// FreeSWITCH answered `-ERR`.
+    #[error("FreeSWITCH refused the request: {0}")]
+    Refused(String),
 }

@@ -1,5 +1,13 @@
 //! The outbound-socket server for the hot-desk feature codes `*11` (log in), `*12` (log out)
-//! and `*13` (toggle).
+//! and `*13` (toggle), for voicemail retrieval: `*97` (my box: the box of whoever the phone
+//! calls as, so a hot-desked person reaches their own) and `*98` (any box: asks for it), and
+//! for Location sign-in: `*14<short code>` and `*15` sign the Extension the phone calls as in
+//! and out ([`signin::sign_in_from_phone`], [`signin::sign_out_from_phone`]).
+//!
+//! Voicemail PINs are checked here, never by mod_voicemail: the Extension's PIN (argon2id) with
+//! the hot-desk lockout ([`hotdesk::check_pin_from_phone`]); then the call is handed to
+//! `voicemail check default <domain> <box>` with `voicemail_authorized=true`, so mod_voicemail
+//! opens the box without asking.
 //!
 //! The dialplan hands the call over with `socket <address> async full`. The channel carries,
 //! set by the dialplan, `switchboard_feature` (`login`, `logout` or `toggle`) and
@@ -28,6 +36,7 @@ use switchboard_domain::DomainError;
 use switchboard_domain::events::EventBus;
 use switchboard_domain::services::Context;
 use switchboard_domain::services::hotdesk::{self, Deps};
+use switchboard_domain::services::signin;
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
@@ -35,6 +44,8 @@ use uuid::Uuid;
 pub const TRIES: usize = 3;
 /// The longest an application may run before the call is given up (a prompt plus input).
 const APP_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest a voicemail session on the socket may last.
+const VOICEMAIL_SESSION_LIMIT: Duration = Duration::from_secs(3600);
 
 /// The prompts, by file name inside the prompt folder.
 ///
@@ -89,6 +100,8 @@ pub struct CallFacts {
     pub sip_domain: String,
     /// The caller's SIP user (for the audit label).
     pub sip_user: String,
+    /// The Extension the phone calls as (`switchboard_extension`): its voicemail box is `*97`'s.
+    pub calls_as: Option<String>,
 }
 
 /// Reads the call's facts from the `connect` reply; `None` when the channel does not carry
@@ -109,6 +122,7 @@ pub fn call_facts(lookup: impl Fn(&str) -> Option<String>) -> Option<CallFacts> 
         sip_user: var("user_name")
             .or_else(|| lookup("Caller-Username"))
             .unwrap_or_default(),
+        calls_as: var("switchboard_extension").filter(|e| e.chars().all(|c| c.is_ascii_digit())),
     })
 }
 
@@ -131,6 +145,17 @@ impl Call {
     /// Runs an application and waits until FreeSWITCH reports it complete; returns the
     /// completion event. A hang-up is noted; the completion still arrives after it.
     async fn execute(&mut self, app: &str, arg: &str) -> Result<EslEvent, Gone> {
+        self.execute_for(app, arg, APP_TIMEOUT).await
+    }
+
+    /// [`Call::execute`] with its own limit (a voicemail session lasts as long as the caller
+    /// listens).
+    async fn execute_for(
+        &mut self,
+        app: &str,
+        arg: &str,
+        limit: Duration,
+    ) -> Result<EslEvent, Gone> {
         if self.hung_up {
             return Err(Gone);
         }
@@ -165,7 +190,7 @@ impl Call {
                 }
             }
         };
-        match tokio::time::timeout(APP_TIMEOUT, wait).await {
+        match tokio::time::timeout(limit, wait).await {
             Ok(Ok(event)) if !self.hung_up => Ok(event),
             _ => {
                 self.hung_up = true;
@@ -356,6 +381,12 @@ impl FeatureCodes {
             bus: &self.bus,
         };
         let logout = match facts.feature {
+            Feature::Voicemail | Feature::VoicemailAny => {
+                return self.voicemail(call, deps, &ctx, &facts).await;
+            }
+            Feature::LocationSignIn | Feature::LocationSignOut => {
+                return self.location(call, deps, &ctx, &facts).await;
+            }
             Feature::Login => false,
             Feature::Logout => true,
             Feature::Toggle => {
@@ -380,6 +411,113 @@ impl FeatureCodes {
             };
         }
         self.login(call, deps, &ctx, &facts).await
+    }
+
+    /// `*14<short code>` / `*15`: the Extension the phone calls as signs in to that Location,
+    /// or out of its own. The phone's identity is the proof (as for `*12`); a logged-out
+    /// hot-desk phone calls as nobody and is refused.
+    async fn location(
+        &self,
+        call: &mut Call,
+        deps: Deps<'_>,
+        ctx: &Context,
+        facts: &CallFacts,
+    ) -> Result<(), Gone> {
+        let Some(number) = facts.calls_as.as_deref() else {
+            return call.play(prompts::ACCESS_DENIED).await;
+        };
+        let result = match (facts.feature, facts.extension.as_deref()) {
+            (Feature::LocationSignIn, Some(code)) => {
+                signin::sign_in_from_phone(deps, ctx, facts.domain_id, number, code)
+                    .await
+                    .map(|_| prompts::LOGGED_IN)
+            }
+            (Feature::LocationSignOut, _) => {
+                signin::sign_out_from_phone(deps, ctx, facts.domain_id, number)
+                    .await
+                    .map(|_| prompts::LOGGED_OUT)
+            }
+            _ => return call.play(prompts::INVALID).await,
+        };
+        match result {
+            Ok(prompt) => call.play(prompt).await,
+            Err(e) => {
+                tracing::info!(error = %e, extension = number, code = ?facts.extension, "a Location sign-in from a phone was refused");
+                call.play(prompts::ACCESS_DENIED).await
+            }
+        }
+    }
+
+    /// `*97` / `*98`: the box, its PIN (three tries, the hot-desk lockout), then mod_voicemail
+    /// already authorised.
+    async fn voicemail(
+        &self,
+        call: &mut Call,
+        deps: Deps<'_>,
+        ctx: &Context,
+        facts: &CallFacts,
+    ) -> Result<(), Gone> {
+        let mut mailbox = match facts.feature {
+            Feature::Voicemail => match facts.calls_as.clone() {
+                Some(own) => Some(own),
+                // A logged-out hot-desk phone calls as nobody: it has no box of its own.
+                None => return call.play(prompts::ACCESS_DENIED).await,
+            },
+            _ => facts.extension.clone(),
+        };
+        let fixed = facts.feature == Feature::Voicemail;
+        for _ in 0..TRIES {
+            let number = match mailbox.clone() {
+                Some(n) => n,
+                None => match call
+                    .digits(1, 10, prompts::ENTER_EXTENSION, "sb_box")
+                    .await?
+                {
+                    Some(n) => n,
+                    None => continue,
+                },
+            };
+            mailbox = Some(number.clone());
+            let Some(pin) = call.digits(1, 16, prompts::ENTER_PIN, "sb_pin").await? else {
+                continue;
+            };
+            let result = hotdesk::check_pin_from_phone(
+                deps,
+                ctx,
+                facts.domain_id,
+                facts.device_id,
+                &number,
+                SecretString::from(pin),
+                "voicemail",
+            )
+            .await;
+            match result {
+                Ok(ext) if ext.voicemail_enabled && ext.enabled => {
+                    call.execute("set", "voicemail_authorized=true").await?;
+                    let arg = format!("check default {} {}", facts.sip_domain, ext.number);
+                    return call
+                        .execute_for("voicemail", &arg, VOICEMAIL_SESSION_LIMIT)
+                        .await
+                        .map(|_| ());
+                }
+                Ok(ext) => {
+                    tracing::info!(box_ = %ext.number, "voicemail retrieval of an Extension without a box");
+                    return call.play(prompts::ACCESS_DENIED).await;
+                }
+                Err(DomainError::Validation(errors)) => {
+                    if !fixed && errors.iter().any(|e| e.field == "extension") {
+                        mailbox = None;
+                    }
+                    call.play(prompts::INVALID).await?;
+                }
+                Err(DomainError::Locked { .. }) => return call.play(prompts::ACCESS_DENIED).await,
+                Err(e) => {
+                    tracing::info!(error = %e, "voicemail retrieval refused");
+                    return call.play(prompts::ACCESS_DENIED).await;
+                }
+            }
+        }
+        call.play(prompts::ACCESS_DENIED).await
     }
 
     async fn login(
@@ -473,5 +611,35 @@ mod tests {
         let mut bad = base.to_vec();
         bad[0] = ("variable_switchboard_feature", "reboot");
         assert_eq!(facts(&bad), None);
+    }
+
+    #[test]
+    fn star_97_opens_the_box_the_phone_calls_as_never_one_the_caller_names() {
+        let d = Uuid::now_v7().to_string();
+        let p = Uuid::now_v7().to_string();
+        let mut vars = vec![
+            ("variable_switchboard_feature", "voicemail"),
+            ("variable_switchboard_domain_id", d.as_str()),
+            ("variable_switchboard_device_id", p.as_str()),
+            ("variable_switchboard_domain", "acme.example.net"),
+        ];
+        // A logged-out hot-desk phone calls as nobody: no box of its own.
+        let got = facts(&vars);
+        assert_eq!(got.as_ref().map(|f| f.feature), Some(Feature::Voicemail));
+        assert_eq!(got.and_then(|f| f.calls_as), None);
+        // The directory's effective Extension (the person logged in, or the owner).
+        vars.push(("variable_switchboard_extension", "204"));
+        assert_eq!(
+            facts(&vars).and_then(|f| f.calls_as),
+            Some("204".to_owned())
+        );
+        vars.pop();
+        vars.push(("variable_switchboard_extension", "20;4"));
+        assert_eq!(facts(&vars).and_then(|f| f.calls_as), None);
+        vars[0] = ("variable_switchboard_feature", "voicemail_any");
+        vars.push(("variable_switchboard_feature_extension", "201"));
+        let any = facts(&vars);
+        assert_eq!(any.as_ref().map(|f| f.feature), Some(Feature::VoicemailAny));
+        assert_eq!(any.and_then(|f| f.extension), Some("201".to_owned()));
     }
 }

@@ -18,6 +18,10 @@ mod m20261202_000050_registrations_by_contact;
 mod m20261203_000060_trunks;
 mod m20261203_000061_numbers;
 mod m20261203_000062_gateway_inbound_addresses;
+mod m20261204_000070_call_history;
+mod m20261204_000080_voicemail_mail;
+mod m20261205_000090_location_auto_sign_out;
+mod m20261205_000091_location_short_code;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -37,6 +41,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000060_trunks::Migration),
             Box::new(m20261203_000061_numbers::Migration),
             Box::new(m20261203_000062_gateway_inbound_addresses::Migration),
+            Box::new(m20261204_000070_call_history::Migration),
+            Box::new(m20261204_000080_voicemail_mail::Migration),
+            Box::new(m20261205_000090_location_auto_sign_out::Migration),
+            Box::new(m20261205_000091_location_short_code::Migration),
         ]
     }
 }

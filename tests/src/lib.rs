@@ -30,6 +30,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use secrecy::SecretString;
 use serde_json::Value;
 pub use switchboard_api::Config;
+pub mod smtp;
 use switchboard_api::config::{BootstrapConfig, DatabaseConfig, HttpConfig, SecretsConfig};
 use switchboard_api::{Application, telemetry};
 
@@ -74,6 +75,12 @@ pub struct TestApp {
     pub admin_email: String,
     /// Their password.
     pub admin_password: String,
+    /// The configuration it runs with (to start it again on the same port and database).
+    pub config: Config,
+    /// Stops the running server.
+    server: std::sync::Mutex<Option<actix_web::dev::ServerHandle>>,
+    /// The thread whose runtime runs a detached server (see [`spawn_app_detached`]).
+    runtime: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     // Declared last so the pool above is dropped before the database is removed.
     _database: TestDatabase,
 }
@@ -124,6 +131,10 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts the real server on a fresh database of `backend`, after `tweak` has adjusted the
 /// configuration (e.g. a smaller `http.max_body_bytes`).
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(backend, tweak, false).await
+}
+
+async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config), detached: bool) -> TestApp {
     let database = TestDatabase::create(backend).await;
     let database_url = database.url();
     let mut config = test_config(&database_url);
@@ -134,15 +145,22 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     if let Err(errors) = config.validate() {
         panic!("the test configuration is invalid: {errors}");
     }
-
-    let app = Application::build(config)
-        .await
-        .unwrap_or_else(|e| panic!("the server did not start on {backend:?}: {e:#}"));
-    let port = app.port();
-    let db = app.state().db.clone();
-    let events = app.state().events.clone();
-    tokio::spawn(app.run_until_stopped());
-
+    let ((port, db, events, handle), runtime) = if detached {
+        let (started, thread) = run_detached(config.clone()).await;
+        (started, Some(thread))
+    } else {
+        let app = Application::build(config.clone())
+            .await
+            .unwrap_or_else(|e| panic!("the server did not start on {backend:?}: {e:#}"));
+        let started = (
+            app.port(),
+            app.state().db.clone(),
+            app.state().events.clone(),
+            app.server_handle(),
+        );
+        tokio::spawn(app.run_until_stopped());
+        (started, None)
+    };
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
@@ -158,11 +176,97 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         backend,
         admin_email: ADMIN_EMAIL.to_owned(),
         admin_password: ADMIN_PASSWORD.to_owned(),
+        config,
+        server: std::sync::Mutex::new(Some(handle)),
+        runtime: std::sync::Mutex::new(runtime),
         _database: database,
     }
 }
 
+/// What a server started on a runtime of its own hands back.
+type Started = (
+    u16,
+    DatabaseConnection,
+    switchboard_domain::events::EventBus,
+    actix_web::dev::ServerHandle,
+);
+
+/// Builds and runs the server on a runtime of its own, on a thread of its own: stopping it
+/// ends everything it started (listeners, Event Socket links, background work), as stopping
+/// the process does.
+async fn run_detached(config: Config) -> (Started, std::thread::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<Result<Started, String>>();
+    let thread = std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(format!("building a runtime: {e}")));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            match Application::build(config).await {
+                Ok(app) => {
+                    let started = (
+                        app.port(),
+                        app.state().db.clone(),
+                        app.state().events.clone(),
+                        app.server_handle(),
+                    );
+                    let _ = tx.send(Ok(started));
+                    let _ = app.run_until_stopped().await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(format!("{e:#}")));
+                }
+            }
+        });
+        runtime.shutdown_timeout(Duration::from_secs(2));
+    });
+    match rx.await {
+        Ok(Ok(started)) => (started, thread),
+        Ok(Err(e)) => panic!("the server did not start: {e}"),
+        Err(_) => panic!("the server's thread ended before it started"),
+    }
+}
+
+/// Like [`spawn_app_with`], but the server runs on a runtime of its own, so that
+/// [`TestApp::stop`] stops all of it as a process stop would (the live suite's restarts).
+pub async fn spawn_app_detached(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(backend, tweak, true).await
+}
+
 impl TestApp {
+    /// Stops the server as SIGTERM does (in-flight requests finish; the port closes; its
+    /// background work, such as the CDR spool import, ends).
+    pub async fn stop(&self) {
+        let handle = self.server.lock().map(|mut h| h.take()).ok().flatten();
+        if let Some(handle) = handle {
+            handle.stop(true).await;
+        }
+        let thread = self.runtime.lock().map(|mut t| t.take()).ok().flatten();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+
+    /// Starts the server again, on the same port and database (after [`TestApp::stop`]).
+    pub async fn start_again(&self) {
+        let mut config = self.config.clone();
+        config.http.port = self.port;
+        let ((_, _, _, handle), thread) = run_detached(config).await;
+        if let Ok(mut slot) = self.server.lock() {
+            *slot = Some(handle);
+        }
+        if let Ok(mut slot) = self.runtime.lock() {
+            *slot = Some(thread);
+        }
+    }
+
     /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)

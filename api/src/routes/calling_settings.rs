@@ -71,6 +71,10 @@ pub struct CallingSettingsDto {
     pub outbound_caller_id_number: Option<String>,
     /// May present caller IDs that are not its own Numbers (set by the platform only).
     pub present_any_caller_id: bool,
+    /// Days the call history is kept; older calls are purged (their recordings' files stay
+    /// on the FreeSWITCH node).
+    #[schema(example = 365)]
+    pub call_history_days: i32,
     /// Last updated.
     pub updated_at: DateTime<Utc>,
 }
@@ -98,6 +102,7 @@ impl From<store::Model> for CallingSettingsDto {
             outbound_caller_id_name: s.outbound_caller_id_name,
             outbound_caller_id_number: s.outbound_caller_id_number,
             present_any_caller_id: s.present_any_caller_id,
+            call_history_days: s.call_history_days,
             updated_at: s.updated_at,
         }
     }
@@ -164,6 +169,8 @@ pub struct CallingSettingsInput {
     pub outbound_caller_id_number: Option<Option<String>>,
     /// Platform `domains.manage` only (422 `platform_only` otherwise).
     pub present_any_caller_id: Option<bool>,
+    /// Days the call history is kept, 1–3650.
+    pub call_history_days: Option<i32>,
 }
 
 const PROBLEM: &str = "application/problem+json";
@@ -232,6 +239,7 @@ pub async fn update_calling_settings(
         outbound_caller_id_name: i.outbound_caller_id_name,
         outbound_caller_id_number: i.outbound_caller_id_number,
         present_any_caller_id: i.present_any_caller_id,
+        call_history_days: i.call_history_days,
     };
     let saved = calling_settings::update(
         &state.db,

@@ -68,6 +68,72 @@ fn credentials_ok(config: &XmlCurlConfig, req: &HttpRequest) -> bool {
     bool::from(user_ok & pass_ok)
 }
 
+/// Why a FreeSWITCH-facing request is turned away before its body is read.
+enum Refusal {
+    /// Not from an allowed network (403).
+    Address,
+    /// Without the basic-auth pair (401).
+    Credentials,
+    /// The body could not be read (400).
+    Unreadable,
+    /// The body is over the limit (413; the rest is never read, so the connection closes).
+    TooLarge,
+}
+
+impl Refusal {
+    /// The label of `switchboard_xmlcurl_refused_total`.
+    const fn label(&self) -> &'static str {
+        match self {
+            Self::Address => "address",
+            Self::Credentials => "credentials",
+            Self::Unreadable => "unreadable",
+            Self::TooLarge => "too_large",
+        }
+    }
+
+    fn response(&self) -> HttpResponse {
+        use actix_web::http::StatusCode;
+        match self {
+            Self::Address => plain(StatusCode::FORBIDDEN, "address not allowed\n"),
+            Self::Credentials => HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\"")))
+                .content_type("text/plain; charset=utf-8")
+                .body("credentials required\n"),
+            Self::Unreadable => plain(StatusCode::BAD_REQUEST, "unreadable body\n"),
+            Self::TooLarge => HttpResponse::PayloadTooLarge()
+                .force_close()
+                .content_type("text/plain; charset=utf-8")
+                .body("body too large\n"),
+        }
+    }
+}
+
+/// Admits a request from FreeSWITCH (allowed address, then credentials) and reads its body up
+/// to `limit` bytes.
+async fn admit(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, Refusal> {
+    if !address_allowed(state, req.peer_addr().map(|a| a.ip())) {
+        tracing::warn!(peer = ?req.peer_addr(), path = req.path(), "a FreeSWITCH request from an address that is not allowed");
+        return Err(Refusal::Address);
+    }
+    if !credentials_ok(&state.config.freeswitch.xml_curl, req) {
+        return Err(Refusal::Credentials);
+    }
+    let mut body = web::BytesMut::with_capacity(8192);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| Refusal::Unreadable)?;
+        if body.len() + chunk.len() > limit {
+            return Err(Refusal::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Answers a mod_xml_curl request (directory or dialplan).
 ///
 /// The body is exactly what mod_xml_curl posts (`application/x-www-form-urlencoded`; see
@@ -96,35 +162,14 @@ pub async fn xml_curl(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> HttpResponse {
-    use actix_web::http::StatusCode;
-
-    let config = &state.config.freeswitch.xml_curl;
-    if !address_allowed(&state, req.peer_addr().map(|a| a.ip())) {
-        tracing::warn!(peer = ?req.peer_addr(), "mod_xml_curl request from an address that is not allowed");
-        state.directory.refused("address");
-        return plain(StatusCode::FORBIDDEN, "address not allowed\n");
-    }
-    if !credentials_ok(config, &req) {
-        state.directory.refused("credentials");
-        return HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\"")))
-            .content_type("text/plain; charset=utf-8")
-            .body("credentials required\n");
-    }
-
-    let limit = config.max_body_bytes;
-    let mut body = web::BytesMut::with_capacity(8192);
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            state.directory.refused("unreadable");
-            return plain(StatusCode::BAD_REQUEST, "unreadable body\n");
-        };
-        if body.len() + chunk.len() > limit {
-            state.directory.refused("too_large");
-            return plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
+    let limit = state.config.freeswitch.xml_curl.max_body_bytes;
+    let body = match admit(&state, &req, &mut payload, limit).await {
+        Ok(body) => body,
+        Err(refusal) => {
+            state.directory.refused(refusal.label());
+            return refusal.response();
         }
-        body.extend_from_slice(&chunk);
-    }
+    };
 
     let request = XmlCurlRequest::parse(&body);
     let answer = state.directory.answer(&request).await;
@@ -180,4 +225,80 @@ fn report_emergency(
     }
     event.detail = Some(detail);
     state.events.publish([event]);
+}
+
+/// The largest CDR accepted (a long call with many transfers and an app log stays far below).
+const MAX_CDR_BYTES: usize = 4 * 1024 * 1024;
+
+/// Receives one leg's CDR from FreeSWITCH's `mod_json_cdr` (`encode=false`: the JSON itself;
+/// `encode-values=false`).
+///
+/// Same address and credentials checks as `/freeswitch/xml`. A CDR is stored once, however
+/// often it arrives (FreeSWITCH retries on anything but a 2xx, and a spooled CDR may be
+/// imported after it was posted). Answers: 200 stored or already known; 400 a body that is no
+/// CDR (FreeSWITCH then keeps it in its error log, `err-log-dir`); 503 with `Retry-After`
+/// when the database cannot take it now (FreeSWITCH retries, then spools it to disk).
+#[utoipa::path(
+    tag = "freeswitch",
+    request_body(
+        content = String,
+        content_type = "application/json",
+        description = "The JSON CDR of one leg, as mod_json_cdr posts it (`?uuid=<leg uuid>` in the query)."
+    ),
+    responses(
+        (status = 200, description = "Stored (or stored before)", content_type = "text/plain", body = String),
+        (status = 400, description = "Not a CDR", content_type = "text/plain", body = String),
+        (status = 401, description = "Missing or wrong basic-auth credentials", content_type = "text/plain", body = String),
+        (status = 403, description = "The source address is not in `freeswitch.xml_curl.allowed_networks`", content_type = "text/plain", body = String),
+        (status = 413, description = "Larger than 4 MiB", content_type = "text/plain", body = String),
+        (status = 503, description = "Cannot store it now; FreeSWITCH retries (`Retry-After`)", content_type = "text/plain", body = String),
+    ),
+    security(("freeswitch_basic" = []))
+)]
+#[post("/freeswitch/cdr")]
+pub async fn cdr(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    match admit(&state, &req, &mut payload, MAX_CDR_BYTES).await {
+        Ok(body) => store_cdr(&state.cdrs, &body).await,
+        Err(refusal) => refusal.response(),
+    }
+}
+
+/// Stores one CDR body and answers as `/freeswitch/cdr` does.
+async fn store_cdr(cdrs: &crate::cdr_writer::CdrWriter, body: &[u8]) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    use switchboard_domain::history::cdr::LegFacts;
+    use switchboard_domain::services::history::Ingested;
+
+    let leg = match LegFacts::from_json(body) {
+        Ok(leg) => leg,
+        Err(e) => {
+            tracing::warn!(error = %e, "a CDR that cannot be read was refused");
+            return HttpResponse::BadRequest()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("{e}\n"));
+        }
+    };
+    let uuid = leg.uuid;
+    match cdrs.ingest(leg).await {
+        Ok(Ingested::Stored { .. }) => plain(StatusCode::OK, "stored\n"),
+        Ok(Ingested::Duplicate) => plain(StatusCode::OK, "duplicate\n"),
+        Err(e) => {
+            match e {
+                crate::cdr_writer::CdrRefused::Busy => {
+                    tracing::warn!(leg = %uuid, "a CDR was turned away: the writer's queue is full; FreeSWITCH will retry")
+                }
+                crate::cdr_writer::CdrRefused::Failed(e) => {
+                    tracing::error!(error = %e, leg = %uuid, "a CDR could not be stored; FreeSWITCH will retry")
+                }
+            }
+            HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, "5"))
+                .content_type("text/plain; charset=utf-8")
+                .body("try again later\n")
+        }
+    }
 }

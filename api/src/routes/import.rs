@@ -840,8 +840,18 @@ pub(crate) fn refuse_nul(format: ImportFormat, body: &[u8]) -> Result<(), ApiErr
 /// Reads the body up to `limit` bytes (the import limit, not the general one).
 pub(crate) async fn read_body(
     req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    read_body_or(req, payload, limit, too_large).await
+}
+
+/// Reads a body of at most `limit` bytes; a larger one (declared or sent) is `too_large`.
+pub(crate) async fn read_body_or(
+    req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    too_large: fn(usize) -> ApiError,
 ) -> Result<web::BytesMut, ApiError> {
     let declared = req
         .headers()

@@ -69,6 +69,19 @@ pub struct LocationDto {
     /// `listed` (kept, but unused, under `everyone`).
     #[schema(example = json!(["receptionist"]))]
     pub allowed_roles: Vec<String>,
+    /// When sign-ins to it end by themselves: `never`, `after_hours` (after
+    /// `auto_sign_out_hours`) or `daily_at` (at `auto_sign_out_at`, HH:MM in the Domain's time
+    /// zone).
+    #[schema(value_type = crate::dto::LocationAutoSignOut, example = "daily_at")]
+    pub auto_sign_out: String,
+    /// Hours, for `after_hours`.
+    pub auto_sign_out_hours: Option<i32>,
+    /// HH:MM, for `daily_at`.
+    #[schema(example = "20:00")]
+    pub auto_sign_out_at: Option<String>,
+    /// Digits people dial after `*14` to sign in here from a phone (`*15` signs out).
+    #[schema(example = "412")]
+    pub short_code: Option<String>,
     /// Its devices, in ring order.
     pub devices: Vec<LocationDeviceDto>,
     /// Created.
@@ -93,6 +106,10 @@ impl From<LocationView> for LocationDto {
             sign_in_policy: l.sign_in_policy,
             allowed_extension_ids: v.allowed_extension_ids,
             allowed_roles,
+            auto_sign_out: l.auto_sign_out,
+            auto_sign_out_hours: l.auto_sign_out_hours,
+            auto_sign_out_at: l.auto_sign_out_at,
+            short_code: l.short_code,
             devices: v
                 .devices
                 .into_iter()
@@ -161,6 +178,25 @@ pub struct LocationInput {
     #[schema(nullable = false)]
     #[schema(value_type = Vec<String>, example = json!(["receptionist"]))]
     pub allowed_roles: Option<Vec<String>>,
+    /// `never` (default), `after_hours` or `daily_at`: when sign-ins end by themselves.
+    /// Changing it drops the other policy's parameter unless that is given too.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
+    #[schema(value_type = crate::dto::LocationAutoSignOut)]
+    pub auto_sign_out: Option<String>,
+    /// 1–168, with `after_hours`.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<i32>, example = 9)]
+    pub auto_sign_out_hours: Option<Option<i32>>,
+    /// HH:MM in the Domain's time zone, with `daily_at`.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, example = "20:00")]
+    pub auto_sign_out_at: Option<Option<String>>,
+    /// 1–6 digits, unique in the Domain (409 `already_exists`): `*14<short code>` on a phone
+    /// signs the Extension it calls as in here. `null` removes it.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, example = "412")]
+    pub short_code: Option<Option<String>>,
 }
 
 impl From<LocationInput> for LocationPatch {
@@ -175,6 +211,10 @@ impl From<LocationInput> for LocationPatch {
             sign_in_policy: i.sign_in_policy,
             allowed_extension_ids: i.allowed_extension_ids,
             allowed_roles: i.allowed_roles,
+            auto_sign_out: i.auto_sign_out,
+            auto_sign_out_hours: i.auto_sign_out_hours,
+            auto_sign_out_at: i.auto_sign_out_at,
+            short_code: i.short_code,
         }
     }
 }

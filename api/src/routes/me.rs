@@ -33,6 +33,81 @@ pub struct DomainMembership {
     pub roles: Vec<RoleRef>,
     /// Effective permissions in it (platform permissions included).
     pub permissions: Vec<&'static str>,
+    /// My Extension in it (the one linked to my User), where it is logged in and signed in.
+    pub extension: Option<MyExtensionDto>,
+}
+
+/// My Extension in a Domain, and where it is right now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyExtensionDto {
+    /// Its id.
+    pub id: Uuid,
+    /// Its number.
+    #[schema(example = "201")]
+    pub number: String,
+    /// Its display name.
+    pub display_name: String,
+    /// The hot-desk phones it is logged in to, oldest first.
+    pub hotdesk_sessions: Vec<MyDeskDto>,
+    /// The Location it is signed in to.
+    pub location: Option<MyLocationDto>,
+}
+
+/// A hot-desk phone my Extension is logged in to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyDeskDto {
+    /// The session.
+    pub session_id: Uuid,
+    /// The phone.
+    pub device_id: Uuid,
+    /// Its label.
+    #[schema(example = "Desk 4.12")]
+    pub device_label: String,
+    /// Its Location, if any.
+    pub location_id: Option<Uuid>,
+    /// Since when.
+    pub started_at: DateTime<Utc>,
+    /// `feature_code`, `api` or `admin`.
+    #[schema(value_type = crate::dto::SessionOrigin)]
+    pub started_via: String,
+}
+
+/// The Location my Extension is signed in to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyLocationDto {
+    /// The Location.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Since when.
+    pub since: DateTime<Utc>,
+}
+
+impl From<profile::MyExtension> for MyExtensionDto {
+    fn from(e: profile::MyExtension) -> Self {
+        Self {
+            id: e.id,
+            number: e.number,
+            display_name: e.display_name,
+            hotdesk_sessions: e
+                .hotdesk_sessions
+                .into_iter()
+                .map(|d| MyDeskDto {
+                    session_id: d.session_id,
+                    device_id: d.device_id,
+                    device_label: d.device_label,
+                    location_id: d.location_id,
+                    started_at: d.started_at,
+                    started_via: d.started_via,
+                })
+                .collect(),
+            location: e.location.map(|l| MyLocationDto {
+                id: l.id,
+                name: l.name,
+                since: l.since,
+            }),
+        }
+    }
 }
 
 /// Who am I.
@@ -59,7 +134,8 @@ fn role_ref(r: HeldRole) -> RoleRef {
     }
 }
 
-/// Who am I: my account, my roles per Domain, my effective permissions.
+/// Who am I: my account, my roles per Domain, my effective permissions, and in each Domain my
+/// Extension with the hot-desk phones it is logged in to and the Location it is signed in to.
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, description = "Who is calling", body = MeResponse), (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/me")]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<web::Json<MeResponse>> {
@@ -87,6 +163,7 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<web::Js
                 domain: d.domain.into(),
                 roles: d.roles.into_iter().map(role_ref).collect(),
                 permissions: d.permissions.names(),
+                extension: d.extension.map(Into::into),
             })
             .collect(),
     }))

@@ -15,17 +15,20 @@ pub mod freeswitch;
 pub mod freeswitch_nodes;
 pub mod gateways;
 pub mod health;
+pub mod history;
 pub mod hotdesk;
 pub mod import;
 pub mod locations;
 pub mod me;
 pub mod numbers;
+pub mod occupancy;
 pub mod outbound_routes;
 pub mod presence;
 pub mod registrations;
 pub mod roles;
 pub mod signin;
 pub mod users;
+pub mod voicemail;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -41,7 +44,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// API's routes), and request ids, tracing spans and per-route HTTP metrics cost more than
 /// the answer itself (the directory counts its answers in `/metrics`).
 pub fn configure_freeswitch(cfg: &mut ServiceConfig) {
-    cfg.service(freeswitch::xml_curl);
+    cfg.service(freeswitch::xml_curl).service(freeswitch::cdr);
 }
 
 /// The JSON API, the health probes and everything under the API's middleware.
@@ -55,6 +58,38 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(me::sessions)
         .service(me::revoke_session)
         .service(me::change_password);
+    cfg.service(history::list_my_calls)
+        .service(history::get_my_call)
+        .service(history::get_my_recording)
+        .service(history::export_calls)
+        .service(history::list_calls)
+        .service(history::get_call)
+        .service(history::get_recording);
+    cfg.service(voicemail::list_my_boxes)
+        .service(voicemail::put_my_box)
+        .service(voicemail::get_box)
+        .service(voicemail::put_box)
+        .service(voicemail::list_emails)
+        .service(voicemail::retry_email)
+        .service(voicemail::list_greetings)
+        .service(voicemail::get_greeting)
+        .service(voicemail::put_greeting)
+        .service(voicemail::delete_greeting)
+        .service(voicemail::list_my_greetings)
+        .service(voicemail::put_my_greeting)
+        .service(voicemail::delete_my_greeting);
+    cfg.service(voicemail::list_my_messages)
+        .service(voicemail::get_my_message)
+        .service(voicemail::get_my_audio)
+        .service(voicemail::update_my_message)
+        .service(voicemail::delete_my_message)
+        .service(voicemail::move_my_message)
+        .service(voicemail::list_messages)
+        .service(voicemail::get_message)
+        .service(voicemail::get_audio)
+        .service(voicemail::update_message)
+        .service(voicemail::delete_message)
+        .service(voicemail::move_message);
     cfg.service(domains::create_domain)
         .service(domains::list_domains)
         .service(domains::get_domain)
@@ -144,6 +179,10 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(hotdesk::delete_session)
         .service(hotdesk::put_my_session)
         .service(hotdesk::delete_my_session);
+    cfg.service(occupancy::list_active_sessions)
+        .service(occupancy::list_sign_ins)
+        .service(occupancy::end_in_bulk)
+        .service(occupancy::find_my_phone);
     cfg.service(signin::sign_in_to_location)
         .service(signin::sign_out_of_location)
         .service(signin::put_my_location)

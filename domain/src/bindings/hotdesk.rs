@@ -25,7 +25,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::snapshot::{AutoLogoutPolicy, Bindings, HotdeskSession, SessionOrigin};
+use super::snapshot::{AutoLogoutPolicy, Bindings, HotdeskSession, LocationSignIn, SessionOrigin};
 use crate::error::DomainError;
 use crate::telephony::policy::DeviceMode;
 use crate::telephony::values::TimeOfDay;
@@ -478,22 +478,51 @@ pub fn auto_logout_deadline(
     domain_policy: AutoLogoutPolicy,
     tz: Tz,
 ) -> Option<DateTime<Utc>> {
-    match AutoLogoutPolicy::effective(device_policy, domain_policy) {
+    deadline_after(
+        session.started_at,
+        AutoLogoutPolicy::effective(device_policy, domain_policy),
+        tz,
+    )
+}
+
+/// When something that started at `started` ends by itself under `policy` (`None`: never).
+pub fn deadline_after(
+    started: DateTime<Utc>,
+    policy: AutoLogoutPolicy,
+    tz: Tz,
+) -> Option<DateTime<Utc>> {
+    match policy {
         AutoLogoutPolicy::Inherit | AutoLogoutPolicy::Never => None,
-        AutoLogoutPolicy::AfterHours { hours } => {
-            Some(session.started_at + Duration::hours(i64::from(hours)))
-        }
+        AutoLogoutPolicy::AfterHours { hours } => Some(started + Duration::hours(i64::from(hours))),
         AutoLogoutPolicy::DailyAt { at } => {
             // The first HH:MM boundary strictly after the start. Neighbouring days are checked
             // too, so a boundary pushed across midnight by a gap is still found.
-            let start_day = session.started_at.with_timezone(&tz).date_naive();
+            let start_day = started.with_timezone(&tz).date_naive();
             (-1..=2)
                 .filter_map(|offset| start_day.checked_add_signed(Duration::days(offset)))
                 .filter_map(|day| local_instant(day, at, tz))
-                .filter(|t| *t > session.started_at)
+                .filter(|t| *t > started)
                 .min()
         }
     }
+}
+
+/// Every Location sign-in the scheduler should end at `now` (its Location's
+/// `auto_sign_out`), oldest first, with the policy that ended it.
+pub fn due_sign_ins(b: &Bindings, now: DateTime<Utc>) -> Vec<(LocationSignIn, AutoLogoutPolicy)> {
+    let tz = b.domain.time_zone;
+    let mut due: Vec<(LocationSignIn, AutoLogoutPolicy)> = b
+        .sign_ins
+        .values()
+        .filter_map(|s| {
+            let policy = b.locations.get(&s.location_id)?.auto_sign_out;
+            deadline_after(s.since, policy, tz)
+                .is_some_and(|t| t <= now)
+                .then(|| (s.clone(), policy))
+        })
+        .collect();
+    due.sort_by_key(|(s, _)| (s.since, s.extension_id));
+    due
 }
 
 /// True when the session is due for auto-logout at `now`: for `daily_at`, when an HH:MM
@@ -1109,5 +1138,56 @@ mod tests {
             ]
         );
         assert_eq!(due[0].reason.code(), "auto_logout");
+    }
+
+    #[test]
+    fn sign_ins_are_due_by_their_locations_policy_in_the_domains_time_zone() {
+        use crate::telephony::policy::RingStrategy;
+        let mut kit = Kit::new();
+        let ada = kit.ext("201", "Ada");
+        let bob = kit.ext("202", "Bob");
+        let cy = kit.ext("203", "Cy");
+        let day = kit.location("Day", RingStrategy::Simultaneous);
+        let evening = kit.location("Evening", RingStrategy::Simultaneous);
+        let always = kit.location("Always", RingStrategy::Simultaneous);
+        for (location, policy) in [
+            (day, AutoLogoutPolicy::AfterHours { hours: 8 }),
+            (evening, daily(18, 0)),
+        ] {
+            if let Some(l) = kit.b.locations.get_mut(&location) {
+                l.auto_sign_out = policy;
+            }
+        }
+        // Ada and Bob since 08:00 Berlin (07:00 UTC), Cy too, in a Location that never ends.
+        kit.sign_in(ada, day, "2025-03-28T07:00:00Z");
+        kit.sign_in(bob, evening, "2025-03-28T07:00:00Z");
+        kit.sign_in(cy, always, "2025-03-28T07:00:00Z");
+        let b = &kit.b;
+        let due = |now: &str| -> Vec<Uuid> {
+            due_sign_ins(b, at(now))
+                .into_iter()
+                .map(|(s, _)| s.extension_id)
+                .collect()
+        };
+        assert!(due("2025-03-28T14:59:00Z").is_empty());
+        assert_eq!(
+            due("2025-03-28T15:00:00Z"),
+            [ada],
+            "8 hours after 07:00 UTC"
+        );
+        // 18:00 Berlin (CET) is 17:00 UTC: not 18:00 UTC.
+        assert_eq!(due("2025-03-28T16:59:00Z"), [ada]);
+        let both = due_sign_ins(b, at("2025-03-28T17:00:00Z"));
+        assert_eq!(
+            both.iter().map(|(s, _)| s.extension_id).collect::<Vec<_>>(),
+            [ada, bob]
+        );
+        assert_eq!(both[1].1, daily(18, 0), "with the policy that ended it");
+        assert!(!due("2026-03-28T17:00:00Z").contains(&cy), "never is never");
+        // A sign-in to a Location the snapshot does not know is left alone.
+        let mut kit = Kit::new();
+        let dan = kit.ext("204", "Dan");
+        kit.sign_in(dan, Uuid::from_u128(9_999), "2025-03-28T07:00:00Z");
+        assert!(due_sign_ins(&kit.b, at("2026-01-01T00:00:00Z")).is_empty());
     }
 }

@@ -113,6 +113,9 @@ pub struct RingTarget {
     pub leg_timeout_secs: Option<u32>,
     /// For people: "hot-desk session since 09:02 via *11".
     pub reason: String,
+    /// The device's Location, for the call history (not shown in the plan).
+    #[serde(skip)]
+    pub location_id: Option<Uuid>,
 }
 
 /// Targets that ring at the same time.
@@ -269,6 +272,7 @@ fn device_target(
         source,
         leg_timeout_secs,
         reason,
+        location_id: device.location_id,
     }
 }
 
@@ -361,6 +365,7 @@ fn bound_hunts(b: &Bindings, ext: &ExtensionFacts, now: DateTime<Utc>) -> Vec<Hu
             source: TargetSource::DirectRegistration,
             leg_timeout_secs: None,
             reason: "direct registration".to_owned(),
+            location_id: None,
         });
     }
 
@@ -495,6 +500,17 @@ fn dial_safe(s: &str) -> bool {
 /// `[leg_timeout=N]` binds to the first contact `sofia_contact` expands to, which is the only
 /// one unless the profile keeps several registrations per user.
 pub fn render_dial_string(plan: &RingPlan, sip_domain: &str) -> Option<String> {
+    render(plan, sip_domain, false)
+}
+
+/// [`render_dial_string`] as FreeSWITCH gets it: each device's leg also carries
+/// `switchboard_device_id` (and `switchboard_location_id`), so the call history knows which
+/// phone answered and where it stands.
+pub fn render_dial_string_for_switch(plan: &RingPlan, sip_domain: &str) -> Option<String> {
+    render(plan, sip_domain, true)
+}
+
+fn render(plan: &RingPlan, sip_domain: &str, leg_ids: bool) -> Option<String> {
     if !plan.rings() || !dial_safe(sip_domain) {
         return None;
     }
@@ -509,10 +525,23 @@ pub fn render_dial_string(plan: &RingPlan, sip_domain: &str) -> Option<String> {
                         .iter()
                         .filter(|t| dial_safe(&t.sip_user))
                         .map(|t| {
-                            let leg = t
-                                .leg_timeout_secs
-                                .map(|n| format!("[leg_timeout={n}]"))
-                                .unwrap_or_default();
+                            let mut vars: Vec<String> = Vec::new();
+                            if let Some(n) = t.leg_timeout_secs {
+                                vars.push(format!("leg_timeout={n}"));
+                            }
+                            if leg_ids {
+                                if let Some(id) = t.device_id {
+                                    vars.push(format!("switchboard_device_id={id}"));
+                                }
+                                if let Some(id) = t.location_id {
+                                    vars.push(format!("switchboard_location_id={id}"));
+                                }
+                            }
+                            let leg = if vars.is_empty() {
+                                String::new()
+                            } else {
+                                format!("[{}]", vars.join(","))
+                            };
                             format!("{leg}${{sofia_contact(*/{}@{sip_domain})}}", t.sip_user)
                         })
                         .collect::<Vec<_>>()
@@ -1026,6 +1055,7 @@ mod tests {
             source: TargetSource::DirectRegistration,
             leg_timeout_secs: None,
             reason: String::new(),
+            location_id: None,
         };
         let plan = |users: &[&str]| RingPlan {
             extension: None,

@@ -405,6 +405,10 @@ pub struct LocationFacts {
     pub allowed_roles: BTreeSet<String>,
     /// Extensions allowed to sign in when `Listed` (filled by [`Bindings::from_rows`]).
     pub allowed_extension_ids: BTreeSet<Uuid>,
+    /// When sign-ins end by themselves (`Never` for an unreadable policy).
+    pub auto_sign_out: AutoLogoutPolicy,
+    /// Digits dialled after `*14` to sign in here.
+    pub short_code: Option<String>,
 }
 
 impl From<&locations::Model> for LocationFacts {
@@ -432,6 +436,16 @@ impl From<&locations::Model> for LocationFacts {
                 })
                 .unwrap_or_default(),
             allowed_extension_ids: BTreeSet::new(),
+            auto_sign_out: match AutoLogoutPolicy::from_columns(
+                &l.auto_sign_out,
+                l.auto_sign_out_hours,
+                l.auto_sign_out_at.as_deref(),
+                AutoLogoutPolicy::Never,
+            ) {
+                AutoLogoutPolicy::Inherit => AutoLogoutPolicy::Never,
+                policy => policy,
+            },
+            short_code: l.short_code.clone(),
         }
     }
 }
@@ -735,6 +749,10 @@ mod tests {
             ring_strategy: "sequential".into(),
             sign_in_policy: "listed".into(),
             allowed_roles: serde_json::json!(["receptionist", 7]),
+            auto_sign_out: "after_hours".into(),
+            auto_sign_out_hours: Some(9),
+            auto_sign_out_at: None,
+            short_code: Some("3".into()),
             created_at: at(NOW),
             updated_at: at(NOW),
         }

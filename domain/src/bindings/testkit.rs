@@ -169,6 +169,8 @@ impl Kit {
                 sign_in_policy: SignInPolicy::Everyone,
                 allowed_roles: BTreeSet::new(),
                 allowed_extension_ids: BTreeSet::new(),
+                auto_sign_out: AutoLogoutPolicy::Never,
+                short_code: None,
             },
         );
         id

@@ -69,6 +69,8 @@ permissions! {
     RoutingRead => "routing.read", "See Gateways, Outbound Routes and explain calls.";
     RoutingWrite => "routing.write", "Create, change and delete the Domain's Gateways and Outbound Routes.";
     GatewaysManage => "gateways.manage", "Create platform Gateways and grant them to Domains (platform scope).";
+    CallsRead => "calls.read", "Read the Domain's call history, export it and download its recordings.";
+    VoicemailManage => "voicemail.manage", "List, play, mark, move and delete the messages in any Extension's voicemail box.";
 }
 
 /// A permission name that is not in the fixed set.
@@ -278,6 +280,8 @@ impl BuiltinRole {
                 P::NumbersWrite,
                 P::RoutingRead,
                 P::RoutingWrite,
+                P::CallsRead,
+                P::VoicemailManage,
             ]),
             BuiltinRole::Manager => PermissionSet::of(&[
                 P::DomainsRead,
@@ -297,6 +301,8 @@ impl BuiltinRole {
                 P::NumbersRead,
                 P::NumbersWrite,
                 P::RoutingRead,
+                P::CallsRead,
+                P::VoicemailManage,
             ]),
             BuiltinRole::Receptionist => PermissionSet::of(&[
                 P::DomainsRead,
@@ -322,6 +328,7 @@ impl BuiltinRole {
                 P::AuditRead,
                 P::NumbersRead,
                 P::RoutingRead,
+                P::CallsRead,
             ]),
             BuiltinRole::Agent => PermissionSet::of(&[
                 P::DomainsRead,

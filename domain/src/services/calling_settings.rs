@@ -20,6 +20,9 @@ use crate::telephony::values::{CallerIdName, CallerIdNumber, TimeOfDay, parse_em
 /// Emergency numbers of a new Domain.
 pub const DEFAULT_EMERGENCY_NUMBERS: &str = "911,112,999";
 
+/// How long a new Domain keeps its call history.
+pub const DEFAULT_CALL_HISTORY_DAYS: i32 = 365;
+
 /// The settings of a Domain that never saved any.
 pub fn defaults(domain_id: Uuid) -> calling_settings::Model {
     calling_settings::Model {
@@ -43,6 +46,7 @@ pub fn defaults(domain_id: Uuid) -> calling_settings::Model {
         outbound_caller_id_name: None,
         outbound_caller_id_number: None,
         present_any_caller_id: false,
+        call_history_days: DEFAULT_CALL_HISTORY_DAYS,
         updated_at: Utc::now(),
     }
 }
@@ -109,6 +113,8 @@ pub struct SettingsPatch {
     pub outbound_caller_id_number: Option<Option<String>>,
     /// May present numbers it does not own (platform `domains.manage` only).
     pub present_any_caller_id: Option<bool>,
+    /// Days the call history is kept, 1–3650.
+    pub call_history_days: Option<i32>,
 }
 
 /// Changes the settings (`settings.write`), validating the whole result.
@@ -277,6 +283,16 @@ pub async fn update(
             "must be between 60 and 86400 seconds",
         );
     }
+    if let Some(v) = patch.call_history_days {
+        s.call_history_days = v;
+    }
+    if !(1..=3650).contains(&s.call_history_days) {
+        errors.add(
+            "call_history_days",
+            "out_of_range",
+            "must be between 1 and 3650 days",
+        );
+    }
     if !(4..=12).contains(&s.pin_min_length) {
         errors.add("pin_min_length", "out_of_range", "must be between 4 and 12");
     }
@@ -359,6 +375,7 @@ pub async fn update(
             active.outbound_caller_id_name = Set(s.outbound_caller_id_name.clone());
             active.outbound_caller_id_number = Set(s.outbound_caller_id_number.clone());
             active.present_any_caller_id = Set(s.present_any_caller_id);
+            active.call_history_days = Set(s.call_history_days);
             active.updated_at = Set(s.updated_at);
             active.update(&txn).await?
         }
@@ -470,32 +487,45 @@ pub fn validate_auto_logout(
     at: Option<&str>,
     allow_inherit: bool,
 ) {
+    validate_auto_end(errors, "auto_logout", policy, hours, at, allow_inherit);
+}
+
+/// Validates a "when it ends by itself" policy whose fields are `<field>`, `<field>_hours` and
+/// `<field>_at` (hot-desk auto-logout, Location auto sign-out).
+pub fn validate_auto_end(
+    errors: &mut FieldErrors,
+    field: &str,
+    policy: &str,
+    hours: Option<i32>,
+    at: Option<&str>,
+    allow_inherit: bool,
+) {
     match AutoLogout::parse(policy) {
         Err(e) => errors.push(crate::FieldError {
-            field: "auto_logout".into(),
+            field: field.into(),
             ..e
         }),
         Ok(AutoLogout::Inherit) if !allow_inherit => errors.add(
-            "auto_logout",
+            field,
             "invalid_choice",
             "must be one of: never, after_hours, daily_at",
         ),
         Ok(AutoLogout::AfterHours) => match hours {
             Some(h) if (1..=168).contains(&h) => {}
             _ => errors.add(
-                "auto_logout_hours",
+                format!("{field}_hours"),
                 "out_of_range",
-                "after_hours needs auto_logout_hours between 1 and 168",
+                format!("after_hours needs {field}_hours between 1 and 168"),
             ),
         },
         Ok(AutoLogout::DailyAt) => match at {
             Some(t) => {
-                errors.check("auto_logout_at", TimeOfDay::parse(t));
+                errors.check(&format!("{field}_at"), TimeOfDay::parse(t));
             }
             None => errors.add(
-                "auto_logout_at",
+                format!("{field}_at"),
                 "required",
-                "daily_at needs auto_logout_at as HH:MM",
+                format!("daily_at needs {field}_at as HH:MM"),
             ),
         },
         Ok(_) => {}

@@ -263,11 +263,11 @@ async fn login_as(
     let via = match standing {
         Standing::Others => SessionOrigin::Admin,
         Standing::SelfOnly => {
-            check_pin(deps, ctx, &b, device_id, extension_id, &input).await?;
+            check_pin(deps, ctx, &b, device_id, extension_id, &input, "hotdesk").await?;
             SessionOrigin::Api
         }
         Standing::Phone => {
-            check_pin(deps, ctx, &b, device_id, extension_id, &input).await?;
+            check_pin(deps, ctx, &b, device_id, extension_id, &input, "hotdesk").await?;
             SessionOrigin::FeatureCode
         }
     };
@@ -304,6 +304,42 @@ async fn login_as(
     Err(race_answer(last))
 }
 
+/// The Extension numbered `extension` of the Domain, after its PIN was checked from the phone
+/// `device_id` with the same lockout as hot-desk logins (failures count per Extension, per
+/// phone; a success clears the Extension's), audited as `<purpose>.pin_failed` /
+/// `<purpose>.pin_locked`. For voicemail retrieval (`*97`, `*98`).
+pub async fn check_pin_from_phone(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    device_id: Uuid,
+    extension: &str,
+    pin: SecretString,
+    purpose: &str,
+) -> DomainResult<extensions::Model> {
+    let b = snapshot::load(deps.db, domain_id).await?;
+    if !b.devices.contains_key(&device_id) {
+        return Err(DomainError::NotFound("device"));
+    }
+    let extension_id = b
+        .extension_by_number(extension.trim())
+        .map(|e| e.id)
+        .ok_or_else(|| {
+            DomainError::invalid("extension", "not_found", "no such Extension in this Domain")
+        })?;
+    let input = LoginInput {
+        extension: extension.to_owned(),
+        pin: Some(pin),
+        client_address: None,
+    };
+    check_pin(deps, ctx, &b, device_id, extension_id, &input, purpose).await?;
+    extensions::Entity::find_by_id(extension_id)
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .one(deps.db)
+        .await?
+        .ok_or(DomainError::NotFound("extension"))
+}
+
 /// Checks the lockout, then the PIN; records failures, clears the Extension's on success.
 async fn check_pin(
     deps: Deps<'_>,
@@ -312,6 +348,7 @@ async fn check_pin(
     device_id: Uuid,
     extension_id: Uuid,
     input: &LoginInput,
+    purpose: &str,
 ) -> DomainResult<()> {
     let settings = super::calling_settings::load(deps.db, b.domain.id).await?;
     let limits = pin_limits(&settings);
@@ -349,7 +386,7 @@ async fn check_pin(
                 b,
                 device_id,
                 extension_id,
-                "hotdesk.pin_locked",
+                &format!("{purpose}.pin_locked"),
                 wait,
             )
             .await?;
@@ -381,7 +418,7 @@ async fn check_pin(
         b,
         device_id,
         extension_id,
-        "hotdesk.pin_failed",
+        &format!("{purpose}.pin_failed"),
         0,
     )
     .await?;
@@ -465,6 +502,24 @@ async fn end_row<C: ConnectionTrait>(
     b: &Bindings,
     end: &SessionEnd,
 ) -> DomainResult<()> {
+    if end_row_if_active(txn, ctx, b, end).await? {
+        Ok(())
+    } else {
+        Err(DomainError::conflict(
+            "session_changed",
+            "the session ended meanwhile",
+        ))
+    }
+}
+
+/// Ends one session row inside `txn` and audits it, if it is still active; false when it
+/// ended meanwhile (nothing written).
+pub(crate) async fn end_row_if_active<C: ConnectionTrait>(
+    txn: &C,
+    ctx: &Context,
+    b: &Bindings,
+    end: &SessionEnd,
+) -> DomainResult<bool> {
     let s = &end.session;
     let result = hotdesk_sessions::Entity::update_many()
         .col_expr(hotdesk_sessions::Column::EndedAt, Expr::value(ctx.now))
@@ -483,10 +538,7 @@ async fn end_row<C: ConnectionTrait>(
         .exec(txn)
         .await?;
     if result.rows_affected == 0 {
-        return Err(DomainError::conflict(
-            "session_changed",
-            "the session ended meanwhile",
-        ));
+        return Ok(false);
     }
     audit::record(
         txn,
@@ -505,7 +557,8 @@ async fn end_row<C: ConnectionTrait>(
             })),
         },
     )
-    .await
+    .await?;
+    Ok(true)
 }
 
 fn session_json(b: &Bindings, s: &HotdeskSession) -> serde_json::Value {
@@ -535,7 +588,7 @@ fn number(b: &Bindings, extension_id: Uuid) -> Vec<String> {
 }
 
 /// The events of ended sessions; `restarted` are devices that get a new session at once.
-fn end_events(
+pub(crate) fn end_events(
     b: &Bindings,
     ends: &[SessionEnd],
     restarted: &BTreeSet<Uuid>,

@@ -17,6 +17,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::calling_settings::validate_auto_end;
 use super::ending::{Ending, end_for_change};
 use super::roles::{RoleTarget, resolve_roles};
 use super::{Context, audit, scope};
@@ -26,8 +27,11 @@ use crate::events::{ChangeEvent, ChangeKind, EventBus};
 use crate::identity::permissions::Permission;
 use crate::pagination::{Page, PageRequest, fetch_page};
 use crate::store::{devices, domains, extensions, location_extensions, locations, search};
-use crate::telephony::policy::{RingStrategy, SignInPolicy};
+use crate::telephony::policy::{AutoLogout, RingStrategy, SignInPolicy};
 use crate::telephony::values::{CallerIdName, CallerIdNumber};
+
+/// The most digits of a Location's short code.
+pub const MAX_SHORT_CODE_DIGITS: usize = 6;
 
 /// The most Extensions, and the most roles, a Location may list.
 pub const MAX_LISTED: usize = 1_000;
@@ -54,6 +58,14 @@ pub struct LocationPatch {
     /// Roles whose holders' Extensions may sign in under `listed`: built-in role names or
     /// custom role ids of the Domain (replaces the list).
     pub allowed_roles: Option<Vec<String>>,
+    /// When sign-ins end by themselves: `never`, `after_hours`, `daily_at`.
+    pub auto_sign_out: Option<String>,
+    /// Hours for `after_hours` (1–168).
+    pub auto_sign_out_hours: Option<Option<i32>>,
+    /// HH:MM (Domain time zone) for `daily_at`.
+    pub auto_sign_out_at: Option<Option<String>>,
+    /// 1–6 digits dialled after `*14` to sign in from a phone; unique in the Domain.
+    pub short_code: Option<Option<String>>,
 }
 
 /// Filters of the Location list.
@@ -105,6 +117,10 @@ pub fn new_row(domain_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> locations
         ring_strategy: RingStrategy::Simultaneous.as_str().to_owned(),
         sign_in_policy: SignInPolicy::Everyone.as_str().to_owned(),
         allowed_roles: json!([]),
+        auto_sign_out: AutoLogout::Never.as_str().to_owned(),
+        auto_sign_out_hours: None,
+        auto_sign_out_at: None,
+        short_code: None,
         created_at: now,
         updated_at: now,
     }
@@ -134,6 +150,19 @@ pub fn apply(row: &mut locations::Model, p: &LocationPatch) {
     if let Some(roles) = &p.allowed_roles {
         row.allowed_roles = json!(roles);
     }
+    // Changing the policy drops the other policy's parameter unless it is given too.
+    if let Some(policy) = &p.auto_sign_out {
+        if policy != AutoLogout::AfterHours.as_str() && p.auto_sign_out_hours.is_none() {
+            row.auto_sign_out_hours = None;
+        }
+        if policy != AutoLogout::DailyAt.as_str() && p.auto_sign_out_at.is_none() {
+            row.auto_sign_out_at = None;
+        }
+        row.auto_sign_out = policy.clone();
+    }
+    set(&mut row.auto_sign_out_hours, p.auto_sign_out_hours);
+    set(&mut row.auto_sign_out_at, p.auto_sign_out_at.clone());
+    set(&mut row.short_code, p.short_code.clone());
 }
 
 /// Text that may span lines: no control characters but line breaks and tabs.
@@ -216,6 +245,44 @@ pub fn validate(row: &mut locations::Model, allowed_extension_ids: &[Uuid]) -> F
             field: "ring_strategy".into(),
             ..e
         });
+    }
+    if let Some(at) = row.auto_sign_out_at.as_deref().map(str::trim) {
+        row.auto_sign_out_at = (!at.is_empty()).then(|| at.to_owned());
+    }
+    validate_auto_end(
+        &mut errors,
+        "auto_sign_out",
+        &row.auto_sign_out,
+        row.auto_sign_out_hours,
+        row.auto_sign_out_at.as_deref(),
+        false,
+    );
+    if let Some(code) = row.short_code.as_deref().map(str::trim) {
+        if code.is_empty() {
+            row.short_code = None;
+        } else if code.len() > MAX_SHORT_CODE_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+            errors.add(
+                "short_code",
+                "invalid_short_code",
+                format!("1 to {MAX_SHORT_CODE_DIGITS} digits"),
+            );
+        } else {
+            row.short_code = Some(code.to_owned());
+        }
+    }
+    if row.auto_sign_out_hours.is_some() && row.auto_sign_out != AutoLogout::AfterHours.as_str() {
+        errors.add(
+            "auto_sign_out_hours",
+            "not_applicable",
+            "auto_sign_out_hours is only used with auto_sign_out `after_hours`",
+        );
+    }
+    if row.auto_sign_out_at.is_some() && row.auto_sign_out != AutoLogout::DailyAt.as_str() {
+        errors.add(
+            "auto_sign_out_at",
+            "not_applicable",
+            "auto_sign_out_at is only used with auto_sign_out `daily_at`",
+        );
     }
     let roles = role_keys(&row.allowed_roles);
     if allowed_extension_ids.len() > MAX_LISTED {

@@ -13,10 +13,12 @@ pub mod domains;
 pub(crate) mod ending;
 pub mod extensions;
 pub mod gateways;
+pub mod history;
 pub mod hotdesk;
 pub mod import;
 pub mod locations;
 pub mod numbers;
+pub mod occupancy;
 pub mod outbound_routes;
 pub mod presence;
 pub mod profile;
@@ -31,6 +33,7 @@ pub mod stream_tickets;
 pub mod throttle;
 pub mod users;
 pub mod views;
+pub mod voicemail;
 
 use chrono::{DateTime, Utc};
 

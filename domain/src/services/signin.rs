@@ -28,7 +28,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::events::{ChangeEvent, ChangeKind};
 use crate::identity::authz::{authorize, can};
 use crate::identity::permissions::Permission;
-use crate::store::{extensions, location_sign_ins, role_assignments};
+use crate::store::{extensions, location_sign_ins, locations, role_assignments};
 
 /// A sign-in as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -120,6 +120,59 @@ pub async fn sign_in_self(
             DomainError::conflict("no_extension", "your User has no Extension in this Domain")
         })?;
     sign_in_checked(deps, ctx, domain_id, ext, location_id).await
+}
+
+/// `*14<short code>` on a phone: signs the Extension the phone calls as (`number`, the person
+/// logged in there or its owner) in to the Location with that short code. The phone's SIP
+/// identity is the proof, as for `*12`; the Location's sign-in policy applies. A code no
+/// Location has is a 422 on `short_code`.
+pub async fn sign_in_from_phone(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    number: &str,
+    short_code: &str,
+) -> DomainResult<SignInView> {
+    let ext = extension_by_number(deps.db, domain_id, number).await?;
+    let location = locations::Entity::find()
+        .filter(locations::Column::DomainId.eq(domain_id))
+        .filter(locations::Column::ShortCode.eq(short_code))
+        .one(deps.db)
+        .await?
+        .ok_or_else(|| {
+            DomainError::invalid("short_code", "unknown", "no Location has this short code")
+        })?;
+    sign_in_checked(deps, ctx, domain_id, ext, location.id).await
+}
+
+/// `*15` on a phone: signs the Extension the phone calls as out of its Location (nothing to do
+/// is fine). Answers whether it was signed in.
+pub async fn sign_out_from_phone(
+    deps: Deps<'_>,
+    ctx: &Context,
+    domain_id: Uuid,
+    number: &str,
+) -> DomainResult<bool> {
+    let ext = extension_by_number(deps.db, domain_id, number).await?;
+    let was = location_sign_ins::Entity::find_by_id(ext.id)
+        .one(deps.db)
+        .await?
+        .is_some();
+    sign_out_checked(deps, ctx, domain_id, ext.id).await?;
+    Ok(was)
+}
+
+async fn extension_by_number(
+    db: &sea_orm::DatabaseConnection,
+    domain_id: Uuid,
+    number: &str,
+) -> DomainResult<extensions::Model> {
+    extensions::Entity::find()
+        .filter(extensions::Column::DomainId.eq(domain_id))
+        .filter(extensions::Column::Number.eq(number))
+        .one(db)
+        .await?
+        .ok_or_else(|| DomainError::invalid("extension", "unknown", "no such Extension"))
 }
 
 async fn sign_in_checked(

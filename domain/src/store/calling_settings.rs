@@ -47,6 +47,8 @@ pub struct Model {
     pub outbound_caller_id_number: Option<String>,
     /// May present caller IDs that are not its own Numbers (set by the platform).
     pub present_any_caller_id: bool,
+    /// Days the call history (and its recordings' records) is kept before the purge.
+    pub call_history_days: i32,
     /// Last updated.
     pub updated_at: DateTimeUtc,
 }

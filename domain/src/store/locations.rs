@@ -27,6 +27,14 @@ pub struct Model {
     pub sign_in_policy: String,
     /// Role keys allowed to sign in when `listed` (JSON array).
     pub allowed_roles: Json,
+    /// When sign-ins end by themselves: `never`, `after_hours` or `daily_at`.
+    pub auto_sign_out: String,
+    /// Hours, for `after_hours`.
+    pub auto_sign_out_hours: Option<i32>,
+    /// HH:MM in the Domain's time zone, for `daily_at`.
+    pub auto_sign_out_at: Option<String>,
+    /// Digits people dial after `*14` to sign in here from a phone (unique in the Domain).
+    pub short_code: Option<String>,
     /// Created.
     pub created_at: DateTimeUtc,
     /// Last updated.

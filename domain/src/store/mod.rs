@@ -6,7 +6,9 @@
 pub mod api_keys;
 pub mod audit_log;
 pub mod auth_failures;
+pub mod call_legs;
 pub mod calling_settings;
+pub mod calls;
 pub mod devices;
 pub mod domains;
 pub mod extensions;
@@ -30,3 +32,5 @@ pub mod server_settings;
 pub mod sessions;
 pub mod stream_tickets;
 pub mod users;
+pub mod voicemail_boxes;
+pub mod voicemail_emails;

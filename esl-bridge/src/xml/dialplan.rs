@@ -3,8 +3,9 @@
 //! logged-out phones and the voicemail extension of our dial strings. Other contexts (`public`,
 //! an Extension's own context) are "not found", so the operator's dialplan keeps them.
 //!
-//! - `*11`, `*11<extension>`, `*12`, `*13` in any context of a known Domain: set
-//!   `switchboard_feature` (`login`, `logout`, `toggle`) and `switchboard_feature_extension`,
+//! - `*11`, `*11<extension>`, `*12`, `*13`, `*97`, `*98[<box>]`, `*14<short code>`, `*15` in
+//!   any context of a known Domain: set `switchboard_feature` (see [`Feature::as_str`]) and
+//!   `switchboard_feature_extension` (the digits after the code),
 //!   answer, and hand the call to the outbound socket (`socket <address> async full`), where
 //!   the ESL bridge runs the dialogue. The calling device is identified there from the
 //!   channel's `switchboard_device_id`/`switchboard_domain_id` (set by our directory), never
@@ -38,6 +39,14 @@ pub enum Feature {
     Logout,
     /// `*13`: log in if logged out, else log out.
     Toggle,
+    /// `*97`: my own voicemail box (the box of whoever the phone calls as), after the PIN.
+    Voicemail,
+    /// `*98`: any voicemail box of the Domain (asks for the box, then its PIN).
+    VoicemailAny,
+    /// `*14<short code>`: sign the Extension the phone calls as in to that Location.
+    LocationSignIn,
+    /// `*15`: sign the Extension the phone calls as out of its Location.
+    LocationSignOut,
 }
 
 impl Feature {
@@ -47,14 +56,26 @@ impl Feature {
             Self::Login => "login",
             Self::Logout => "logout",
             Self::Toggle => "toggle",
+            Self::Voicemail => "voicemail",
+            Self::VoicemailAny => "voicemail_any",
+            Self::LocationSignIn => "location_sign_in",
+            Self::LocationSignOut => "location_sign_out",
         }
     }
 
     /// The feature named by a `switchboard_feature` value (what the outbound socket reads).
     pub fn from_variable(value: &str) -> Option<Self> {
-        [Self::Login, Self::Logout, Self::Toggle]
-            .into_iter()
-            .find(|f| f.as_str() == value)
+        [
+            Self::Login,
+            Self::Logout,
+            Self::Toggle,
+            Self::Voicemail,
+            Self::VoicemailAny,
+            Self::LocationSignIn,
+            Self::LocationSignOut,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == value)
     }
 
     /// The code a caller dials for it.
@@ -63,6 +84,10 @@ impl Feature {
             Self::Login => "*11",
             Self::Logout => "*12",
             Self::Toggle => "*13",
+            Self::Voicemail => "*97",
+            Self::VoicemailAny => "*98",
+            Self::LocationSignIn => "*14",
+            Self::LocationSignOut => "*15",
         }
     }
 }
@@ -70,18 +95,29 @@ impl Feature {
 /// Longest extension accepted after `*11`.
 const MAX_EXTENSION_DIGITS: usize = 16;
 
-/// `*11` → login; `*11201` → login as 201; `*12` → logout; `*13` → toggle.
+/// Longest Location short code accepted after `*14`.
+const MAX_SHORT_CODE_DIGITS: usize = switchboard_domain::services::locations::MAX_SHORT_CODE_DIGITS;
+
+/// `*11` → login; `*11201` → login as 201; `*12` → logout; `*13` → toggle; `*97` → my
+/// voicemail; `*98` → any box; `*98201` → box 201; `*14412` → sign in to the Location with
+/// short code 412 (`*14` alone is nothing); `*15` → sign out of my Location.
 pub fn parse_feature_code(destination: &str) -> Option<(Feature, Option<&str>)> {
     let rest = destination.strip_prefix('*')?;
+    let digits_after = |prefix: &str, feature: Feature, max: usize| {
+        let digits = rest.strip_prefix(prefix)?;
+        (!digits.is_empty() && digits.len() <= max && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then_some((feature, Some(digits)))
+    };
     match rest {
         "11" => Some((Feature::Login, None)),
         "12" => Some((Feature::Logout, None)),
         "13" => Some((Feature::Toggle, None)),
-        _ => {
-            let digits = rest.strip_prefix("11")?;
-            (digits.len() <= MAX_EXTENSION_DIGITS && digits.bytes().all(|b| b.is_ascii_digit()))
-                .then_some((Feature::Login, Some(digits)))
-        }
+        "97" => Some((Feature::Voicemail, None)),
+        "98" => Some((Feature::VoicemailAny, None)),
+        "15" => Some((Feature::LocationSignOut, None)),
+        _ => digits_after("11", Feature::Login, MAX_EXTENSION_DIGITS)
+            .or_else(|| digits_after("98", Feature::VoicemailAny, MAX_EXTENSION_DIGITS))
+            .or_else(|| digits_after("14", Feature::LocationSignIn, MAX_SHORT_CODE_DIGITS)),
     }
 }
 
@@ -127,6 +163,67 @@ fn close(out: &mut String) {
     );
 }
 
+/// Which greeting of a box a caller hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Greeting {
+    /// The box's own choice (mod_voicemail's preference: the standard greeting, else the
+    /// recorded name, else a phrase).
+    Standard,
+    /// The Extension did not answer or is not reachable: greeting 2 when the box has one.
+    Unavailable,
+    /// The Extension is busy: greeting 3 when the box has one.
+    Busy,
+}
+
+impl Greeting {
+    /// mod_voicemail's greeting slot, for the two that depend on why the call went there.
+    pub const fn slot(self) -> Option<u8> {
+        match self {
+            Self::Standard => None,
+            Self::Unavailable => Some(2),
+            Self::Busy => Some(3),
+        }
+    }
+
+    /// The greeting for a failed ring's cause (`USER_BUSY` and the like are busy).
+    pub fn for_cause(cause: &str) -> Self {
+        if cause.contains("BUSY") {
+            Self::Busy
+        } else {
+            Self::Unavailable
+        }
+    }
+}
+
+/// `answer` and `voicemail default <domain> <box>`; for a busy or unavailable greeting, the
+/// box's `greeting_<slot>.wav` when it exists (checked when the call gets there, inline,
+/// with FreeSWITCH's `file_exists`), else the standard one. Leaves the last condition open.
+fn voicemail_actions(out: &mut String, sip_domain: &str, mailbox: &str, greeting: Greeting) {
+    if let Some(slot) = greeting.slot() {
+        out.push_str("          <action application=\"set\" data=\"");
+        escape_into(
+            out,
+            &format!(
+                "switchboard_greeting=${{file_exists(${{storage_dir}}/voicemail/default/{sip_domain}/{mailbox}/greeting_{slot}.wav)}}"
+            ),
+        );
+        out.push_str("\" inline=\"true\"/>\n        </condition>\n");
+        out.push_str("        <condition field=\"${switchboard_greeting}\" expression=\"^true$\" break=\"never\">\n");
+        action(
+            out,
+            "set",
+            Some(&format!("voicemail_greeting_number={slot}")),
+        );
+        out.push_str("        </condition>\n        <condition>\n");
+    }
+    action(out, "answer", None);
+    action(
+        out,
+        "voicemail",
+        Some(&format!("default {sip_domain} {mailbox}")),
+    );
+}
+
 /// A feature code: set what was asked, answer, hand the call to the outbound socket.
 pub fn feature_document(
     context: &str,
@@ -139,7 +236,15 @@ pub fn feature_document(
     open(
         &mut out,
         context,
-        &format!("switchboard-hotdesk-{}", feature.as_str()),
+        &match feature {
+            Feature::Voicemail
+            | Feature::VoicemailAny
+            | Feature::LocationSignIn
+            | Feature::LocationSignOut => {
+                format!("switchboard-{}", feature.as_str())
+            }
+            _ => format!("switchboard-hotdesk-{}", feature.as_str()),
+        },
         destination,
     );
     action(
@@ -247,12 +352,8 @@ pub fn voicemail_document(destination: &str, sip_domain: &str, mailbox: &str) ->
         "switchboard-voicemail",
         destination,
     );
-    action(&mut out, "answer", None);
-    action(
-        &mut out,
-        "voicemail",
-        Some(&format!("default {sip_domain} {mailbox}")),
-    );
+    // Reached from a dial string: nothing was registered to ring.
+    voicemail_actions(&mut out, sip_domain, mailbox, Greeting::Unavailable);
     close(&mut out);
     out
 }
@@ -263,6 +364,8 @@ pub const OUTCOME_PREFIX: &str = "switchboard-outcome-";
 /// The channel variable naming the Extension whose ring failed (set before the bridge; a phone
 /// cannot set channel variables, so an outcome lookup without it is not ours).
 pub const CALLED_EXTENSION_VARIABLE: &str = "switchboard_called_extension";
+/// The channel variable naming (by id) the Extension a call was for, for the call history.
+pub const CALLEE_EXTENSION_ID_VARIABLE: &str = "switchboard_callee_extension_id";
 /// The channel variable counting the forwards a call has taken.
 pub const FORWARD_HOPS_VARIABLE: &str = "switchboard_forward_hops";
 
@@ -274,6 +377,7 @@ pub fn ring_document(
     context: &str,
     destination: &str,
     extension: &str,
+    extension_id: &str,
     dial: &str,
     recording: &RecordingPlace<'_>,
 ) -> String {
@@ -289,6 +393,12 @@ pub fn ring_document(
         &mut out,
         "set",
         Some(&format!("{CALLED_EXTENSION_VARIABLE}={extension}")),
+    );
+    // The call history's callee (the last Extension rung on this channel).
+    action(
+        &mut out,
+        "set",
+        Some(&format!("{CALLEE_EXTENSION_ID_VARIABLE}={extension_id}")),
     );
     action(&mut out, "set", Some("continue_on_fail=true"));
     action(&mut out, "set", Some("hangup_after_bridge=true"));
@@ -410,12 +520,8 @@ pub fn step_document(
             );
         }
         Step::Voicemail { mailbox } => {
-            action(&mut out, "answer", None);
-            action(
-                &mut out,
-                "voicemail",
-                Some(&format!("default {sip_domain} {mailbox}")),
-            );
+            let cause = destination.strip_prefix(OUTCOME_PREFIX).unwrap_or_default();
+            voicemail_actions(&mut out, sip_domain, mailbox, Greeting::for_cause(cause));
         }
         Step::HangUp { cause } => {
             // After a failed ring, sofia would answer the caller with the callee's SIP status
@@ -484,6 +590,11 @@ pub fn outbound_document(
             "switchboard_outbound_route={}",
             caller_id_value(&call.route.name)
         )),
+    );
+    action(
+        &mut out,
+        "set",
+        Some(&format!("switchboard_outbound_route_id={}", call.route.id)),
     );
     action(
         &mut out,
@@ -577,6 +688,7 @@ pub enum Inbound<'a> {
 pub fn inbound_document(
     destination: &str,
     sip_domain: &str,
+    domain_id: &str,
     gateway: &str,
     what: &Inbound<'_>,
 ) -> String {
@@ -593,6 +705,19 @@ pub fn inbound_document(
         "set",
         Some(&format!("switchboard_domain={sip_domain}")),
     );
+    action(
+        &mut out,
+        "set",
+        Some(&format!("switchboard_domain_id={domain_id}")),
+    );
+    action(
+        &mut out,
+        "set",
+        Some(&format!(
+            "switchboard_called_number={}",
+            caller_id_value(destination)
+        )),
+    );
     match what {
         Inbound::Transfer { did, number } => {
             action(
@@ -607,12 +732,7 @@ pub fn inbound_document(
             );
         }
         Inbound::Voicemail { mailbox } => {
-            action(&mut out, "answer", None);
-            action(
-                &mut out,
-                "voicemail",
-                Some(&format!("default {sip_domain} {mailbox}")),
-            );
+            voicemail_actions(&mut out, sip_domain, mailbox, Greeting::Standard);
         }
         Inbound::HangUp(cause) => action(&mut out, "hangup", Some(cause.as_str())),
     }
@@ -648,11 +768,21 @@ mod tests {
             ("*11201", Some((Feature::Login, Some("201")))),
             ("*12", Some((Feature::Logout, None))),
             ("*13", Some((Feature::Toggle, None))),
+            ("*97", Some((Feature::Voicemail, None))),
+            ("*98", Some((Feature::VoicemailAny, None))),
+            ("*98201", Some((Feature::VoicemailAny, Some("201")))),
+            ("*97201", None),
+            ("*98x", None),
             ("*121", None),
             ("*11abc", None),
             ("*1112345678901234567", None),
             ("11", None),
             ("*14", None),
+            ("*14412", Some((Feature::LocationSignIn, Some("412")))),
+            ("*141234567", None),
+            ("*14x", None),
+            ("*15", Some((Feature::LocationSignOut, None))),
+            ("*151", None),
             ("", None),
         ];
         for (dialled, want) in cases {
@@ -662,7 +792,12 @@ mod tests {
 
     #[test]
     fn the_feature_variable_round_trips() {
-        for f in [Feature::Login, Feature::Logout, Feature::Toggle] {
+        for f in [
+            Feature::Login,
+            Feature::Logout,
+            Feature::Toggle,
+            Feature::LocationSignOut,
+        ] {
             assert_eq!(Feature::from_variable(f.as_str()), Some(f));
             assert_eq!(parse_feature_code(f.code()), Some((f, None)));
         }

@@ -41,7 +41,7 @@ use switchboard_domain::bindings::identity::{
     CallingIdentity, caller_ids, calling_identity, extension_identity,
 };
 use switchboard_domain::bindings::ring_plan::{
-    Disposition, Fallback, RingPlan, render_dial_string, ring_plan,
+    Disposition, Fallback, RingPlan, render_dial_string, render_dial_string_for_switch, ring_plan,
 };
 use switchboard_domain::bindings::snapshot::{DeviceFacts, ExtensionFacts};
 use switchboard_domain::routing::dialplan::DialPlan;
@@ -189,7 +189,7 @@ pub fn extension_dial_string(plan: &RingPlan, ext: &ExtensionFacts, sip_domain: 
         Disposition::NothingToRing { then } => fallback_dial_string(then, sip_domain),
         Disposition::Ring {
             on_not_registered, ..
-        } => match render_dial_string(plan, sip_domain) {
+        } => match render_dial_string_for_switch(plan, sip_domain) {
             Some(hunts) => {
                 let ids = caller_ids(ext);
                 let vars = format!(
@@ -231,6 +231,7 @@ fn identity_variables(
     identity: &CallingIdentity,
     src: &DirectorySource,
     device_id: Option<Uuid>,
+    location_id: Option<Uuid>,
 ) {
     let b = &src.bindings;
     variable(out, P, "user_context", &identity.context);
@@ -282,6 +283,9 @@ fn identity_variables(
     variable(out, P, "switchboard_domain_id", &b.domain.id.to_string());
     if let Some(id) = device_id {
         variable(out, P, "switchboard_device_id", &id.to_string());
+    }
+    if let Some(location) = location_id {
+        variable(out, P, "switchboard_location_id", &location.to_string());
     }
     if let Some(ext) = &identity.effective_extension {
         variable(out, P, "switchboard_extension", &ext.number);
@@ -336,7 +340,13 @@ fn device_user(
         );
     }
     out.push_str("              </params>\n              <variables>\n");
-    identity_variables(&mut out, &identity, src, Some(device.id));
+    identity_variables(
+        &mut out,
+        &identity,
+        src,
+        Some(device.id),
+        device.location_id,
+    );
     close_user(&mut out);
     Some(out)
 }
@@ -385,7 +395,7 @@ fn extension_user(
     }
     out.push_str("              </params>\n              <variables>\n");
     match &direct {
-        Some(identity) => identity_variables(&mut out, identity, src, None),
+        Some(identity) => identity_variables(&mut out, identity, src, None, None),
         None => {
             let ids = caller_ids(ext);
             variable(&mut out, P, "user_context", &b.context_of(ext));

@@ -25,7 +25,8 @@ const RESYNC_WITHOUT_DATA: [&str; 3] = [
     "api reloadacl",
 ];
 const SUBSCRIPTION: &str = "event plain HEARTBEAT PRESENCE_IN CHANNEL_CREATE CHANNEL_ANSWER \
-CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB CUSTOM sofia::register sofia::unregister sofia::expire sofia::gateway_state\n\n";
+CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB CUSTOM sofia::register sofia::unregister sofia::expire sofia::gateway_state \
+vm::maintenance\n\n";
 const SIP_DOMAIN: &str = "acme.example.net";
 /// `sofia xmlstatus profile internal reg` of a profile holding no registration.
 pub(crate) const NO_REGISTRATIONS: &str = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n\

@@ -49,6 +49,10 @@ trusted_proxies = ["10.0.0.0/8", "not-a-network"]
 access_token_ttl_secs = 5
 [bootstrap]
 admin_email = "not-an-email"
+[history]
+spool_interval_secs = 0
+purge_interval_secs = 59
+cdr_queue = 0
 "#,
     );
     for field in [
@@ -59,6 +63,9 @@ admin_email = "not-an-email"
         "http.trusted_proxies[1]",
         "auth.access_token_ttl_secs",
         "bootstrap.admin_email",
+        "history.spool_interval_secs",
+        "history.purge_interval_secs",
+        "history.cdr_queue",
     ] {
         assert!(
             fields.iter().any(|f| f == field),

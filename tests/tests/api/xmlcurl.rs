@@ -206,6 +206,18 @@ fn domain_names(doc: &str) -> Vec<String> {
 
 /// The actions of a dialplan answer as `application data` lines, with the context and
 /// condition expression.
+/// The actions of 201's voicemail reached for a reason: greeting `slot` when the box has it.
+fn voicemail_with_greeting(slot: u8) -> Vec<String> {
+    vec![
+        format!(
+            "set switchboard_greeting=${{file_exists(${{storage_dir}}/voicemail/default/{SIP}/201/greeting_{slot}.wav)}}"
+        ),
+        format!("set voicemail_greeting_number={slot}"),
+        "answer".to_owned(),
+        format!("voicemail default {SIP} 201"),
+    ]
+}
+
 fn dialplan(doc: &str) -> (String, String, Vec<String>) {
     let parsed = parse(doc);
     let context = parsed
@@ -219,8 +231,11 @@ fn dialplan(doc: &str) -> (String, String, Vec<String>) {
         .find(|n| n.has_tag_name("condition"))
         .unwrap_or_else(|| panic!("no condition: {doc}"));
     assert_eq!(condition.attribute("field"), Some("destination_number"));
-    let actions = condition
-        .children()
+    // Every condition's actions, in order (a voicemail step adds one checking the greeting).
+    let actions = parsed
+        .descendants()
+        .filter(|n| n.has_tag_name("condition"))
+        .flat_map(|c| c.children())
         .filter(|n| n.has_tag_name("action"))
         .map(|n| {
             format!(
@@ -558,15 +573,23 @@ async fn an_extension_is_one_complete_user_whose_dial_string_is_its_ring_plan(ap
     let doc = ask(&app, user_call("201")).await;
     let u = the_user(&doc, "201");
     let contact = |d: &Value| format!("${{sofia_contact(*/{}@{SIP})}}", sip_user(d));
+    // Each device's leg names the device (and its Location) for the call history.
+    let device = |d: &Value| format!("switchboard_device_id={}", id_of(d));
+    let located = |_: &Value| format!("switchboard_location_id={}", office["id"].as_str().unwrap());
     let vars = format!(
         "{{^^:sip_invite_domain={SIP}:presence_id=201@{SIP}:originate_timeout=25:callee_id_name='Alice Anders':callee_id_number=201:switchboard_extension=201}}"
     );
     assert_eq!(
         u.params["dial-string"],
         format!(
-            "{vars}${{sofia_contact(*/201@{SIP})}},{}:_:{vars}[leg_timeout=15]{}|[leg_timeout=10]{}",
+            "{vars}${{sofia_contact(*/201@{SIP})}},[{}]{}:_:{vars}[leg_timeout=15,{},{}]{}|[leg_timeout=10,{},{}]{}",
+            device(&fixed),
             contact(&fixed),
+            device(&first),
+            located(&first),
             contact(&first),
+            device(&second),
+            located(&second),
             contact(&second)
         ),
         "personal group (direct registration, fixed) in parallel with the Location's sequential hunt"
@@ -739,6 +762,16 @@ async fn gateways_bare_domains_groups_and_message_count(app: TestApp) {
         &user,
     );
     assert_eq!(mwi.params["mwi-account"], format!("201@{SIP}"));
+    // mod_voicemail's lookup of the box a message is moved to (`voicemail_inject`,
+    // `purpose=publish-vm`): the Extension's user; every box at once (`_all_`) is not served.
+    let inject = the_user(
+        &ask(&app, fixture("directory-publish-vm", &[])).await,
+        "201",
+    );
+    assert_eq!(inject.params["mwi-account"], format!("201@{SIP}"));
+    assert!(is_not_found(
+        &ask(&app, fixture("directory-publish-vm", &[("user", "_all_")])).await
+    ));
 
     // group_call: the group's Extensions, complete, in number order, case-insensitively.
     let group_call = fixture(
@@ -799,9 +832,10 @@ async fn gateways_bare_domains_groups_and_message_count(app: TestApp) {
     );
     assert_eq!(
         value("switchboard_xml_curl_answers_total{kind=\"user\"}"),
-        1.0
+        2.0,
+        "the MWI lookup and the box a message moves to"
     );
-    assert!(value("switchboard_xml_curl_answers_total{kind=\"not_found\"}") >= 3.0);
+    assert!(value("switchboard_xml_curl_answers_total{kind=\"not_found\"}") >= 4.0);
 }
 
 async fn domain_with_admin_named(app: &TestApp, token: &str, sip: &str) -> (String, String) {
@@ -969,7 +1003,8 @@ async fn the_dialplan_serves_feature_codes_and_the_logged_out_context(app: TestA
     let vm = star(&format!("201@{SIP}"), "switchboard-voicemail");
     let (context, _, actions) = dialplan(&ask(&app, vm).await);
     assert_eq!(context, "switchboard-voicemail");
-    assert_eq!(actions, ["answer", &format!("voicemail default {SIP} 201")]);
+    // Nothing registered: the box's unavailable greeting when it has one.
+    assert_eq!(actions, voicemail_with_greeting(2));
     let vm = star(&format!("299@{SIP}"), "switchboard-voicemail");
     assert!(is_not_found(&ask(&app, vm).await), "no such mailbox");
 
@@ -1020,11 +1055,15 @@ async fn the_domain_context_rings_extensions_and_applies_their_outcomes(app: Tes
     // 201 rings its ring plan, then asks for the outcome of the cause.
     let (context, expression, actions) = dialplan(&ask(&app, dial("201", &[])).await);
     assert_eq!((context.as_str(), expression.as_str()), (SIP, "^201$"));
-    assert_eq!(actions.len(), 5, "{actions:#?}");
+    assert_eq!(actions.len(), 6, "{actions:#?}");
     assert_eq!(actions[0], "set switchboard_called_extension=201");
-    assert_eq!(actions[1], "set continue_on_fail=true");
-    assert_eq!(actions[2], "set hangup_after_bridge=true");
-    let bridge = &actions[3];
+    assert_eq!(
+        actions[1],
+        format!("set switchboard_callee_extension_id={}", id_of(&alice))
+    );
+    assert_eq!(actions[2], "set continue_on_fail=true");
+    assert_eq!(actions[3], "set hangup_after_bridge=true");
+    let bridge = &actions[4];
     assert!(bridge.starts_with("bridge {"), "{bridge}");
     assert!(bridge.contains("originate_timeout=12"), "{bridge}");
     assert!(!bridge.contains("call_timeout"), "{bridge}");
@@ -1033,7 +1072,7 @@ async fn the_domain_context_rings_extensions_and_applies_their_outcomes(app: Tes
         "{bridge}"
     );
     assert_eq!(
-        actions[4],
+        actions[5],
         format!("transfer switchboard-outcome-${{originate_disposition}} XML {SIP}")
     );
 
@@ -1061,9 +1100,9 @@ async fn the_domain_context_rings_extensions_and_applies_their_outcomes(app: Tes
         ]
     );
     let (_, _, actions) = dialplan(&ask(&app, outcome("NO_ANSWER", "")).await);
-    assert_eq!(actions, ["answer", &format!("voicemail default {SIP} 201")]);
+    assert_eq!(actions, voicemail_with_greeting(2));
     let (_, _, actions) = dialplan(&ask(&app, outcome("USER_NOT_REGISTERED", "")).await);
-    assert_eq!(actions, ["answer", &format!("voicemail default {SIP} 201")]);
+    assert_eq!(actions, voicemail_with_greeting(2));
     let (_, _, actions) = dialplan(&ask(&app, outcome("ORIGINATOR_CANCEL", "")).await);
     assert_eq!(actions, ["hangup"]);
     // The hop bound: a call already forwarded five times is ended.

@@ -11,7 +11,7 @@ use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use switchboard_api::config::NodeConfig;
-use switchboard_tests::{Backend, TestApp, spawn_app_with};
+use switchboard_tests::{Backend, TestApp, spawn_app_detached};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -72,14 +72,99 @@ pub fn require_sipp() {
     );
 }
 
-/// A free port on 127.0.0.1 for both UDP and TCP (SIP listens on both).
+/// The ports this suite hands out: outside the kernel's ephemeral range (where every outgoing
+/// connection of every process on the machine takes its source port, so a port found free there
+/// can be taken again before FreeSWITCH or sipp binds it) and above the RTP blocks (10000–32699).
+fn own_port_range() -> (u16, u16) {
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|p| p.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    if ephemeral.1 + 1000 <= 65535 {
+        ((ephemeral.1 + 1) as u16, 65535)
+    } else {
+        // Ephemeral ports reach the top: use the band below RTP.
+        (5000, 9999)
+    }
+}
+
+/// A free port on 127.0.0.1 for both UDP and TCP (SIP listens on both), from the suite's own
+/// range, never the same one twice in a run (a cursor starting at a random place, so two runs on
+/// one machine rarely meet, and a port still bound elsewhere is skipped).
 pub fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CURSOR: AtomicU32 = AtomicU32::new(u32::MAX);
+    let (low, high) = own_port_range();
+    let span = u32::from(high - low) + 1;
+    let _ = CURSOR.compare_exchange(
+        u32::MAX,
+        uuid::Uuid::new_v4().as_u128() as u32 % span,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..span {
+        let port = low + (CURSOR.fetch_add(1, Ordering::SeqCst) % span) as u16;
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
             return port;
         }
+    }
+    panic!("no free port in {low}–{high}");
+}
+
+/// The first port of a free block of 100 RTP ports in 10000–32699, a different block each time
+/// in a run (starting at a random one).
+fn rtp_block() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CURSOR: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = CURSOR.compare_exchange(
+        u32::MAX,
+        uuid::Uuid::new_v4().as_u128() as u32 % 227,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    10000 + (CURSOR.fetch_add(1, Ordering::SeqCst) % 227) as u16 * 100
+}
+
+/// The events one [`FreeSwitch::watch`] saw.
+pub struct EventWatch {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EventWatch {
+    /// Waits (up to 10 s) for an event whose body holds every one of `lines` (whole header
+    /// lines such as `MWI-Messages-Waiting: no`), seen after the last one this returned;
+    /// panics with what was seen otherwise.
+    pub async fn wait_for(&self, lines: &[&str]) -> String {
+        for _ in 0..100 {
+            {
+                let mut seen = self.seen.lock().unwrap();
+                if let Some(i) = seen
+                    .iter()
+                    .position(|body| lines.iter().all(|l| body.lines().any(|b| b == *l)))
+                {
+                    let found = seen[i].clone();
+                    seen.drain(..=i);
+                    return found;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "no event with {lines:?} within 10 s; seen:\n{}",
+            self.seen.lock().unwrap().join("\n----\n")
+        );
+    }
+}
+
+impl Drop for EventWatch {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -88,7 +173,8 @@ pub fn free_port() -> u16 {
 pub struct FreeSwitch {
     child: Option<Child>,
     dir: PathBuf,
-    run: PathBuf,
+    /// The run folder (configuration, logs, recordings, the CDR spool).
+    pub run: PathBuf,
     /// The SIP profile's port.
     pub sip_port: u16,
     /// The Event Socket's port.
@@ -108,7 +194,9 @@ pub struct FreeSwitchPorts {
 
 impl FreeSwitchPorts {
     pub fn pick() -> Self {
-        let rtp = 20000 + (free_port() % 400) * 100;
+        // Below Linux's ephemeral ports and the suite's own range (where free_port() picks the
+        // SIP and Event Socket ports), so one FreeSWITCH's media never takes another's SIP port.
+        let rtp = rtp_block();
         Self {
             sip: free_port(),
             esl: free_port(),
@@ -118,14 +206,34 @@ impl FreeSwitchPorts {
 }
 
 impl FreeSwitch {
-    /// Starts FreeSWITCH with the shipped configuration, its mod_xml_curl pointed at
-    /// `xml_curl_url`, and waits until it is ready.
-    pub async fn start(ports: &FreeSwitchPorts, xml_curl_url: &str) -> Self {
-        let dir = freeswitch_dir();
-        let run = std::env::temp_dir().join(format!(
+    /// A fresh folder for one FreeSWITCH's run (not created yet).
+    pub fn new_run_dir() -> PathBuf {
+        std::env::temp_dir().join(format!(
             "switchboard-live-{}",
             uuid::Uuid::new_v4().simple()
-        ));
+        ))
+    }
+
+    /// The folder mod_json_cdr spools CDRs it could not post to, in the run folder `run`.
+    pub fn cdr_spool_of(run: &Path) -> PathBuf {
+        run.join("log/json_cdr")
+    }
+
+    /// The folder FreeSWITCH records into, in the run folder `run`.
+    pub fn recordings_of(run: &Path) -> PathBuf {
+        run.join("recordings")
+    }
+
+    /// Starts FreeSWITCH with the shipped configuration in the folder `run`, its mod_xml_curl
+    /// pointed at `xml_curl_url`, and waits until it is ready; it posts CDRs to `cdr_url` when
+    /// given (retrying a failed post twice, a second apart, before it spools it).
+    pub async fn start_in(
+        run: PathBuf,
+        ports: &FreeSwitchPorts,
+        xml_curl_url: &str,
+        cdr_url: Option<&str>,
+    ) -> Self {
+        let dir = freeswitch_dir();
         copy_dir(Path::new(SHIPPED_CONF), &run.join("conf"));
         let vars = run.join("conf/vars.xml");
         let text = std::fs::read_to_string(&vars).unwrap();
@@ -143,6 +251,18 @@ impl FreeSwitch {
                 ("rtp_start_port", ports.rtp.to_string()),
                 // Even: FreeSWITCH rounds an odd end port down, with a warning.
                 ("rtp_end_port", (ports.rtp + 98).to_string()),
+                (
+                    "switchboard_cdr_url",
+                    cdr_url
+                        .unwrap_or("http://127.0.0.1:9/freeswitch/cdr")
+                        .to_owned(),
+                ),
+                ("switchboard_cdr_retries", "2".to_owned()),
+                ("switchboard_cdr_retry_delay", "1".to_owned()),
+                (
+                    "switchboard_cdr_spool",
+                    Self::cdr_spool_of(&run).display().to_string(),
+                ),
                 ("console_loglevel", "debug".to_owned()),
                 // The suite keeps FreeSWITCH's log of a failed test: in full.
                 ("log_level", "debug".to_owned()),
@@ -234,8 +354,18 @@ impl FreeSwitch {
                     );
                 }
             }
+            // Ready, and the SIP profile listening: sofia retries every 5 s when its port was
+            // taken at start (another test's sipp or RTP briefly holding it).
             if let Ok(status) = self.try_api("status").await {
-                if status.contains("is ready") {
+                if status.contains("is ready")
+                    && self.try_api("sofia status").await.is_ok_and(|s| {
+                        s.lines().any(|l| {
+                            l.trim_start().starts_with(PROFILE)
+                                && l.contains("\tprofile\t")
+                                && l.contains("RUNNING")
+                        })
+                    })
+                {
                     return;
                 }
             }
@@ -300,6 +430,36 @@ impl FreeSwitch {
             .await?;
         let (_, body) = read_frame(&mut reader).await?;
         Ok(body)
+    }
+
+    /// Watches FreeSWITCH's events of `subscription` (`event plain …`) from now on: every event
+    /// body (its headers, percent-encoded as sent) is kept for [`EventWatch::wait_for`].
+    pub async fn watch(&self, subscription: &str) -> EventWatch {
+        let stream = TcpStream::connect(("127.0.0.1", self.esl_port))
+            .await
+            .unwrap();
+        let mut reader = BufReader::new(stream);
+        read_frame(&mut reader).await.unwrap();
+        for command in [
+            format!("auth {ESL_PASSWORD}"),
+            format!("event plain {subscription}"),
+        ] {
+            reader
+                .get_mut()
+                .write_all(format!("{command}\n\n").as_bytes())
+                .await
+                .unwrap();
+            let (headers, _) = read_frame(&mut reader).await.unwrap();
+            assert!(headers.contains("+OK"), "{command}: {headers}");
+        }
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((_, body)) = read_frame(&mut reader).await {
+                sink.lock().unwrap().push(body);
+            }
+        });
+        EventWatch { seen, task }
     }
 
     /// The registrations the profile really holds (`sofia xmlstatus profile <p> reg`): the
@@ -407,11 +567,27 @@ pub struct Live {
 impl Live {
     /// Starts both and waits until the bridge's link is up.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Live::start`] with the server's configuration tweaked further.
+    pub async fn start_with(
+        tweak: impl FnOnce(&mut switchboard_tests::Config) + Send + 'static,
+    ) -> Self {
         require_sipp();
         let ports = FreeSwitchPorts::pick();
         let outbound = free_port();
         let esl_port = ports.esl;
-        let app = spawn_app_with(Backend::Postgres, move |c| {
+        let run = FreeSwitch::new_run_dir();
+        let spool = FreeSwitch::cdr_spool_of(&run);
+        let recordings = FreeSwitch::recordings_of(&run);
+        let storage = run.join("storage");
+        // On a runtime of its own: a test may stop and start it again as a process would be.
+        let app = spawn_app_detached(Backend::Postgres, move |c| {
+            c.history.cdr_spool_dir = Some(spool);
+            c.history.spool_interval_secs = 1;
+            c.history.recordings_dir = Some(recordings);
+            c.voicemail.storage_dir = Some(storage);
             c.freeswitch.xml_curl.password = Some(SecretString::from(XML_CURL_PASSWORD));
             c.freeswitch.outbound_socket = format!("127.0.0.1:{outbound}");
             c.freeswitch.nodes = vec![NodeConfig {
@@ -423,9 +599,16 @@ impl Live {
             }];
             c.freeswitch.link.reconnect_initial_ms = 100;
             c.freeswitch.link.reconnect_max_secs = 1;
+            tweak(c);
         })
         .await;
-        let fs = FreeSwitch::start(&ports, &app.url("/freeswitch/xml")).await;
+        let fs = FreeSwitch::start_in(
+            run,
+            &ports,
+            &app.url("/freeswitch/xml"),
+            Some(&app.url("/freeswitch/cdr")),
+        )
+        .await;
         let admin = app.admin_token().await;
         let live = Self { app, fs, admin };
         live.wait_connected().await;

@@ -177,9 +177,21 @@ fn outcome(messages: String) -> Outcome {
 /// `caller` (a phone at `phone`'s port) dials `number` and, when answered, hangs up after a
 /// moment; what the caller saw.
 pub async fn dial(fs: &FreeSwitch, phone: &Phone, caller: &Credentials, number: &str) -> Outcome {
+    dial_with(fs, phone, caller, number, "call.xml").await
+}
+
+/// [`dial`] with another caller scenario (`call_hold.xml`: hold the call until FreeSWITCH
+/// hangs up).
+pub async fn dial_with(
+    fs: &FreeSwitch,
+    phone: &Phone,
+    caller: &Credentials,
+    number: &str,
+    scenario: &str,
+) -> Outcome {
     let dir = scratch();
     let log = dir.join("caller.log");
-    let mut command = sipp(fs, phone.port, "call.xml", &log, 60, Some(1));
+    let mut command = sipp(fs, phone.port, scenario, &log, 90, Some(1));
     command.args([
         "-key",
         "user",
