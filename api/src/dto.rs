@@ -279,4 +279,6 @@ pub enum SessionOrigin {
     Api,
     /// An administrator (`hotdesk.others`).
     Admin,
+    /// The phone returned to its home Extension when a visitor logged out.
+    Home,
 }

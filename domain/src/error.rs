@@ -219,6 +219,13 @@ const UNIQUE_CONSTRAINTS: &[ConstraintField] = &[
         message: "another Location of the Domain has this short code",
     },
     ConstraintField {
+        name: "uq_extension_groups_domain_name",
+        code: "already_exists",
+        sqlite: "extension_groups.domain_id, extension_groups.name",
+        field: "name",
+        message: "a group with this name already exists in the Domain",
+    },
+    ConstraintField {
         name: "uq_hotdesk_sessions_active_device",
         code: "already_exists",
         sqlite: "hotdesk_sessions.device_id",

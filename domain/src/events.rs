@@ -87,6 +87,9 @@ pub enum ChangeKind {
     /// A Gateway was deleted.
     #[serde(rename = "gateway.deleted")]
     GatewayDeleted,
+    /// An Extension group was created, changed or deleted (the logout action of its members).
+    #[serde(rename = "extension_group.changed")]
+    ExtensionGroupChanged,
     /// What the Domain's calls may use changed (an Outbound Route, a Gateway it uses or its
     /// grant): the dialplan is recompiled, nothing is pushed.
     #[serde(rename = "routing.changed")]
@@ -126,6 +129,7 @@ impl ChangeKind {
             Self::GatewayCreated => "gateway.created",
             Self::GatewayUpdated => "gateway.updated",
             Self::GatewayDeleted => "gateway.deleted",
+            Self::ExtensionGroupChanged => "extension_group.changed",
             Self::RoutingChanged => "routing.changed",
             Self::CallEmergency => "call.emergency",
         }

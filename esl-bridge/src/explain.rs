@@ -353,6 +353,9 @@ impl Directory {
                         "nobody known places the call: no toll class to check"
                     }
                     Refusal::LoggedOut => "a logged-out phone may dial only the emergency numbers",
+                    Refusal::InternalNotAllowed => {
+                        "the caller's Extension may not dial this internal number (internal_allow)"
+                    }
                 };
                 step(steps, "toll_class", why);
                 *end = outcome("refused");

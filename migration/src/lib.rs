@@ -22,6 +22,7 @@ mod m20261204_000070_call_history;
 mod m20261204_000080_voicemail_mail;
 mod m20261205_000090_location_auto_sign_out;
 mod m20261205_000091_location_short_code;
+mod m20261205_000092_extension_groups;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000080_voicemail_mail::Migration),
             Box::new(m20261205_000090_location_auto_sign_out::Migration),
             Box::new(m20261205_000091_location_short_code::Migration),
+            Box::new(m20261205_000092_extension_groups::Migration),
         ]
     }
 }

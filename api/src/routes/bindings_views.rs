@@ -30,6 +30,7 @@ impl From<DomainSessionOrigin> for SessionOrigin {
             DomainSessionOrigin::FeatureCode => Self::FeatureCode,
             DomainSessionOrigin::Api => Self::Api,
             DomainSessionOrigin::Admin => Self::Admin,
+            DomainSessionOrigin::Home => Self::Home,
         }
     }
 }
@@ -69,6 +70,9 @@ pub enum TargetSource {
         /// Its place in the Location's ring.
         ring: LocationRing,
     },
+    /// A hot-desk phone nobody is logged in to, logged out to this placeholder (which rings
+    /// its phones).
+    LoggedOutPhone,
 }
 
 impl From<&DomainTargetSource> for TargetSource {
@@ -80,6 +84,7 @@ impl From<&DomainTargetSource> for TargetSource {
                 started_at: *started_at,
                 via: (*via).into(),
             },
+            DomainTargetSource::LoggedOutPhone => Self::LoggedOutPhone,
             DomainTargetSource::Location { location_id, ring } => Self::Location {
                 location_id: *location_id,
                 ring: match ring {

@@ -71,6 +71,11 @@ pub struct DeviceDto {
     pub auto_logout_hours: Option<i32>,
     /// `HH:MM` in the Domain's time zone, for `daily_at`.
     pub auto_logout_at: Option<String>,
+    /// The desk's own person: a visitor's logout returns the phone to this Extension.
+    pub home_extension_id: Option<Uuid>,
+    /// Who logged out of the phone last (their group's logout action applies while nobody is
+    /// logged in).
+    pub last_extension_id: Option<Uuid>,
     /// In service.
     pub enabled: bool,
     /// Created.
@@ -104,6 +109,8 @@ impl From<store::Model> for DeviceDto {
             auto_logout: d.auto_logout,
             auto_logout_hours: d.auto_logout_hours,
             auto_logout_at: d.auto_logout_at,
+            home_extension_id: d.home_extension_id,
+            last_extension_id: d.last_extension_id,
             enabled: d.enabled,
             created_at: d.created_at,
             updated_at: d.updated_at,
@@ -189,6 +196,12 @@ pub struct DeviceInput {
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>, example = "02:00")]
     pub auto_logout_at: Option<Option<String>>,
+    /// Hot-desk devices only: the desk's own person, an Extension of this Domain in service
+    /// that may hot-desk. A visitor's logout returns the phone to it, and it is logged in at
+    /// once if nobody is; visitors may always log in over it. `null`: none.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub home_extension_id: Option<Option<Uuid>>,
     /// In service (default true). Disabling drops the phone's registrations.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
     #[schema(nullable = false)]
@@ -215,6 +228,7 @@ impl From<DeviceInput> for DevicePatch {
             auto_logout: i.auto_logout,
             auto_logout_hours: i.auto_logout_hours,
             auto_logout_at: i.auto_logout_at,
+            home_extension_id: i.home_extension_id,
             enabled: i.enabled,
         }
     }

@@ -115,6 +115,13 @@ pub struct ExtensionDto {
     pub hotdesk_allowed: bool,
     /// Stands in for logged-out phones (never a person).
     pub placeholder: bool,
+    /// A placeholder whose logged-out phones ring when it is called.
+    pub placeholder_rings: bool,
+    /// The internal numbers it may dial (numbers and ranges like `200-299`); null: every one.
+    #[schema(example = json!(["100", "200-299"]))]
+    pub internal_allow: Option<Vec<String>>,
+    /// Its hot-desk group (the logout action of its phones).
+    pub group_id: Option<Uuid>,
     /// Direct registration.
     pub sip_registration: SipRegistration,
     /// The dashboard User it belongs to.
@@ -177,6 +184,12 @@ impl From<store::Model> for ExtensionDto {
             call_group: e.call_group,
             hotdesk_allowed: e.hotdesk_allowed,
             placeholder: e.placeholder,
+            placeholder_rings: e.placeholder_rings,
+            internal_allow: switchboard_domain::telephony::internal_allow::InternalAllow::from_stored(
+                e.internal_allow.as_deref(),
+            )
+            .map(|a| a.texts()),
+            group_id: e.group_id,
             sip_registration: SipRegistration {
                 enabled: e.sip_registration_enabled,
                 max_registrations: e.max_registrations,
@@ -352,6 +365,20 @@ pub struct ExtensionInput {
     #[serde(default, deserialize_with = "crate::dto::non_null")]
     #[schema(nullable = false)]
     pub placeholder: Option<bool>,
+    /// A placeholder only: phones logged out to it ring when it is called (default false).
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false)]
+    pub placeholder_rings: Option<bool>,
+    /// The internal numbers it may dial: numbers and ranges of numbers of one length
+    /// (`["100", "200-299"]`, at most 100); `[]` none; `null` every one (the default). The
+    /// Domain's emergency numbers are always allowed; outside numbers follow `toll_allow`.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub internal_allow: Option<Option<Vec<String>>>,
+    /// Its hot-desk group (`GET …/extension-groups`); `null`: none.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub group_id: Option<Option<Uuid>>,
     /// Direct registration.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
     #[schema(nullable = false)]
@@ -396,6 +423,9 @@ impl From<ExtensionInput> for ExtensionPatch {
             call_group: i.call_group,
             hotdesk_allowed: i.hotdesk_allowed,
             placeholder: i.placeholder,
+            placeholder_rings: i.placeholder_rings,
+            internal_allow: i.internal_allow,
+            group_id: i.group_id,
             sip_registration_enabled: sip.enabled,
             max_registrations: sip.max_registrations,
             user_id: i.user_id,

@@ -127,11 +127,29 @@ async fn admit(
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| Refusal::Unreadable)?;
         if body.len() + chunk.len() > limit {
+            drain(payload, body.len() + chunk.len(), limit).await;
             return Err(Refusal::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Reads and discards the rest of a body that is over `limit`, up to four times the limit
+/// and for at most two seconds, so the sender sees the 413 instead of a reset connection
+/// (closing a socket with unread data resets it, and the client may lose the answer). A
+/// larger or slower body is cut off: the connection closes after the 413 either way.
+async fn drain(payload: &mut web::Payload, mut read: usize, limit: usize) {
+    let bound = limit.saturating_mul(4);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while read <= bound {
+            match payload.next().await {
+                Some(Ok(chunk)) => read += chunk.len(),
+                _ => break,
+            }
+        }
+    })
+    .await;
 }
 
 /// Answers a mod_xml_curl request (directory or dialplan).

@@ -10,6 +10,7 @@ pub mod calls;
 pub mod devices;
 pub mod domains;
 pub mod events;
+pub mod extension_groups;
 pub mod extensions;
 pub mod freeswitch;
 pub mod freeswitch_nodes;
@@ -126,6 +127,11 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(extensions::delete_extension)
         .service(extensions::rotate_extension_secret)
         .service(extensions::read_extension_secret);
+    cfg.service(extension_groups::create_extension_group)
+        .service(extension_groups::list_extension_groups)
+        .service(extension_groups::get_extension_group)
+        .service(extension_groups::update_extension_group)
+        .service(extension_groups::delete_extension_group);
     cfg.service(devices::create_device)
         .service(devices::list_devices)
         .service(devices::get_device)

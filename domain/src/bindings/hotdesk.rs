@@ -64,6 +64,12 @@ pub enum EndReason {
         /// The Extension logged in instead.
         by_extension_id: Uuid,
     },
+    /// Someone logged in to the desk of the Extension logged in there (its home desk, which
+    /// visitors may always take).
+    VisitorLoggedIn {
+        /// The Extension logged in instead.
+        by_extension_id: Uuid,
+    },
     /// One phone at a time: the Extension logged in on another device.
     LoggedInElsewhere {
         /// The other device.
@@ -156,6 +162,7 @@ impl EndReason {
             Self::LoggedOut { .. } => "logged_out",
             Self::ForcedByAdmin { .. } => "forced_by_admin",
             Self::ReplacedByAdmin { .. } => "replaced_by_admin",
+            Self::VisitorLoggedIn { .. } => "visitor_logged_in",
             Self::LoggedInElsewhere { .. } => "logged_in_elsewhere",
             Self::AutoLogout { .. } => "auto_logout",
             Self::Invalidated { cause } => cause.code(),
@@ -172,6 +179,7 @@ impl EndReason {
             Self::ForcedByAdmin { note: Some(note) } => format!("logged out by admin: {note}"),
             Self::ForcedByAdmin { note: None } => "logged out by admin".to_owned(),
             Self::ReplacedByAdmin { .. } => "replaced by admin".to_owned(),
+            Self::VisitorLoggedIn { .. } => "a visitor logged in to the home desk".to_owned(),
             Self::LoggedInElsewhere { .. } => {
                 "logged in on another phone (one phone at a time)".to_owned()
             }
@@ -323,7 +331,17 @@ pub fn decide_login(b: &Bindings, req: &LoginRequest) -> Result<LoginDecision, L
                 session: current.clone(),
             });
         }
-        if !req.acts_for_others {
+        // The desk's own person does not keep visitors out: they take the desk, and it
+        // returns to its person when they log out.
+        let at_home = device.home_extension_id == Some(current.extension_id);
+        if at_home {
+            end.push(SessionEnd {
+                session: current.clone(),
+                reason: EndReason::VisitorLoggedIn {
+                    by_extension_id: ext.id,
+                },
+            });
+        } else if !req.acts_for_others {
             return Err(LoginRefusal::DeviceInUse {
                 extension_id: current.extension_id,
                 number: b
@@ -333,13 +351,14 @@ pub fn decide_login(b: &Bindings, req: &LoginRequest) -> Result<LoginDecision, L
                     .unwrap_or_default(),
                 since: current.started_at,
             });
+        } else {
+            end.push(SessionEnd {
+                session: current.clone(),
+                reason: EndReason::ReplacedByAdmin {
+                    by_extension_id: ext.id,
+                },
+            });
         }
-        end.push(SessionEnd {
-            session: current.clone(),
-            reason: EndReason::ReplacedByAdmin {
-                by_extension_id: ext.id,
-            },
-        });
     }
     if b.settings.one_phone_at_a_time {
         for other in b.sessions_of(ext.id) {
@@ -546,12 +565,38 @@ fn policy_of(b: &Bindings, session: &HotdeskSession) -> AutoLogoutPolicy {
     AutoLogoutPolicy::effective(device, b.settings.auto_logout)
 }
 
-/// Every session the scheduler should end at `now`, oldest first.
+/// True when the session is the desk's own person at their desk: it never ends by itself
+/// (auto-logout would only bring the same person back).
+fn at_home(b: &Bindings, session: &HotdeskSession) -> bool {
+    b.devices
+        .get(&session.device_id)
+        .is_some_and(|d| d.home_extension_id == Some(session.extension_id))
+}
+
+/// The Extension a hot-desk phone returns to now that nobody is logged in to it: its home
+/// Extension, when the phone is enabled and hot-desk, nobody is logged in, the home Extension
+/// is in service and may hot-desk, is not in `barred` (a change is taking it out of service),
+/// and (one phone at a time) is not logged in elsewhere. `b` is the state after the logout.
+pub fn home_return(b: &Bindings, device_id: Uuid, barred: &[Uuid]) -> Option<Uuid> {
+    let device = b.devices.get(&device_id)?;
+    if !device.enabled || device.mode != DeviceMode::Hotdesk || b.sessions.contains_key(&device_id)
+    {
+        return None;
+    }
+    let home = b.extensions.get(&device.home_extension_id?)?;
+    let usable = home.enabled && home.hotdesk_allowed && !home.placeholder;
+    let elsewhere = b.settings.one_phone_at_a_time && !b.sessions_of(home.id).is_empty();
+    (usable && !elsewhere && !barred.contains(&home.id)).then_some(home.id)
+}
+
+/// Every session the scheduler should end at `now`, oldest first. The desk's own person at
+/// their desk is never due.
 pub fn due_sessions(b: &Bindings, now: DateTime<Utc>) -> Vec<SessionEnd> {
     let tz = b.domain.time_zone;
     let mut due: Vec<SessionEnd> = b
         .sessions
         .values()
+        .filter(|s| !at_home(b, s))
         .filter_map(|s| {
             let policy = policy_of(b, s);
             auto_logout_due(s, policy, AutoLogoutPolicy::Never, tz, now).then(|| SessionEnd {
@@ -568,6 +613,7 @@ pub fn due_sessions(b: &Bindings, now: DateTime<Utc>) -> Vec<SessionEnd> {
 pub fn next_auto_logout(b: &Bindings) -> Option<DateTime<Utc>> {
     b.sessions
         .values()
+        .filter(|s| !at_home(b, s))
         .filter_map(|s| {
             auto_logout_deadline(
                 s,
@@ -1138,6 +1184,46 @@ mod tests {
             ]
         );
         assert_eq!(due[0].reason.code(), "auto_logout");
+    }
+
+    #[test]
+    fn a_home_desk_takes_visitors_returns_to_its_person_and_never_logs_out_by_itself() {
+        let mut d = domain();
+        d.kit.device_mut(d.desk4).home_extension_id = Some(d.alice);
+        d.kit
+            .login(d.desk4, d.alice, "2025-03-28T07:00:00Z", SessionOrigin::Home);
+        // Bob, with his PIN and no admin right, takes Alice's desk.
+        assert_eq!(
+            describe(&d.kit, decide_login(&d.kit.b, &login(d.desk4, d.bob, false))),
+            "start Desk 4 for 202 at 2025-03-28 14:00:00 UTC via api; end Desk 4/201 (a visitor logged in to the home desk)"
+        );
+        // Alice at home is never due; Bob at Desk 5 is.
+        d.kit.b.settings.auto_logout = daily(18, 0);
+        d.kit
+            .login(d.desk5, d.bob, "2025-03-28T08:00:00Z", SessionOrigin::Api);
+        let due: Vec<Uuid> = due_sessions(&d.kit.b, at("2025-03-28T19:00:00Z"))
+            .iter()
+            .map(|e| e.session.device_id)
+            .collect();
+        assert_eq!(due, [d.desk5]);
+        assert_eq!(next_auto_logout(&d.kit.b), Some(at("2025-03-28T17:00:00Z")));
+
+        // Once nobody is at Desk 4, it returns to Alice; not while she sits elsewhere (one
+        // phone at a time), not when she may not hot-desk, not when she is barred.
+        d.kit.b.sessions.clear();
+        assert_eq!(home_return(&d.kit.b, d.desk4, &[]), Some(d.alice));
+        assert_eq!(home_return(&d.kit.b, d.desk4, &[d.alice]), None);
+        assert_eq!(home_return(&d.kit.b, d.desk5, &[]), None, "no home");
+        d.kit
+            .login(d.desk5, d.alice, "2025-03-28T08:00:00Z", SessionOrigin::Api);
+        assert_eq!(home_return(&d.kit.b, d.desk4, &[]), None);
+        d.kit.b.settings.one_phone_at_a_time = false;
+        assert_eq!(home_return(&d.kit.b, d.desk4, &[]), Some(d.alice));
+        d.kit.ext_mut(d.alice).hotdesk_allowed = false;
+        assert_eq!(home_return(&d.kit.b, d.desk4, &[]), None);
+        d.kit.ext_mut(d.alice).hotdesk_allowed = true;
+        d.kit.device_mut(d.desk4).enabled = false;
+        assert_eq!(home_return(&d.kit.b, d.desk4, &[]), None);
     }
 
     #[test]

@@ -10,8 +10,13 @@
 //! - A logged-out hot-desk phone, and a fixed phone whose owner is disabled or gone, still
 //!   registers: it gets the restricted context [`LOGGED_OUT_CONTEXT`], so emergency numbers
 //!   keep working. A disabled or unknown device has no identity (`None`: not found).
-//! - Restricted identities (logged out, either mode) carry no toll-allow classes, so a call that
-//!   leaks past the restricted context is still refused by toll checks.
+//! - A `full` logout is restricted: no toll-allow classes, so a call that leaks past the
+//!   restricted context is still refused by toll checks.
+//! - A phone logged out to a placeholder calls as the placeholder, with its context, toll
+//!   classes, internal-number list and caller ID: the placeholder is a real, limited Extension,
+//!   so an admin decides what a logged-out phone may reach.
+//! - What a logout leaves the phone in is decided by who logged out last: their group's logout
+//!   action, else the phone's, else the Domain's ([`logout_action`]).
 //! - A session of a disabled or deleted Extension is treated as no session (logged out).
 //! - `placeholder` mode without an enabled placeholder Extension falls back to `full`.
 
@@ -304,30 +309,104 @@ pub fn calling_identity(bindings: &Bindings, device_id: Uuid) -> Option<CallingI
     })
 }
 
-/// A logged-out hot-desk device, by its (or the Domain's) logged-out mode.
-fn logged_out(b: &Bindings, device: &DeviceFacts) -> CallingIdentity {
-    let (mode, placeholder_id) = match device.logged_out_mode {
-        LoggedOutMode::Inherit => (
-            b.settings.logged_out_mode,
-            b.settings.placeholder_extension_id,
-        ),
-        mode => (
+/// Where a logout action comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActionSource {
+    /// The group of whoever logged out last.
+    Group {
+        /// The group.
+        id: Uuid,
+        /// Its name.
+        name: String,
+    },
+    /// The phone's own setting.
+    Device,
+    /// The Domain's calling settings.
+    Domain,
+}
+
+impl ActionSource {
+    fn describe(&self) -> String {
+        match self {
+            Self::Group { name, .. } => format!("group {name}"),
+            Self::Device => "the phone's setting".to_owned(),
+            Self::Domain => "the Domain's setting".to_owned(),
+        }
+    }
+}
+
+/// What a hot-desk phone nobody is logged in to is left in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutAction {
+    /// `Full` or `Placeholder`, never `Inherit`.
+    pub mode: LoggedOutMode,
+    /// The placeholder for `Placeholder`.
+    pub placeholder_extension_id: Option<Uuid>,
+    /// Which level decided.
+    pub from: ActionSource,
+}
+
+/// The logout action of a phone after `last` logged out of it: the group of `last` when it
+/// says `full` or `placeholder`, else the phone's own mode, else the Domain's.
+pub fn logout_action(b: &Bindings, device: &DeviceFacts, last: Option<Uuid>) -> LogoutAction {
+    let group = last
+        .and_then(|id| b.extensions.get(&id))
+        .and_then(|e| e.group_id)
+        .and_then(|id| b.groups.get(&id))
+        .filter(|g| g.logged_out_mode != LoggedOutMode::Inherit);
+    if let Some(g) = group {
+        return LogoutAction {
+            mode: g.logged_out_mode,
+            placeholder_extension_id: g.placeholder_extension_id,
+            from: ActionSource::Group {
+                id: g.id,
+                name: g.name.clone(),
+            },
+        };
+    }
+    match device.logged_out_mode {
+        LoggedOutMode::Inherit => LogoutAction {
+            mode: b.settings.logged_out_mode,
+            placeholder_extension_id: b.settings.placeholder_extension_id,
+            from: ActionSource::Domain,
+        },
+        mode => LogoutAction {
             mode,
-            device
+            placeholder_extension_id: device
                 .placeholder_extension_id
                 .or(b.settings.placeholder_extension_id),
-        ),
-    };
-    if mode == LoggedOutMode::Placeholder {
-        if let Some(p) = enabled_extension(b, placeholder_id) {
+            from: ActionSource::Device,
+        },
+    }
+}
+
+/// The placeholder a logged-out hot-desk phone calls as, if its logout action names one that
+/// is in service.
+pub fn logged_out_placeholder<'a>(
+    b: &'a Bindings,
+    device: &DeviceFacts,
+) -> Option<&'a ExtensionFacts> {
+    let action = logout_action(b, device, device.last_extension_id);
+    (action.mode == LoggedOutMode::Placeholder)
+        .then(|| enabled_extension(b, action.placeholder_extension_id))
+        .flatten()
+}
+
+/// A logged-out hot-desk device, by its logout action.
+fn logged_out(b: &Bindings, device: &DeviceFacts) -> CallingIdentity {
+    let action = logout_action(b, device, device.last_extension_id);
+    let from = action.from.describe();
+    if action.mode == LoggedOutMode::Placeholder {
+        if let Some(p) = enabled_extension(b, action.placeholder_extension_id) {
             return as_extension(
                 b,
                 Some(device),
                 p,
                 IdentityBinding::LoggedOutPlaceholder,
-                true,
+                false,
                 format!(
-                    "logged out (placeholder {}): login codes and emergency numbers only",
+                    "logged out to the placeholder {} ({from}): calls as the placeholder",
                     describe(p)
                 ),
             );
@@ -336,15 +415,16 @@ fn logged_out(b: &Bindings, device: &DeviceFacts) -> CallingIdentity {
             b,
             device,
             IdentityBinding::LoggedOutFull,
-            "logged out (placeholder unavailable, so full): login codes and emergency numbers only"
-                .to_owned(),
+            format!(
+                "logged out (placeholder unavailable, so full; {from}): login codes and emergency numbers only"
+            ),
         );
     }
     anonymous(
         b,
         device,
         IdentityBinding::LoggedOutFull,
-        "logged out (full): login codes and emergency numbers only".to_owned(),
+        format!("logged out (full; {from}): login codes and emergency numbers only"),
     )
 }
 
@@ -482,7 +562,7 @@ mod tests {
                 name: "hot-desk logged out, inheriting full",
                 setup: |k| k.hotdesk("Desk 4", "dhot4"),
                 want: Some(
-                    r#"LoggedOutFull | ext - | cid - | out - | ctx switchboard-logged-out | toll "" | presence - | mwi - | logged out (full): login codes and emergency numbers only"#,
+                    r#"LoggedOutFull | ext - | cid - | out - | ctx switchboard-logged-out | toll "" | presence - | mwi - | logged out (full; the Domain's setting): login codes and emergency numbers only"#,
                 ),
             },
             Case {
@@ -494,7 +574,7 @@ mod tests {
                     k.hotdesk("Desk 4", "dhot4")
                 },
                 want: Some(
-                    r#"LoggedOutPlaceholder | ext 299 | cid Lobby <299> | out - | ctx switchboard-logged-out | toll "" | presence 299@acme.example.net | mwi - | logged out (placeholder 299 Lobby): login codes and emergency numbers only"#,
+                    r#"LoggedOutPlaceholder | ext 299 | cid Lobby <299> | out - | ctx acme.example.net | toll "local,domestic" | presence 299@acme.example.net | mwi - | logged out to the placeholder 299 Lobby (the Domain's setting): calls as the placeholder"#,
                 ),
             },
             Case {
@@ -507,7 +587,7 @@ mod tests {
                     d
                 },
                 want: Some(
-                    r#"LoggedOutPlaceholder | ext 299 | cid Lobby <299> | out - | ctx switchboard-logged-out | toll "" | presence 299@acme.example.net | mwi - | logged out (placeholder 299 Lobby): login codes and emergency numbers only"#,
+                    r#"LoggedOutPlaceholder | ext 299 | cid Lobby <299> | out - | ctx acme.example.net | toll "local,domestic" | presence 299@acme.example.net | mwi - | logged out to the placeholder 299 Lobby (the phone's setting): calls as the placeholder"#,
                 ),
             },
             Case {
@@ -521,7 +601,7 @@ mod tests {
                     d
                 },
                 want: Some(
-                    r#"LoggedOutFull | ext - | cid - | out - | ctx switchboard-logged-out | toll "" | presence - | mwi - | logged out (full): login codes and emergency numbers only"#,
+                    r#"LoggedOutFull | ext - | cid - | out - | ctx switchboard-logged-out | toll "" | presence - | mwi - | logged out (full; the phone's setting): login codes and emergency numbers only"#,
                 ),
             },
             Case {
@@ -534,7 +614,58 @@ mod tests {
                     k.hotdesk("Desk 4", "dhot4")
                 },
                 want: Some(
-                    r#"LoggedOutFull | ext - | cid - | out - | ctx switchboard-logged-out | toll "" | presence - | mwi - | logged out (placeholder unavailable, so full): login codes and emergency numbers only"#,
+                    r#"LoggedOutFull | ext - | cid - | out - | ctx switchboard-logged-out | toll "" | presence - | mwi - | logged out (placeholder unavailable, so full; the Domain's setting): login codes and emergency numbers only"#,
+                ),
+            },
+            Case {
+                name: "the group of whoever logged out last decides over the phone",
+                setup: |k| {
+                    let p = lobby(k);
+                    let visitor = k.ext("250", "Vera");
+                    let g = k.group("Visitors", LoggedOutMode::Placeholder, Some(p));
+                    k.ext_mut(visitor).group_id = Some(g);
+                    let d = k.hotdesk("Desk 4", "dhot4");
+                    k.device_mut(d).logged_out_mode = LoggedOutMode::Full;
+                    k.device_mut(d).last_extension_id = Some(visitor);
+                    d
+                },
+                want: Some(
+                    r#"LoggedOutPlaceholder | ext 299 | cid Lobby <299> | out - | ctx acme.example.net | toll "local,domestic" | presence 299@acme.example.net | mwi - | logged out to the placeholder 299 Lobby (group Visitors): calls as the placeholder"#,
+                ),
+            },
+            Case {
+                name: "a group that inherits leaves it to the phone",
+                setup: |k| {
+                    let p = lobby(k);
+                    let staff = k.ext("251", "Sam");
+                    let g = k.group("Staff", LoggedOutMode::Inherit, None);
+                    k.ext_mut(staff).group_id = Some(g);
+                    k.b.settings.logged_out_mode = LoggedOutMode::Placeholder;
+                    k.b.settings.placeholder_extension_id = Some(p);
+                    let d = k.hotdesk("Desk 4", "dhot4");
+                    k.device_mut(d).logged_out_mode = LoggedOutMode::Full;
+                    k.device_mut(d).last_extension_id = Some(staff);
+                    d
+                },
+                want: Some(
+                    r#"LoggedOutFull | ext - | cid - | out - | ctx switchboard-logged-out | toll "" | presence - | mwi - | logged out (full; the phone's setting): login codes and emergency numbers only"#,
+                ),
+            },
+            Case {
+                name: "a group saying full wins over the Domain's placeholder",
+                setup: |k| {
+                    let p = lobby(k);
+                    let guest = k.ext("252", "Gus");
+                    let g = k.group("Guests", LoggedOutMode::Full, None);
+                    k.ext_mut(guest).group_id = Some(g);
+                    k.b.settings.logged_out_mode = LoggedOutMode::Placeholder;
+                    k.b.settings.placeholder_extension_id = Some(p);
+                    let d = k.hotdesk("Desk 4", "dhot4");
+                    k.device_mut(d).last_extension_id = Some(guest);
+                    d
+                },
+                want: Some(
+                    r#"LoggedOutFull | ext - | cid - | out - | ctx switchboard-logged-out | toll "" | presence - | mwi - | logged out (full; group Guests): login codes and emergency numbers only"#,
                 ),
             },
             Case {
@@ -547,7 +678,7 @@ mod tests {
                     d
                 },
                 want: Some(
-                    r#"LoggedOutFull | ext - | cid - | out - | ctx switchboard-logged-out | toll "" | presence - | mwi - | logged out (full): login codes and emergency numbers only"#,
+                    r#"LoggedOutFull | ext - | cid - | out - | ctx switchboard-logged-out | toll "" | presence - | mwi - | logged out (full; the Domain's setting): login codes and emergency numbers only"#,
                 ),
             },
             Case {

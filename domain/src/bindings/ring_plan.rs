@@ -23,7 +23,8 @@
 //!   registration, fixed, hot-desk, Location). Positions in a sequential ring count the devices
 //!   that are actually tried.
 //! - A session on a device that is no longer hot-desk is ignored, as are disabled devices.
-//!   Logged-out phones never ring for the placeholder Extension: it is an outbound identity only.
+//!   Logged-out phones ring for their placeholder Extension only when the placeholder says so
+//!   (`placeholder_rings`); they then ring with its personal group, like fixed devices.
 //! - DND wins over forward-always; a forward without a destination does not apply. On busy, the
 //!   call goes to the busy forward, else voicemail, else the caller hears busy.
 //! - `now` only shapes the reasons ("since 09:02" today, "since 28 Mar 09:02" before). A session
@@ -40,6 +41,7 @@ use super::snapshot::{
     Bindings, DEFAULT_LOCATION_LEG_TIMEOUT_SECS, DeviceFacts, ExtensionFacts,
     FALLBACK_RING_TIMEOUT_SECS, SessionOrigin,
 };
+use super::identity::logged_out_placeholder;
 use super::{clock_time, ordinal};
 use crate::telephony::policy::{DeviceMode, RingStrategy};
 
@@ -96,6 +98,9 @@ pub enum TargetSource {
         /// Its place in the Location's ring.
         ring: LocationRing,
     },
+    /// A hot-desk phone nobody is logged in to, logged out to this placeholder (which rings
+    /// its phones).
+    LoggedOutPhone,
 }
 
 /// One SIP user to ring.
@@ -410,6 +415,31 @@ fn bound_hunts(b: &Bindings, ext: &ExtensionFacts, now: DateTime<Utc>) -> Vec<Hu
                     s.via.label()
                 ),
             ));
+        }
+    }
+
+    if ext.placeholder_rings {
+        let mut phones: Vec<&DeviceFacts> = b
+            .devices
+            .values()
+            .filter(|d| d.enabled && d.mode == DeviceMode::Hotdesk)
+            .filter(|d| {
+                b.sessions
+                    .get(&d.id)
+                    .is_none_or(|s| b.extensions.get(&s.extension_id).is_none_or(|e| !e.enabled))
+            })
+            .filter(|d| logged_out_placeholder(b, d).is_some_and(|p| p.id == ext.id))
+            .collect();
+        phones.sort_by(|x, y| (&x.label, x.id).cmp(&(&y.label, y.id)));
+        for d in phones {
+            if seen.admit(&d.sip_username) {
+                personal.push(device_target(
+                    d,
+                    TargetSource::LoggedOutPhone,
+                    None,
+                    format!("logged-out phone {}", d.label),
+                ));
+            }
         }
     }
 
@@ -973,6 +1003,30 @@ mod tests {
                 shape: r#"dfix1 "fixed device Office""#,
                 outcome: "ring; no answer → unavailable; busy → busy; not registered → unavailable",
                 dial: Some("${sofia_contact(*/dfix1@acme.example.net)}"),
+            },
+            Case {
+                name: "a placeholder that rings rings its logged-out phones, not the busy ones",
+                setup: |k| {
+                    let p = k.ext("299", "Lobby");
+                    k.ext_mut(p).placeholder = true;
+                    k.ext_mut(p).placeholder_rings = true;
+                    k.b.settings.logged_out_mode =
+                        crate::telephony::policy::LoggedOutMode::Placeholder;
+                    k.b.settings.placeholder_extension_id = Some(p);
+                    k.ext_mut(p).voicemail_enabled = false;
+                    k.hotdesk("Desk 5", "dhot5");
+                    k.hotdesk("Desk 4", "dhot4");
+                    let busy = k.hotdesk("Desk 6", "dhot6");
+                    let a = k.ext("201", "Alice");
+                    k.login(busy, a, "2025-03-28T09:02:00Z", super::super::snapshot::SessionOrigin::Api);
+                    let full = k.hotdesk("Desk 7", "dhot7");
+                    k.device_mut(full).logged_out_mode =
+                        crate::telephony::policy::LoggedOutMode::Full;
+                    p
+                },
+                shape: r#"dhot4 "logged-out phone Desk 4", dhot5 "logged-out phone Desk 5""#,
+                outcome: "ring; no answer → unavailable; busy → busy; not registered → unavailable",
+                dial: Some("${sofia_contact(*/dhot4@acme.example.net)},${sofia_contact(*/dhot5@acme.example.net)}"),
             },
             Case {
                 name: "logged-out phones do not ring for the placeholder",

@@ -14,8 +14,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::store::{
-    calling_settings, devices, domains, extensions, location_extensions, locations,
+    calling_settings, devices, domains, extension_groups, extensions, location_extensions,
+    locations,
 };
+use crate::telephony::internal_allow::InternalAllow;
 use crate::telephony::policy::{
     AutoLogout, DeviceMode, LoggedOutMode, RecordingPolicy, RingStrategy, SignInPolicy,
 };
@@ -150,6 +152,33 @@ impl From<&domains::Model> for DomainFacts {
     }
 }
 
+/// An Extension group as the binding rules see it: the logout action of its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupFacts {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// What a member's logout leaves the phone in (may be `Inherit`: the phone's, then the
+    /// Domain's).
+    pub logged_out_mode: LoggedOutMode,
+    /// Placeholder Extension for `Placeholder`.
+    pub placeholder_extension_id: Option<Uuid>,
+}
+
+impl From<&extension_groups::Model> for GroupFacts {
+    /// An unknown logged-out mode reads as `Inherit`.
+    fn from(g: &extension_groups::Model) -> Self {
+        Self {
+            id: g.id,
+            name: g.name.clone(),
+            logged_out_mode: LoggedOutMode::parse(&g.logged_out_mode)
+                .unwrap_or(LoggedOutMode::Inherit),
+            placeholder_extension_id: g.placeholder_extension_id,
+        }
+    }
+}
+
 /// The Domain's calling settings that the binding rules read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallingDefaults {
@@ -253,6 +282,12 @@ pub struct ExtensionFacts {
     pub hotdesk_allowed: bool,
     /// Stands in for logged-out phones.
     pub placeholder: bool,
+    /// A placeholder whose logged-out phones ring when it is called.
+    pub placeholder_rings: bool,
+    /// The internal numbers it may dial (none: every one).
+    pub internal_allow: Option<InternalAllow>,
+    /// Its hot-desk group.
+    pub group_id: Option<Uuid>,
     /// May register directly with its own SIP credentials.
     pub sip_registration_enabled: bool,
     /// Cap on simultaneous direct registrations.
@@ -312,6 +347,9 @@ impl From<&extensions::Model> for ExtensionFacts {
             call_group: e.call_group.clone(),
             hotdesk_allowed: e.hotdesk_allowed,
             placeholder: e.placeholder,
+            placeholder_rings: e.placeholder && e.placeholder_rings,
+            internal_allow: InternalAllow::from_stored(e.internal_allow.as_deref()),
+            group_id: e.group_id,
             sip_registration_enabled: e.sip_registration_enabled,
             max_registrations: positive_u32(Some(e.max_registrations)).unwrap_or(1),
             enabled: e.enabled,
@@ -346,6 +384,10 @@ pub struct DeviceFacts {
     pub placeholder_extension_id: Option<Uuid>,
     /// Auto-logout policy (may be `Inherit`).
     pub auto_logout: AutoLogoutPolicy,
+    /// The desk's own person (a visitor's logout returns the phone to them).
+    pub home_extension_id: Option<Uuid>,
+    /// Who logged out of the phone last (their group's logout action applies).
+    pub last_extension_id: Option<Uuid>,
     /// In service.
     pub enabled: bool,
 }
@@ -381,6 +423,8 @@ impl From<&devices::Model> for DeviceFacts {
                 d.auto_logout_at.as_deref(),
                 AutoLogoutPolicy::Inherit,
             ),
+            home_extension_id: d.home_extension_id,
+            last_extension_id: d.last_extension_id,
             enabled: d.enabled,
         }
     }
@@ -460,6 +504,8 @@ pub enum SessionOrigin {
     Api,
     /// The API, by someone acting for others (`hotdesk.others`).
     Admin,
+    /// The phone returned to its home Extension when a visitor logged out.
+    Home,
 }
 
 impl SessionOrigin {
@@ -469,6 +515,7 @@ impl SessionOrigin {
             Self::FeatureCode => "feature_code",
             Self::Api => "api",
             Self::Admin => "admin",
+            Self::Home => "home",
         }
     }
 
@@ -478,6 +525,7 @@ impl SessionOrigin {
             "feature_code" => Some(Self::FeatureCode),
             "api" => Some(Self::Api),
             "admin" => Some(Self::Admin),
+            "home" => Some(Self::Home),
             _ => None,
         }
     }
@@ -488,6 +536,7 @@ impl SessionOrigin {
             Self::FeatureCode => "*11",
             Self::Api => "API",
             Self::Admin => "admin",
+            Self::Home => "return to the home desk",
         }
     }
 }
@@ -532,6 +581,8 @@ pub struct Bindings {
     pub devices: BTreeMap<Uuid, DeviceFacts>,
     /// Locations by id.
     pub locations: BTreeMap<Uuid, LocationFacts>,
+    /// Extension groups by id.
+    pub groups: BTreeMap<Uuid, GroupFacts>,
     /// Active hot-desk sessions by device id.
     pub sessions: BTreeMap<Uuid, HotdeskSession>,
     /// Location sign-ins by Extension id.
@@ -556,6 +607,8 @@ pub struct SnapshotRows {
     pub locations: Vec<locations::Model>,
     /// The Extensions listed on its Locations.
     pub location_extensions: Vec<location_extensions::Model>,
+    /// Its Extension groups.
+    pub groups: Vec<extension_groups::Model>,
     /// Its active hot-desk sessions.
     pub sessions: Vec<HotdeskSession>,
     /// Its Location sign-ins.
@@ -600,6 +653,12 @@ impl Bindings {
                 .map(|d| (d.id, DeviceFacts::from(d)))
                 .collect(),
             locations,
+            groups: rows
+                .groups
+                .iter()
+                .filter(|g| g.domain_id == domain_id)
+                .map(|g| (g.id, GroupFacts::from(g)))
+                .collect(),
             sessions: BTreeMap::new(),
             sign_ins: BTreeMap::new(),
             registered: rows.registered,
@@ -727,6 +786,9 @@ mod tests {
             call_group: None,
             hotdesk_allowed: true,
             placeholder: false,
+            placeholder_rings: false,
+            internal_allow: None,
+            group_id: None,
             sip_registration_enabled: false,
             sip_secret_encrypted: None,
             max_registrations: 3,
@@ -813,6 +875,7 @@ mod tests {
                     extension_id: Uuid::from_u128(12),
                 },
             ],
+            groups: Vec::new(),
             sessions: vec![
                 session(20, 10, "2025-03-28T08:00:00Z"),
                 session(20, 11, "2025-03-28T09:00:00Z"),

@@ -58,6 +58,7 @@ impl Kit {
                 extensions: BTreeMap::new(),
                 devices: BTreeMap::new(),
                 locations: BTreeMap::new(),
+                groups: BTreeMap::new(),
                 sessions: BTreeMap::new(),
                 sign_ins: BTreeMap::new(),
                 registered: BTreeSet::new(),
@@ -98,9 +99,32 @@ impl Kit {
                 call_group: None,
                 hotdesk_allowed: true,
                 placeholder: false,
+                placeholder_rings: false,
+                internal_allow: None,
+                group_id: None,
                 sip_registration_enabled: false,
                 max_registrations: 3,
                 enabled: true,
+            },
+        );
+        id
+    }
+
+    /// A group with a logout action.
+    pub fn group(
+        &mut self,
+        name: &str,
+        mode: LoggedOutMode,
+        placeholder: Option<Uuid>,
+    ) -> Uuid {
+        let id = self.id();
+        self.b.groups.insert(
+            id,
+            super::snapshot::GroupFacts {
+                id,
+                name: name.into(),
+                logged_out_mode: mode,
+                placeholder_extension_id: placeholder,
             },
         );
         id
@@ -131,6 +155,8 @@ impl Kit {
                 logged_out_mode: LoggedOutMode::Inherit,
                 placeholder_extension_id: None,
                 auto_logout: AutoLogoutPolicy::Inherit,
+                home_extension_id: None,
+                last_extension_id: None,
                 enabled: true,
             },
         );

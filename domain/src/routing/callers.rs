@@ -12,6 +12,7 @@ use crate::bindings::identity::{
     CallingIdentity, EmergencyCallerId, calling_identity, extension_as_caller, extension_identity,
 };
 use crate::bindings::ring_plan::ExtensionRef;
+use crate::telephony::internal_allow::InternalAllow;
 use crate::telephony::policy::RecordingPolicy;
 
 /// Who is calling, as a dialplan request tells it (our own channel variables; a phone cannot
@@ -47,6 +48,9 @@ pub struct CallerFacts {
     pub outbound_number: Option<String>,
     /// Logged out (only emergency numbers and login codes).
     pub restricted: bool,
+    /// The internal numbers it may dial (none: every one), its Extension's list.
+    #[serde(skip)]
+    pub internal_allow: Option<InternalAllow>,
     /// Recording of the calls it places (its Extension's `recording.outbound`).
     #[serde(serialize_with = "crate::bindings::identity::recording_name")]
     pub record_outbound: RecordingPolicy,
@@ -80,7 +84,13 @@ impl CallerFacts {
                 name: l.name.clone(),
                 emergency_address: l.emergency_address.clone(),
             });
+        let internal_allow = identity
+            .effective_extension
+            .as_ref()
+            .and_then(|e| b.extensions.get(&e.id))
+            .and_then(|e| e.internal_allow.clone());
         Self {
+            internal_allow,
             device_id: identity.device_id,
             device_label: device.map(|d| d.label.clone()),
             extension: identity.effective_extension,
@@ -116,6 +126,7 @@ impl CallerFacts {
             outbound_name: None,
             outbound_number: None,
             restricted: false,
+            internal_allow: None,
             record_outbound: RecordingPolicy::Never,
             emergency: EmergencyCallerId {
                 name: b.settings.emergency_caller_id.name.clone(),

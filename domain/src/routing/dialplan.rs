@@ -306,6 +306,8 @@ pub enum Refusal {
     UnknownCaller,
     /// A logged-out phone dialled something other than an emergency number.
     LoggedOut,
+    /// The caller's Extension may not dial this internal number (its `internal_allow`).
+    InternalNotAllowed,
 }
 
 /// The answer to one lookup.
@@ -524,6 +526,23 @@ impl<X> DialPlan<X> {
             return self.emergency(facts, destination);
         }
         if self.routes.contains_key(destination) {
+            let barred = facts.is_some_and(|f| {
+                f.restricted
+                    || f.internal_allow
+                        .as_ref()
+                        .is_some_and(|allow| !allow.permits(destination))
+            });
+            if barred && !matches!(caller, CallerRef::InboundNumber(_)) {
+                return Decision::Refused {
+                    cause: HangupCause::OutgoingCallBarred,
+                    reason: if facts.is_some_and(|f| f.restricted) {
+                        Refusal::LoggedOut
+                    } else {
+                        Refusal::InternalNotAllowed
+                    },
+                    route: None,
+                };
+            }
             return self.dial(destination, hops);
         }
         if facts.is_some_and(|f| f.restricted) {
@@ -1170,6 +1189,7 @@ mod tests {
         use crate::routing::destination::Destination;
         use crate::routing::facts::NumberFacts;
         use crate::store::{calling_settings, gateways, outbound_route_gateways, outbound_routes};
+        use crate::telephony::internal_allow::InternalAllow;
 
         fn gateway(name: &str, enabled: bool) -> gateways::Model {
             gateways::Model {
@@ -1388,6 +1408,56 @@ mod tests {
                 ),
                 "logged in with DND and no toll class: still out"
             );
+        }
+
+        #[test]
+        fn a_phone_logged_out_to_a_placeholder_dials_what_the_placeholder_may() {
+            let mut k = Kit::new();
+            let reception = k.ext("100", "Reception");
+            let alice = k.ext("201", "Alice");
+            k.fixed("Reception desk", "d-100", reception);
+            k.fixed("Alice desk", "d-201", alice);
+            let lobby = k.ext("299", "Lobby");
+            k.ext_mut(lobby).placeholder = true;
+            k.ext_mut(lobby).toll_allow = String::new();
+            k.ext_mut(lobby).internal_allow = InternalAllow::parse(&["100".to_owned()]).ok();
+            k.b.settings.logged_out_mode = crate::telephony::policy::LoggedOutMode::Placeholder;
+            k.b.settings.placeholder_extension_id = Some(lobby);
+            let hot = k.hotdesk("Hot desk", "d-hot");
+            let rows = acme(&mut k);
+            let plan = DialPlan::compile(&k.b, &rows, at(NOW), |_, _| ());
+            let from = CallerRef::Device(hot);
+            assert_eq!(show(&plan.place(&from, "100", 0)), "ring 100");
+            assert_eq!(
+                show(&plan.place(&from, "201", 0)),
+                "refused OUTGOING_CALL_BARRED (InternalNotAllowed)"
+            );
+            assert!(
+                matches!(
+                    plan.place(&from, "030123456", 0),
+                    Decision::Refused {
+                        reason: Refusal::TollClass,
+                        ..
+                    }
+                ),
+                "outside numbers follow the placeholder's (empty) toll classes"
+            );
+            assert!(matches!(
+                plan.place(&from, "112", 0),
+                Decision::Outbound(OutboundCall {
+                    emergency: Some(_),
+                    ..
+                })
+            ));
+            // A carrier's call for a Number is not the placeholder's call.
+            assert_eq!(
+                show(&plan.place(&CallerRef::InboundNumber("+4930100".into()), "201", 0)),
+                "ring 201"
+            );
+            // Logged in, the phone dials as the person again.
+            k.login(hot, alice, "2025-03-28T08:00:00Z", SessionOrigin::Api);
+            let plan = DialPlan::compile(&k.b, &rows, at(NOW), |_, _| ());
+            assert_eq!(show(&plan.place(&from, "201", 0)), "ring 201");
         }
 
         #[test]

@@ -72,6 +72,9 @@ pub struct DevicePatch {
     pub auto_logout_hours: Option<Option<i32>>,
     /// `HH:MM` for `daily_at`.
     pub auto_logout_at: Option<Option<String>>,
+    /// The desk's own person (hot-desk devices only): a visitor's logout returns the phone to
+    /// this Extension. Setting it on a phone nobody is logged in to logs the person in.
+    pub home_extension_id: Option<Option<Uuid>>,
     /// In service.
     pub enabled: Option<bool>,
 }
@@ -126,6 +129,8 @@ pub fn new_row(domain_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> devices::
         auto_logout: AutoLogout::Inherit.as_str().to_owned(),
         auto_logout_hours: None,
         auto_logout_at: None,
+        home_extension_id: None,
+        last_extension_id: None,
         enabled: true,
         created_at: now,
         updated_at: now,
@@ -159,6 +164,9 @@ pub fn apply(row: &mut devices::Model, p: DevicePatch) {
         }
         if p.auto_logout.is_none() {
             row.auto_logout = AutoLogout::Inherit.as_str().to_owned();
+        }
+        if p.home_extension_id.is_none() {
+            row.home_extension_id = None;
         }
     }
     set(&mut row.owner_extension_id, p.owner_extension_id);
@@ -201,6 +209,7 @@ pub fn apply(row: &mut devices::Model, p: DevicePatch) {
     }
     set(&mut row.auto_logout_hours, p.auto_logout_hours);
     set(&mut row.auto_logout_at, p.auto_logout_at);
+    set(&mut row.home_extension_id, p.home_extension_id);
     set(&mut row.enabled, p.enabled);
 }
 
@@ -346,6 +355,14 @@ pub fn validate(row: &mut devices::Model) -> FieldErrors {
         );
     }
 
+    if fixed && row.home_extension_id.is_some() {
+        errors.add(
+            "home_extension_id",
+            "hotdesk_only",
+            "only a hot-desk device has a home Extension; a fixed device has its owner",
+        );
+    }
+
     if row
         .auto_logout_at
         .as_deref()
@@ -435,6 +452,12 @@ async fn validate_references<C: ConnectionTrait>(
         location_found,
         errors,
     );
+    if let Some(id) = row.home_extension_id
+        && before.is_none_or(|b| b.home_extension_id != Some(id))
+    {
+        let home = find_extension(db, row.domain_id, id).await?;
+        check_home(home.as_ref(), errors);
+    }
     Ok(References {
         owner_number: owner.map(|ext| ext.number),
     })
@@ -498,6 +521,29 @@ pub fn check_references(
             "not_found",
             "no such Location in this Domain",
         );
+    }
+}
+
+/// The rule for a new or changed home Extension (`home`: the Extension the row names in its
+/// Domain, `None`: not found): an Extension in service that may hot-desk.
+pub fn check_home(home: Option<&extensions::Model>, errors: &mut FieldErrors) {
+    match home {
+        None => errors.add(
+            "home_extension_id",
+            "not_found",
+            "no such Extension in this Domain",
+        ),
+        Some(ext) if ext.placeholder => errors.add(
+            "home_extension_id",
+            "is_placeholder",
+            "a placeholder Extension is nobody's desk",
+        ),
+        Some(ext) if !ext.hotdesk_allowed || !ext.enabled => errors.add(
+            "home_extension_id",
+            "hotdesk_not_allowed",
+            "the Extension is disabled or may not hot-desk",
+        ),
+        Some(_) => {}
     }
 }
 
@@ -680,6 +726,14 @@ async fn save(
         },
     )
     .await?;
+    // A new home on a phone nobody is logged in to: the person is at their desk.
+    let home_event = if saved.home_extension_id.is_some()
+        && before.as_ref().map(|b| b.home_extension_id) != Some(saved.home_extension_id)
+    {
+        super::settle::home_now(&txn, ctx, domain.id, saved.id).await?
+    } else {
+        None
+    };
     txn.commit().await?;
 
     let kind = if before.is_some() {
@@ -709,7 +763,8 @@ async fn save(
         // Another name or identity on the same registration: the phone re-reads its config.
         event = event.check_sync([saved.sip_username.clone()]);
     }
-    deps.bus.publish(ended.into_iter().chain([event]));
+    deps.bus
+        .publish(ended.into_iter().chain([event]).chain(home_event));
     Ok(saved)
 }
 

@@ -18,7 +18,7 @@ use crate::bindings::snapshot::SnapshotRows;
 use crate::error::{DomainError, DomainResult};
 use crate::routing::facts::{NumberFacts, RoutingRows};
 use crate::store::{
-    calling_settings, devices, domains, extensions, gateway_grants, gateways, hotdesk_sessions,
+    calling_settings, devices, domains, extension_groups, extensions, gateway_grants, gateways, hotdesk_sessions,
     location_extensions, location_sign_ins, locations, outbound_route_gateways, outbound_routes,
 };
 use crate::telephony::secrets::{SecretCipher, a1_hash};
@@ -125,7 +125,7 @@ pub async fn load_all<C: ConnectionTrait>(
     db: &C,
     cipher: &SecretCipher,
 ) -> DomainResult<Vec<DirectorySource>> {
-    let (domains, settings, extensions, devices, locations, listings, sessions, sign_ins) = tokio::try_join!(
+    let (domains, settings, extensions, devices, locations, listings, sessions, sign_ins, groups) = tokio::try_join!(
         domains::Entity::find().all(db),
         calling_settings::Entity::find().all(db),
         extensions::Entity::find().all(db),
@@ -136,6 +136,7 @@ pub async fn load_all<C: ConnectionTrait>(
             .filter(hotdesk_sessions::Column::EndedAt.is_null())
             .all(db),
         location_sign_ins::Entity::find().all(db),
+        extension_groups::Entity::find().all(db),
     )?;
     let (routes, route_gateways, all_gateways, grants) = tokio::try_join!(
         outbound_routes::Entity::find().all(db),
@@ -153,6 +154,7 @@ pub async fn load_all<C: ConnectionTrait>(
     let mut listings = group(listings, |l| l.domain_id);
     let mut sessions = group(sessions, |s| s.domain_id);
     let mut sign_ins = group(sign_ins, |s| s.domain_id);
+    let mut groups = group(groups, |g| g.domain_id);
 
     let rows: Vec<(SnapshotRows, RoutingRows)> = domains
         .into_iter()
@@ -168,6 +170,7 @@ pub async fn load_all<C: ConnectionTrait>(
                 devices: devices.remove(&id).unwrap_or_default(),
                 locations: locations.remove(&id).unwrap_or_default(),
                 location_extensions: listings.remove(&id).unwrap_or_default(),
+                groups: groups.remove(&id).unwrap_or_default(),
                 sessions: sessions
                     .remove(&id)
                     .unwrap_or_default()

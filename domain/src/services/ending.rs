@@ -14,10 +14,11 @@ use uuid::Uuid;
 
 use super::Context;
 use super::audit;
+use super::settle::{Left, settle};
 use crate::bindings::hotdesk::{ChangeCause, EndReason};
 use crate::error::DomainResult;
 use crate::events::{ChangeEvent, ChangeKind};
-use crate::store::{calling_settings, devices, extensions, hotdesk_sessions, location_sign_ins};
+use crate::store::{devices, extensions, hotdesk_sessions, location_sign_ins};
 
 /// What ends: the sessions on these devices or of these Extensions, the sign-ins of these
 /// Extensions or to these Locations.
@@ -75,12 +76,8 @@ async fn end_sessions<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let reason = EndReason::Invalidated { cause };
-    let full_by_default = calling_settings::Entity::find_by_id(domain_id)
-        .one(txn)
-        .await?
-        .is_none_or(|s| s.logged_out_mode == "full");
     let mut events = Vec::with_capacity(rows.len());
-    for row in rows {
+    for row in &rows {
         hotdesk_sessions::Entity::update_many()
             .col_expr(hotdesk_sessions::Column::EndedAt, Expr::value(ctx.now))
             .col_expr(
@@ -120,36 +117,57 @@ async fn end_sessions<C: ConnectionTrait>(
             },
         )
         .await?;
-        let mut event = ChangeEvent::new(
-            domain_id,
-            sip_domain,
-            ChangeKind::SessionEnded,
-            row.device_id,
-            ctx.now,
-        )
-        .refresh(number);
-        // A phone that stays a hot-desk phone falls back to its logged-out mode; a device
-        // made fixed, disabled or deleted is handled by that change's own event.
-        if !cause.concerns_the_device() {
-            let device = devices::Entity::find_by_id(row.device_id)
+        events.push(
+            ChangeEvent::new(
+                domain_id,
+                sip_domain,
+                ChangeKind::SessionEnded,
+                row.device_id,
+                ctx.now,
+            )
+            .refresh(number),
+        );
+    }
+    // A phone that stays a hot-desk phone returns to its home Extension or falls back to its
+    // logout action; a device made fixed, disabled or deleted is handled by that change's own
+    // event, and an Extension taken out of service is not sent back anywhere.
+    let pairs: Vec<(Uuid, Uuid)> = rows.iter().map(|r| (r.device_id, r.extension_id)).collect();
+    let devices_changed: Vec<Uuid> = if cause.concerns_the_device() {
+        rows.iter().map(|r| r.device_id).collect()
+    } else {
+        Vec::new()
+    };
+    let settled = settle(
+        txn,
+        ctx,
+        domain_id,
+        Left {
+            sessions: &pairs,
+            keep_devices: &devices_changed,
+            barred: ending.extensions,
+        },
+    )
+    .await?;
+    if !cause.concerns_the_device() {
+        for (event, row) in events.iter_mut().zip(&rows) {
+            let Some(device) = devices::Entity::find_by_id(row.device_id)
                 .filter(devices::Column::DomainId.eq(domain_id))
                 .one(txn)
-                .await?;
-            if let Some(device) = device {
-                let full = match device.logged_out_mode.as_str() {
-                    "full" => true,
-                    "placeholder" => false,
-                    _ => full_by_default,
-                };
-                event = if full {
-                    event.drop_registrations([device.sip_username])
-                } else {
-                    event.check_sync([device.sip_username])
-                };
-            }
+                .await?
+            else {
+                continue;
+            };
+            let users = [device.sip_username];
+            *event = if settled.home.contains(&row.device_id) {
+                event.clone().refresh(users)
+            } else if settled.full.contains(&row.device_id) {
+                event.clone().drop_registrations(users)
+            } else {
+                event.clone().check_sync(users)
+            };
         }
-        events.push(event);
     }
+    events.extend(settled.events);
     Ok(events)
 }
 

@@ -22,9 +22,10 @@ use crate::identity::password::hash_secret;
 use crate::identity::permissions::Permission;
 use crate::pagination::{Page, PageRequest, fetch_page};
 use crate::store::{
-    calling_settings as settings_store, devices, domains, extensions, location_extensions,
-    role_assignments, search,
+    calling_settings as settings_store, devices, domains, extension_groups, extensions,
+    location_extensions, role_assignments, search,
 };
+use crate::telephony::internal_allow::InternalAllow;
 use crate::telephony::policy::RecordingPolicy;
 use crate::telephony::secrets::{SecretCipher, generate_sip_secret};
 use crate::telephony::values::{
@@ -92,6 +93,12 @@ pub struct ExtensionPatch {
     pub hotdesk_allowed: Option<bool>,
     /// Stands in for logged-out phones.
     pub placeholder: Option<bool>,
+    /// A placeholder whose logged-out phones ring when it is called.
+    pub placeholder_rings: Option<bool>,
+    /// The internal numbers it may dial (`Some(None)`: every one).
+    pub internal_allow: Option<Option<Vec<String>>>,
+    /// Its hot-desk group (`Some(None)`: none).
+    pub group_id: Option<Option<Uuid>>,
     /// Direct SIP registration on or off.
     pub sip_registration_enabled: Option<bool>,
     /// Cap on simultaneous direct registrations (1–20).
@@ -145,6 +152,9 @@ fn new_row(domain_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> extensions::M
         call_group: None,
         hotdesk_allowed: true,
         placeholder: false,
+        placeholder_rings: false,
+        internal_allow: None,
+        group_id: None,
         sip_registration_enabled: false,
         sip_secret_encrypted: None,
         max_registrations: 3,
@@ -173,7 +183,7 @@ fn apply_forward(
 }
 
 /// Applies a patch (except the PIN, which is hashed separately).
-fn apply(row: &mut extensions::Model, p: ExtensionPatch) {
+pub(crate) fn apply(row: &mut extensions::Model, p: ExtensionPatch) {
     set(&mut row.number, p.number);
     set(&mut row.display_name, p.display_name);
     set(&mut row.internal_caller_id_name, p.internal_caller_id_name);
@@ -227,6 +237,12 @@ fn apply(row: &mut extensions::Model, p: ExtensionPatch) {
     set(&mut row.call_group, p.call_group);
     set(&mut row.hotdesk_allowed, p.hotdesk_allowed);
     set(&mut row.placeholder, p.placeholder);
+    set(&mut row.placeholder_rings, p.placeholder_rings);
+    if let Some(list) = p.internal_allow {
+        // Stored as given; `validate` parses and normalises it.
+        row.internal_allow = list.map(|l| serde_json::Value::from(l).to_string());
+    }
+    set(&mut row.group_id, p.group_id);
     set(
         &mut row.sip_registration_enabled,
         p.sip_registration_enabled,
@@ -392,6 +408,30 @@ pub fn validate(
     normalise_optional(&mut errors, "call_group", &mut row.call_group, |v| {
         CallGroup::parse(v).map(|x| x.into_string())
     });
+    if let Some(stored) = row.internal_allow.as_deref() {
+        let list: Result<Vec<String>, _> = serde_json::from_str(stored);
+        match list.map_err(|_| {
+            FieldError::new(
+                "internal_allow",
+                "invalid_type",
+                "a list of extension numbers and ranges",
+            )
+        }) {
+            Ok(list) => {
+                if let Some(allow) = errors.check("internal_allow", InternalAllow::parse(&list)) {
+                    row.internal_allow = Some(allow.to_stored());
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if row.placeholder_rings && !row.placeholder {
+        errors.add(
+            "placeholder_rings",
+            "placeholder_only",
+            "only a placeholder Extension rings its logged-out phones",
+        );
+    }
     if row.placeholder {
         if row.user_id.is_some() {
             errors.add(
@@ -460,7 +500,7 @@ impl NumberingRules {
 
 /// Checks the references that need the database: the linked User must hold a role in this
 /// Domain.
-async fn validate_references<C: ConnectionTrait>(
+pub(crate) async fn validate_references<C: ConnectionTrait>(
     db: &C,
     row: &extensions::Model,
     errors: &mut FieldErrors,
@@ -475,12 +515,21 @@ async fn validate_references<C: ConnectionTrait>(
             errors.add("user_id", "not_found", "no such User in this Domain");
         }
     }
+    if let Some(group_id) = row.group_id {
+        let found = extension_groups::Entity::find_by_id(group_id)
+            .filter(extension_groups::Column::DomainId.eq(row.domain_id))
+            .count(db)
+            .await?;
+        if found == 0 {
+            errors.add("group_id", "not_found", "no such group in this Domain");
+        }
+    }
     Ok(())
 }
 
 /// The SIP users whose directory answer depends on this Extension: its own number and the
 /// devices it owns or stands in for.
-async fn dependent_sip_users<C: ConnectionTrait>(
+pub(crate) async fn dependent_sip_users<C: ConnectionTrait>(
     db: &C,
     ext: &extensions::Model,
 ) -> DomainResult<Vec<String>> {
@@ -489,19 +538,25 @@ async fn dependent_sip_users<C: ConnectionTrait>(
     Ok(users)
 }
 
-/// The SIP users of the Devices that show the Extension's identity (owned, or its placeholder
-/// while logged out).
-async fn dependent_devices<C: ConnectionTrait>(
+/// The SIP users of the Devices that show the Extension's identity or depend on it: owned,
+/// its home desks, the phones it logged out of last (its group's logout action applies), and
+/// for a placeholder every hot-desk phone (any of them may be logged out to it, through a
+/// group, the phone or the Domain).
+pub(crate) async fn dependent_devices<C: ConnectionTrait>(
     db: &C,
     ext: &extensions::Model,
 ) -> DomainResult<Vec<String>> {
+    let mut which = Condition::any()
+        .add(devices::Column::OwnerExtensionId.eq(ext.id))
+        .add(devices::Column::PlaceholderExtensionId.eq(ext.id))
+        .add(devices::Column::HomeExtensionId.eq(ext.id))
+        .add(devices::Column::LastExtensionId.eq(ext.id));
+    if ext.placeholder {
+        which = which.add(devices::Column::Mode.eq("hotdesk"));
+    }
     let devices = devices::Entity::find()
         .filter(devices::Column::DomainId.eq(ext.domain_id))
-        .filter(
-            Condition::any()
-                .add(devices::Column::OwnerExtensionId.eq(ext.id))
-                .add(devices::Column::PlaceholderExtensionId.eq(ext.id)),
-        )
+        .filter(which)
         .all(db)
         .await?;
     Ok(devices.into_iter().map(|d| d.sip_username).collect())
@@ -731,7 +786,10 @@ async fn save(
 
 /// True when a person's Extension is bound in ways a placeholder cannot be: owning fixed
 /// devices, or being listed as allowed to sign in to a Location.
-async fn person_in_use<C: ConnectionTrait>(db: &C, ext: &extensions::Model) -> DomainResult<bool> {
+pub(crate) async fn person_in_use<C: ConnectionTrait>(
+    db: &C,
+    ext: &extensions::Model,
+) -> DomainResult<bool> {
     let owned = devices::Entity::find()
         .filter(devices::Column::DomainId.eq(ext.domain_id))
         .filter(devices::Column::OwnerExtensionId.eq(ext.id))
@@ -745,7 +803,7 @@ async fn person_in_use<C: ConnectionTrait>(db: &C, ext: &extensions::Model) -> D
     Ok(owned + listed > 0)
 }
 
-async fn placeholder_in_use<C: ConnectionTrait>(
+pub(crate) async fn placeholder_in_use<C: ConnectionTrait>(
     db: &C,
     ext: &extensions::Model,
 ) -> DomainResult<bool> {
@@ -758,7 +816,12 @@ async fn placeholder_in_use<C: ConnectionTrait>(
         .filter(settings_store::Column::PlaceholderExtensionId.eq(ext.id))
         .count(db)
         .await?;
-    Ok(devices + settings > 0)
+    let groups = extension_groups::Entity::find()
+        .filter(extension_groups::Column::DomainId.eq(ext.domain_id))
+        .filter(extension_groups::Column::PlaceholderExtensionId.eq(ext.id))
+        .count(db)
+        .await?;
+    Ok(devices + settings + groups > 0)
 }
 
 /// Reads one Extension (`extensions.read`).
@@ -893,6 +956,25 @@ pub async fn delete(
         .await?
         .rows_affected
         > 0;
+    let groups_cleared: Vec<Uuid> = extension_groups::Entity::find()
+        .filter(extension_groups::Column::DomainId.eq(domain_id))
+        .filter(extension_groups::Column::PlaceholderExtensionId.eq(id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    extension_groups::Entity::update_many()
+        .col_expr(extension_groups::Column::LoggedOutMode, Expr::value("inherit"))
+        .col_expr(
+            extension_groups::Column::PlaceholderExtensionId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .col_expr(extension_groups::Column::UpdatedAt, Expr::value(ctx.now))
+        .filter(extension_groups::Column::DomainId.eq(domain_id))
+        .filter(extension_groups::Column::PlaceholderExtensionId.eq(id))
+        .exec(&txn)
+        .await?;
     let ids = [id];
     let ending = Ending {
         extensions: &ids,
@@ -908,6 +990,18 @@ pub async fn delete(
         ChangeCause::ExtensionDeleted,
     )
     .await?;
+    // Nobody's desk any more, and nobody who logged out.
+    for column in [
+        devices::Column::HomeExtensionId,
+        devices::Column::LastExtensionId,
+    ] {
+        devices::Entity::update_many()
+            .col_expr(column, Expr::value(Option::<Uuid>::None))
+            .filter(devices::Column::DomainId.eq(domain_id))
+            .filter(column.eq(id))
+            .exec(&txn)
+            .await?;
+    }
     extensions::Entity::delete_by_id(id).exec(&txn).await?;
     // Read again after the delete: a Number pointed at it meanwhile (it waited for the
     // Extension's row, PostgreSQL) is seen now.
@@ -935,6 +1029,7 @@ pub async fn delete(
                 "unbound_devices": owned_ids,
                 "placeholder_cleared_devices": placeholder_ids,
                 "placeholder_cleared_in_settings": settings_cleared,
+                "placeholder_cleared_in_groups": groups_cleared,
                 "cleared_numbers": cleared_numbers,
             })),
         },

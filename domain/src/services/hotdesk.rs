@@ -32,6 +32,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::settle::{Left, Settled, settle};
 use super::{Context, audit, snapshot, throttle};
 use crate::bindings::Bindings;
 use crate::bindings::hotdesk::{
@@ -47,7 +48,6 @@ use crate::identity::authz::{Actor, authorize, can, visible_domains};
 use crate::identity::password::verify_secret;
 use crate::identity::permissions::Permission;
 use crate::store::{devices, extensions, hotdesk_sessions};
-use crate::telephony::policy::LoggedOutMode;
 
 /// How often a use case decides again after losing a race to a concurrent change.
 const ATTEMPTS: usize = 3;
@@ -487,14 +487,6 @@ fn race_answer(last: Option<DomainError>) -> DomainError {
     }
 }
 
-/// The logged-out mode that applies to a device of the snapshot.
-fn logged_out_mode(b: &Bindings, device_id: Uuid) -> LoggedOutMode {
-    match b.devices.get(&device_id).map(|d| d.logged_out_mode) {
-        Some(LoggedOutMode::Inherit) | None => b.settings.logged_out_mode,
-        Some(mode) => mode,
-    }
-}
-
 /// Ends one still-active session row inside `txn`; `session_changed` when it is gone already.
 async fn end_row<C: ConnectionTrait>(
     txn: &C,
@@ -587,14 +579,17 @@ fn number(b: &Bindings, extension_id: Uuid) -> Vec<String> {
         .collect()
 }
 
-/// The events of ended sessions; `restarted` are devices that get a new session at once.
+/// The events of ended sessions; `restarted` are devices that get a new session at once,
+/// `settled` says what the others became (followed by the events of its home sessions).
 pub(crate) fn end_events(
     b: &Bindings,
     ends: &[SessionEnd],
     restarted: &BTreeSet<Uuid>,
+    settled: &Settled,
     now: DateTime<Utc>,
 ) -> Vec<ChangeEvent> {
-    ends.iter()
+    let mut events: Vec<ChangeEvent> = ends
+        .iter()
         .map(|end| {
             let s = &end.session;
             let event = ChangeEvent::new(
@@ -605,18 +600,25 @@ pub(crate) fn end_events(
                 now,
             )
             .refresh(number(b, s.extension_id));
-            if !restarted.contains(&s.device_id)
-                && logged_out_mode(b, s.device_id) == LoggedOutMode::Full
-            {
-                event.drop_registrations(sip_user(b, s.device_id))
-            } else if restarted.contains(&s.device_id) {
-                // The same phone logs in again: the new session's event asks it to re-sync.
+            if restarted.contains(&s.device_id) || settled.home.contains(&s.device_id) {
+                // A new session on the same phone: its own event asks it to re-sync.
                 event.refresh(sip_user(b, s.device_id))
+            } else if settled.full.contains(&s.device_id) {
+                event.drop_registrations(sip_user(b, s.device_id))
             } else {
                 // Logged out to its placeholder: same registration, another identity.
                 event.check_sync(sip_user(b, s.device_id))
             }
         })
+        .collect();
+    events.extend(settled.events.iter().cloned());
+    events
+}
+
+/// The `(device, extension)` pairs of ended sessions, for [`settle`].
+pub(crate) fn left_pairs(ends: &[SessionEnd]) -> Vec<(Uuid, Uuid)> {
+    ends.iter()
+        .map(|e| (e.session.device_id, e.session.extension_id))
         .collect()
 }
 
@@ -661,6 +663,18 @@ async fn apply_login(
     }
     .insert(&txn)
     .await?;
+    let pairs = left_pairs(&ends);
+    let settled = settle(
+        &txn,
+        ctx,
+        b.domain.id,
+        Left {
+            sessions: &pairs,
+            keep_devices: &[session.device_id],
+            barred: &[],
+        },
+    )
+    .await?;
     audit::record(
         &txn,
         ctx,
@@ -684,7 +698,7 @@ async fn apply_login(
     .await?;
     txn.commit().await?;
     let restarted: BTreeSet<Uuid> = [session.device_id].into();
-    let mut events = end_events(b, &ends, &restarted, ctx.now);
+    let mut events = end_events(b, &ends, &restarted, &settled, ctx.now);
     events.push(
         ChangeEvent::new(
             b.domain.id,
@@ -833,8 +847,19 @@ pub(crate) async fn end_sessions(
     for end in ends {
         end_row(&txn, ctx, b, end).await?;
     }
+    let pairs = left_pairs(ends);
+    let settled = settle(
+        &txn,
+        ctx,
+        b.domain.id,
+        Left {
+            sessions: &pairs,
+            ..Left::default()
+        },
+    )
+    .await?;
     txn.commit().await?;
     deps.bus
-        .publish(end_events(b, ends, &BTreeSet::new(), ctx.now));
+        .publish(end_events(b, ends, &BTreeSet::new(), &settled, ctx.now));
     Ok(ends.len())
 }

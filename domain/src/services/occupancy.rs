@@ -17,7 +17,8 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::hotdesk::{Deps, end_events, end_row_if_active};
+use super::hotdesk::{Deps, end_events, end_row_if_active, left_pairs};
+use super::settle::{Left, settle};
 use super::{Context, audit, snapshot};
 use crate::bindings::Bindings;
 use crate::bindings::hotdesk::{EndReason, SessionEnd};
@@ -364,8 +365,23 @@ pub async fn end(
             ended.sign_ins.push(s);
         }
     }
+    // The people an admin ends sessions for are not sent back to their desks; the desks
+    // they leave return to their own people.
+    let pairs = left_pairs(&ends);
+    let leavers: Vec<Uuid> = pairs.iter().map(|(_, e)| *e).collect();
+    let settled = settle(
+        &txn,
+        ctx,
+        domain_id,
+        Left {
+            sessions: &pairs,
+            keep_devices: &[],
+            barred: &leavers,
+        },
+    )
+    .await?;
     txn.commit().await?;
-    let mut batch = end_events(&b, &ends, &BTreeSet::new(), ctx.now);
+    let mut batch = end_events(&b, &ends, &BTreeSet::new(), &settled, ctx.now);
     batch.extend(events);
     if !batch.is_empty() {
         deps.bus.publish(batch);

@@ -16,7 +16,7 @@ use crate::bindings::Bindings;
 use crate::bindings::snapshot::{HotdeskSession, LocationSignIn, SessionOrigin, SnapshotRows};
 use crate::error::{DomainError, DomainResult};
 use crate::store::{
-    devices, domains, extensions, hotdesk_sessions, location_extensions, location_sign_ins,
+    devices, domains, extension_groups, extensions, hotdesk_sessions, location_extensions, location_sign_ins,
     locations,
 };
 
@@ -81,8 +81,17 @@ pub async fn load_rows<C: ConnectionTrait>(
     db: &C,
     domain_id: Uuid,
 ) -> DomainResult<Option<SnapshotRows>> {
-    let (domain, settings, extensions, devices, locations, location_extensions, sessions, sign_ins) =
-        tokio::try_join!(
+    let (
+        domain,
+        settings,
+        extensions,
+        devices,
+        locations,
+        location_extensions,
+        sessions,
+        sign_ins,
+        groups,
+    ) = tokio::try_join!(
             domains::Entity::find_by_id(domain_id).one(db),
             crate::store::calling_settings::Entity::find_by_id(domain_id).one(db),
             extensions::Entity::find()
@@ -104,6 +113,9 @@ pub async fn load_rows<C: ConnectionTrait>(
             location_sign_ins::Entity::find()
                 .filter(location_sign_ins::Column::DomainId.eq(domain_id))
                 .all(db),
+            extension_groups::Entity::find()
+                .filter(extension_groups::Column::DomainId.eq(domain_id))
+                .all(db),
         )?;
     Ok(domain.map(|domain| SnapshotRows {
         domain,
@@ -112,6 +124,7 @@ pub async fn load_rows<C: ConnectionTrait>(
         devices,
         locations,
         location_extensions,
+        groups,
         sessions: sessions.iter().map(session_of).collect(),
         sign_ins: sign_ins.iter().map(sign_in_of).collect(),
         registered: BTreeSet::new(),

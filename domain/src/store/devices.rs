@@ -47,6 +47,10 @@ pub struct Model {
     pub auto_logout_hours: Option<i32>,
     /// `HH:MM` for `daily_at`.
     pub auto_logout_at: Option<String>,
+    /// The desk's own person: a visitor's logout returns the phone to this Extension.
+    pub home_extension_id: Option<Uuid>,
+    /// Who logged out of the phone last (their group's logout action applies).
+    pub last_extension_id: Option<Uuid>,
     /// In service.
     pub enabled: bool,
     /// Created.

@@ -67,6 +67,13 @@ pub struct Model {
     pub hotdesk_allowed: bool,
     /// Stands in for logged-out phones.
     pub placeholder: bool,
+    /// A placeholder whose logged-out phones ring when it is called.
+    pub placeholder_rings: bool,
+    /// The internal numbers it may dial: a JSON list of numbers and ranges (`"200-299"`);
+    /// none means every one.
+    pub internal_allow: Option<String>,
+    /// Its hot-desk group, if any.
+    pub group_id: Option<Uuid>,
     /// May register directly with its own SIP credentials.
     pub sip_registration_enabled: bool,
     /// Its SIP secret, encrypted.

@@ -11,6 +11,7 @@ pub mod calling_settings;
 pub mod calls;
 pub mod devices;
 pub mod domains;
+pub mod extension_groups;
 pub mod extensions;
 pub mod gateway_grants;
 pub mod gateways;

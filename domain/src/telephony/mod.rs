@@ -3,6 +3,7 @@
 //! The value types here parse untrusted input into values that are valid by construction;
 //! the services persist them.
 
+pub mod internal_allow;
 pub mod policy;
 pub mod secrets;
 pub mod values;

@@ -653,6 +653,7 @@ pub fn refused_document(
         Refusal::NoGateway => "no_gateway",
         Refusal::UnknownCaller => "unknown_caller",
         Refusal::LoggedOut => "logged_out",
+        Refusal::InternalNotAllowed => "internal_not_allowed",
     };
     action(
         &mut out,
