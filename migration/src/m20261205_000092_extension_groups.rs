@@ -54,7 +54,10 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_extension_groups_placeholder")
-                            .from(ExtensionGroups::Table, ExtensionGroups::PlaceholderExtensionId)
+                            .from(
+                                ExtensionGroups::Table,
+                                ExtensionGroups::PlaceholderExtensionId,
+                            )
                             .to(Extensions::Table, Extensions::Id)
                             .on_delete(ForeignKeyAction::SetNull),
                     )
@@ -97,6 +100,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        allow_home_sessions(manager).await?;
         for column in [
             uuid_null(Devices::HomeExtensionId),
             uuid_null(Devices::LastExtensionId),
@@ -151,6 +155,74 @@ impl MigrationTrait for Migration {
             .drop_table(Table::drop().table(ExtensionGroups::Table).to_owned())
             .await
     }
+}
+
+/// Lets a hot-desk session start `home` (the phone returned to its home Extension): the
+/// CHECK on `hotdesk_sessions.started_via` gains the value. PostgreSQL swaps the constraint;
+/// SQLite, which cannot alter one, rebuilds the table from its own definition (same columns,
+/// keys and indexes) with the wider CHECK.
+async fn allow_home_sessions(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    match manager.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            db.execute_unprepared(
+                "DO $$ DECLARE c text; BEGIN \
+                   FOR c IN SELECT conname FROM pg_constraint \
+                     WHERE conrelid = 'hotdesk_sessions'::regclass AND contype = 'c' \
+                       AND pg_get_constraintdef(oid) LIKE '%started_via%' LOOP \
+                     EXECUTE format('ALTER TABLE hotdesk_sessions DROP CONSTRAINT %I', c); \
+                   END LOOP; END $$",
+            )
+            .await?;
+            db.execute_unprepared(
+                "ALTER TABLE hotdesk_sessions ADD CONSTRAINT ck_hotdesk_sessions_started_via \
+                 CHECK (started_via IN ('feature_code', 'api', 'admin', 'home'))",
+            )
+            .await?;
+        }
+        _ => {
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    manager.get_database_backend(),
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'hotdesk_sessions'",
+                ))
+                .await?
+                .ok_or_else(|| DbErr::Custom("hotdesk_sessions is missing".into()))?;
+            let sql: String = row.try_get("", "sql")?;
+            let old_check = "'admin')";
+            if !sql.contains(old_check) || !sql.contains("\"hotdesk_sessions\"") {
+                return Err(DbErr::Custom(format!(
+                    "unexpected definition of hotdesk_sessions: {sql}"
+                )));
+            }
+            let rebuilt = sql
+                .replacen("\"hotdesk_sessions\"", "\"hotdesk_sessions_rebuilt\"", 1)
+                .replacen(old_check, "'admin', 'home')", 1);
+            let indexes: Vec<String> = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    manager.get_database_backend(),
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' \
+                     AND tbl_name = 'hotdesk_sessions' AND sql IS NOT NULL",
+                ))
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String>("", "sql"))
+                .collect::<Result<_, _>>()?;
+            // One batch on one connection: the pool must not see the table half-rebuilt.
+            let mut batch = format!(
+                "{rebuilt}; \
+                 INSERT INTO hotdesk_sessions_rebuilt SELECT * FROM hotdesk_sessions; \
+                 DROP TABLE hotdesk_sessions; \
+                 ALTER TABLE hotdesk_sessions_rebuilt RENAME TO hotdesk_sessions;"
+            );
+            for index in indexes {
+                batch.push_str(&index);
+                batch.push(';');
+            }
+            db.execute_unprepared(&batch).await?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(DeriveIden)]

@@ -185,10 +185,11 @@ impl From<store::Model> for ExtensionDto {
             hotdesk_allowed: e.hotdesk_allowed,
             placeholder: e.placeholder,
             placeholder_rings: e.placeholder_rings,
-            internal_allow: switchboard_domain::telephony::internal_allow::InternalAllow::from_stored(
-                e.internal_allow.as_deref(),
-            )
-            .map(|a| a.texts()),
+            internal_allow:
+                switchboard_domain::telephony::internal_allow::InternalAllow::from_stored(
+                    e.internal_allow.as_deref(),
+                )
+                .map(|a| a.texts()),
             group_id: e.group_id,
             sip_registration: SipRegistration {
                 enabled: e.sip_registration_enabled,

@@ -1190,11 +1190,18 @@ mod tests {
     fn a_home_desk_takes_visitors_returns_to_its_person_and_never_logs_out_by_itself() {
         let mut d = domain();
         d.kit.device_mut(d.desk4).home_extension_id = Some(d.alice);
-        d.kit
-            .login(d.desk4, d.alice, "2025-03-28T07:00:00Z", SessionOrigin::Home);
+        d.kit.login(
+            d.desk4,
+            d.alice,
+            "2025-03-28T07:00:00Z",
+            SessionOrigin::Home,
+        );
         // Bob, with his PIN and no admin right, takes Alice's desk.
         assert_eq!(
-            describe(&d.kit, decide_login(&d.kit.b, &login(d.desk4, d.bob, false))),
+            describe(
+                &d.kit,
+                decide_login(&d.kit.b, &login(d.desk4, d.bob, false))
+            ),
             "start Desk 4 for 202 at 2025-03-28 14:00:00 UTC via api; end Desk 4/201 (a visitor logged in to the home desk)"
         );
         // Alice at home is never due; Bob at Desk 5 is.

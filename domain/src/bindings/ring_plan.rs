@@ -37,11 +37,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::identity::logged_out_placeholder;
 use super::snapshot::{
     Bindings, DEFAULT_LOCATION_LEG_TIMEOUT_SECS, DeviceFacts, ExtensionFacts,
     FALLBACK_RING_TIMEOUT_SECS, SessionOrigin,
 };
-use super::identity::logged_out_placeholder;
 use super::{clock_time, ordinal};
 use crate::telephony::policy::{DeviceMode, RingStrategy};
 
@@ -1018,7 +1018,12 @@ mod tests {
                     k.hotdesk("Desk 4", "dhot4");
                     let busy = k.hotdesk("Desk 6", "dhot6");
                     let a = k.ext("201", "Alice");
-                    k.login(busy, a, "2025-03-28T09:02:00Z", super::super::snapshot::SessionOrigin::Api);
+                    k.login(
+                        busy,
+                        a,
+                        "2025-03-28T09:02:00Z",
+                        super::super::snapshot::SessionOrigin::Api,
+                    );
                     let full = k.hotdesk("Desk 7", "dhot7");
                     k.device_mut(full).logged_out_mode =
                         crate::telephony::policy::LoggedOutMode::Full;
@@ -1026,7 +1031,9 @@ mod tests {
                 },
                 shape: r#"dhot4 "logged-out phone Desk 4", dhot5 "logged-out phone Desk 5""#,
                 outcome: "ring; no answer → unavailable; busy → busy; not registered → unavailable",
-                dial: Some("${sofia_contact(*/dhot4@acme.example.net)},${sofia_contact(*/dhot5@acme.example.net)}"),
+                dial: Some(
+                    "${sofia_contact(*/dhot4@acme.example.net)},${sofia_contact(*/dhot5@acme.example.net)}",
+                ),
             },
             Case {
                 name: "logged-out phones do not ring for the placeholder",

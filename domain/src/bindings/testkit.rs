@@ -111,12 +111,7 @@ impl Kit {
     }
 
     /// A group with a logout action.
-    pub fn group(
-        &mut self,
-        name: &str,
-        mode: LoggedOutMode,
-        placeholder: Option<Uuid>,
-    ) -> Uuid {
+    pub fn group(&mut self, name: &str, mode: LoggedOutMode, placeholder: Option<Uuid>) -> Uuid {
         let id = self.id();
         self.b.groups.insert(
             id,

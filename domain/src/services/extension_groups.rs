@@ -273,7 +273,11 @@ async fn save(
     errors.into_result()?;
     let txn = crate::db::begin_write(db).await?;
     let saved = match &before {
-        None => extension_groups::ActiveModel::from(row).insert(&txn).await?,
+        None => {
+            extension_groups::ActiveModel::from(row)
+                .insert(&txn)
+                .await?
+        }
         Some(_) => row.into_active_model().reset_all().update(&txn).await?,
     };
     audit::record(
@@ -346,8 +350,8 @@ pub async fn list(
     page: &PageRequest,
 ) -> DomainResult<Page<GroupView>> {
     scope::enter(db, ctx, domain_id, Permission::ExtensionsRead).await?;
-    let mut query = extension_groups::Entity::find()
-        .filter(extension_groups::Column::DomainId.eq(domain_id));
+    let mut query =
+        extension_groups::Entity::find().filter(extension_groups::Column::DomainId.eq(domain_id));
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         query = query.filter(
             Expr::expr(Func::lower(Expr::col(extension_groups::Column::Name)))
@@ -390,14 +394,19 @@ pub async fn delete(
         });
     }
     let released = extensions::Entity::update_many()
-        .col_expr(extensions::Column::GroupId, Expr::value(Option::<Uuid>::None))
+        .col_expr(
+            extensions::Column::GroupId,
+            Expr::value(Option::<Uuid>::None),
+        )
         .col_expr(extensions::Column::UpdatedAt, Expr::value(ctx.now))
         .filter(extensions::Column::DomainId.eq(domain_id))
         .filter(extensions::Column::GroupId.eq(id))
         .exec(&txn)
         .await?
         .rows_affected;
-    extension_groups::Entity::delete_by_id(id).exec(&txn).await?;
+    extension_groups::Entity::delete_by_id(id)
+        .exec(&txn)
+        .await?;
     audit::record(
         &txn,
         ctx,

@@ -535,20 +535,41 @@ pub(crate) async fn dependent_sip_users<C: ConnectionTrait>(
 ) -> DomainResult<Vec<String>> {
     let mut users = vec![ext.number.clone()];
     users.extend(dependent_devices(db, ext).await?);
+    for user in depending_devices(db, ext).await? {
+        if !users.contains(&user) {
+            users.push(user);
+        }
+    }
     Ok(users)
 }
 
-/// The SIP users of the Devices that show the Extension's identity or depend on it: owned,
+/// The SIP users of the Devices that show the Extension's identity (owned, or its placeholder
+/// while logged out): they re-read their configuration when its name or number changes.
+async fn dependent_devices<C: ConnectionTrait>(
+    db: &C,
+    ext: &extensions::Model,
+) -> DomainResult<Vec<String>> {
+    let devices = devices::Entity::find()
+        .filter(devices::Column::DomainId.eq(ext.domain_id))
+        .filter(
+            Condition::any()
+                .add(devices::Column::OwnerExtensionId.eq(ext.id))
+                .add(devices::Column::PlaceholderExtensionId.eq(ext.id)),
+        )
+        .all(db)
+        .await?;
+    Ok(devices.into_iter().map(|d| d.sip_username).collect())
+}
+
+/// The SIP users of the Devices whose directory entry depends on the Extension besides those:
 /// its home desks, the phones it logged out of last (its group's logout action applies), and
 /// for a placeholder every hot-desk phone (any of them may be logged out to it, through a
 /// group, the phone or the Domain).
-pub(crate) async fn dependent_devices<C: ConnectionTrait>(
+async fn depending_devices<C: ConnectionTrait>(
     db: &C,
     ext: &extensions::Model,
 ) -> DomainResult<Vec<String>> {
     let mut which = Condition::any()
-        .add(devices::Column::OwnerExtensionId.eq(ext.id))
-        .add(devices::Column::PlaceholderExtensionId.eq(ext.id))
         .add(devices::Column::HomeExtensionId.eq(ext.id))
         .add(devices::Column::LastExtensionId.eq(ext.id));
     if ext.placeholder {
@@ -965,7 +986,10 @@ pub async fn delete(
         .map(|g| g.id)
         .collect();
     extension_groups::Entity::update_many()
-        .col_expr(extension_groups::Column::LoggedOutMode, Expr::value("inherit"))
+        .col_expr(
+            extension_groups::Column::LoggedOutMode,
+            Expr::value("inherit"),
+        )
         .col_expr(
             extension_groups::Column::PlaceholderExtensionId,
             Expr::value(Option::<Uuid>::None),

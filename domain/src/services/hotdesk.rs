@@ -760,11 +760,18 @@ pub async fn logout_from_phone(
     domain_id: Uuid,
     device_id: Uuid,
 ) -> DomainResult<Option<String>> {
+    let mut target: Option<HotdeskSession> = None;
     for _ in 0..ATTEMPTS {
         let b = snapshot::load(deps.db, domain_id).await?;
         let Some(end) = decide_logout(&b, device_id, &LogoutBy::Phone)? else {
             return Ok(None);
         };
+        // Only the session this logout was for: if it ended meanwhile and the phone went
+        // back to its home Extension, that session is not this caller's to end.
+        if target.as_ref().is_some_and(|t| *t != end.session) {
+            return Ok(None);
+        }
+        target = Some(end.session.clone());
         let number = b
             .extensions
             .get(&end.session.extension_id)
@@ -818,11 +825,22 @@ async fn logout_as(
     device_id: Uuid,
     by: LogoutBy,
 ) -> DomainResult<()> {
+    let mut target: Option<HotdeskSession> = None;
     for _ in 0..ATTEMPTS {
         let b = snapshot::load(deps.db, domain_id).await?;
-        let Some(end) = decide_logout(&b, device_id, &by)? else {
-            return Ok(());
+        let end = match decide_logout(&b, device_id, &by) {
+            Ok(Some(end)) => end,
+            Ok(None) => return Ok(()),
+            // The caller's own session ended meanwhile and someone else (the desk's home
+            // Extension) is there now: the caller is logged out, as asked.
+            Err(_) if target.is_some() => return Ok(()),
+            Err(e) => return Err(e.into()),
         };
+        // Only the session this logout was for (see `logout_from_phone`).
+        if target.as_ref().is_some_and(|t| *t != end.session) {
+            return Ok(());
+        }
+        target = Some(end.session.clone());
         match end_sessions(deps, ctx, &b, &[end]).await {
             Ok(_) => return Ok(()),
             Err(e) if is_race(&e) => continue,

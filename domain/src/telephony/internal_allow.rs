@@ -44,7 +44,9 @@ impl Entry {
                     return Err(FieldError::new(
                         "",
                         "invalid_range",
-                        format!("{s:?}: a range runs from a lower to a higher number of the same length"),
+                        format!(
+                            "{s:?}: a range runs from a lower to a higher number of the same length"
+                        ),
                     ));
                 }
                 Ok(Self::Range(low, high))
@@ -143,7 +145,10 @@ mod tests {
         ] {
             assert_eq!(allow.permits(number), want, "{number}");
         }
-        assert!(!InternalAllow::default().permits("100"), "an empty list allows nothing");
+        assert!(
+            !InternalAllow::default().permits("100"),
+            "an empty list allows nothing"
+        );
     }
 
     #[test]
@@ -170,7 +175,10 @@ mod tests {
     fn the_stored_form_reads_back() {
         let allow = InternalAllow::parse(&list(&["100", "200-299"])).unwrap_or_default();
         assert_eq!(allow.to_stored(), r#"["100","200-299"]"#);
-        assert_eq!(InternalAllow::from_stored(Some(&allow.to_stored())), Some(allow));
+        assert_eq!(
+            InternalAllow::from_stored(Some(&allow.to_stored())),
+            Some(allow)
+        );
         assert_eq!(InternalAllow::from_stored(None), None);
     }
 }

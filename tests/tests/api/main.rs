@@ -11,6 +11,7 @@ mod client_address;
 mod configuration;
 mod contract;
 mod cors;
+mod desks;
 mod devices;
 mod docs;
 mod domains;

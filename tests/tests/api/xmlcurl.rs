@@ -504,7 +504,8 @@ async fn a_hot_desk_phone_follows_the_person_and_falls_back_when_logged_out(app:
         ext.params["dial-string"]
     );
 
-    // Placeholder mode: logged out, the phone calls as the placeholder, still restricted.
+    // Placeholder mode: logged out, the phone calls as the placeholder, a real Extension
+    // with its own context and toll classes (its limits are its own).
     a.patch(
         &app,
         "devices",
@@ -522,8 +523,8 @@ async fn a_hot_desk_phone_follows_the_person_and_falls_back_when_logged_out(app:
     let u = the_user(&ask(&app, sip_auth(&user)).await, &user);
     assert_eq!(u.variables["effective_caller_id_name"], "Lobby");
     assert_eq!(u.variables["switchboard_extension"], "299");
-    assert_eq!(u.variables["user_context"], "switchboard-logged-out");
-    assert_eq!(u.variables["switchboard_restricted"], "true");
+    assert_eq!(u.variables["user_context"], SIP);
+    assert_eq!(u.variables["switchboard_restricted"], "false");
     let ext = the_user(&ask(&app, user_call("201")).await, "201");
     assert!(
         !ext.params["dial-string"].contains(&user),

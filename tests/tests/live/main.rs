@@ -16,6 +16,7 @@
 mod calls;
 mod changes;
 mod crash;
+mod desks;
 mod dtmf;
 mod feature_codes;
 mod harness;
