@@ -158,6 +158,8 @@ async fn end_sessions<C: ConnectionTrait>(
                 continue;
             };
             let users = [device.sip_username];
+            let event = &mut *event;
+            *event = event.clone().refresh(settled.placeholders.clone());
             *event = if settled.home.contains(&row.device_id) {
                 event.clone().refresh(users)
             } else if settled.full.contains(&row.device_id) {

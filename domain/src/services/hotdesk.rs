@@ -599,7 +599,8 @@ pub(crate) fn end_events(
                 s.device_id,
                 now,
             )
-            .refresh(number(b, s.extension_id));
+            .refresh(number(b, s.extension_id))
+            .refresh(ringing_placeholders(b));
             if restarted.contains(&s.device_id) || settled.home.contains(&s.device_id) {
                 // A new session on the same phone: its own event asks it to re-sync.
                 event.refresh(sip_user(b, s.device_id))
@@ -613,6 +614,16 @@ pub(crate) fn end_events(
         .collect();
     events.extend(settled.events.iter().cloned());
     events
+}
+
+/// The numbers of the Domain's placeholders that ring their logged-out phones: their dial
+/// strings change whenever a phone logs in or out.
+pub(crate) fn ringing_placeholders(b: &Bindings) -> Vec<String> {
+    b.extensions
+        .values()
+        .filter(|e| e.placeholder_rings)
+        .map(|e| e.number.clone())
+        .collect()
 }
 
 /// The `(device, extension)` pairs of ended sessions, for [`settle`].
@@ -708,7 +719,8 @@ async fn apply_login(
             ctx.now,
         )
         .check_sync(sip_user(b, session.device_id))
-        .refresh(number(b, session.extension_id)),
+        .refresh(number(b, session.extension_id))
+        .refresh(ringing_placeholders(b)),
     );
     deps.bus.publish(events);
     view(deps.db, b, row).await

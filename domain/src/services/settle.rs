@@ -51,6 +51,9 @@ pub(crate) struct Settled {
     pub home: BTreeSet<Uuid>,
     /// The events of the home sessions, for after commit.
     pub events: Vec<ChangeEvent>,
+    /// The numbers of placeholders that ring their logged-out phones (their dial strings
+    /// change with every login and logout).
+    pub placeholders: Vec<String>,
 }
 
 /// Settles the phones whose sessions ended inside `txn` (see the module).
@@ -80,6 +83,7 @@ pub(crate) async fn settle<C: ConnectionTrait>(
         .await?
         .map(Bindings::from_rows)
         .ok_or(DomainError::NotFound("domain"))?;
+    out.placeholders = super::hotdesk::ringing_placeholders(&b);
 
     // The phones visitors left, then the idle home desks of whoever left a phone.
     let leavers: BTreeSet<Uuid> = last.values().copied().collect();
@@ -121,7 +125,8 @@ pub(crate) async fn settle<C: ConnectionTrait>(
                     ctx.now,
                 )
                 .check_sync([d.sip_username.clone()])
-                .refresh([e.number.clone()]),
+                .refresh([e.number.clone()])
+                .refresh(out.placeholders.clone()),
             );
         }
     }
