@@ -51,10 +51,11 @@ pub enum Command {
     },
     /// Print the OpenAPI 3.1 document as JSON.
     Openapi,
-    /// Import Extensions and Devices from a JSON or CSV file into a Domain, all or nothing (the
-    /// file format and rules of POST /api/v1/domains/{id}/import), straight on the database as
-    /// the audit actor `cli`, with a progress bar. Prints the report as JSON; exits 1 when any
-    /// row is invalid.
+    /// Import Users, Locations, Extensions and Devices from a JSON or CSV file into a Domain, all
+    /// or nothing, through a running server's API (POST /api/v1/domains/{id}/import, with the API
+    /// key in SWITCHBOARD_API_KEY), so that the server and FreeSWITCH learn of every change.
+    /// Prints the report as JSON; exits 1 when any row is invalid or the server refuses. With
+    /// --offline, straight on the database as the audit actor `cli` (only while no server runs).
     Import(crate::import_cli::ImportArgs),
 }
 
@@ -93,9 +94,14 @@ pub struct AdminCreate {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Openapi = cli.command {
-        print!("{}", openapi::document_json()?);
-        return Ok(());
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", openapi::document_json()?);
+            return Ok(());
+        }
+        // A client of a running server: its configuration is the server's business.
+        Command::Import(args) if !args.offline => return crate::import_cli::run(args).await,
+        _ => {}
     }
     let config = Config::load(cli.config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     telemetry::init(&config.log);
@@ -105,7 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin {
             action: AdminAction::Create(args),
         } => admin_create(config, args).await,
-        Command::Import(args) => crate::import_cli::run(config, args).await,
+        Command::Import(args) => crate::import_cli::run_offline(config, args).await,
         Command::Openapi => Ok(()),
     }
 }

@@ -542,12 +542,14 @@ impl Config {
             Env::prefixed("SWITCHBOARD_")
                 .split("__")
                 // Not configuration fields: the file pointer and the tools' own variables (the test
-                // suites', the live suite's FreeSWITCH folder, the benchmarks' binary), so a shell
-                // that exports them for the tests still starts the server.
+                // suites', the live suite's FreeSWITCH folder, the benchmarks' binary, the API key
+                // `switchboard import` sends), so a shell that exports them still starts the server.
                 .filter(|key| {
                     let key = key.as_str().to_ascii_lowercase();
-                    !matches!(key.as_str(), "config" | "freeswitch_dir" | "bin")
-                        && !key.starts_with("test_")
+                    !matches!(
+                        key.as_str(),
+                        "config" | "freeswitch_dir" | "bin" | "api_key"
+                    ) && !key.starts_with("test_")
                 }),
         )
     }
@@ -966,6 +968,7 @@ mod tests {
             jail.set_env("SWITCHBOARD_HTTP__PORT", "9100");
             jail.set_env("SWITCHBOARD_CONFIG", "ignored-by-the-filter");
             jail.set_env("SWITCHBOARD_TEST_POSTGRES_URL", "ignored-too");
+            jail.set_env("SWITCHBOARD_API_KEY", "sk_ignored-as-well");
             jail.set_env("SWITCHBOARD_FREESWITCH_DIR", "/the/live/suite's");
             jail.set_env("SWITCHBOARD_BIN", "target/release/switchboard");
             let config = Config::from_figment(Config::figment(Some(Path::new("sb.toml"))))

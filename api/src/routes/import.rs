@@ -1,22 +1,27 @@
-//! Bulk import of Extensions and Devices: `POST /api/v1/domains/{domain_id}/import` with JSON
-//! or CSV, all or nothing, with a dry run that only answers the per-row report.
+//! Bulk import of Users, Locations, Extensions and Devices:
+//! `POST /api/v1/domains/{domain_id}/import` with JSON or CSV, all or nothing, rows creating
+//! records or (with `on_existing=update`) updating the ones they match, with a dry run that
+//! only answers the per-row report.
 //!
-//! Reading the file lives here too ([`parse_file`]), because `switchboard import` reads the
-//! same two formats: JSON rows are deserialized one by one into the very types of the
-//! single-resource create bodies ([`ExtensionInput`], [`DeviceInput`]), and each CSV row is
-//! first turned into the same JSON object, so both formats follow one path and a wrong type in
-//! row 12 is an error of row 12, not of the whole file.
+//! Reading the file lives here too ([`parse_file`]), because `switchboard import --offline`
+//! reads the same two formats: JSON rows are deserialized one by one into the very types of the
+//! single-resource bodies ([`ExtensionInput`], [`DeviceInput`], [`LocationInput`]), and each CSV
+//! row is first turned into the same JSON object, so both formats follow one path and a wrong
+//! type in row 12 is an error of row 12, not of the whole file.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchboard_domain::FieldError;
 use switchboard_domain::services::extensions::{Deps, ExtensionPatch};
 use switchboard_domain::services::import::{
-    self, DeviceRow, ImportFile, ImportReport, Numbered, RowError, RowKind, Silent,
+    self, Action, ActionCounts, DeviceRow, ExtensionRow, ImportFile, ImportOptions, ImportReport,
+    LocationRow, Numbered, OnExisting, RowError, RowKind, RowResult, Silent, UserRow,
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -26,16 +31,67 @@ use crate::extract::{Query, payload_error, refuse_nul_in_json, within_body_timeo
 use crate::problem::{ApiError, ApiResult, PROBLEM_JSON, Problem, ProblemField};
 use crate::routes::devices::DeviceInput;
 use crate::routes::extensions::ExtensionInput;
+use crate::routes::locations::LocationInput;
 use crate::state::AppState;
 
 /// The two file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImportFormat {
-    /// `{"extensions": [...], "devices": [...], "dry_run": false}`.
+    /// `{"users": [...], "locations": [...], "extensions": [...], "devices": [...]}`.
     Json,
-    /// A header line, then one row per line: a `kind` column (`extension` or `device`) and the
-    /// create bodies' fields as columns (nested ones with dots, e.g. `forwarding.busy.enabled`).
+    /// A header line, then one row per line: a `kind` column (`user`, `location`, `extension`
+    /// or `device`) and the bodies' fields as columns (nested ones with dots, e.g.
+    /// `forwarding.busy.enabled`).
     Csv,
+}
+
+impl ImportFormat {
+    /// The media type the file is sent as.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::Csv => "text/csv",
+        }
+    }
+}
+
+/// What a row that matches a stored record does (an Extension by number, a Device by MAC
+/// address, a User by email, a Location by name).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportOnExisting {
+    /// The row is an error (`already_exists`), as for a single create. The default.
+    #[default]
+    Error,
+    /// The record is updated with the fields the row gives; the others stay.
+    Update,
+}
+
+impl From<ImportOnExisting> for OnExisting {
+    fn from(o: ImportOnExisting) -> Self {
+        match o {
+            ImportOnExisting::Error => Self::Error,
+            ImportOnExisting::Update => Self::Update,
+        }
+    }
+}
+
+impl From<OnExisting> for ImportOnExisting {
+    fn from(o: OnExisting) -> Self {
+        match o {
+            OnExisting::Error => Self::Error,
+            OnExisting::Update => Self::Update,
+        }
+    }
+}
+
+impl ImportOnExisting {
+    /// `error` or `update`, as in the query.
+    pub fn as_str(self) -> &'static str {
+        OnExisting::from(self).as_str()
+    }
 }
 
 /// A JSON import body. Only used to document the format: rows are read one at a time so that a
@@ -43,22 +99,46 @@ pub enum ImportFormat {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
-    /// Extensions, each exactly like the body of `POST …/extensions`.
+    /// Dashboard Users, matched by email.
     #[serde(default)]
-    pub extensions: Vec<ExtensionInput>,
-    /// Devices, each like the body of `POST …/devices`, plus references by number and name.
+    pub users: Vec<ImportUserInput>,
+    /// Locations, each like the body of `POST …/locations` (`PATCH` for a matched one), matched
+    /// by name.
+    #[serde(default)]
+    pub locations: Vec<ImportLocationInput>,
+    /// Extensions, each like the body of `POST …/extensions` (`PATCH` for a matched one) plus
+    /// the hot-desk group by name, matched by number.
+    #[serde(default)]
+    pub extensions: Vec<ImportExtensionInput>,
+    /// Devices, each like the body of `POST …/devices` (`PATCH` for a matched one) plus
+    /// references by number and name, matched by MAC address.
     #[serde(default)]
     pub devices: Vec<ImportDeviceInput>,
     /// Only check, write nothing (also `?dry_run=true`).
     #[serde(default)]
     pub dry_run: bool,
+    /// What a row matching a stored record does (also `?on_existing=`; the two may not
+    /// disagree). Default `error`.
+    #[serde(default)]
+    pub on_existing: Option<ImportOnExisting>,
 }
 
-/// A Device row: the body of `POST …/devices`, plus three import-only references that may
-/// point at Extensions of the same file.
+/// An Extension row: the body of `POST …/extensions`, plus the hot-desk group by name.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImportExtensionInput {
+    /// The fields of a single create or change; `number` is the match key.
+    #[serde(flatten)]
+    pub extension: ExtensionInput,
+    /// The name of a hot-desk group of the Domain (instead of `group_id`).
+    #[schema(example = "Sales floor")]
+    pub group: Option<String>,
+}
+
+/// A Device row: the body of `POST …/devices`, plus four import-only references that may
+/// point at Extensions and Locations of the same file.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ImportDeviceInput {
-    /// The fields of a single create.
+    /// The fields of a single create or change.
     #[serde(flatten)]
     pub device: DeviceInput,
     /// The owner Extension's number (instead of `owner_extension_id`): an Extension of the
@@ -67,34 +147,110 @@ pub struct ImportDeviceInput {
     pub owner_extension: Option<String>,
     /// The placeholder Extension's number (instead of `placeholder_extension_id`).
     pub placeholder_extension: Option<String>,
-    /// The name of a Location of the Domain (instead of `location_id`).
+    /// The name of a Location of the file or of the Domain (instead of `location_id`).
     #[schema(example = "Berlin 2F")]
     pub location: Option<String>,
+    /// The home Extension's number (instead of `home_extension_id`).
+    pub home_extension: Option<String>,
 }
 
-/// `?dry_run=true`.
+/// A Location row: the body of `POST …/locations`, plus the allowed Extensions by number.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImportLocationInput {
+    /// The fields of a single create or change; `name` is the match key.
+    #[serde(flatten)]
+    pub location: LocationInput,
+    /// The numbers of the Extensions allowed to sign in under `listed` (instead of
+    /// `allowed_extension_ids`): Extensions of the file or of the Domain; replaces the list.
+    #[schema(example = json!(["201", "202"]))]
+    pub allowed_extensions: Option<Vec<String>>,
+}
+
+/// A dashboard User row, matched by email. A new User follows the rules of
+/// `POST …/users` (without `password` the User is invited and the report carries the
+/// set-password token); a matched member of the Domain gets the display name, roles and
+/// Extension the row gives.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportUserInput {
+    /// Email, the login name and the match key; case-insensitive.
+    #[schema(example = "ada@example.com")]
+    pub email: Option<String>,
+    /// Display name, 1–100 characters (required for a new User).
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false, example = "Ada Lovelace")]
+    pub display_name: Option<String>,
+    /// A new User's password (at least 12 characters, not a common one); without it the User is
+    /// invited. Never changes an existing User's password (an error on a matched row). Never
+    /// logged, stored as an argon2id hash only.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false, value_type = String, format = Password)]
+    pub password: Option<SecretString>,
+    /// Roles in this Domain (required for a new User): built-in role names (`domain_admin`,
+    /// `manager`, `receptionist`, `supervisor`, `agent`, `member`), custom role names or ids.
+    /// For a matched User they replace the roles held here. You must hold every permission of
+    /// each role granted or taken away.
+    #[serde(default, deserialize_with = "crate::dto::non_null")]
+    #[schema(nullable = false, example = json!(["manager"]))]
+    pub roles: Option<Vec<String>>,
+    /// The number of the Extension linked to the User (one of the file or of the Domain, not a
+    /// placeholder); `null` unlinks. Linking needs `extensions.write`.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, example = "201")]
+    pub extension: Option<Option<String>>,
+}
+
+/// `?dry_run=true&on_existing=update`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Only check every row and answer the report; write nothing.
     pub dry_run: Option<bool>,
+    /// What a row matching a stored record does: `error` (default) or `update`.
+    pub on_existing: Option<ImportOnExisting>,
+}
+
+/// The kind of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportRowKind {
+    /// An Extension.
+    Extension,
+    /// A Device.
+    Device,
+    /// A dashboard User.
+    User,
+    /// A Location.
+    Location,
+}
+
+impl From<RowKind> for ImportRowKind {
+    fn from(k: RowKind) -> Self {
+        match k {
+            RowKind::Extension => Self::Extension,
+            RowKind::Device => Self::Device,
+            RowKind::User => Self::User,
+            RowKind::Location => Self::Location,
+        }
+    }
 }
 
 /// One problem with one field of one row.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportRowError {
-    /// JSON: the 1-based position in `extensions` or `devices`. CSV: the line of the file
-    /// (the header is line 1, so the first row is 2), as a spreadsheet numbers it.
+    /// JSON: the 1-based position in its list (`users`, `locations`, `extensions` or
+    /// `devices`). CSV: the line of the file (the header is line 1, so the first row is 2), as
+    /// a spreadsheet numbers it.
     #[schema(example = 12)]
     pub row: usize,
-    /// `extension` or `device`; null when a CSV row's `kind` is missing or unknown.
+    /// The row's kind; null when a CSV row's `kind` is missing or unknown.
     #[schema(example = "device")]
-    pub kind: Option<String>,
-    /// The field, named as in the create body (CSV: the column).
+    pub kind: Option<ImportRowKind>,
+    /// The field, named as in the body (CSV: the column), e.g. `roles[1]`.
     #[schema(example = "mac_address")]
     pub field: String,
     /// Stable code of the rule, e.g. `invalid_mac`, `duplicate_in_file`, `already_exists`,
-    /// `not_found`, `required`, `unknown_field`, `invalid_type`.
+    /// `not_found`, `unknown_role`, `required`, `unknown_field`, `invalid_type`.
     #[schema(example = "duplicate_in_file")]
     pub code: String,
     /// For people.
@@ -106,10 +262,136 @@ impl From<RowError> for ImportRowError {
     fn from(e: RowError) -> Self {
         Self {
             row: e.row,
-            kind: e.kind.map(|k| k.as_str().to_owned()),
+            kind: e.kind.map(Into::into),
             field: e.field,
             code: e.code,
             message: e.message,
+        }
+    }
+}
+
+/// What happened to a row's record, or on a dry run would happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportAction {
+    /// A new record.
+    Created,
+    /// The matched record changed (`changed` names the fields).
+    Updated,
+    /// The matched record already was as the row says.
+    Unchanged,
+}
+
+impl From<Action> for ImportAction {
+    fn from(a: Action) -> Self {
+        match a {
+            Action::Created => Self::Created,
+            Action::Updated => Self::Updated,
+            Action::Unchanged => Self::Unchanged,
+        }
+    }
+}
+
+/// What one valid row does.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportRowResult {
+    /// The row, numbered as in `errors`.
+    #[schema(example = 3)]
+    pub row: usize,
+    /// Its kind.
+    pub kind: ImportRowKind,
+    /// Its match key: the number, the MAC address (a Device without one: its label), the
+    /// email or the name.
+    #[schema(example = "201")]
+    pub key: String,
+    /// Created, updated or unchanged.
+    pub action: ImportAction,
+    /// The record's id; null for a record a dry run (or an invalid file) would create.
+    pub id: Option<Uuid>,
+    /// For `updated`: the fields that change, named as in the bodies (`pin` for a new PIN,
+    /// `roles`, `extension` and `display_name` for a User, `allowed_extension_ids` for a
+    /// Location's listing).
+    #[schema(example = json!(["display_name", "forwarding.busy.destination"]))]
+    pub changed: Vec<String>,
+    /// An invited User's single-use set-password token (`POST /api/v1/auth/set-password`),
+    /// shown once; only when imported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_password_token: Option<String>,
+    /// When that token stops working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_password_expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<RowResult> for ImportRowResult {
+    fn from(r: RowResult) -> Self {
+        let (token, expires) = match r.set_password {
+            Some(t) => (Some(t.token.expose_secret().to_owned()), Some(t.expires_at)),
+            None => (None, None),
+        };
+        Self {
+            row: r.row,
+            kind: r.kind.into(),
+            key: r.key,
+            action: r.action.into(),
+            id: r.id,
+            changed: r.changed,
+            set_password_token: token,
+            set_password_expires_at: expires,
+        }
+    }
+}
+
+/// How many rows create, update or leave unchanged a record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportActionCounts {
+    /// New records.
+    pub created: usize,
+    /// Changed records.
+    pub updated: usize,
+    /// Records already as their rows say.
+    pub unchanged: usize,
+}
+
+impl From<ActionCounts> for ImportActionCounts {
+    fn from(c: ActionCounts) -> Self {
+        Self {
+            created: c.created,
+            updated: c.updated,
+            unchanged: c.unchanged,
+        }
+    }
+}
+
+/// The valid rows' actions, in all and per kind.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportTotals {
+    /// New records of every kind.
+    pub created: usize,
+    /// Changed records of every kind.
+    pub updated: usize,
+    /// Unchanged records of every kind.
+    pub unchanged: usize,
+    /// Extension rows.
+    pub extensions: ImportActionCounts,
+    /// Device rows.
+    pub devices: ImportActionCounts,
+    /// User rows.
+    pub users: ImportActionCounts,
+    /// Location rows.
+    pub locations: ImportActionCounts,
+}
+
+impl From<&ImportReport> for ImportTotals {
+    fn from(r: &ImportReport) -> Self {
+        let all = r.counts(None);
+        Self {
+            created: all.created,
+            updated: all.updated,
+            unchanged: all.unchanged,
+            extensions: r.counts(Some(RowKind::Extension)).into(),
+            devices: r.counts(Some(RowKind::Device)).into(),
+            users: r.counts(Some(RowKind::User)).into(),
+            locations: r.counts(Some(RowKind::Location)).into(),
         }
     }
 }
@@ -123,6 +405,8 @@ pub struct ImportReportDto {
     pub dry_run: bool,
     /// True when the rows were written (all of them, in one transaction).
     pub imported: bool,
+    /// What rows matching stored records did.
+    pub on_existing: ImportOnExisting,
     /// Rows in the file.
     #[schema(example = 10000)]
     pub rows: usize,
@@ -130,19 +414,33 @@ pub struct ImportReportDto {
     pub extensions: usize,
     /// Device rows.
     pub devices: usize,
+    /// User rows.
+    pub users: usize,
+    /// Location rows.
+    pub locations: usize,
+    /// How many valid rows create, update or leave unchanged a record, in all and per kind.
+    pub totals: ImportTotals,
+    /// What each valid row does (a dry run: would do), ordered by row.
+    pub results: Vec<ImportRowResult>,
     /// Every problem, ordered by row; empty when valid.
     pub errors: Vec<ImportRowError>,
 }
 
 impl From<ImportReport> for ImportReportDto {
     fn from(r: ImportReport) -> Self {
+        let totals = ImportTotals::from(&r);
         Self {
             valid: r.valid,
             dry_run: r.dry_run,
             imported: r.imported,
+            on_existing: r.on_existing.into(),
             rows: r.rows,
             extensions: r.extensions,
             devices: r.devices,
+            users: r.users,
+            locations: r.locations,
+            totals,
+            results: r.results.into_iter().map(Into::into).collect(),
             errors: r.errors.into_iter().map(Into::into).collect(),
         }
     }
@@ -160,7 +458,7 @@ pub enum ImportRefusal {
 }
 
 /// The 422 answer of an import with invalid rows: a problem document (code
-/// `validation_failed`) whose `errors` are the rows' errors, with the report's counts.
+/// `validation_failed`) whose `errors` are the rows' errors, with the rest of the report.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportProblem {
     /// `urn:switchboard:problem:validation_failed`.
@@ -175,20 +473,9 @@ pub struct ImportProblem {
     pub detail: String,
     /// `validation_failed`.
     pub code: String,
-    /// Always false.
-    pub valid: bool,
-    /// Always false.
-    pub dry_run: bool,
-    /// Always false.
-    pub imported: bool,
-    /// Rows in the file.
-    pub rows: usize,
-    /// Extension rows.
-    pub extensions: usize,
-    /// Device rows.
-    pub devices: usize,
-    /// Every problem, ordered by row.
-    pub errors: Vec<ImportRowError>,
+    /// The report (`valid` and `imported` false).
+    #[serde(flatten)]
+    pub report: ImportReportDto,
 }
 
 impl From<ImportReport> for ImportProblem {
@@ -204,13 +491,7 @@ impl From<ImportReport> for ImportProblem {
                 r.rows
             ),
             code: "validation_failed".to_owned(),
-            valid: false,
-            dry_run: r.dry_run,
-            imported: false,
-            rows: r.rows,
-            extensions: r.extensions,
-            devices: r.devices,
-            errors: r.errors.into_iter().map(Into::into).collect(),
+            report: r.into(),
         }
     }
 }
@@ -272,6 +553,8 @@ pub struct ParsedFile {
     pub file: ImportFile,
     /// The JSON body asked for a dry run.
     pub dry_run: bool,
+    /// What the JSON body says rows matching stored records do.
+    pub on_existing: Option<ImportOnExisting>,
 }
 
 /// Reads an import file of either format.
@@ -287,11 +570,17 @@ pub fn parse_file(format: ImportFormat, bytes: &[u8]) -> Result<ParsedFile, File
 #[serde(deny_unknown_fields)]
 struct RawBody {
     #[serde(default)]
+    users: Vec<Value>,
+    #[serde(default)]
+    locations: Vec<Value>,
+    #[serde(default)]
     extensions: Vec<Value>,
     #[serde(default)]
     devices: Vec<Value>,
     #[serde(default)]
     dry_run: bool,
+    #[serde(default)]
+    on_existing: Option<ImportOnExisting>,
 }
 
 fn parse_json(bytes: &[u8]) -> Result<ParsedFile, FileError> {
@@ -328,6 +617,12 @@ fn parse_json(bytes: &[u8]) -> Result<ParsedFile, FileError> {
         )
     })?;
     let mut file = ImportFile::default();
+    for (i, value) in body.users.into_iter().enumerate() {
+        read_user(&mut file, i + 1, value);
+    }
+    for (i, value) in body.locations.into_iter().enumerate() {
+        read_location(&mut file, i + 1, value);
+    }
     for (i, value) in body.extensions.into_iter().enumerate() {
         read_extension(&mut file, i + 1, value);
     }
@@ -337,15 +632,39 @@ fn parse_json(bytes: &[u8]) -> Result<ParsedFile, FileError> {
     Ok(ParsedFile {
         file,
         dry_run: body.dry_run,
+        on_existing: body.on_existing,
     })
 }
 
-/// Reads one Extension row into the file, or records why it cannot be read.
-fn read_extension(file: &mut ImportFile, row: usize, value: Value) {
+/// Reads one Extension row into the file, or records why it cannot be read: the import-only
+/// group name is taken out, the rest is a create body.
+fn read_extension(file: &mut ImportFile, row: usize, mut value: Value) {
+    let mut group = None;
+    if let Value::Object(map) = &mut value {
+        match map.remove("group") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(name)) => group = Some(name),
+            Some(other) => {
+                file.unreadable.push(RowError::new(
+                    row,
+                    RowKind::Extension,
+                    FieldError::new(
+                        "group",
+                        "invalid_type",
+                        format!("expected a group's name, found {other}"),
+                    ),
+                ));
+                return;
+            }
+        }
+    }
     match serde_path_to_error::deserialize::<_, ExtensionInput>(value) {
         Ok(input) => file.extensions.push(Numbered {
             row,
-            value: ExtensionPatch::from(input),
+            value: ExtensionRow {
+                patch: ExtensionPatch::from(input),
+                group,
+            },
         }),
         Err(err) => file
             .unreadable
@@ -353,19 +672,31 @@ fn read_extension(file: &mut ImportFile, row: usize, value: Value) {
     }
 }
 
+/// An Extension number written without quotes (`"owner_extension": 201`) means the same as
+/// with them.
+fn number_as_text(value: Value) -> Value {
+    match value {
+        Value::Number(n) => Value::String(n.to_string()),
+        other => other,
+    }
+}
+
 /// The import-only reference fields of a Device row.
-const DEVICE_REFERENCES: [&str; 3] = ["owner_extension", "placeholder_extension", "location"];
+const DEVICE_REFERENCES: [&str; 4] = [
+    "owner_extension",
+    "placeholder_extension",
+    "location",
+    "home_extension",
+];
 
 /// Reads one Device row: the import-only references are taken out, the rest is a create body.
 fn read_device(file: &mut ImportFile, row: usize, mut value: Value) {
-    let mut refs: [Option<String>; 3] = Default::default();
+    let mut refs: [Option<String>; 4] = Default::default();
     if let Value::Object(map) = &mut value {
         for (slot, key) in refs.iter_mut().zip(DEVICE_REFERENCES) {
-            match map.remove(key) {
+            match map.remove(key).map(number_as_text) {
                 None | Some(Value::Null) => {}
                 Some(Value::String(s)) => *slot = Some(s),
-                // A number written without quotes (`"owner_extension": 201`) means the same.
-                Some(Value::Number(n)) => *slot = Some(n.to_string()),
                 Some(other) => {
                     file.unreadable.push(RowError::new(
                         row,
@@ -383,7 +714,12 @@ fn read_device(file: &mut ImportFile, row: usize, mut value: Value) {
     }
     match serde_path_to_error::deserialize::<_, DeviceInput>(value) {
         Ok(input) => {
-            let [owner_extension, placeholder_extension, location] = refs;
+            let [
+                owner_extension,
+                placeholder_extension,
+                location,
+                home_extension,
+            ] = refs;
             file.devices.push(Numbered {
                 row,
                 value: DeviceRow {
@@ -391,12 +727,96 @@ fn read_device(file: &mut ImportFile, row: usize, mut value: Value) {
                     owner_extension,
                     placeholder_extension,
                     location,
+                    home_extension,
                 },
             })
         }
         Err(err) => file
             .unreadable
             .push(row_type_error(row, RowKind::Device, err)),
+    }
+}
+
+/// Reads one User row.
+fn read_user(file: &mut ImportFile, row: usize, mut value: Value) {
+    if let Value::Object(map) = &mut value
+        && let Some(extension) = map.remove("extension")
+    {
+        map.insert("extension".into(), number_as_text(extension));
+    }
+    match serde_path_to_error::deserialize::<_, ImportUserInput>(value) {
+        Ok(input) => file.users.push(Numbered {
+            row,
+            value: UserRow {
+                email: input.email,
+                display_name: input.display_name,
+                password: input.password,
+                roles: input.roles,
+                extension: input.extension,
+            },
+        }),
+        Err(err) => file
+            .unreadable
+            .push(row_type_error(row, RowKind::User, err)),
+    }
+}
+
+/// Reads one Location row: the import-only list of Extension numbers is taken out, the rest is
+/// a create body.
+fn read_location(file: &mut ImportFile, row: usize, mut value: Value) {
+    let mut allowed_extensions = None;
+    if let Value::Object(map) = &mut value {
+        match map.remove("allowed_extensions") {
+            None => {}
+            Some(Value::Array(items)) => {
+                let numbers: Result<Vec<String>, Value> = items
+                    .into_iter()
+                    .map(|v| match number_as_text(v) {
+                        Value::String(s) => Ok(s),
+                        other => Err(other),
+                    })
+                    .collect();
+                match numbers {
+                    Ok(numbers) => allowed_extensions = Some(numbers),
+                    Err(other) => {
+                        file.unreadable.push(RowError::new(
+                            row,
+                            RowKind::Location,
+                            FieldError::new(
+                                "allowed_extensions",
+                                "invalid_type",
+                                format!("expected Extension numbers, found {other}"),
+                            ),
+                        ));
+                        return;
+                    }
+                }
+            }
+            Some(other) => {
+                file.unreadable.push(RowError::new(
+                    row,
+                    RowKind::Location,
+                    FieldError::new(
+                        "allowed_extensions",
+                        "invalid_type",
+                        format!("expected a list of Extension numbers, found {other}"),
+                    ),
+                ));
+                return;
+            }
+        }
+    }
+    match serde_path_to_error::deserialize::<_, LocationInput>(value) {
+        Ok(input) => file.locations.push(Numbered {
+            row,
+            value: LocationRow {
+                patch: input.into(),
+                allowed_extensions,
+            },
+        }),
+        Err(err) => file
+            .unreadable
+            .push(row_type_error(row, RowKind::Location, err)),
     }
 }
 
@@ -447,6 +867,8 @@ enum Cell {
     Int,
     /// Values separated by `,`, `;`, `|` or spaces.
     List,
+    /// Names separated by `,`, `;` or `|` (a name may hold spaces: `Night shift`).
+    Names,
 }
 
 /// The CSV columns of Extension rows: the create body's fields, nested ones with dots.
@@ -479,6 +901,10 @@ const EXTENSION_COLUMNS: &[(&str, Cell)] = &[
     ("call_group", Cell::Text),
     ("hotdesk_allowed", Cell::Bool),
     ("placeholder", Cell::Bool),
+    ("placeholder_rings", Cell::Bool),
+    ("internal_allow", Cell::List),
+    ("group_id", Cell::Text),
+    ("group", Cell::Text),
     ("sip_registration.enabled", Cell::Bool),
     ("sip_registration.max_registrations", Cell::Int),
     ("user_id", Cell::Text),
@@ -506,69 +932,60 @@ const DEVICE_COLUMNS: &[(&str, Cell)] = &[
     ("auto_logout", Cell::Text),
     ("auto_logout_hours", Cell::Int),
     ("auto_logout_at", Cell::Text),
+    ("home_extension_id", Cell::Text),
+    ("home_extension", Cell::Text),
     ("enabled", Cell::Bool),
 ];
 
-/// Every CSV column: `kind`, then the Extension and the Device columns (a few, like `enabled`,
-/// belong to both).
-pub const CSV_COLUMNS: &[&str] = &[
-    "kind",
-    "number",
-    "display_name",
-    "internal_caller_id_name",
-    "internal_caller_id_number",
-    "outbound_caller_id_name",
-    "outbound_caller_id_number",
-    "emergency_caller_id_name",
-    "emergency_caller_id_number",
-    "voicemail_enabled",
-    "pin",
-    "ring_timeout_secs",
-    "dnd",
-    "forwarding.always.enabled",
-    "forwarding.always.destination",
-    "forwarding.busy.enabled",
-    "forwarding.busy.destination",
-    "forwarding.no_answer.enabled",
-    "forwarding.no_answer.destination",
-    "forwarding.not_registered.enabled",
-    "forwarding.not_registered.destination",
-    "recording.inbound",
-    "recording.outbound",
-    "context",
-    "toll_allow",
-    "account_code",
-    "call_group",
-    "hotdesk_allowed",
-    "placeholder",
-    "sip_registration.enabled",
-    "sip_registration.max_registrations",
-    "user_id",
-    "enabled",
-    "label",
-    "mac_address",
-    "vendor",
-    "model",
-    "mode",
-    "owner_extension",
-    "owner_extension_id",
-    "location",
-    "location_id",
-    "location_position",
-    "location_ring_timeout_secs",
-    "logged_out_mode",
-    "placeholder_extension",
-    "placeholder_extension_id",
-    "auto_logout",
-    "auto_logout_hours",
-    "auto_logout_at",
+/// The CSV columns of User rows.
+const USER_COLUMNS: &[(&str, Cell)] = &[
+    ("email", Cell::Text),
+    ("display_name", Cell::Text),
+    ("password", Cell::Text),
+    ("roles", Cell::Names),
+    ("extension", Cell::Text),
+];
+
+/// The CSV columns of Location rows: the create body's fields and the import-only list of
+/// Extension numbers.
+const LOCATION_COLUMNS: &[(&str, Cell)] = &[
+    ("name", Cell::Text),
+    ("description", Cell::Text),
+    ("emergency_caller_id_name", Cell::Text),
+    ("emergency_caller_id_number", Cell::Text),
+    ("emergency_address", Cell::Text),
+    ("ring_strategy", Cell::Text),
+    ("sign_in_policy", Cell::Text),
+    ("allowed_extensions", Cell::List),
+    ("allowed_extension_ids", Cell::List),
+    ("allowed_roles", Cell::Names),
+    ("auto_sign_out", Cell::Text),
+    ("auto_sign_out_hours", Cell::Int),
+    ("auto_sign_out_at", Cell::Text),
+    ("short_code", Cell::Text),
 ];
 
 fn columns_of(kind: RowKind) -> &'static [(&'static str, Cell)] {
     match kind {
         RowKind::Extension => EXTENSION_COLUMNS,
         RowKind::Device => DEVICE_COLUMNS,
+        RowKind::User => USER_COLUMNS,
+        RowKind::Location => LOCATION_COLUMNS,
     }
+}
+
+/// Every CSV column: `kind`, then the columns of each kind (a few, like `enabled` or
+/// `display_name`, belong to several), each once.
+pub fn csv_columns() -> Vec<&'static str> {
+    let mut columns = vec!["kind"];
+    for kind in RowKind::ALL {
+        for (name, _) in columns_of(kind) {
+            if !columns.contains(name) {
+                columns.push(name);
+            }
+        }
+    }
+    columns
 }
 
 /// A CSV file read for an import: the lower-cased header, checked against the columns the
@@ -664,46 +1081,43 @@ pub(crate) fn read_csv(
 fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
     let CsvTable { headers, records } = read_csv(
         bytes,
-        CSV_COLUMNS,
+        &csv_columns(),
         "an import column (see the documentation of POST …/import)",
     )?;
     let Some(kind_column) = headers.iter().position(|h| h == "kind") else {
         return Err(FileError::shape(
             "kind",
             "required",
-            "a `kind` column (extension or device) is required",
+            "a `kind` column (user, location, extension or device) is required",
         ));
     };
 
     let mut file = ImportFile::default();
     for (row, record) in records {
-        let kind = match record
-            .get(kind_column)
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "extension" => RowKind::Extension,
-            "device" => RowKind::Device,
-            other => {
-                let message = if other.is_empty() {
-                    "every row needs a kind: extension or device".to_owned()
-                } else {
-                    format!("{other:?} is not a kind; use extension or device")
-                };
-                file.unreadable.push(RowError::about(
-                    row,
-                    None,
-                    FieldError::new("kind", "invalid_choice", message),
-                ));
-                continue;
-            }
+        let cell = record.get(kind_column).unwrap_or_default();
+        let Some(kind) = RowKind::parse(cell) else {
+            let message = if cell.is_empty() {
+                "every row needs a kind: user, location, extension or device".to_owned()
+            } else {
+                format!("{cell:?} is not a kind; use user, location, extension or device")
+            };
+            file.unreadable.push(RowError::about(
+                row,
+                None,
+                FieldError::new("kind", "invalid_choice", message),
+            ));
+            continue;
         };
         match csv_row_object(kind, &headers, &record) {
-            Ok(object) => match kind {
-                RowKind::Extension => read_extension(&mut file, row, Value::Object(object)),
-                RowKind::Device => read_device(&mut file, row, Value::Object(object)),
-            },
+            Ok(object) => {
+                let value = Value::Object(object);
+                match kind {
+                    RowKind::Extension => read_extension(&mut file, row, value),
+                    RowKind::Device => read_device(&mut file, row, value),
+                    RowKind::User => read_user(&mut file, row, value),
+                    RowKind::Location => read_location(&mut file, row, value),
+                }
+            }
             Err(errors) => file
                 .unreadable
                 .extend(errors.into_iter().map(|e| RowError::new(row, kind, e))),
@@ -712,11 +1126,13 @@ fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
     Ok(ParsedFile {
         file,
         dry_run: false,
+        on_existing: None,
     })
 }
 
-/// Turns a CSV row into the JSON object of its create body: empty cells are left out (the
-/// default applies), dotted columns become nested objects.
+/// Turns a CSV row into the JSON object of its body: empty cells are left out (not given: the
+/// default applies to a new record, a matched one keeps its value), dotted columns become
+/// nested objects.
 fn csv_row_object(
     kind: RowKind,
     headers: &[String],
@@ -757,6 +1173,15 @@ fn csv_row_object(
 }
 
 fn cell_value(cell_type: Cell, cell: &str) -> Result<Value, String> {
+    let list = |separators: &[char]| {
+        Value::Array(
+            cell.split(separators)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        )
+    };
     match cell_type {
         Cell::Text => Ok(Value::String(cell.to_owned())),
         Cell::Bool => match cell.to_ascii_lowercase().as_str() {
@@ -768,12 +1193,8 @@ fn cell_value(cell_type: Cell, cell: &str) -> Result<Value, String> {
             .parse::<i64>()
             .map(Value::from)
             .map_err(|_| format!("{cell:?} is not a whole number")),
-        Cell::List => Ok(Value::Array(
-            cell.split([',', ';', '|', ' '])
-                .filter(|s| !s.is_empty())
-                .map(|s| Value::String(s.to_owned()))
-                .collect(),
-        )),
+        Cell::List => Ok(list(&[',', ';', '|', ' '])),
+        Cell::Names => Ok(list(&[',', ';', '|'])),
     }
 }
 
@@ -872,37 +1293,57 @@ pub(crate) async fn read_body_or(
     Ok(body)
 }
 
-/// Import Extensions and Devices from JSON or CSV (`extensions.write` and `devices.write`).
+/// Import Users, Locations, Extensions and Devices from JSON or CSV (the write permission of
+/// each kind the file holds: `users.write`, `locations.write`, `extensions.write`,
+/// `devices.write`; linking a User to an Extension also needs `extensions.write`).
 ///
-/// Every row is checked first, by the same rules as `POST …/extensions` and `POST …/devices`,
-/// plus duplicates inside the file (numbers, MAC addresses, linked users) and collisions with
-/// what exists (numbers and users in the Domain, MAC addresses on the whole platform). Devices
-/// may name their owner and placeholder Extensions by number (`owner_extension`,
-/// `placeholder_extension`; Extensions of the same file or already stored) and their Location
-/// by name (`location`). One bad row and nothing is written: 422 with every row's errors.
-/// Otherwise everything is written in one transaction (201), with one `import.completed` audit
-/// entry. A dry run (`?dry_run=true`, or `"dry_run": true` in JSON) writes nothing and answers
-/// the same report with 200. The body may be up to `http.max_import_bytes` (16 MiB).
+/// Every row is checked first, by the same rules as the single creates and changes
+/// (`POST`/`PATCH …/users`, `…/locations`, `…/extensions`, `…/devices`, and `PUT …/users/{id}/roles`),
+/// plus duplicates inside the file and collisions with what exists. A row **matches** a stored
+/// record by its key: a User by email, a Location by name, an Extension by number, a Device by
+/// MAC address. With `on_existing=error` (the default) a match is an `already_exists` error of
+/// the row; with `on_existing=update` the record is changed by exactly the fields the row gives
+/// (an absent JSON field or an empty CSV cell leaves a field as it is; JSON `null` clears an
+/// optional one). Devices name their owner, placeholder and home Extensions by number and their
+/// Location by name, Users their Extension by number, Locations their allowed Extensions by
+/// number (records of the same file or already stored), Extensions their hot-desk group by
+/// name. Roles are built-in names, custom role names or ids.
 ///
-/// **JSON**: `{"extensions": [...], "devices": [...], "dry_run": false}`; each Extension is a
-/// create body, each Device a create body plus the three references. A row's `row` in the
-/// report is its 1-based position in its list.
+/// One bad row and nothing is written: 422 with every row's errors. Otherwise everything is
+/// written in one transaction (201), every created or changed record audited as its single
+/// change would be plus one `import.completed` entry, and FreeSWITCH is told of every SIP user
+/// concerned. The report lists per valid row what it does: `created`, `updated` (with the
+/// `changed` fields) or `unchanged`, with totals. A dry run (`?dry_run=true`, or
+/// `"dry_run": true` in JSON) writes nothing and answers the same report with 200. The body may
+/// be up to `http.max_import_bytes` (16 MiB). A record changed by someone else between the
+/// checks and the write makes the whole import a 409 `concurrent_change`: run it again.
+///
+/// **JSON**: `{"users": [...], "locations": [...], "extensions": [...], "devices": [...],
+/// "dry_run": false, "on_existing": "error"}`. A row's `row` in the report is its 1-based
+/// position in its list.
 ///
 /// **CSV** (`text/csv`, `,` or `;` separated, UTF-8, header line required): a `kind` column
-/// (`extension` or `device`), then any of the create bodies' fields as columns, nested ones
-/// with dots: `number, display_name, internal_caller_id_name, internal_caller_id_number,
-/// outbound_caller_id_name, outbound_caller_id_number, emergency_caller_id_name,
-/// emergency_caller_id_number, voicemail_enabled, pin, ring_timeout_secs, dnd,
+/// (`user`, `location`, `extension` or `device`), then any of the bodies' fields as columns,
+/// nested ones with dots. Users: `email, display_name, password, roles` (names separated by
+/// `;`, `|` or `,`), `extension`. Locations: `name, description, emergency_caller_id_name,
+/// emergency_caller_id_number, emergency_address, ring_strategy, sign_in_policy,
+/// allowed_extensions` (numbers), `allowed_extension_ids, allowed_roles, auto_sign_out,
+/// auto_sign_out_hours, auto_sign_out_at, short_code`. Extensions: `number, display_name,
+/// internal_caller_id_name, internal_caller_id_number, outbound_caller_id_name,
+/// outbound_caller_id_number, emergency_caller_id_name, emergency_caller_id_number,
+/// voicemail_enabled, pin, ring_timeout_secs, dnd,
 /// forwarding.{always,busy,no_answer,not_registered}.{enabled,destination}, recording.inbound,
-/// recording.outbound, context, toll_allow (classes separated by `;`, `|` or spaces), account_code,
-/// call_group, hotdesk_allowed, placeholder, sip_registration.enabled,
-/// sip_registration.max_registrations, user_id, enabled` for Extensions; `label, mac_address,
-/// vendor, model, mode, owner_extension, owner_extension_id, location, location_id,
-/// location_position, location_ring_timeout_secs, emergency_caller_id_name,
-/// emergency_caller_id_number, logged_out_mode, placeholder_extension, placeholder_extension_id,
-/// auto_logout, auto_logout_hours, auto_logout_at, enabled` for Devices. An empty cell means
-/// "not given" (the default applies); booleans are `true`/`false`, `yes`/`no` or `1`/`0`. A
-/// cell in a column of the other kind is an error. A row's `row` is its line in the file.
+/// recording.outbound, context, toll_allow (classes separated by `;`, `|` or spaces),
+/// account_code, call_group, hotdesk_allowed, placeholder, placeholder_rings, internal_allow
+/// (numbers and ranges separated by `;`, `|` or spaces), group_id, group (a hot-desk group's
+/// name), sip_registration.enabled, sip_registration.max_registrations, user_id, enabled`.
+/// Devices: `label, mac_address, vendor, model, mode, owner_extension, owner_extension_id,
+/// location, location_id, location_position, location_ring_timeout_secs,
+/// emergency_caller_id_name, emergency_caller_id_number, logged_out_mode,
+/// placeholder_extension, placeholder_extension_id, auto_logout, auto_logout_hours,
+/// auto_logout_at, home_extension_id, home_extension, enabled`. An empty cell means "not given"; booleans are
+/// `true`/`false`, `yes`/`no` or `1`/`0`. A cell in a column of another kind is an error. A
+/// row's `row` is its line in the file.
 #[utoipa::path(
     tag = "import",
     security(("bearer" = [])),
@@ -911,6 +1352,13 @@ pub(crate) async fn read_body_or(
         description = "The rows, as JSON or as CSV",
         content(
             (ImportRequest = "application/json", example = json!({
+                "on_existing": "update",
+                "users": [
+                    {"email": "ada@example.com", "display_name": "Ada Lovelace", "roles": ["manager"], "extension": "201"}
+                ],
+                "locations": [
+                    {"name": "Berlin 2F", "ring_strategy": "sequential", "emergency_caller_id_number": "+4930123456"}
+                ],
                 "extensions": [
                     {"number": "201", "display_name": "Ada Lovelace", "pin": "2580"},
                     {"number": "202", "display_name": "Reception", "forwarding": {"no_answer": {"enabled": true, "destination": "201"}}}
@@ -920,19 +1368,19 @@ pub(crate) async fn read_body_or(
                     {"label": "Hot desk 1", "location": "Berlin 2F"}
                 ]
             })),
-            (String = "text/csv", example = "kind,number,display_name,pin,label,mac_address,mode,owner_extension\nextension,201,Ada Lovelace,2580,,,,\ndevice,,,,Ada's desk,00:15:65:ab:cd:ef,fixed,201\n")
+            (String = "text/csv", example = "kind,email,roles,extension,name,number,display_name,pin,label,mac_address,mode,owner_extension,location\nuser,ada@example.com,manager,201,,,Ada Lovelace,,,,,,\nlocation,,,,Berlin 2F,,,,,,,,\nextension,,,,,201,Ada Lovelace,2580,,,,,\ndevice,,,,,,,,Ada's desk,00:15:65:ab:cd:ef,fixed,201,Berlin 2F\n")
         )
     ),
     responses(
-        (status = 200, description = "Dry run: the report (`valid` says whether an import would succeed); nothing written", body = ImportReportDto),
+        (status = 200, description = "Dry run: the report (`valid` says whether an import would succeed, `results` what each row would do); nothing written", body = ImportReportDto),
         (status = 201, description = "Imported: every row written in one transaction", body = ImportReportDto),
         (status = 400, description = "Not JSON, or not CSV (`malformed_json`, `malformed_csv`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`extensions.write` or `devices.write` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The write permission of a kind of row the file holds is missing", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such Domain, or not mine", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A concurrent change took a number or MAC address between the checks and the insert; nothing written, retry", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A record was created or changed by someone else between the checks and the write (`concurrent_change`, `already_exists`); nothing written, run it again", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than `http.max_import_bytes`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither application/json nor text/csv", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid rows (`errors` lists each with `row`, `kind`, `field`), a file of the wrong shape (unknown column), or one without rows (`empty`); nothing written", body = ImportRefusal, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid rows (`errors` lists each with `row`, `kind`, `field`), a file of the wrong shape (unknown column), one without rows (`empty`), or `on_existing` given twice differently; nothing written", body = ImportRefusal, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/domains/{domain_id}/import")]
@@ -954,14 +1402,33 @@ pub async fn import_rows(
     let parsed = web::block(move || parse_file(format, &body))
         .await
         .map_err(ApiError::internal)??;
-    let dry_run = parsed.dry_run || query.into_inner().dry_run.unwrap_or(false);
+    let query = query.into_inner();
+    let on_existing = match (parsed.on_existing, query.on_existing) {
+        (Some(body), Some(query)) if body != query => {
+            return Err(ApiError::validation(vec![ProblemField {
+                field: "on_existing".into(),
+                code: "conflicting_fields".into(),
+                message: format!(
+                    "the body says {} and the query {}; give one",
+                    body.as_str(),
+                    query.as_str()
+                ),
+            }]));
+        }
+        (body, query) => body.or(query).unwrap_or_default(),
+    };
+    let options = ImportOptions {
+        dry_run: parsed.dry_run || query.dry_run.unwrap_or(false),
+        on_existing: on_existing.into(),
+        token_ttl: chrono::Duration::hours(i64::from(state.config.auth.password_token_ttl_hours)),
+    };
     let deps = Deps {
         db: &state.db,
         cipher: &state.cipher,
         bus: &state.events,
     };
     let report =
-        import::import(deps, caller.ctx(), domain_id, parsed.file, dry_run, &Silent).await?;
+        import::import(deps, caller.ctx(), domain_id, parsed.file, options, &Silent).await?;
     Ok(if report.dry_run {
         // The report is what a dry run asks for, valid or not.
         HttpResponse::Ok().json(ImportReportDto::from(report))
@@ -970,7 +1437,9 @@ pub async fn import_rows(
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
             .json(ImportProblem::from(report))
     } else {
-        HttpResponse::Created().json(ImportReportDto::from(report))
+        HttpResponse::Created()
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .json(ImportReportDto::from(report))
     })
 }
 
@@ -999,9 +1468,10 @@ mod tests {
         assert_eq!(file.extensions.len(), 1);
         let ext = &file.extensions[0];
         assert_eq!(ext.row, 2);
-        assert_eq!(ext.value.number.as_deref(), Some("201"));
+        assert_eq!(ext.value.patch.number.as_deref(), Some("201"));
         let busy = ext
             .value
+            .patch
             .forward_busy
             .as_ref()
             .map(|f| (f.enabled, f.destination.clone()));
@@ -1010,7 +1480,7 @@ mod tests {
             Some((Some(true), Some(Some("+4930123456".to_owned()))))
         );
         assert_eq!(
-            ext.value.toll_allow,
+            ext.value.patch.toll_allow,
             Some(vec!["local".to_owned(), "international".to_owned()])
         );
         assert_eq!(file.devices.len(), 1);
@@ -1144,16 +1614,18 @@ mod tests {
         }
     }
 
-    /// The CSV columns must follow the create bodies when those grow a field.
+    /// The CSV columns must follow the bodies when those grow a field.
     #[test]
-    fn the_csv_columns_cover_every_field_of_the_create_bodies() {
-        for (schema, columns) in [
-            (ExtensionInput::schema(), EXTENSION_COLUMNS),
-            (DeviceInput::schema(), DEVICE_COLUMNS),
+    fn the_csv_columns_cover_every_field_of_the_bodies() {
+        for (schema, columns, at_least) in [
+            (ExtensionInput::schema(), EXTENSION_COLUMNS, 15),
+            (DeviceInput::schema(), DEVICE_COLUMNS, 15),
+            (LocationInput::schema(), LOCATION_COLUMNS, 10),
+            (ImportUserInput::schema(), USER_COLUMNS, 4),
         ] {
             let mut fields = Vec::new();
             leaf_paths(schema, "", &mut fields);
-            assert!(fields.len() > 15, "{fields:?}");
+            assert!(fields.len() > at_least, "{fields:?}");
             for field in &fields {
                 assert!(
                     columns.iter().any(|(c, _)| c == field),
@@ -1161,11 +1633,116 @@ mod tests {
                 );
             }
         }
-        for (column, _) in EXTENSION_COLUMNS.iter().chain(DEVICE_COLUMNS) {
-            assert!(
-                CSV_COLUMNS.contains(column),
-                "{column} missing from CSV_COLUMNS"
-            );
+        let all = csv_columns();
+        for kind in RowKind::ALL {
+            for (column, _) in columns_of(kind) {
+                assert_eq!(
+                    all.iter().filter(|c| *c == column).count(),
+                    1,
+                    "{column} is not a CSV column exactly once"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn user_and_location_rows_are_read_from_csv_like_json() {
+        let file = csv(
+            "kind;email;display_name;password;roles;extension;name;ring_strategy;allowed_extensions;allowed_roles;short_code\n\
+             user;Ada@Example.com;Ada;;manager| Night shift ;201;;;;;\n\
+             location;;;;;;Berlin 2F;sequential;201 202;receptionist,Night shift;412\n\
+             location;;Desk;;;;HQ;;;;\n",
+        );
+        let got: Vec<(usize, Option<RowKind>, &str, &str)> = file
+            .unreadable
+            .iter()
+            .map(|e| (e.row, e.kind, e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(4, Some(RowKind::Location), "display_name", "unknown_field")]
+        );
+        let user = &file.users[0];
+        assert_eq!(user.row, 2);
+        assert_eq!(user.value.email.as_deref(), Some("Ada@Example.com"));
+        assert!(user.value.password.is_none());
+        assert_eq!(
+            user.value.roles,
+            Some(vec!["manager".to_owned(), "Night shift".to_owned()])
+        );
+        assert_eq!(user.value.extension, Some(Some("201".to_owned())));
+        let location = &file.locations[0].value;
+        assert_eq!(location.patch.name.as_deref(), Some("Berlin 2F"));
+        assert_eq!(
+            location.allowed_extensions,
+            Some(vec!["201".to_owned(), "202".to_owned()])
+        );
+        assert_eq!(
+            location.patch.allowed_roles,
+            Some(vec!["receptionist".to_owned(), "Night shift".to_owned()])
+        );
+        assert_eq!(location.patch.short_code, Some(Some("412".to_owned())));
+
+        let body = br#"{"on_existing": "update", "users": [{"email": "a@b.example", "extension": 201},
+            {"email": "c@b.example", "extension": null, "colour": "red"}],
+            "locations": [{"name": "HQ", "allowed_extensions": [201, "202"]}, {"name": "X", "allowed_extensions": "201"}]}"#;
+        let parsed = parse_file(ImportFormat::Json, body).map_err(|e| e.to_string());
+        let Ok(parsed) = parsed else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!(parsed.on_existing, Some(ImportOnExisting::Update));
+        assert_eq!(
+            parsed.file.users[0].value.extension,
+            Some(Some("201".to_owned()))
+        );
+        assert_eq!(
+            parsed.file.locations[0].value.allowed_extensions,
+            Some(vec!["201".to_owned(), "202".to_owned()])
+        );
+        let got: Vec<(usize, Option<RowKind>, &str, &str)> = parsed
+            .file
+            .unreadable
+            .iter()
+            .map(|e| (e.row, e.kind, e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, Some(RowKind::User), "colour", "unknown_field"),
+                (
+                    2,
+                    Some(RowKind::Location),
+                    "allowed_extensions",
+                    "invalid_type"
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn hot_desk_settings_are_columns_and_references_by_name() {
+        let file = csv(
+            "kind,number,display_name,group,internal_allow,label,home_extension\n\
+             extension,201,Ada,Sales floor,200-299 310,,\n\
+             device,,,,,Desk,201\n",
+        );
+        assert_eq!(file.unreadable, vec![]);
+        let ext = &file.extensions[0].value;
+        assert_eq!(ext.group.as_deref(), Some("Sales floor"));
+        assert_eq!(
+            ext.patch.internal_allow,
+            Some(Some(vec!["200-299".to_owned(), "310".to_owned()]))
+        );
+        assert_eq!(file.devices[0].value.home_extension.as_deref(), Some("201"));
+    }
+
+    #[test]
+    fn a_user_row_unlinks_with_null_and_keeps_with_absence() {
+        let body = br#"{"users": [{"email": "a@b.example", "extension": null}, {"email": "c@b.example"}]}"#;
+        let Ok(parsed) = parse_file(ImportFormat::Json, body) else {
+            panic!("not read");
+        };
+        assert_eq!(parsed.file.users[0].value.extension, Some(None));
+        assert_eq!(parsed.file.users[1].value.extension, None);
     }
 }

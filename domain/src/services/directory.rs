@@ -18,8 +18,9 @@ use crate::bindings::snapshot::SnapshotRows;
 use crate::error::{DomainError, DomainResult};
 use crate::routing::facts::{NumberFacts, RoutingRows};
 use crate::store::{
-    calling_settings, devices, domains, extension_groups, extensions, gateway_grants, gateways, hotdesk_sessions,
-    location_extensions, location_sign_ins, locations, outbound_route_gateways, outbound_routes,
+    calling_settings, devices, domains, extension_groups, extensions, gateway_grants, gateways,
+    hotdesk_sessions, location_extensions, location_sign_ins, locations, outbound_route_gateways,
+    outbound_routes,
 };
 use crate::telephony::secrets::{SecretCipher, a1_hash};
 
@@ -125,19 +126,20 @@ pub async fn load_all<C: ConnectionTrait>(
     db: &C,
     cipher: &SecretCipher,
 ) -> DomainResult<Vec<DirectorySource>> {
-    let (domains, settings, extensions, devices, locations, listings, sessions, sign_ins, groups) = tokio::try_join!(
-        domains::Entity::find().all(db),
-        calling_settings::Entity::find().all(db),
-        extensions::Entity::find().all(db),
-        devices::Entity::find().all(db),
-        locations::Entity::find().all(db),
-        location_extensions::Entity::find().all(db),
-        hotdesk_sessions::Entity::find()
-            .filter(hotdesk_sessions::Column::EndedAt.is_null())
-            .all(db),
-        location_sign_ins::Entity::find().all(db),
-        extension_groups::Entity::find().all(db),
-    )?;
+    let (domains, settings, extensions, devices, locations, listings, sessions, sign_ins, groups) =
+        tokio::try_join!(
+            domains::Entity::find().all(db),
+            calling_settings::Entity::find().all(db),
+            extensions::Entity::find().all(db),
+            devices::Entity::find().all(db),
+            locations::Entity::find().all(db),
+            location_extensions::Entity::find().all(db),
+            hotdesk_sessions::Entity::find()
+                .filter(hotdesk_sessions::Column::EndedAt.is_null())
+                .all(db),
+            location_sign_ins::Entity::find().all(db),
+            extension_groups::Entity::find().all(db),
+        )?;
     let (routes, route_gateways, all_gateways, grants) = tokio::try_join!(
         outbound_routes::Entity::find().all(db),
         outbound_route_gateways::Entity::find().all(db),

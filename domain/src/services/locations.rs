@@ -458,7 +458,8 @@ async fn view<C: ConnectionTrait>(
         .ok_or(DomainError::NotFound("location"))
 }
 
-fn audit_view(row: &locations::Model, allowed_extension_ids: &[Uuid]) -> Option<Value> {
+/// The Location as the audit log shows it: the row with its listed Extensions.
+pub(crate) fn audit_view(row: &locations::Model, allowed_extension_ids: &[Uuid]) -> Option<Value> {
     let mut value = serde_json::to_value(row).ok()?;
     if let Some(map) = value.as_object_mut() {
         map.insert("allowed_extension_ids".into(), json!(allowed_extension_ids));

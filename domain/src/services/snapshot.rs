@@ -16,8 +16,8 @@ use crate::bindings::Bindings;
 use crate::bindings::snapshot::{HotdeskSession, LocationSignIn, SessionOrigin, SnapshotRows};
 use crate::error::{DomainError, DomainResult};
 use crate::store::{
-    devices, domains, extension_groups, extensions, hotdesk_sessions, location_extensions, location_sign_ins,
-    locations,
+    devices, domains, extension_groups, extensions, hotdesk_sessions, location_extensions,
+    location_sign_ins, locations,
 };
 
 /// The pure view of a stored active session (an unknown origin reads as `api`).
@@ -92,31 +92,31 @@ pub async fn load_rows<C: ConnectionTrait>(
         sign_ins,
         groups,
     ) = tokio::try_join!(
-            domains::Entity::find_by_id(domain_id).one(db),
-            crate::store::calling_settings::Entity::find_by_id(domain_id).one(db),
-            extensions::Entity::find()
-                .filter(extensions::Column::DomainId.eq(domain_id))
-                .all(db),
-            devices::Entity::find()
-                .filter(devices::Column::DomainId.eq(domain_id))
-                .all(db),
-            locations::Entity::find()
-                .filter(locations::Column::DomainId.eq(domain_id))
-                .all(db),
-            location_extensions::Entity::find()
-                .filter(location_extensions::Column::DomainId.eq(domain_id))
-                .all(db),
-            hotdesk_sessions::Entity::find()
-                .filter(hotdesk_sessions::Column::DomainId.eq(domain_id))
-                .filter(hotdesk_sessions::Column::EndedAt.is_null())
-                .all(db),
-            location_sign_ins::Entity::find()
-                .filter(location_sign_ins::Column::DomainId.eq(domain_id))
-                .all(db),
-            extension_groups::Entity::find()
-                .filter(extension_groups::Column::DomainId.eq(domain_id))
-                .all(db),
-        )?;
+        domains::Entity::find_by_id(domain_id).one(db),
+        crate::store::calling_settings::Entity::find_by_id(domain_id).one(db),
+        extensions::Entity::find()
+            .filter(extensions::Column::DomainId.eq(domain_id))
+            .all(db),
+        devices::Entity::find()
+            .filter(devices::Column::DomainId.eq(domain_id))
+            .all(db),
+        locations::Entity::find()
+            .filter(locations::Column::DomainId.eq(domain_id))
+            .all(db),
+        location_extensions::Entity::find()
+            .filter(location_extensions::Column::DomainId.eq(domain_id))
+            .all(db),
+        hotdesk_sessions::Entity::find()
+            .filter(hotdesk_sessions::Column::DomainId.eq(domain_id))
+            .filter(hotdesk_sessions::Column::EndedAt.is_null())
+            .all(db),
+        location_sign_ins::Entity::find()
+            .filter(location_sign_ins::Column::DomainId.eq(domain_id))
+            .all(db),
+        extension_groups::Entity::find()
+            .filter(extension_groups::Column::DomainId.eq(domain_id))
+            .all(db),
+    )?;
     Ok(domain.map(|domain| SnapshotRows {
         domain,
         settings: settings.unwrap_or_else(|| calling_settings::defaults(domain_id)),

@@ -164,7 +164,8 @@ pub struct CreatedUser {
     pub set_password: Option<PasswordToken>,
 }
 
-fn snapshot(user: &users::Model) -> Value {
+/// The account as the audit log shows it (no secrets).
+pub(crate) fn snapshot(user: &users::Model) -> Value {
     json!({
         "id": user.id,
         "email": user.email,
@@ -477,20 +478,31 @@ async fn assign<C: ConnectionTrait>(
     domain_id: Option<Uuid>,
     role: &RoleView,
 ) -> DomainResult<()> {
-    role_assignments::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        user_id: Set(user_id),
-        domain_id: Set(domain_id),
-        scope_key: Set(domain_id
-            .map(|d| d.to_string())
-            .unwrap_or_else(|| role_assignments::PLATFORM_SCOPE.to_owned())),
-        role_key: Set(role.key.clone()),
-        custom_role_id: Set(role.custom_role_id()),
-        created_at: Set(ctx.now),
-    }
-    .insert(db)
-    .await?;
+    role_assignments::ActiveModel::from(assignment_row(ctx, user_id, domain_id, role))
+        .insert(db)
+        .await?;
     Ok(())
+}
+
+/// The stored row of giving `role` to `user_id` in `domain_id` (the platform when `None`), for
+/// writing many in one statement, as a bulk import does.
+pub(crate) fn assignment_row(
+    ctx: &Context,
+    user_id: Uuid,
+    domain_id: Option<Uuid>,
+    role: &RoleView,
+) -> role_assignments::Model {
+    role_assignments::Model {
+        id: Uuid::now_v7(),
+        user_id,
+        domain_id,
+        scope_key: domain_id
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| role_assignments::PLATFORM_SCOPE.to_owned()),
+        role_key: role.key.clone(),
+        custom_role_id: role.custom_role_id(),
+        created_at: ctx.now,
+    }
 }
 
 /// How many *other* active users hold `platform_admin`.
