@@ -51,7 +51,7 @@ pub enum Command {
     },
     /// Print the OpenAPI 3.1 document as JSON.
     Openapi,
-    /// Import Users, Locations, Extensions and Devices from a JSON or CSV file into a Domain, all
+    /// Import Users, Locations, groups, Extensions and Devices from a JSON or CSV file into a Domain, all
     /// or nothing, through a running server's API (POST /api/v1/domains/{id}/import, with the API
     /// key in SWITCHBOARD_API_KEY), so that the server and FreeSWITCH learn of every change.
     /// Prints the report as JSON; exits 1 when any row is invalid or the server refuses. With

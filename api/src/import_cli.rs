@@ -40,8 +40,8 @@ pub const API_KEY_ENV: &str = "SWITCHBOARD_API_KEY";
 /// Arguments of `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The file: JSON (`{"users": [...], "locations": [...], "extensions": [...],
-    /// "devices": [...]}`) or CSV with a `kind` column, as for
+    /// The file: JSON (`{"users": [...], "locations": [...], "groups": [...],
+    /// "extensions": [...], "devices": [...]}`) or CSV with a `kind` column, as for
     /// `POST /api/v1/domains/{id}/import`; `-` reads standard input.
     #[arg(long, value_name = "FILE")]
     pub file: PathBuf,

@@ -1,13 +1,14 @@
-//! Bulk import of Users, Locations, Extensions and Devices:
+//! Bulk import of Users, Locations, Extensions, hot-desk groups and Devices:
 //! `POST /api/v1/domains/{domain_id}/import` with JSON or CSV, all or nothing, rows creating
 //! records or (with `on_existing=update`) updating the ones they match, with a dry run that
 //! only answers the per-row report.
 //!
 //! Reading the file lives here too ([`parse_file`]), because `switchboard import --offline`
 //! reads the same two formats: JSON rows are deserialized one by one into the very types of the
-//! single-resource bodies ([`ExtensionInput`], [`DeviceInput`], [`LocationInput`]), and each CSV
-//! row is first turned into the same JSON object, so both formats follow one path and a wrong
-//! type in row 12 is an error of row 12, not of the whole file.
+//! single-resource bodies ([`ExtensionInput`], [`DeviceInput`], [`LocationInput`],
+//! [`ExtensionGroupInput`]), and each CSV row is first turned into the same JSON object, so both
+//! formats follow one path and a wrong type in row 12 is an error of row 12, not of the whole
+//! file.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -18,10 +19,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchboard_domain::FieldError;
+use switchboard_domain::services::extension_groups::GroupPatch;
 use switchboard_domain::services::extensions::{Deps, ExtensionPatch};
 use switchboard_domain::services::import::{
-    self, Action, ActionCounts, DeviceRow, ExtensionRow, ImportFile, ImportOptions, ImportReport,
-    LocationRow, Numbered, OnExisting, RowError, RowKind, RowResult, Silent, UserRow,
+    self, Action, ActionCounts, DeviceRow, ExtensionRow, GroupRow, ImportFile, ImportOptions,
+    ImportReport, LocationRow, Numbered, OnExisting, RowError, RowKind, RowResult, Silent, UserRow,
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -30,6 +32,7 @@ use crate::auth::Caller;
 use crate::extract::{Query, payload_error, refuse_nul_in_json, within_body_timeout};
 use crate::problem::{ApiError, ApiResult, PROBLEM_JSON, Problem, ProblemField};
 use crate::routes::devices::DeviceInput;
+use crate::routes::extension_groups::ExtensionGroupInput;
 use crate::routes::extensions::ExtensionInput;
 use crate::routes::locations::LocationInput;
 use crate::state::AppState;
@@ -37,10 +40,11 @@ use crate::state::AppState;
 /// The two file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImportFormat {
-    /// `{"users": [...], "locations": [...], "extensions": [...], "devices": [...]}`.
+    /// `{"users": [...], "locations": [...], "groups": [...], "extensions": [...],
+    /// "devices": [...]}`.
     Json,
-    /// A header line, then one row per line: a `kind` column (`user`, `location`, `extension`
-    /// or `device`) and the bodies' fields as columns (nested ones with dots, e.g.
+    /// A header line, then one row per line: a `kind` column (`user`, `location`, `group`,
+    /// `extension` or `device`) and the bodies' fields as columns (nested ones with dots, e.g.
     /// `forwarding.busy.enabled`).
     Csv,
 }
@@ -56,7 +60,7 @@ impl ImportFormat {
 }
 
 /// What a row that matches a stored record does (an Extension by number, a Device by MAC
-/// address, a User by email, a Location by name).
+/// address, a User by email, a Location or a hot-desk group by name).
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, clap::ValueEnum,
 )]
@@ -106,8 +110,12 @@ pub struct ImportRequest {
     /// by name.
     #[serde(default)]
     pub locations: Vec<ImportLocationInput>,
+    /// Hot-desk groups, each like the body of `POST …/extension-groups` (`PATCH` for a matched
+    /// one) plus the placeholder by number, matched by name.
+    #[serde(default)]
+    pub groups: Vec<ImportGroupInput>,
     /// Extensions, each like the body of `POST …/extensions` (`PATCH` for a matched one) plus
-    /// the hot-desk group by name, matched by number.
+    /// the hot-desk group by name (one of the file or of the Domain), matched by number.
     #[serde(default)]
     pub extensions: Vec<ImportExtensionInput>,
     /// Devices, each like the body of `POST …/devices` (`PATCH` for a matched one) plus
@@ -129,9 +137,23 @@ pub struct ImportExtensionInput {
     /// The fields of a single create or change; `number` is the match key.
     #[serde(flatten)]
     pub extension: ExtensionInput,
-    /// The name of a hot-desk group of the Domain (instead of `group_id`).
+    /// The name of a hot-desk group of the file or of the Domain (instead of `group_id`).
     #[schema(example = "Sales floor")]
     pub group: Option<String>,
+}
+
+/// A hot-desk group row: the body of `POST …/extension-groups`, plus the placeholder by number
+/// (an Extension of the file or of the Domain). With `on_existing=update` a stored group of
+/// the same name gets the fields the row gives.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImportGroupInput {
+    /// The fields of a single create or change; `name` is the match key.
+    #[serde(flatten)]
+    pub group: ExtensionGroupInput,
+    /// The placeholder Extension's number (instead of `placeholder_extension_id`), for
+    /// `logged_out_mode` `placeholder`: an Extension flagged `placeholder`.
+    #[schema(example = "299")]
+    pub placeholder_extension: Option<String>,
 }
 
 /// A Device row: the body of `POST …/devices`, plus four import-only references that may
@@ -222,6 +244,8 @@ pub enum ImportRowKind {
     User,
     /// A Location.
     Location,
+    /// A hot-desk group.
+    Group,
 }
 
 impl From<RowKind> for ImportRowKind {
@@ -231,6 +255,7 @@ impl From<RowKind> for ImportRowKind {
             RowKind::Device => Self::Device,
             RowKind::User => Self::User,
             RowKind::Location => Self::Location,
+            RowKind::Group => Self::Group,
         }
     }
 }
@@ -238,7 +263,7 @@ impl From<RowKind> for ImportRowKind {
 /// One problem with one field of one row.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportRowError {
-    /// JSON: the 1-based position in its list (`users`, `locations`, `extensions` or
+    /// JSON: the 1-based position in its list (`users`, `locations`, `groups`, `extensions` or
     /// `devices`). CSV: the line of the file (the header is line 1, so the first row is 2), as
     /// a spreadsheet numbers it.
     #[schema(example = 12)]
@@ -301,7 +326,7 @@ pub struct ImportRowResult {
     /// Its kind.
     pub kind: ImportRowKind,
     /// Its match key: the number, the MAC address (a Device without one: its label), the
-    /// email or the name.
+    /// email or the name (of a Location or a group).
     #[schema(example = "201")]
     pub key: String,
     /// Created, updated or unchanged.
@@ -379,6 +404,8 @@ pub struct ImportTotals {
     pub users: ImportActionCounts,
     /// Location rows.
     pub locations: ImportActionCounts,
+    /// Group rows.
+    pub groups: ImportActionCounts,
 }
 
 impl From<&ImportReport> for ImportTotals {
@@ -392,6 +419,7 @@ impl From<&ImportReport> for ImportTotals {
             devices: r.counts(Some(RowKind::Device)).into(),
             users: r.counts(Some(RowKind::User)).into(),
             locations: r.counts(Some(RowKind::Location)).into(),
+            groups: r.counts(Some(RowKind::Group)).into(),
         }
     }
 }
@@ -418,6 +446,8 @@ pub struct ImportReportDto {
     pub users: usize,
     /// Location rows.
     pub locations: usize,
+    /// Group rows.
+    pub groups: usize,
     /// How many valid rows create, update or leave unchanged a record, in all and per kind.
     pub totals: ImportTotals,
     /// What each valid row does (a dry run: would do), ordered by row.
@@ -439,6 +469,7 @@ impl From<ImportReport> for ImportReportDto {
             devices: r.devices,
             users: r.users,
             locations: r.locations,
+            groups: r.groups,
             totals,
             results: r.results.into_iter().map(Into::into).collect(),
             errors: r.errors.into_iter().map(Into::into).collect(),
@@ -452,7 +483,8 @@ impl From<ImportReport> for ImportReportDto {
 #[serde(untagged)]
 pub enum ImportRefusal {
     /// Invalid rows.
-    Rows(ImportProblem),
+    // Boxed: the report is much larger than a plain problem.
+    Rows(Box<ImportProblem>),
     /// The request itself.
     Request(Problem),
 }
@@ -574,6 +606,8 @@ struct RawBody {
     #[serde(default)]
     locations: Vec<Value>,
     #[serde(default)]
+    groups: Vec<Value>,
+    #[serde(default)]
     extensions: Vec<Value>,
     #[serde(default)]
     devices: Vec<Value>,
@@ -622,6 +656,9 @@ fn parse_json(bytes: &[u8]) -> Result<ParsedFile, FileError> {
     }
     for (i, value) in body.locations.into_iter().enumerate() {
         read_location(&mut file, i + 1, value);
+    }
+    for (i, value) in body.groups.into_iter().enumerate() {
+        read_group(&mut file, i + 1, value);
     }
     for (i, value) in body.extensions.into_iter().enumerate() {
         read_extension(&mut file, i + 1, value);
@@ -820,6 +857,42 @@ fn read_location(file: &mut ImportFile, row: usize, mut value: Value) {
     }
 }
 
+/// Reads one group row: the import-only placeholder number is taken out, the rest is a create
+/// body.
+fn read_group(file: &mut ImportFile, row: usize, mut value: Value) {
+    let mut placeholder_extension = None;
+    if let Value::Object(map) = &mut value {
+        match map.remove("placeholder_extension").map(number_as_text) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(number)) => placeholder_extension = Some(number),
+            Some(other) => {
+                file.unreadable.push(RowError::new(
+                    row,
+                    RowKind::Group,
+                    FieldError::new(
+                        "placeholder_extension",
+                        "invalid_type",
+                        format!("expected an Extension number, found {other}"),
+                    ),
+                ));
+                return;
+            }
+        }
+    }
+    match serde_path_to_error::deserialize::<_, ExtensionGroupInput>(value) {
+        Ok(input) => file.groups.push(Numbered {
+            row,
+            value: GroupRow {
+                patch: GroupPatch::from(input),
+                placeholder_extension,
+            },
+        }),
+        Err(err) => file
+            .unreadable
+            .push(row_type_error(row, RowKind::Group, err)),
+    }
+}
+
 /// A row that does not fit its create body: an unknown field, a wrong type.
 fn row_type_error(
     row: usize,
@@ -965,12 +1038,23 @@ const LOCATION_COLUMNS: &[(&str, Cell)] = &[
     ("short_code", Cell::Text),
 ];
 
+/// The CSV columns of group rows: the create body's fields and the import-only placeholder
+/// number.
+const GROUP_COLUMNS: &[(&str, Cell)] = &[
+    ("name", Cell::Text),
+    ("description", Cell::Text),
+    ("logged_out_mode", Cell::Text),
+    ("placeholder_extension", Cell::Text),
+    ("placeholder_extension_id", Cell::Text),
+];
+
 fn columns_of(kind: RowKind) -> &'static [(&'static str, Cell)] {
     match kind {
         RowKind::Extension => EXTENSION_COLUMNS,
         RowKind::Device => DEVICE_COLUMNS,
         RowKind::User => USER_COLUMNS,
         RowKind::Location => LOCATION_COLUMNS,
+        RowKind::Group => GROUP_COLUMNS,
     }
 }
 
@@ -1088,7 +1172,7 @@ fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
         return Err(FileError::shape(
             "kind",
             "required",
-            "a `kind` column (user, location, extension or device) is required",
+            "a `kind` column (user, location, group, extension or device) is required",
         ));
     };
 
@@ -1097,9 +1181,9 @@ fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
         let cell = record.get(kind_column).unwrap_or_default();
         let Some(kind) = RowKind::parse(cell) else {
             let message = if cell.is_empty() {
-                "every row needs a kind: user, location, extension or device".to_owned()
+                "every row needs a kind: user, location, group, extension or device".to_owned()
             } else {
-                format!("{cell:?} is not a kind; use user, location, extension or device")
+                format!("{cell:?} is not a kind; use user, location, group, extension or device")
             };
             file.unreadable.push(RowError::about(
                 row,
@@ -1116,6 +1200,7 @@ fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FileError> {
                     RowKind::Device => read_device(&mut file, row, value),
                     RowKind::User => read_user(&mut file, row, value),
                     RowKind::Location => read_location(&mut file, row, value),
+                    RowKind::Group => read_group(&mut file, row, value),
                 }
             }
             Err(errors) => file
@@ -1293,21 +1378,23 @@ pub(crate) async fn read_body_or(
     Ok(body)
 }
 
-/// Import Users, Locations, Extensions and Devices from JSON or CSV (the write permission of
-/// each kind the file holds: `users.write`, `locations.write`, `extensions.write`,
-/// `devices.write`; linking a User to an Extension also needs `extensions.write`).
+/// Import Users, Locations, hot-desk groups, Extensions and Devices from JSON or CSV (the write
+/// permission of each kind the file holds: `users.write`, `locations.write`, `extensions.write`
+/// for groups and Extensions, `devices.write`; linking a User to an Extension also needs
+/// `extensions.write`).
 ///
 /// Every row is checked first, by the same rules as the single creates and changes
-/// (`POST`/`PATCH …/users`, `…/locations`, `…/extensions`, `…/devices`, and `PUT …/users/{id}/roles`),
-/// plus duplicates inside the file and collisions with what exists. A row **matches** a stored
-/// record by its key: a User by email, a Location by name, an Extension by number, a Device by
-/// MAC address. With `on_existing=error` (the default) a match is an `already_exists` error of
-/// the row; with `on_existing=update` the record is changed by exactly the fields the row gives
-/// (an absent JSON field or an empty CSV cell leaves a field as it is; JSON `null` clears an
-/// optional one). Devices name their owner, placeholder and home Extensions by number and their
-/// Location by name, Users their Extension by number, Locations their allowed Extensions by
-/// number (records of the same file or already stored), Extensions their hot-desk group by
-/// name. Roles are built-in names, custom role names or ids.
+/// (`POST`/`PATCH …/users`, `…/locations`, `…/extension-groups`, `…/extensions`, `…/devices`,
+/// and `PUT …/users/{id}/roles`), plus duplicates inside the file and collisions with what
+/// exists. A row **matches** a stored record by its key: a User by email, a Location or a group
+/// by name, an Extension by number, a Device by MAC address. With `on_existing=error` (the
+/// default) a match is an `already_exists` error of the row; with `on_existing=update` the
+/// record is changed by exactly the fields the row gives (an absent JSON field or an empty CSV
+/// cell leaves a field as it is; JSON `null` clears an optional one). Devices name their owner,
+/// placeholder and home Extensions by number and their Location by name, Users their Extension
+/// by number, Locations their allowed Extensions by number, groups their placeholder Extension
+/// by number, Extensions their hot-desk group by name (records of the same file or already
+/// stored). Roles are built-in names, custom role names or ids.
 ///
 /// One bad row and nothing is written: 422 with every row's errors. Otherwise everything is
 /// written in one transaction (201), every created or changed record audited as its single
@@ -1318,17 +1405,19 @@ pub(crate) async fn read_body_or(
 /// be up to `http.max_import_bytes` (16 MiB). A record changed by someone else between the
 /// checks and the write makes the whole import a 409 `concurrent_change`: run it again.
 ///
-/// **JSON**: `{"users": [...], "locations": [...], "extensions": [...], "devices": [...],
-/// "dry_run": false, "on_existing": "error"}`. A row's `row` in the report is its 1-based
-/// position in its list.
+/// **JSON**: `{"users": [...], "locations": [...], "groups": [...], "extensions": [...],
+/// "devices": [...], "dry_run": false, "on_existing": "error"}`. A row's `row` in the report is
+/// its 1-based position in its list.
 ///
 /// **CSV** (`text/csv`, `,` or `;` separated, UTF-8, header line required): a `kind` column
-/// (`user`, `location`, `extension` or `device`), then any of the bodies' fields as columns,
-/// nested ones with dots. Users: `email, display_name, password, roles` (names separated by
-/// `;`, `|` or `,`), `extension`. Locations: `name, description, emergency_caller_id_name,
-/// emergency_caller_id_number, emergency_address, ring_strategy, sign_in_policy,
-/// allowed_extensions` (numbers), `allowed_extension_ids, allowed_roles, auto_sign_out,
-/// auto_sign_out_hours, auto_sign_out_at, short_code`. Extensions: `number, display_name,
+/// (`user`, `location`, `group`, `extension` or `device`), then any of the bodies' fields as
+/// columns, nested ones with dots. Users: `email, display_name, password, roles` (names
+/// separated by `;`, `|` or `,`), `extension`. Locations: `name, description,
+/// emergency_caller_id_name, emergency_caller_id_number, emergency_address, ring_strategy,
+/// sign_in_policy, allowed_extensions` (numbers), `allowed_extension_ids, allowed_roles,
+/// auto_sign_out, auto_sign_out_hours, auto_sign_out_at, short_code`. Groups: `name,
+/// description, logged_out_mode` (`inherit`, `full` or `placeholder`), `placeholder_extension`
+/// (a number), `placeholder_extension_id`. Extensions: `number, display_name,
 /// internal_caller_id_name, internal_caller_id_number, outbound_caller_id_name,
 /// outbound_caller_id_number, emergency_caller_id_name, emergency_caller_id_number,
 /// voicemail_enabled, pin, ring_timeout_secs, dnd,
@@ -1359,8 +1448,13 @@ pub(crate) async fn read_body_or(
                 "locations": [
                     {"name": "Berlin 2F", "ring_strategy": "sequential", "emergency_caller_id_number": "+4930123456"}
                 ],
+                "groups": [
+                    {"name": "Visitors", "logged_out_mode": "placeholder", "placeholder_extension": "299"}
+                ],
                 "extensions": [
                     {"number": "201", "display_name": "Ada Lovelace", "pin": "2580"},
+                    {"number": "299", "display_name": "Lobby", "placeholder": true, "hotdesk_allowed": false},
+                    {"number": "230", "display_name": "Guest", "group": "Visitors"},
                     {"number": "202", "display_name": "Reception", "forwarding": {"no_answer": {"enabled": true, "destination": "201"}}}
                 ],
                 "devices": [
@@ -1368,7 +1462,7 @@ pub(crate) async fn read_body_or(
                     {"label": "Hot desk 1", "location": "Berlin 2F"}
                 ]
             })),
-            (String = "text/csv", example = "kind,email,roles,extension,name,number,display_name,pin,label,mac_address,mode,owner_extension,location\nuser,ada@example.com,manager,201,,,Ada Lovelace,,,,,,\nlocation,,,,Berlin 2F,,,,,,,,\nextension,,,,,201,Ada Lovelace,2580,,,,,\ndevice,,,,,,,,Ada's desk,00:15:65:ab:cd:ef,fixed,201,Berlin 2F\n")
+            (String = "text/csv", example = "kind,email,roles,extension,name,logged_out_mode,placeholder_extension,number,display_name,pin,placeholder,hotdesk_allowed,group,label,mac_address,mode,owner_extension,location\nuser,ada@example.com,manager,201,,,,,Ada Lovelace,,,,,,,,,\nlocation,,,,Berlin 2F,,,,,,,,,,,,,\ngroup,,,,Visitors,placeholder,299,,,,,,,,,,,\nextension,,,,,,,201,Ada Lovelace,2580,,,,,,,,\nextension,,,,,,,299,Lobby,,yes,no,,,,,,\nextension,,,,,,,230,Guest,,,,Visitors,,,,,\ndevice,,,,,,,,,,,,,Ada's desk,00:15:65:ab:cd:ef,fixed,201,Berlin 2F\n")
         )
     ),
     responses(
@@ -1622,6 +1716,7 @@ mod tests {
             (DeviceInput::schema(), DEVICE_COLUMNS, 15),
             (LocationInput::schema(), LOCATION_COLUMNS, 10),
             (ImportUserInput::schema(), USER_COLUMNS, 4),
+            (ExtensionGroupInput::schema(), GROUP_COLUMNS, 3),
         ] {
             let mut fields = Vec::new();
             leaf_paths(schema, "", &mut fields);
@@ -1734,6 +1829,70 @@ mod tests {
             Some(Some(vec!["200-299".to_owned(), "310".to_owned()]))
         );
         assert_eq!(file.devices[0].value.home_extension.as_deref(), Some("201"));
+    }
+
+    #[test]
+    fn group_rows_are_read_from_csv_like_json_with_the_placeholder_by_number() {
+        let file = csv(
+            "kind,name,description,logged_out_mode,placeholder_extension,number,group,label\n\
+             group,Visitors,Guests,placeholder,299,,,\n\
+             extension,,,,,230,Visitors,\n\
+             group,Staff,,full,,,,Desk\n",
+        );
+        let got: Vec<(usize, Option<RowKind>, &str, &str)> = file
+            .unreadable
+            .iter()
+            .map(|e| (e.row, e.kind, e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(4, Some(RowKind::Group), "label", "unknown_field")]
+        );
+        assert_eq!(file.groups.len(), 1);
+        let group = &file.groups[0];
+        assert_eq!(group.row, 2);
+        assert_eq!(group.value.patch.name.as_deref(), Some("Visitors"));
+        assert_eq!(group.value.patch.description.as_deref(), Some("Guests"));
+        assert_eq!(
+            group.value.patch.logged_out_mode.as_deref(),
+            Some("placeholder")
+        );
+        assert_eq!(group.value.placeholder_extension.as_deref(), Some("299"));
+        assert_eq!(group.value.patch.placeholder_extension_id, None);
+        assert_eq!(file.extensions[0].value.group.as_deref(), Some("Visitors"));
+
+        let body = br#"{"groups": [{"name": "Visitors", "placeholder_extension": 299},
+            {"name": "Staff", "placeholder_extension_id": null},
+            {"name": "X", "placeholder_extension": ["299"]}, {"name": "Y", "colour": "red"}]}"#;
+        let parsed = parse_file(ImportFormat::Json, body).map_err(|e| e.to_string());
+        let Ok(parsed) = parsed else {
+            panic!("{parsed:?}");
+        };
+        let groups = &parsed.file.groups;
+        assert_eq!(groups.len(), 2);
+        assert_eq!(
+            groups[0].value.placeholder_extension.as_deref(),
+            Some("299")
+        );
+        assert_eq!(groups[1].value.patch.placeholder_extension_id, Some(None));
+        let got: Vec<(usize, Option<RowKind>, &str, &str)> = parsed
+            .file
+            .unreadable
+            .iter()
+            .map(|e| (e.row, e.kind, e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    3,
+                    Some(RowKind::Group),
+                    "placeholder_extension",
+                    "invalid_type"
+                ),
+                (4, Some(RowKind::Group), "colour", "unknown_field"),
+            ]
+        );
     }
 
     #[test]

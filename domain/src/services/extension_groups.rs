@@ -58,7 +58,7 @@ pub struct GroupFilter {
     pub q: Option<String>,
 }
 
-fn apply(row: &mut extension_groups::Model, p: GroupPatch) {
+pub(crate) fn apply(row: &mut extension_groups::Model, p: GroupPatch) {
     if let Some(v) = p.name {
         row.name = v;
     }
@@ -188,7 +188,7 @@ async fn view<C: ConnectionTrait>(
 
 /// The SIP users of the Domain's hot-desk phones (their logged-out identity may follow a
 /// group) and the group's placeholder (its ring plan may list them).
-async fn affected<C: ConnectionTrait>(
+pub(crate) async fn affected<C: ConnectionTrait>(
     db: &C,
     domain_id: Uuid,
     placeholders: &[Option<Uuid>],

@@ -1,8 +1,9 @@
 //! Bulk import: 10 000 rows in one request, all or nothing, dry runs, CSV and JSON alike,
 //! duplicates and collisions reported per row, references by number and name, Users with their
-//! roles, Locations used by the Devices of the same file, updates of matched records (only the
-//! fields given, reported per row), concurrent imports, permissions and tenant isolation, and
-//! `switchboard import` through a running server (and `--offline` on a SQLite file).
+//! roles, Locations used by the Devices of the same file, hot-desk groups joined by the
+//! Extensions of the same file, updates of matched records (only the fields given, reported per
+//! row), concurrent imports, permissions and tenant isolation, and `switchboard import` through
+//! a running server (and `--offline` on a SQLite file).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -13,7 +14,8 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use switchboard_domain::events::ChangeKind;
 use switchboard_domain::store::{
-    audit_log, devices, extensions, hotdesk_sessions, locations, role_assignments, users,
+    audit_log, devices, extension_groups, extensions, hotdesk_sessions, locations,
+    role_assignments, users,
 };
 use switchboard_tests::{
     Backend, TEST_ENCRYPTION_KEY, TestApp, both_databases, switchboard_binary,
@@ -41,6 +43,10 @@ both_databases!(
     two_identical_update_imports_at_once_never_half_apply,
     an_update_ends_what_the_same_patch_would_end_and_tells_freeswitch,
     the_cli_imports_through_a_running_servers_api,
+    groups_are_imported_with_a_placeholder_of_the_file_and_extensions_of_the_file_join_them,
+    a_stored_group_matched_by_name_changes_only_the_given_fields,
+    bad_group_rows_are_refused_naming_their_row_and_field,
+    a_dry_run_with_groups_writes_nothing,
 );
 
 /// The import path of a Domain, with an optional query.
@@ -1781,4 +1787,503 @@ async fn an_update_ends_what_the_same_patch_would_end_and_tells_freeswitch(app: 
     assert_eq!(dropped, vec!["202".to_owned(), desk_user.clone()]);
     assert!(event.sip_users.contains(&desk_user), "{event:?}");
     assert!(event.check_sync.is_empty(), "{event:?}");
+}
+
+/// The hot-desk group `name` of the Domain, as stored.
+async fn stored_group(app: &TestApp, domain: &str, name: &str) -> Option<extension_groups::Model> {
+    extension_groups::Entity::find()
+        .filter(extension_groups::Column::DomainId.eq(Uuid::parse_str(domain).unwrap()))
+        .filter(extension_groups::Column::Name.eq(name))
+        .one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// How many hot-desk groups the Domain has.
+async fn group_count(app: &TestApp, domain: &str) -> u64 {
+    extension_groups::Entity::find()
+        .filter(extension_groups::Column::DomainId.eq(Uuid::parse_str(domain).unwrap()))
+        .count(&app.db)
+        .await
+        .unwrap()
+}
+
+/// A hot-desk phone of the Domain (the default mode); returns its SIP user.
+async fn hotdesk_phone(app: &TestApp, token: &str, domain: &str, mac: &str) -> String {
+    let desk = create(
+        app,
+        token,
+        domain,
+        "devices",
+        json!({"label": format!("Hot desk {mac}"), "mac_address": mac}),
+    )
+    .await;
+    assert_eq!(desk["mode"], "hotdesk", "{desk}");
+    desk["sip_username"].as_str().unwrap().to_owned()
+}
+
+/// The `import.completed` event, skipping any other event before it.
+async fn import_event(
+    events: &mut tokio::sync::broadcast::Receiver<
+        std::sync::Arc<switchboard_domain::events::ChangeEvent>,
+    >,
+) -> switchboard_domain::events::ChangeEvent {
+    loop {
+        let event = next_event(events).await;
+        if event.kind == ChangeKind::ImportCompleted {
+            return event;
+        }
+    }
+}
+
+async fn groups_are_imported_with_a_placeholder_of_the_file_and_extensions_of_the_file_join_them(
+    app: TestApp,
+) {
+    let (domain, admin) = domain_with_admin(&app, "acme.pbx.test").await;
+    let phone = hotdesk_phone(&app, &admin, &domain, "00:15:65:00:00:31").await;
+    let mut events = app.events.subscribe();
+
+    // The group names a placeholder that only this file creates; Extensions of the file join
+    // the groups of the file.
+    let file = json!({
+        "groups": [
+            {"name": "Visitors", "description": "Guests of the house",
+             "logged_out_mode": "placeholder", "placeholder_extension": 299},
+            {"name": "Staff", "logged_out_mode": "full"}
+        ],
+        "extensions": [
+            {"number": "299", "display_name": "Lobby", "placeholder": true, "hotdesk_allowed": false},
+            {"number": "230", "display_name": "Guest", "group": "Visitors"},
+            {"number": "201", "display_name": "Ada", "group": "Staff"}
+        ]
+    });
+    let (status, report) = import_json(&app, &admin, &domain, &file).await;
+    assert_eq!(status, 201, "{report}");
+    assert_eq!(
+        results(&report),
+        vec![
+            result(1, "extension", "299", "created", &[]),
+            result(1, "group", "Visitors", "created", &[]),
+            result(2, "extension", "230", "created", &[]),
+            result(2, "group", "Staff", "created", &[]),
+            result(3, "extension", "201", "created", &[]),
+        ]
+    );
+    assert_eq!(report["groups"], 2, "{report}");
+    assert_eq!(report["totals"]["groups"]["created"], 2, "{report}");
+    assert_eq!(report["totals"]["created"], 5, "{report}");
+
+    let lobby = stored_extension(&app, &domain, "299").await;
+    let visitors = stored_group(&app, &domain, "Visitors").await.unwrap();
+    let staff = stored_group(&app, &domain, "Staff").await.unwrap();
+    assert_eq!(report["results"][1]["id"], json!(visitors.id));
+    assert_eq!(
+        (
+            visitors.description.as_str(),
+            visitors.logged_out_mode.as_str(),
+            visitors.placeholder_extension_id
+        ),
+        ("Guests of the house", "placeholder", Some(lobby.id))
+    );
+    assert_eq!(
+        (
+            staff.logged_out_mode.as_str(),
+            staff.placeholder_extension_id
+        ),
+        ("full", None)
+    );
+    assert_eq!(
+        stored_extension(&app, &domain, "230").await.group_id,
+        Some(visitors.id)
+    );
+    assert_eq!(
+        stored_extension(&app, &domain, "201").await.group_id,
+        Some(staff.id)
+    );
+    assert_eq!(lobby.group_id, None);
+    // The API shows them as any group, members counted.
+    let (status, page) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/domains/{domain}/extension-groups?q=visit"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["member_count"], 1, "{page}");
+
+    // Audited as single creates, tied to the import, and counted in its summary.
+    let created = audited(&app, &domain, "extension_group.create").await;
+    assert_eq!(created.len(), 2);
+    let summary = &audited(&app, &domain, "import.completed").await[0];
+    let after = summary.after.as_ref().unwrap();
+    assert_eq!(after["created"]["groups"], 2, "{after}");
+    for entry in &created {
+        assert_eq!(
+            entry.after.as_ref().unwrap()["import_id"],
+            json!(summary.target_id.as_ref().unwrap()),
+        );
+    }
+    // The hot-desk phones re-read (their logged-out identity may follow a group), and the
+    // placeholder.
+    let event = import_event(&mut events).await;
+    for user in [phone.as_str(), "299", "230", "201"] {
+        assert!(
+            event.sip_users.contains(&user.to_owned()),
+            "{user}: {event:?}"
+        );
+    }
+
+    // CSV alike: a stored placeholder by number, a stored group joined by name.
+    let csv = "kind,name,description,logged_out_mode,placeholder_extension,number,display_name,group\n\
+group,Night,Night shift,placeholder,299,,,\n\
+extension,,,,,231,Night guest,Night\n\
+extension,,,,,232,Day guest,Visitors\n";
+    let (status, report) = import_csv(&app, &admin, &domain, "", csv).await;
+    assert_eq!(status, 201, "{report}");
+    assert_eq!(
+        results(&report),
+        vec![
+            result(2, "group", "Night", "created", &[]),
+            result(3, "extension", "231", "created", &[]),
+            result(4, "extension", "232", "created", &[]),
+        ]
+    );
+    let night = stored_group(&app, &domain, "Night").await.unwrap();
+    assert_eq!(
+        (night.description.as_str(), night.placeholder_extension_id),
+        ("Night shift", Some(lobby.id))
+    );
+    assert_eq!(
+        stored_extension(&app, &domain, "231").await.group_id,
+        Some(night.id)
+    );
+    assert_eq!(
+        stored_extension(&app, &domain, "232").await.group_id,
+        Some(visitors.id)
+    );
+}
+
+async fn a_stored_group_matched_by_name_changes_only_the_given_fields(app: TestApp) {
+    let (domain, admin) = domain_with_admin(&app, "acme.pbx.test").await;
+    let old_lobby = extension(&app, &admin, &domain, "298", true).await;
+    let new_lobby = extension(&app, &admin, &domain, "299", true).await;
+    extension(&app, &admin, &domain, "201", false).await;
+    let visitors = id_of(
+        &create(
+            &app,
+            &admin,
+            &domain,
+            "extension-groups",
+            json!({"name": "Visitors", "description": "Guests of the house",
+                   "logged_out_mode": "placeholder", "placeholder_extension_id": old_lobby}),
+        )
+        .await,
+    );
+    create(
+        &app,
+        &admin,
+        &domain,
+        "extension-groups",
+        json!({"name": "Staff", "logged_out_mode": "full"}),
+    )
+    .await;
+    let phone = hotdesk_phone(&app, &admin, &domain, "00:15:65:00:00:32").await;
+    let mut events = app.events.subscribe();
+
+    let file = json!({
+        "on_existing": "update",
+        "groups": [
+            {"name": "Visitors", "placeholder_extension": "299"},
+            {"name": "Staff", "logged_out_mode": "full"},
+            {"name": "Temps", "logged_out_mode": "inherit"}
+        ],
+        "extensions": [{"number": "201", "group": "Staff"}]
+    });
+    let (status, report) = import_json(&app, &admin, &domain, &file).await;
+    assert_eq!(status, 201, "{report}");
+    assert_eq!(
+        results(&report),
+        vec![
+            result(1, "extension", "201", "updated", &["group_id"]),
+            result(
+                1,
+                "group",
+                "Visitors",
+                "updated",
+                &["placeholder_extension_id"]
+            ),
+            result(2, "group", "Staff", "unchanged", &[]),
+            result(3, "group", "Temps", "created", &[]),
+        ]
+    );
+    assert_eq!(
+        (
+            &report["totals"]["groups"]["created"],
+            &report["totals"]["groups"]["updated"],
+            &report["totals"]["groups"]["unchanged"]
+        ),
+        (&json!(1), &json!(1), &json!(1)),
+        "{report}"
+    );
+    assert_eq!(report["results"][1]["id"], json!(visitors));
+    let stored = stored_group(&app, &domain, "Visitors").await.unwrap();
+    assert_eq!(
+        (
+            stored.id.to_string(),
+            stored.description.as_str(),
+            stored.logged_out_mode.as_str(),
+            stored.placeholder_extension_id.map(|id| id.to_string())
+        ),
+        (
+            visitors.clone(),
+            "Guests of the house",
+            "placeholder",
+            Some(new_lobby.clone())
+        ),
+        "only the placeholder changed"
+    );
+    let updates = audited(&app, &domain, "extension_group.update").await;
+    assert_eq!(updates.len(), 1, "the unchanged group is not written");
+    assert_eq!(
+        updates[0].before.as_ref().unwrap()["placeholder_extension_id"],
+        json!(old_lobby)
+    );
+    assert_eq!(
+        updates[0].after.as_ref().unwrap()["placeholder_extension_id"],
+        json!(new_lobby)
+    );
+    // A new placeholder: the hot-desk phones and both placeholders re-read.
+    let event = import_event(&mut events).await;
+    for user in [phone.as_str(), "298", "299"] {
+        assert!(
+            event.sip_users.contains(&user.to_owned()),
+            "{user}: {event:?}"
+        );
+    }
+
+    // A description is no logout action: the phones are not bothered.
+    let described = json!({"on_existing": "update",
+        "groups": [{"name": "Staff", "description": "Everyone on the payroll"}]});
+    let (status, report) = import_json(&app, &admin, &domain, &described).await;
+    assert_eq!(status, 201, "{report}");
+    assert_eq!(
+        results(&report),
+        vec![result(1, "group", "Staff", "updated", &["description"])]
+    );
+    let event = import_event(&mut events).await;
+    assert!(!event.sip_users.contains(&phone), "{event:?}");
+    let staff = stored_group(&app, &domain, "Staff").await.unwrap();
+    assert_eq!(
+        (staff.description.as_str(), staff.logged_out_mode.as_str()),
+        ("Everyone on the payroll", "full")
+    );
+
+    // Leaving `placeholder` drops the placeholder, as a PATCH does.
+    let csv = "kind,name,logged_out_mode\ngroup,Visitors,full\n";
+    let (status, report) = import_csv(&app, &admin, &domain, "?on_existing=update", csv).await;
+    assert_eq!(status, 201, "{report}");
+    assert_eq!(
+        results(&report),
+        vec![result(
+            2,
+            "group",
+            "Visitors",
+            "updated",
+            &["logged_out_mode", "placeholder_extension_id"]
+        )]
+    );
+    let stored = stored_group(&app, &domain, "Visitors").await.unwrap();
+    assert_eq!(
+        (
+            stored.logged_out_mode.as_str(),
+            stored.placeholder_extension_id
+        ),
+        ("full", None)
+    );
+    assert_eq!(
+        audited(&app, &domain, "extension_group.update").await.len(),
+        3
+    );
+}
+
+async fn bad_group_rows_are_refused_naming_their_row_and_field(app: TestApp) {
+    let (domain, admin) = domain_with_admin(&app, "acme.pbx.test").await;
+    let person = extension(&app, &admin, &domain, "201", false).await;
+    extension(&app, &admin, &domain, "299", true).await;
+    create(
+        &app,
+        &admin,
+        &domain,
+        "extension-groups",
+        json!({"name": "Visitors"}),
+    )
+    .await;
+
+    let file = json!({
+        "groups": [
+            {"name": "Night", "logged_out_mode": "placeholder"},
+            {"name": "Day", "logged_out_mode": "placeholder", "placeholder_extension": "201"},
+            {"name": "Late", "logged_out_mode": "placeholder", "placeholder_extension": "777"},
+            {"name": "Night", "logged_out_mode": "full"},
+            {"name": "Visitors", "description": "Guests"},
+            {"name": "Early", "logged_out_mode": "full", "placeholder_extension": "299"},
+            {"name": "Noon", "logged_out_mode": "placeholder", "placeholder_extension_id": person},
+            {"name": "Eve", "logged_out_mode": "placeholder", "placeholder_extension": "230"},
+            {"logged_out_mode": "sometimes"}
+        ],
+        "extensions": [
+            {"number": "230", "display_name": "Not a placeholder"},
+            {"number": "231", "display_name": "Guest", "group": "Nowhere"}
+        ]
+    });
+    let (status, problem) = import_json(&app, &admin, &domain, &file).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        errors(&problem),
+        vec![
+            error(1, "group", "placeholder_extension_id", "required"),
+            error(2, "extension", "group", "not_found"),
+            error(2, "group", "placeholder_extension", "not_a_placeholder"),
+            error(3, "group", "placeholder_extension", "not_found"),
+            error(4, "group", "name", "duplicate_in_file"),
+            error(5, "group", "name", "already_exists"),
+            error(6, "group", "placeholder_extension", "placeholder_mode_only"),
+            error(7, "group", "placeholder_extension_id", "not_a_placeholder"),
+            // The file's Extension as it will be: not a placeholder.
+            error(8, "group", "placeholder_extension", "not_a_placeholder"),
+            error(9, "group", "name", "required"),
+            error(9, "group", "logged_out_mode", "invalid_choice"),
+        ]
+    );
+    assert_eq!(group_count(&app, &domain).await, 1);
+    assert_eq!(stored(&app, &domain).await, (2, 0));
+    assert_eq!(audited(&app, &domain, "import.completed").await.len(), 0);
+
+    // In CSV the rows are numbered by line; the collision stays an error by default.
+    let csv = "kind,name,logged_out_mode,placeholder_extension\n\
+group,Visitors,full,\n\
+group,Night,placeholder,\n";
+    let (status, problem) = import_csv(&app, &admin, &domain, "", csv).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        errors(&problem),
+        vec![
+            error(2, "group", "name", "already_exists"),
+            error(3, "group", "placeholder_extension_id", "required"),
+        ]
+    );
+
+    // Groups are the Extensions' logout action: they need extensions.write.
+    let role = create(
+        &app,
+        &admin,
+        &domain,
+        "roles",
+        json!({"name": "Facilities", "permissions": ["locations.read", "locations.write"]}),
+    )
+    .await;
+    let key = role["key"].as_str().unwrap().to_owned();
+    create_user(
+        &app,
+        &admin,
+        &domain,
+        "facilities@acme.test",
+        &[key.as_str()],
+    )
+    .await;
+    let facilities = token_of(&app, "facilities@acme.test").await;
+    let (status, report) = import_json(
+        &app,
+        &facilities,
+        &domain,
+        &json!({"locations": [{"name": "HQ"}]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{report}");
+    let (status, problem) = import_json(
+        &app,
+        &facilities,
+        &domain,
+        &json!({"groups": [{"name": "Night"}]}),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("forbidden")),
+        "{problem}"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("extensions.write"),
+        "{problem}"
+    );
+    assert_eq!(group_count(&app, &domain).await, 1);
+}
+
+async fn a_dry_run_with_groups_writes_nothing(app: TestApp) {
+    let (domain, admin) = domain_with_admin(&app, "acme.pbx.test").await;
+    create(
+        &app,
+        &admin,
+        &domain,
+        "extension-groups",
+        json!({"name": "Staff", "logged_out_mode": "full"}),
+    )
+    .await;
+    hotdesk_phone(&app, &admin, &domain, "00:15:65:00:00:33").await;
+    let mut events = app.events.subscribe();
+    let file = json!({
+        "on_existing": "update",
+        "groups": [
+            {"name": "Visitors", "logged_out_mode": "placeholder", "placeholder_extension": "299"},
+            {"name": "Staff", "logged_out_mode": "inherit"}
+        ],
+        "extensions": [
+            {"number": "299", "display_name": "Lobby", "placeholder": true, "hotdesk_allowed": false},
+            {"number": "230", "display_name": "Guest", "group": "Visitors"}
+        ]
+    });
+    let (status, dry) = import_json_with(&app, &admin, &domain, "?dry_run=true", &file).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(
+        (&dry["valid"], &dry["imported"]),
+        (&json!(true), &json!(false))
+    );
+    let expected = vec![
+        result(1, "extension", "299", "created", &[]),
+        result(1, "group", "Visitors", "created", &[]),
+        result(2, "extension", "230", "created", &[]),
+        result(2, "group", "Staff", "updated", &["logged_out_mode"]),
+    ];
+    assert_eq!(results(&dry), expected);
+    assert_eq!(dry["results"][1]["id"], Value::Null, "nothing created yet");
+
+    // Nothing written, nothing audited, nobody told.
+    assert_eq!(group_count(&app, &domain).await, 1);
+    assert_eq!(
+        stored_group(&app, &domain, "Staff")
+            .await
+            .unwrap()
+            .logged_out_mode,
+        "full"
+    );
+    assert_eq!(stored(&app, &domain).await, (0, 1));
+    assert_eq!(audited(&app, &domain, "import.completed").await.len(), 0);
+    assert_eq!(
+        audited(&app, &domain, "extension_group.update").await.len(),
+        0
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(events.try_recv().is_err(), "a dry run publishes nothing");
+
+    // The import does what the dry run said.
+    let (status, report) = import_json(&app, &admin, &domain, &file).await;
+    assert_eq!(status, 201, "{report}");
+    assert_eq!(results(&report), expected);
+    assert_eq!(dry["totals"], report["totals"]);
+    assert_eq!(group_count(&app, &domain).await, 2);
 }

@@ -47,6 +47,9 @@ pub(super) struct ExtensionPlan {
     pub linked_by: Option<usize>,
     /// The PIN the row gives is the one stored already.
     pub pin_unchanged: bool,
+    /// The name of the group it joins when that is no stored group: one of the file's, found
+    /// once the group rows are checked (see `groups::join`).
+    pub group: Option<String>,
 }
 
 /// Stored columns that are not the row's to change (or never shown).
@@ -144,6 +147,7 @@ impl ExtensionPlan {
             user_given: false,
             linked_by: None,
             pin_unchanged: false,
+            group: None,
         }
     }
 }
@@ -196,6 +200,7 @@ pub(super) async fn draft<C: ConnectionTrait>(
     let mut plans = Vec::with_capacity(rows.len());
     for (super::Numbered { row, value }, key) in rows.into_iter().zip(keys) {
         let ExtensionRow { mut patch, group } = value;
+        let mut in_file_group = None;
         match (group.filter(|g| !g.trim().is_empty()), &patch.group_id) {
             (Some(_), Some(Some(_))) => {
                 report.add(
@@ -207,14 +212,9 @@ pub(super) async fn draft<C: ConnectionTrait>(
                 );
             }
             (Some(name), _) => match groups.get(name.trim()) {
-                Some(id) => patch.group_id = Some(Some(*id)),
-                None => report.add(
-                    row,
-                    kind,
-                    "group",
-                    "not_found",
-                    format!("no hot-desk group named {:?} in this Domain", name.trim()),
-                ),
+                Some(stored) => patch.group_id = Some(Some(stored.id)),
+                // Not stored: a group row of the file, or nothing (`groups::join` says which).
+                None => in_file_group = Some(name.trim().to_owned()),
             },
             (None, _) => {}
         }
@@ -262,6 +262,7 @@ pub(super) async fn draft<C: ConnectionTrait>(
                     user_given,
                     linked_by: None,
                     pin_unchanged: false,
+                    group: in_file_group,
                 }
             }
             found => {
@@ -289,6 +290,7 @@ pub(super) async fn draft<C: ConnectionTrait>(
                     user_given,
                     linked_by: None,
                     pin_unchanged: false,
+                    group: in_file_group,
                 }
             }
         };
@@ -430,6 +432,7 @@ mod tests {
             user_given: false,
             linked_by: None,
             pin_unchanged: false,
+            group: None,
         }
     }
 

@@ -180,24 +180,22 @@ pub(super) async fn users_by_email<C: ConnectionTrait>(
     Ok(found)
 }
 
-/// The Domain's hot-desk groups with one of these names (name → id).
+/// The Domain's hot-desk groups with one of these names.
 pub(super) async fn groups_by_name<C: ConnectionTrait>(
     db: &C,
     domain_id: Uuid,
     names: &[String],
-) -> DomainResult<HashMap<String, Uuid>> {
+) -> DomainResult<HashMap<String, extension_groups::Model>> {
     let mut found = HashMap::new();
     for chunk in unique(names).chunks(LOOKUP_CHUNK) {
-        let rows: Vec<(Uuid, String)> = extension_groups::Entity::find()
-            .select_only()
-            .column(extension_groups::Column::Id)
-            .column(extension_groups::Column::Name)
+        for m in extension_groups::Entity::find()
             .filter(extension_groups::Column::DomainId.eq(domain_id))
             .filter(extension_groups::Column::Name.is_in(chunk.iter().cloned()))
-            .into_tuple()
             .all(db)
-            .await?;
-        found.extend(rows.into_iter().map(|(id, name)| (name, id)));
+            .await?
+        {
+            found.insert(m.name.clone(), m);
+        }
     }
     Ok(found)
 }

@@ -1,6 +1,6 @@
 //! Bulk import into one Domain, all or nothing: Users (with their roles), Locations,
-//! Extensions and Devices, each row creating a record or, when asked, updating the one it
-//! matches.
+//! Extensions, their hot-desk groups and Devices, each row creating a record or, when asked,
+//! updating the one it matches.
 //!
 //! Use case: check every row with the rules of the single-resource creates and updates (the
 //! same `draft`/`apply`/`validate` functions), plus what only a whole file needs (duplicates in
@@ -12,13 +12,14 @@
 //! every affected SIP user, plus the events of the hot-desk sessions a change ended.
 //!
 //! A row matches a stored record by its natural key: an Extension by number, a Device by MAC
-//! address, a User by email, a Location by name. With [`OnExisting::Error`] (the default) a
-//! match is a row error, as a single create would answer; with [`OnExisting::Update`] the
-//! record is changed by exactly the fields the row gives, through the rules of the
-//! single-resource PATCH.
+//! address, a User by email, a Location or a group by name. With [`OnExisting::Error`] (the
+//! default) a match is a row error, as a single create would answer; with
+//! [`OnExisting::Update`] the record is changed by exactly the fields the row gives, through the
+//! rules of the single-resource PATCH.
 
 mod devices;
 mod extensions;
+mod groups;
 mod locations;
 mod lookup;
 mod users;
@@ -34,9 +35,11 @@ use uuid::Uuid;
 
 use self::devices::DevicePlan;
 use self::extensions::ExtensionPlan;
+use self::groups::GroupPlan;
 use self::locations::LocationPlan;
 use self::users::UserPlan;
 use super::devices::DevicePatch;
+use super::extension_groups::GroupPatch;
 use super::extensions::{Deps, ExtensionPatch, NumberingRules};
 use super::locations::LocationPatch;
 use super::users::PasswordToken;
@@ -58,19 +61,29 @@ pub enum RowKind {
     User,
     /// A Location.
     Location,
+    /// A hot-desk group of Extensions.
+    Group,
 }
 
 impl RowKind {
     /// Every kind, in the order the report lists them.
-    pub const ALL: [Self; 4] = [Self::Extension, Self::Device, Self::User, Self::Location];
+    pub const ALL: [Self; 5] = [
+        Self::Extension,
+        Self::Device,
+        Self::User,
+        Self::Location,
+        Self::Group,
+    ];
 
-    /// `extension`, `device`, `user` or `location`, as in the report and the CSV `kind` column.
+    /// `extension`, `device`, `user`, `location` or `group`, as in the report and the CSV
+    /// `kind` column.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Extension => "extension",
             Self::Device => "device",
             Self::User => "user",
             Self::Location => "location",
+            Self::Group => "group",
         }
     }
 
@@ -88,6 +101,8 @@ impl RowKind {
             Self::Device => Permission::DevicesWrite,
             Self::User => Permission::UsersWrite,
             Self::Location => Permission::LocationsWrite,
+            // A group is the Extensions' logout action: changed like them.
+            Self::Group => Permission::ExtensionsWrite,
         }
     }
 }
@@ -173,8 +188,18 @@ pub struct Numbered<T> {
 pub struct ExtensionRow {
     /// The fields of `POST …/extensions` (`PATCH` for a matched Extension).
     pub patch: ExtensionPatch,
-    /// The hot-desk group's name (instead of `group_id`).
+    /// The name of a hot-desk group of the Domain or of the file (instead of `group_id`).
     pub group: Option<String>,
+}
+
+/// A hot-desk group to import, matched by name: the fields of a single create or update, plus
+/// its placeholder by number, which may be an Extension of the same file.
+#[derive(Debug, Clone, Default)]
+pub struct GroupRow {
+    /// The fields of `POST …/extension-groups` (`PATCH` for a matched group).
+    pub patch: GroupPatch,
+    /// The placeholder Extension's number (instead of `placeholder_extension_id`).
+    pub placeholder_extension: Option<String>,
 }
 
 /// A Device to import: the fields of a single create or update, plus references by natural
@@ -229,6 +254,8 @@ pub struct ImportFile {
     pub users: Vec<Numbered<UserRow>>,
     /// Locations.
     pub locations: Vec<Numbered<LocationRow>>,
+    /// Hot-desk groups.
+    pub groups: Vec<Numbered<GroupRow>>,
     /// Rows that could not even be read into the lists above (wrong type, unknown column),
     /// already reported; each such row still counts in [`ImportReport::rows`].
     pub unreadable: Vec<RowError>,
@@ -254,7 +281,7 @@ pub struct RowResult {
     /// Its kind.
     pub kind: RowKind,
     /// Its natural key: the number, MAC address (or label, for a Device without one), email
-    /// or name.
+    /// or name (of a Location or a group).
     pub key: String,
     /// Created, updated or unchanged.
     pub action: Action,
@@ -298,6 +325,8 @@ pub struct ImportReport {
     pub users: usize,
     /// Location rows in the file.
     pub locations: usize,
+    /// Group rows in the file.
+    pub groups: usize,
     /// What each valid row does (or would do), ordered by row.
     pub results: Vec<RowResult>,
     /// Every problem found, ordered by row.
@@ -418,6 +447,7 @@ struct Plan {
     users: Vec<UserPlan>,
     locations: Vec<LocationPlan>,
     devices: Vec<DevicePlan>,
+    groups: Vec<GroupPlan>,
 }
 
 /// The Domain with this SIP domain (case-insensitive), for `switchboard import --domain`.
@@ -458,8 +488,8 @@ pub fn can_import(actor: &Actor, domain_id: Uuid) -> DomainResult<()> {
     }
 }
 
-/// The permissions the rows of `file` need: each kind's write permission, and
-/// `extensions.write` for Users linked to an Extension.
+/// The permissions the rows of `file` need: each kind's write permission (`extensions.write`
+/// for groups), and `extensions.write` for Users linked to an Extension.
 fn needed_permissions(file: &ImportFile) -> BTreeSet<Permission> {
     let mut needed = BTreeSet::new();
     if !file.extensions.is_empty() {
@@ -476,6 +506,9 @@ fn needed_permissions(file: &ImportFile) -> BTreeSet<Permission> {
     }
     if !file.locations.is_empty() {
         needed.insert(RowKind::Location.permission());
+    }
+    if !file.groups.is_empty() {
+        needed.insert(RowKind::Group.permission());
     }
     needed
 }
@@ -515,6 +548,7 @@ pub async fn import(
             .chain(file.devices.iter().map(|r| (RowKind::Device, r.row)))
             .chain(file.users.iter().map(|r| (RowKind::User, r.row)))
             .chain(file.locations.iter().map(|r| (RowKind::Location, r.row)))
+            .chain(file.groups.iter().map(|r| (RowKind::Group, r.row)))
             .map(|(kind, row)| (Some(kind), row)),
     );
     let rows = counted.len();
@@ -554,6 +588,10 @@ pub async fn import(
     .await?;
     progress.advance(plan.users.len() as u64);
     extensions::check_links(&reads, domain_id, &plan.extensions, &mut report).await?;
+    // Groups may name a placeholder of the file; Extensions may join a group of the file.
+    plan.groups = groups::draft(&reads, at, file.groups, &plan.extensions, &mut report).await?;
+    groups::join(&plan.groups, &mut plan.extensions, &mut report);
+    progress.advance(plan.groups.len() as u64);
     plan.locations =
         locations::draft(&reads, at, file.locations, &plan.extensions, &mut report).await?;
     progress.advance(plan.locations.len() as u64);
@@ -584,6 +622,7 @@ pub async fn import(
         devices: of_kind(RowKind::Device),
         users: of_kind(RowKind::User),
         locations: of_kind(RowKind::Location),
+        groups: of_kind(RowKind::Group),
         results: results(&plan, &failed),
         errors,
     };
@@ -642,6 +681,7 @@ fn results(plan: &Plan, failed: &HashSet<(RowKind, usize)>) -> Vec<RowResult> {
         .chain(plan.users.iter().map(UserPlan::result))
         .chain(plan.locations.iter().map(LocationPlan::result))
         .chain(plan.devices.iter().map(DevicePlan::result))
+        .chain(plan.groups.iter().map(GroupPlan::result))
         .filter(|r| !failed.contains(&(r.kind, r.row)))
         .collect();
     out.sort_by_key(|r| (r.row, r.kind));
@@ -747,6 +787,8 @@ mod tests {
         assert_eq!(RowKind::parse("phone"), None);
         assert!(RowKind::Extension < RowKind::Device);
         assert!(RowKind::Device < RowKind::User);
+        assert_eq!(RowKind::parse("GROUP"), Some(RowKind::Group));
+        assert_eq!(RowKind::Group.permission(), Permission::ExtensionsWrite);
     }
 
     #[test]
@@ -777,6 +819,7 @@ mod tests {
             devices: 0,
             users: 1,
             locations: 0,
+            groups: 0,
             results: vec![
                 result(RowKind::Extension, Action::Created),
                 result(RowKind::Extension, Action::Updated),

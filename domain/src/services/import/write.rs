@@ -1,6 +1,10 @@
 //! Writing a checked import: hash the PINs and passwords, generate the SIP identities, then
-//! everything in one transaction (Users, Extensions, Locations, Devices, every row's audit entry
-//! and one `import.completed`), then publish.
+//! everything in one transaction (Users, groups, Extensions, Locations, Devices, every row's
+//! audit entry and one `import.completed`), then publish.
+//!
+//! References decide the order: groups are written before the Extensions that join them, and a
+//! group's placeholder that the import itself creates (a foreign key) is set once the
+//! Extensions are written.
 //!
 //! A stored record is only updated if it is still as it was when the rows were checked (its
 //! `updated_at` unchanged): otherwise the whole import is a 409 `concurrent_change` and nothing
@@ -30,9 +34,12 @@ use crate::identity::password::hash_secret;
 use crate::services::ending::{Ending, end_for_change};
 use crate::services::extensions::{self as extension_rules, Deps};
 use crate::services::users::{self as user_rules, PURPOSE_INVITATION, PasswordToken};
-use crate::services::{Context, audit, auth, devices as device_rules, locations as location_rules};
+use crate::services::{
+    Context, audit, auth, devices as device_rules, extension_groups as group_rules,
+    locations as location_rules,
+};
 use crate::store::{
-    audit_log, devices as device_store, domains, extensions as extension_store,
+    audit_log, devices as device_store, domains, extension_groups, extensions as extension_store,
     location_extensions, locations, role_assignments, users,
 };
 use crate::telephony::secrets::{generate_sip_secret, generate_sip_username};
@@ -291,6 +298,7 @@ pub(super) async fn write(
     plan.users.retain(|p| p.action() != Action::Unchanged);
     plan.locations.retain(|p| p.action() != Action::Unchanged);
     plan.devices.retain(|p| p.action() != Action::Unchanged);
+    plan.groups.retain(|p| p.action() != Action::Unchanged);
 
     let hashing = std::time::Instant::now();
     hash_secrets(&mut plan, progress).await?;
@@ -326,8 +334,11 @@ pub(super) async fn write(
     reads.rollback().await?;
 
     let import_id = Uuid::now_v7();
-    let steps =
-        plan.extensions.len() + plan.devices.len() + plan.users.len() + plan.locations.len();
+    let steps = plan.extensions.len()
+        + plan.devices.len()
+        + plan.users.len()
+        + plan.locations.len()
+        + plan.groups.len();
     progress.start(Stage::Inserting, steps as u64);
     let txn = crate::db::begin_write(deps.db).await?;
     let written = async {
@@ -342,9 +353,12 @@ pub(super) async fn write(
             effects: Effects::default(),
         };
         let tokens = writer.users(&plan, token_ttl).await?;
+        writer.groups(&plan).await?;
         writer.extensions(&plan).await?;
+        writer.group_placeholders(&plan).await?;
         writer.locations(&plan).await?;
         writer.devices(&plan, &owners).await?;
+        writer.group_effects(&plan).await?;
         let Writer {
             audits, effects, ..
         } = writer;
@@ -677,6 +691,118 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// New groups in batches, changed ones one by one (if unchanged since the checks). A
+    /// placeholder that the import creates is left out here: the Extension is not written yet,
+    /// and [`Self::group_placeholders`] sets it once it is.
+    async fn groups(&mut self, plan: &Plan) -> DomainResult<()> {
+        let (txn, domain_id, progress) = (self.txn, self.domain.id, self.progress);
+        if plan.groups.is_empty() {
+            return Ok(());
+        }
+        let new_extensions = created_extensions(plan);
+        let for_now = |model: &extension_groups::Model| {
+            let mut model = model.clone();
+            if model
+                .placeholder_extension_id
+                .is_some_and(|id| new_extensions.contains(&id))
+            {
+                model.placeholder_extension_id = None;
+            }
+            model
+        };
+        let created: Vec<extension_groups::Model> = plan
+            .groups
+            .iter()
+            .filter(|p| p.before.is_none())
+            .map(|p| for_now(&p.model))
+            .collect();
+        lookup::insert_chunked::<extension_groups::Entity, _>(txn, &created, progress).await?;
+        for p in &plan.groups {
+            let id = p.model.id;
+            match &p.before {
+                None => self.audit(
+                    "extension_group.create",
+                    "extension_group",
+                    id,
+                    None,
+                    serde_json::to_value(&p.model).ok(),
+                ),
+                Some(before) => {
+                    update_unchanged::<extension_groups::Entity, _>(
+                        txn,
+                        for_now(&p.model),
+                        Condition::all()
+                            .add(extension_groups::Column::Id.eq(id))
+                            .add(extension_groups::Column::DomainId.eq(domain_id))
+                            .add(extension_groups::Column::UpdatedAt.eq(before.updated_at)),
+                        &format!("the group {}", before.name),
+                    )
+                    .await?;
+                    progress.advance(1);
+                    self.audit(
+                        "extension_group.update",
+                        "extension_group",
+                        id,
+                        serde_json::to_value(before).ok(),
+                        serde_json::to_value(&p.model).ok(),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the groups' placeholders that are Extensions the import created, now written.
+    async fn group_placeholders(&mut self, plan: &Plan) -> DomainResult<()> {
+        let (txn, domain_id) = (self.txn, self.domain.id);
+        let new_extensions = created_extensions(plan);
+        for p in &plan.groups {
+            if let Some(placeholder) = p.model.placeholder_extension_id
+                && new_extensions.contains(&placeholder)
+            {
+                extension_groups::Entity::update_many()
+                    .col_expr(
+                        extension_groups::Column::PlaceholderExtensionId,
+                        Expr::value(Some(placeholder)),
+                    )
+                    .filter(extension_groups::Column::Id.eq(p.model.id))
+                    .filter(extension_groups::Column::DomainId.eq(domain_id))
+                    .exec(txn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// As a single change of a group tells them: when a group is new or its logout action
+    /// changes, every hot-desk phone of the Domain (its logged-out identity may follow the
+    /// group) and the placeholders, old and new, re-read.
+    async fn group_effects(&mut self, plan: &Plan) -> DomainResult<()> {
+        let changed: Vec<_> = plan
+            .groups
+            .iter()
+            .filter(|p| p.logout_action_changes())
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let placeholders: BTreeSet<Uuid> = changed
+            .iter()
+            .flat_map(|p| {
+                [
+                    p.model.placeholder_extension_id,
+                    p.before.as_ref().and_then(|b| b.placeholder_extension_id),
+                ]
+            })
+            .flatten()
+            .collect();
+        let placeholders: Vec<Option<Uuid>> = placeholders.into_iter().map(Some).collect();
+        self.effects
+            .refresh
+            .extend(group_rules::affected(self.txn, self.domain.id, &placeholders).await?);
+        Ok(())
+    }
+
     /// New Locations in batches, changed ones one by one, and their listed Extensions.
     async fn locations(&mut self, plan: &Plan) -> DomainResult<()> {
         let (txn, domain_id) = (self.txn, self.domain.id);
@@ -854,6 +980,15 @@ impl Writer<'_> {
         }
         Ok(())
     }
+}
+
+/// The Extensions the import creates.
+fn created_extensions(plan: &Plan) -> HashSet<Uuid> {
+    plan.extensions
+        .iter()
+        .filter(|p| p.before.is_none())
+        .map(|p| p.model.id)
+        .collect()
 }
 
 /// Why the change to an Extension ends its hot-desk sessions and sign-ins, as a single update.
