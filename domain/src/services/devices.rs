@@ -498,19 +498,12 @@ pub fn check_references(
     if let Some(id) = row.placeholder_extension_id
         && before.is_none_or(|b| b.placeholder_extension_id != Some(id))
     {
-        match placeholder {
-            None => errors.add(
-                "placeholder_extension_id",
-                "not_found",
-                "no such Extension in this Domain",
-            ),
-            Some(ext) if !ext.placeholder => errors.add(
-                "placeholder_extension_id",
-                "not_a_placeholder",
-                "the Extension is not flagged as a placeholder",
-            ),
-            Some(_) => {}
-        }
+        super::extensions::check_placeholder_ref(
+            placeholder,
+            "placeholder_extension_id",
+            "no such Extension in this Domain",
+            errors,
+        );
     }
     if let Some(id) = row.location_id
         && before.is_none_or(|b| b.location_id != Some(id))

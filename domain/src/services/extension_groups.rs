@@ -139,19 +139,12 @@ async fn check_placeholder<C: ConnectionTrait>(
         .filter(extensions::Column::DomainId.eq(row.domain_id))
         .one(db)
         .await?;
-    match ext {
-        None => errors.add(
-            "placeholder_extension_id",
-            "not_found",
-            "no such Extension in this Domain",
-        ),
-        Some(e) if !e.placeholder => errors.add(
-            "placeholder_extension_id",
-            "not_a_placeholder",
-            "the Extension is not flagged as a placeholder",
-        ),
-        Some(_) => {}
-    }
+    super::extensions::check_placeholder_ref(
+        ext.as_ref(),
+        "placeholder_extension_id",
+        "no such Extension in this Domain",
+        errors,
+    );
     Ok(())
 }
 

@@ -478,6 +478,26 @@ pub fn validate(
     errors
 }
 
+/// The rule for an Extension named as a placeholder under `field` (by a Device, a group or the
+/// Domain's settings): `found` is the Extension the reference names (`None`: not found, and
+/// `not_found` says where it was looked for); it must be flagged `placeholder`.
+pub fn check_placeholder_ref(
+    found: Option<&extensions::Model>,
+    field: &str,
+    not_found: &str,
+    errors: &mut FieldErrors,
+) {
+    match found {
+        None => errors.add(field, "not_found", not_found),
+        Some(e) if !e.placeholder => errors.add(
+            field,
+            "not_a_placeholder",
+            "the Extension is not flagged as a placeholder",
+        ),
+        Some(_) => {}
+    }
+}
+
 /// The Domain's rules an Extension is checked against: numbers it may not take, and how long
 /// its PIN must be.
 #[derive(Debug, Clone)]

@@ -616,6 +616,72 @@ pub(crate) fn end_events(
     events
 }
 
+/// Inserts a new active session row inside `txn` and audits its start with `why`.
+pub(crate) async fn start_session<C: ConnectionTrait>(
+    txn: &C,
+    ctx: &Context,
+    b: &Bindings,
+    session: &HotdeskSession,
+    why: &str,
+) -> DomainResult<hotdesk_sessions::Model> {
+    let row = hotdesk_sessions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        domain_id: Set(b.domain.id),
+        device_id: Set(session.device_id),
+        extension_id: Set(session.extension_id),
+        started_at: Set(session.started_at),
+        started_via: Set(session.via.as_str().to_owned()),
+        started_by: Set(ctx.actor.label.clone()),
+        exclusive_session: Set(b.settings.one_phone_at_a_time),
+        ended_at: Set(None),
+        ended_reason: Set(None),
+        ended_by: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    audit::record(
+        txn,
+        ctx,
+        audit::Entry {
+            domain_id: Some(b.domain.id),
+            action: "hotdesk.session.start",
+            target_kind: "device",
+            target_id: Some(session.device_id.to_string()),
+            before: None,
+            after: Some(json!({
+                "session_id": row.id,
+                "device_id": session.device_id,
+                "extension_id": session.extension_id,
+                "extension_number": b.extensions.get(&session.extension_id).map(|e| e.number.clone()),
+                "started_via": session.via.as_str(),
+                "why": why,
+                "started_by": ctx.actor.label,
+            })),
+        },
+    )
+    .await?;
+    Ok(row)
+}
+
+/// The event of a started session: the phone re-syncs, its Extension's dial string and those
+/// of ringing placeholders change.
+pub(crate) fn started_event(
+    b: &Bindings,
+    session: &HotdeskSession,
+    now: DateTime<Utc>,
+) -> ChangeEvent {
+    ChangeEvent::new(
+        b.domain.id,
+        &b.domain.sip_domain,
+        ChangeKind::SessionStarted,
+        session.device_id,
+        now,
+    )
+    .check_sync(sip_user(b, session.device_id))
+    .refresh(number(b, session.extension_id))
+    .refresh(ringing_placeholders(b))
+}
+
 /// The numbers of the Domain's placeholders that ring their logged-out phones: their dial
 /// strings change whenever a phone logs in or out.
 pub(crate) fn ringing_placeholders(b: &Bindings) -> Vec<String> {
@@ -659,21 +725,8 @@ async fn apply_login(
     for end in &ends {
         end_row(&txn, ctx, b, end).await?;
     }
-    let row = hotdesk_sessions::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        domain_id: Set(b.domain.id),
-        device_id: Set(session.device_id),
-        extension_id: Set(session.extension_id),
-        started_at: Set(session.started_at),
-        started_via: Set(session.via.as_str().to_owned()),
-        started_by: Set(ctx.actor.label.clone()),
-        exclusive_session: Set(b.settings.one_phone_at_a_time),
-        ended_at: Set(None),
-        ended_reason: Set(None),
-        ended_by: Set(None),
-    }
-    .insert(&txn)
-    .await?;
+    let why = format!("login via {}", session.via.label());
+    let row = start_session(&txn, ctx, b, &session, &why).await?;
     let pairs = left_pairs(&ends);
     let settled = settle(
         &txn,
@@ -686,42 +739,10 @@ async fn apply_login(
         },
     )
     .await?;
-    audit::record(
-        &txn,
-        ctx,
-        audit::Entry {
-            domain_id: Some(b.domain.id),
-            action: "hotdesk.session.start",
-            target_kind: "device",
-            target_id: Some(session.device_id.to_string()),
-            before: None,
-            after: Some(json!({
-                "session_id": row.id,
-                "device_id": session.device_id,
-                "extension_id": session.extension_id,
-                "extension_number": b.extensions.get(&session.extension_id).map(|e| e.number.clone()),
-                "started_via": session.via.as_str(),
-                "why": format!("login via {}", session.via.label()),
-                "started_by": ctx.actor.label,
-            })),
-        },
-    )
-    .await?;
     txn.commit().await?;
     let restarted: BTreeSet<Uuid> = [session.device_id].into();
     let mut events = end_events(b, &ends, &restarted, &settled, ctx.now);
-    events.push(
-        ChangeEvent::new(
-            b.domain.id,
-            &b.domain.sip_domain,
-            ChangeKind::SessionStarted,
-            session.device_id,
-            ctx.now,
-        )
-        .check_sync(sip_user(b, session.device_id))
-        .refresh(number(b, session.extension_id))
-        .refresh(ringing_placeholders(b)),
-    );
+    events.push(started_event(b, &session, ctx.now));
     deps.bus.publish(events);
     view(deps.db, b, row).await
 }
@@ -742,7 +763,8 @@ pub async fn logout(
         },
         Standing::SelfOnly | Standing::Phone => holder(deps.db, &ctx.actor, domain_id).await?,
     };
-    logout_as(deps, ctx, domain_id, device_id, by).await
+    logout_as(deps, ctx, domain_id, device_id, by).await?;
+    Ok(())
 }
 
 /// `*11` on a hot-desk phone: logs `extension` in to the phone with its PIN (origin
@@ -772,29 +794,7 @@ pub async fn logout_from_phone(
     domain_id: Uuid,
     device_id: Uuid,
 ) -> DomainResult<Option<String>> {
-    let mut target: Option<HotdeskSession> = None;
-    for _ in 0..ATTEMPTS {
-        let b = snapshot::load(deps.db, domain_id).await?;
-        let Some(end) = decide_logout(&b, device_id, &LogoutBy::Phone)? else {
-            return Ok(None);
-        };
-        // Only the session this logout was for: if it ended meanwhile and the phone went
-        // back to its home Extension, that session is not this caller's to end.
-        if target.as_ref().is_some_and(|t| *t != end.session) {
-            return Ok(None);
-        }
-        target = Some(end.session.clone());
-        let number = b
-            .extensions
-            .get(&end.session.extension_id)
-            .map(|e| e.number.clone());
-        match end_sessions(deps, ctx, &b, &[end]).await {
-            Ok(_) => return Ok(number),
-            Err(e) if is_race(&e) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(None)
+    logout_as(deps, ctx, domain_id, device_id, LogoutBy::Phone).await
 }
 
 /// The Extension number logged in to a phone right now, if any (for `*13`, toggle).
@@ -818,7 +818,8 @@ pub async fn logout_self(deps: Deps<'_>, ctx: &Context, device_id: Uuid) -> Doma
     let domain_id = device_domain(deps.db, &ctx.actor, device_id).await?;
     authorize(&ctx.actor, Permission::HotdeskSelf, domain_id)?;
     let by = holder(deps.db, &ctx.actor, domain_id).await?;
-    logout_as(deps, ctx, domain_id, device_id, by).await
+    logout_as(deps, ctx, domain_id, device_id, by).await?;
+    Ok(())
 }
 
 async fn holder(db: &DatabaseConnection, actor: &Actor, domain_id: Uuid) -> DomainResult<LogoutBy> {
@@ -836,31 +837,36 @@ async fn logout_as(
     domain_id: Uuid,
     device_id: Uuid,
     by: LogoutBy,
-) -> DomainResult<()> {
+) -> DomainResult<Option<String>> {
     let mut target: Option<HotdeskSession> = None;
     for _ in 0..ATTEMPTS {
         let b = snapshot::load(deps.db, domain_id).await?;
         let end = match decide_logout(&b, device_id, &by) {
             Ok(Some(end)) => end,
-            Ok(None) => return Ok(()),
+            Ok(None) => return Ok(None),
             // The caller's own session ended meanwhile and someone else (the desk's home
             // Extension) is there now: the caller is logged out, as asked.
-            Err(_) if target.is_some() => return Ok(()),
+            Err(_) if target.is_some() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        // Only the session this logout was for (see `logout_from_phone`).
+        // Only the session this logout was for: if it ended meanwhile and the phone went back
+        // to its home Extension, that session is not this caller's to end.
         if target.as_ref().is_some_and(|t| *t != end.session) {
-            return Ok(());
+            return Ok(None);
         }
         target = Some(end.session.clone());
+        let number = b
+            .extensions
+            .get(&end.session.extension_id)
+            .map(|e| e.number.clone());
         match end_sessions(deps, ctx, &b, &[end]).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(number),
             Err(e) if is_race(&e) => continue,
             Err(e) => return Err(e),
         }
     }
     // Whatever ended it meanwhile, the device is no longer in this caller's session.
-    Ok(())
+    Ok(None)
 }
 
 /// Ends sessions in one transaction, audits each, publishes after commit; returns how many.

@@ -17,18 +17,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
-use serde_json::json;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::{Context, audit, snapshot};
+use super::hotdesk::{start_session, started_event};
+use super::{Context, snapshot};
 use crate::bindings::Bindings;
 use crate::bindings::hotdesk::home_return;
 use crate::bindings::identity::logout_action;
 use crate::bindings::snapshot::{HotdeskSession, SessionOrigin};
 use crate::error::{DomainError, DomainResult};
-use crate::events::{ChangeEvent, ChangeKind};
-use crate::store::{devices, hotdesk_sessions};
+use crate::events::ChangeEvent;
+use crate::store::devices;
 use crate::telephony::policy::LoggedOutMode;
 
 /// What ended, and what must not come back.
@@ -113,22 +113,9 @@ pub(crate) async fn settle<C: ConnectionTrait>(
             via: SessionOrigin::Home,
         };
         start_home_session(txn, ctx, &b, &session, last.get(&device_id).copied()).await?;
+        out.events.push(started_event(&b, &session, ctx.now));
         b.put_session(session);
         out.home.insert(device_id);
-        if let (Some(d), Some(e)) = (b.devices.get(&device_id), b.extensions.get(&home)) {
-            out.events.push(
-                ChangeEvent::new(
-                    domain_id,
-                    &b.domain.sip_domain,
-                    ChangeKind::SessionStarted,
-                    device_id,
-                    ctx.now,
-                )
-                .check_sync([d.sip_username.clone()])
-                .refresh([e.number.clone()])
-                .refresh(out.placeholders.clone()),
-            );
-        }
     }
     for (device_id, extension_id) in &last {
         if out.home.contains(device_id) {
@@ -165,20 +152,7 @@ pub(crate) async fn home_now<C: ConnectionTrait>(
         via: SessionOrigin::Home,
     };
     start_home_session(txn, ctx, &b, &session, None).await?;
-    Ok(match (b.devices.get(&device_id), b.extensions.get(&home)) {
-        (Some(d), Some(e)) => Some(
-            ChangeEvent::new(
-                domain_id,
-                &b.domain.sip_domain,
-                ChangeKind::SessionStarted,
-                device_id,
-                ctx.now,
-            )
-            .check_sync([d.sip_username.clone()])
-            .refresh([e.number.clone()]),
-        ),
-        _ => None,
-    })
+    Ok(Some(started_event(&b, &session, ctx.now)))
 }
 
 async fn start_home_session<C: ConnectionTrait>(
@@ -188,46 +162,14 @@ async fn start_home_session<C: ConnectionTrait>(
     session: &HotdeskSession,
     visitor: Option<Uuid>,
 ) -> DomainResult<()> {
-    let row = hotdesk_sessions::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        domain_id: Set(b.domain.id),
-        device_id: Set(session.device_id),
-        extension_id: Set(session.extension_id),
-        started_at: Set(session.started_at),
-        started_via: Set(session.via.as_str().to_owned()),
-        started_by: Set(ctx.actor.label.clone()),
-        exclusive_session: Set(b.settings.one_phone_at_a_time),
-        ended_at: Set(None),
-        ended_reason: Set(None),
-        ended_by: Set(None),
-    }
-    .insert(txn)
-    .await?;
     let number = |id: Uuid| b.extensions.get(&id).map(|e| e.number.clone());
-    audit::record(
-        txn,
-        ctx,
-        audit::Entry {
-            domain_id: Some(b.domain.id),
-            action: "hotdesk.session.start",
-            target_kind: "device",
-            target_id: Some(session.device_id.to_string()),
-            before: None,
-            after: Some(json!({
-                "session_id": row.id,
-                "device_id": session.device_id,
-                "extension_id": session.extension_id,
-                "extension_number": number(session.extension_id),
-                "started_via": session.via.as_str(),
-                "why": match visitor.and_then(number) {
-                    Some(v) if visitor != Some(session.extension_id) => {
-                        format!("returned to its home Extension after {v} logged out")
-                    }
-                    _ => "returned to its home Extension".to_owned(),
-                },
-                "started_by": ctx.actor.label,
-            })),
-        },
-    )
-    .await
+    let why = match visitor
+        .filter(|v| *v != session.extension_id)
+        .and_then(number)
+    {
+        Some(v) => format!("returned to its home Extension after {v} logged out"),
+        None => "returned to its home Extension".to_owned(),
+    };
+    start_session(txn, ctx, b, session, &why).await?;
+    Ok(())
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::extensions::{ExtensionPlan, number_key};
 use super::{
     Action, Drafting, GroupRow, Numbered, OnExisting, Report, RowKind, RowResult, action_of,
-    changed_fields, duplicates, lookup,
+    changed_fields, lookup, names_in_file,
 };
 use crate::error::{DomainResult, FieldError, FieldErrors};
 use crate::services::extension_groups as rules;
@@ -94,19 +94,12 @@ fn new_row(domain_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> extension_gro
 /// The single change's placeholder rule, on the Extension as it will be once the file is
 /// imported (`None`: neither stored nor in the file).
 fn check_placeholder(found: Option<&extension_store::Model>, errors: &mut FieldErrors) {
-    match found {
-        None => errors.add(
-            "placeholder_extension_id",
-            "not_found",
-            "no such Extension in this Domain or in this file",
-        ),
-        Some(e) if !e.placeholder => errors.add(
-            "placeholder_extension_id",
-            "not_a_placeholder",
-            "the Extension is not flagged as a placeholder",
-        ),
-        Some(_) => {}
-    }
+    crate::services::extensions::check_placeholder_ref(
+        found,
+        "placeholder_extension_id",
+        "no such Extension in this Domain or in this file",
+        errors,
+    );
 }
 
 /// Builds and checks every group row: a match on the name updates the stored group (or, with
@@ -127,30 +120,7 @@ pub(super) async fn draft<C: ConnectionTrait>(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<Option<String>> = rows
-        .iter()
-        .map(|r| {
-            r.value
-                .patch
-                .name
-                .as_deref()
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned)
-        })
-        .collect();
-    duplicates(
-        rows.iter().zip(&names).map(|(r, n)| (r.row, n.clone())),
-        |row, earlier| {
-            report.add(
-                row,
-                kind,
-                "name",
-                "duplicate_in_file",
-                format!("the name is already on row {earlier} of this file"),
-            )
-        },
-    );
+    let names = names_in_file(&rows, |r| r.patch.name.as_deref(), kind, report);
     let stored = lookup::groups_by_name(
         db,
         domain_id,

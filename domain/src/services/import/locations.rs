@@ -12,7 +12,7 @@ use super::extensions::{ExtensionPlan, number_key};
 use super::users::{custom_role_keys, role_key};
 use super::{
     Action, Drafting, LocationRow, Numbered, OnExisting, Report, RowKind, RowResult, action_of,
-    changed_fields, duplicates, lookup,
+    changed_fields, duplicates, lookup, names_in_file,
 };
 use crate::error::{DomainResult, FieldErrors};
 use crate::services::locations as rules;
@@ -141,30 +141,7 @@ pub(super) async fn draft<C: ConnectionTrait>(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<Option<String>> = rows
-        .iter()
-        .map(|r| {
-            r.value
-                .patch
-                .name
-                .as_deref()
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned)
-        })
-        .collect();
-    duplicates(
-        rows.iter().zip(&names).map(|(r, n)| (r.row, n.clone())),
-        |row, earlier| {
-            report.add(
-                row,
-                kind,
-                "name",
-                "duplicate_in_file",
-                format!("the name is already on row {earlier} of this file"),
-            )
-        },
-    );
+    let names = names_in_file(&rows, |r| r.patch.name.as_deref(), kind, report);
     let stored = lookup::locations_by_name(
         db,
         domain_id,

@@ -717,6 +717,38 @@ fn changed_fields(
 }
 
 /// Marks every row after the first that has the same `key` as an earlier one.
+/// The trimmed names of rows matched by name (Locations, groups), `None` where a row has none;
+/// a name given twice is a `duplicate_in_file` error on the later rows.
+fn names_in_file<T>(
+    rows: &[Numbered<T>],
+    name: impl Fn(&T) -> Option<&str>,
+    kind: RowKind,
+    report: &mut Report,
+) -> Vec<Option<String>> {
+    let names: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| {
+            name(&r.value)
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+        })
+        .collect();
+    duplicates(
+        rows.iter().zip(&names).map(|(r, n)| (r.row, n.clone())),
+        |row, earlier| {
+            report.add(
+                row,
+                kind,
+                "name",
+                "duplicate_in_file",
+                format!("the name is already on row {earlier} of this file"),
+            )
+        },
+    );
+    names
+}
+
 fn duplicates<K: std::hash::Hash + Eq>(
     items: impl IntoIterator<Item = (usize, Option<K>)>,
     mut report: impl FnMut(usize, usize),
