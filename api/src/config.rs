@@ -65,6 +65,69 @@ pub struct Config {
     pub voicemail: VoicemailConfig,
     /// Outgoing e-mail (voicemail to e-mail) over SMTP.
     pub mail: MailConfig,
+    /// Phone provisioning (`/provision/…`).
+    pub provisioning: ProvisioningConfig,
+}
+
+/// Phone provisioning: what every phone's file says about the platform, and how the
+/// `/provision/…` endpoint authenticates phones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvisioningConfig {
+    /// The URL phones reach the endpoint at, up to and including `/provision` (behind the
+    /// operator's TLS proxy: `https://pbx.example.net/provision`). Written into every file for
+    /// the next fetch. Unset: `http://<http.host>:<http.port>/provision`.
+    pub base_url: Option<String>,
+    /// Host phones send SIP to (the FreeSWITCH nodes' name). Unset: the Domain's SIP domain.
+    pub sip_proxy: Option<String>,
+    /// SIP port.
+    pub sip_port: u16,
+    /// `udp`, `tcp` or `tls`.
+    pub sip_transport: String,
+    /// Registration expiry phones ask for, in seconds.
+    pub register_expires: u32,
+    /// Seconds between a phone's periodic fetches (a change asks it at once anyway).
+    pub resync_secs: u32,
+    /// NTP server for Domains that name none.
+    pub ntp_server: String,
+    /// Codecs in order of preference (FreeSWITCH names).
+    pub codecs: Vec<String>,
+    /// Accept HTTP basic authentication on a plain-HTTP request. Off: basic only over TLS (a
+    /// trusted proxy's `X-Forwarded-Proto: https`), digest always.
+    pub allow_basic_without_tls: bool,
+    /// Failed fetches from one address within `failure_window_secs` before it is answered
+    /// 429 with `Retry-After` until the window passes.
+    pub max_failures: u32,
+    /// The window of `max_failures`, in seconds.
+    pub failure_window_secs: u64,
+}
+
+impl Default for ProvisioningConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            sip_proxy: None,
+            sip_port: 5060,
+            sip_transport: "udp".into(),
+            register_expires: 600,
+            resync_secs: 86_400,
+            ntp_server: "pool.ntp.org".into(),
+            codecs: vec!["G722".into(), "PCMA".into(), "PCMU".into(), "opus".into()],
+            allow_basic_without_tls: false,
+            max_failures: 20,
+            failure_window_secs: 300,
+        }
+    }
+}
+
+impl Config {
+    /// The provisioning base URL phones are told to come back to.
+    pub fn provisioning_url(&self) -> String {
+        match &self.provisioning.base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}:{}/provision", self.http.host, self.http.port),
+        }
+    }
 }
 
 /// How the SMTP connection is secured.
@@ -452,6 +515,7 @@ impl Default for Config {
             history: HistoryConfig::default(),
             voicemail: VoicemailConfig::default(),
             mail: MailConfig::default(),
+            provisioning: ProvisioningConfig::default(),
         }
     }
 }
@@ -724,10 +788,50 @@ impl Config {
             );
         }
         self.validate_freeswitch(&mut fail);
+        self.validate_provisioning(&mut fail);
         if errors.is_empty() {
             Ok(())
         } else {
             Err(ConfigErrors(errors))
+        }
+    }
+
+    fn validate_provisioning(&self, fail: &mut impl FnMut(&str, String)) {
+        let p = &self.provisioning;
+        if let Some(url) = &p.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            fail(
+                "provisioning.base_url",
+                "must start with http:// or https://".into(),
+            );
+        }
+        if !["udp", "tcp", "tls"].contains(&p.sip_transport.as_str()) {
+            fail(
+                "provisioning.sip_transport",
+                "must be udp, tcp or tls".into(),
+            );
+        }
+        if p.sip_port == 0 {
+            fail("provisioning.sip_port", "must be a port".into());
+        }
+        if !(60..=3600 * 24 * 7).contains(&p.register_expires) {
+            fail(
+                "provisioning.register_expires",
+                "must be 60 to 604800 seconds".into(),
+            );
+        }
+        if p.resync_secs < 300 {
+            fail("provisioning.resync_secs", "must be at least 300".into());
+        }
+        if p.codecs.is_empty() {
+            fail("provisioning.codecs", "must name at least one codec".into());
+        }
+        if p.max_failures == 0 || p.failure_window_secs == 0 {
+            fail(
+                "provisioning.max_failures",
+                "max_failures and failure_window_secs must be at least 1".into(),
+            );
         }
     }
 

@@ -17,6 +17,7 @@ pub mod import_cli;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod provisioning;
 pub mod routes;
 pub mod sse;
 pub mod startup;

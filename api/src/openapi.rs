@@ -47,6 +47,8 @@ documents (`application/problem+json`) with a stable `code`; lists take `limit` 
         (name = "audit", description = "The audit log: every change, who made it, before and after (secrets removed), filterable, newest first"),
         (name = "registrations", description = "Live SIP registrations of a Domain's phones as FreeSWITCH reports them over the Event Socket (node, contact, address, user agent, expiry)"),
         (name = "nodes", description = "The FreeSWITCH nodes and the state of the bridge's Event Socket link to each (platform scope)"),
+        (name = "provisioning", description = "Phone provisioning: the catalogue of phone models, tenant templates (minijinja, extending the built-in one of a vendor family, checked when saved), Model Layouts (line keys per model: line, BLF of an Extension that follows the person, speed dial, voicemail, DND, login and logout), the Domain's logged-out layout per model, what an Extension group may choose, the Domain's first-boot credential, a Device's provisioning credential and what a phone would get"),
+        (name = "phones", description = "The endpoint phones fetch their configuration from (not for API clients): `GET /provision/<file>` with the file names each vendor asks for, MAC in the name; HTTP digest (or basic over TLS) with the Device's own credential or the Domain's first-boot credential"),
         (name = "freeswitch", description = "FreeSWITCH-facing endpoints (not for API clients): mod_xml_curl directory and dialplan lookups, answered with FreeSWITCH XML from a precompiled in-memory view; mod_json_cdr CDRs (`/freeswitch/cdr`); HTTP basic auth from `freeswitch.xml_curl` and a source-address allow-list"),
     ),
     components(schemas(Problem, ProblemField)),
@@ -67,6 +69,17 @@ impl Modify for Conventions {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT access token, or an API key sk_…")
                     .description(Some("`Authorization: Bearer <access token or API key>`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "phone_digest",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Digest)
+                    .description(Some(
+                        "HTTP digest (MD5, qop=auth) or, over TLS, basic: the Device's SIP user name and provisioning password, or the Domain's first-boot credential from an allowed network",
+                    ))
                     .build(),
             ),
         );

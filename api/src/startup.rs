@@ -304,6 +304,18 @@ impl Application {
         let xml_curl_networks = Arc::new(config.freeswitch.xml_curl.networks());
         let config_trusted_proxies = config.http.trusted_proxy_networks();
         let cdrs = crate::cdr_writer::CdrWriter::start(db.clone(), config.history.cdr_queue);
+        let given = switchboard_domain::services::provisioning::backfill_passwords(&db, &cipher)
+            .await
+            .map_err(|e| anyhow::anyhow!("giving Devices provisioning passwords: {e}"))?;
+        if given > 0 {
+            tracing::info!(devices = given, "gave Devices their provisioning passwords");
+        }
+        let provisioner = Arc::new(crate::provisioning::Provisioner::new(
+            db.clone(),
+            cipher.clone(),
+            &config,
+        ));
+        events.observe(provisioner.observer());
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -318,6 +330,7 @@ impl Application {
             xml_curl_networks,
             trusted_proxies: Arc::new(config_trusted_proxies),
             bridge,
+            provisioner,
             cdrs,
         };
         // Auto-logout of hot-desk sessions runs for as long as the process does.

@@ -44,6 +44,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// The ESL bridge: the FreeSWITCH links and their state.
     pub bridge: Arc<Bridge>,
+    /// Compiles, renders and authenticates what phones fetch from `/provision/…`.
+    pub provisioner: Arc<crate::provisioning::Provisioner>,
     /// Stores posted CDRs, many to a transaction under load.
     pub cdrs: crate::cdr_writer::CdrWriter,
 }

@@ -226,6 +226,27 @@ const UNIQUE_CONSTRAINTS: &[ConstraintField] = &[
         message: "a group with this name already exists in the Domain",
     },
     ConstraintField {
+        name: "uq_provisioning_templates_domain_name",
+        code: "already_exists",
+        sqlite: "provisioning_templates.domain_id, provisioning_templates.name",
+        field: "name",
+        message: "a template with this name already exists in the Domain",
+    },
+    ConstraintField {
+        name: "uq_model_layouts_domain_name",
+        code: "already_exists",
+        sqlite: "model_layouts.domain_id, model_layouts.name",
+        field: "name",
+        message: "a layout with this name already exists in the Domain",
+    },
+    ConstraintField {
+        name: "uq_model_layouts_logged_out",
+        code: "already_exists",
+        sqlite: "model_layouts.domain_id, model_layouts.model",
+        field: "logged_out",
+        message: "the Domain already has a logged-out layout for this model",
+    },
+    ConstraintField {
         name: "uq_hotdesk_sessions_active_device",
         code: "already_exists",
         sqlite: "hotdesk_sessions.device_id",

@@ -90,6 +90,10 @@ pub enum ChangeKind {
     /// An Extension group was created, changed or deleted (the logout action of its members).
     #[serde(rename = "extension_group.changed")]
     ExtensionGroupChanged,
+    /// Provisioning changed: a template, a Model Layout, what a group may choose, the Domain's
+    /// provisioning settings or a Device's provisioning credential.
+    #[serde(rename = "provisioning.changed")]
+    ProvisioningChanged,
     /// What the Domain's calls may use changed (an Outbound Route, a Gateway it uses or its
     /// grant): the dialplan is recompiled, nothing is pushed.
     #[serde(rename = "routing.changed")]
@@ -130,6 +134,7 @@ impl ChangeKind {
             Self::GatewayUpdated => "gateway.updated",
             Self::GatewayDeleted => "gateway.deleted",
             Self::ExtensionGroupChanged => "extension_group.changed",
+            Self::ProvisioningChanged => "provisioning.changed",
             Self::RoutingChanged => "routing.changed",
             Self::CallEmergency => "call.emergency",
         }

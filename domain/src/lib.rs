@@ -16,6 +16,7 @@ pub mod events;
 pub mod history;
 pub mod identity;
 pub mod pagination;
+pub mod provisioning;
 pub mod routing;
 pub mod services;
 pub mod store;

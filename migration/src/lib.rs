@@ -23,6 +23,7 @@ mod m20261204_000080_voicemail_mail;
 mod m20261205_000090_location_auto_sign_out;
 mod m20261205_000091_location_short_code;
 mod m20261205_000092_extension_groups;
+mod m20261205_000093_provisioning;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000090_location_auto_sign_out::Migration),
             Box::new(m20261205_000091_location_short_code::Migration),
             Box::new(m20261205_000092_extension_groups::Migration),
+            Box::new(m20261205_000093_provisioning::Migration),
         ]
     }
 }

@@ -76,6 +76,11 @@ pub struct DeviceDto {
     /// Who logged out of the phone last (their group's logout action applies while nobody is
     /// logged in).
     pub last_extension_id: Option<Uuid>,
+    /// The tenant template the phone's main file is rendered with (null: the built-in one
+    /// of its vendor); see `…/provisioning/templates`.
+    pub template_id: Option<Uuid>,
+    /// When the phone last fetched its configuration from `/provision/…`.
+    pub last_provisioned_at: Option<DateTime<Utc>>,
     /// In service.
     pub enabled: bool,
     /// Created.
@@ -111,6 +116,8 @@ impl From<store::Model> for DeviceDto {
             auto_logout_at: d.auto_logout_at,
             home_extension_id: d.home_extension_id,
             last_extension_id: d.last_extension_id,
+            template_id: d.template_id,
+            last_provisioned_at: d.last_provisioned_at,
             enabled: d.enabled,
             created_at: d.created_at,
             updated_at: d.updated_at,
@@ -138,7 +145,8 @@ pub struct DeviceInput {
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>, example = "Yealink")]
     pub vendor: Option<Option<String>>,
-    /// Up to 64 characters.
+    /// Up to 64 characters. For provisioning, a model of the catalogue: its id
+    /// (`yealink-t54w`) or its name with `vendor` (`Yealink` + `T54W`).
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>, example = "T54W")]
     pub model: Option<Option<String>>,
@@ -202,6 +210,11 @@ pub struct DeviceInput {
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<Uuid>)]
     pub home_extension_id: Option<Option<Uuid>>,
+    /// A provisioning template of this Domain for the Device's vendor (its vendor and model
+    /// must be in the catalogue, `GET /api/v1/phone-models`); `null`: the built-in one.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub template_id: Option<Option<Uuid>>,
     /// In service (default true). Disabling drops the phone's registrations.
     #[serde(default, deserialize_with = "crate::dto::non_null")]
     #[schema(nullable = false)]
@@ -229,6 +242,7 @@ impl From<DeviceInput> for DevicePatch {
             auto_logout_hours: i.auto_logout_hours,
             auto_logout_at: i.auto_logout_at,
             home_extension_id: i.home_extension_id,
+            template_id: i.template_id,
             enabled: i.enabled,
         }
     }

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, put, web};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use switchboard_domain::provisioning::keys::LoginChoice;
 use switchboard_domain::services::hotdesk::{self, Deps, LoginInput, SessionView};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -64,6 +65,14 @@ pub struct LoginBody {
     /// Its PIN; callers holding `hotdesk.others` may omit it.
     #[schema(value_type = Option<String>, example = "4711")]
     pub pin: Option<SecretString>,
+    /// The Model Layout for this phone, one of those the Extension may choose for its model
+    /// (`GET …/devices/{id}/provisioning/choices?extension=…`); omitted: the only or first one.
+    #[serde(default)]
+    pub layout_id: Option<Uuid>,
+    /// The provisioning template for this phone, one of those the Extension's group lists for
+    /// its vendor; omitted: the group's first, else the phone's own.
+    #[serde(default)]
+    pub template_id: Option<Uuid>,
 }
 
 /// A self-service login: the caller's own Extension, with its PIN.
@@ -73,6 +82,14 @@ pub struct SelfLoginBody {
     /// The PIN of the caller's Extension.
     #[schema(value_type = String, example = "4711")]
     pub pin: SecretString,
+    /// The Model Layout for this phone, one of those the Extension may choose for its model
+    /// (`GET …/devices/{id}/provisioning/choices?extension=…`); omitted: the only or first one.
+    #[serde(default)]
+    pub layout_id: Option<Uuid>,
+    /// The provisioning template for this phone, one of those the Extension's group lists for
+    /// its vendor; omitted: the group's first, else the phone's own.
+    #[serde(default)]
+    pub template_id: Option<Uuid>,
 }
 
 /// Why an admin logs a device out.
@@ -150,6 +167,10 @@ pub async fn put_session(
         extension: body.extension,
         pin: body.pin,
         client_address: client_address(&req),
+        choice: LoginChoice {
+            layout_id: body.layout_id,
+            template_id: body.template_id,
+        },
     };
     let view = hotdesk::login(deps(&state), caller.ctx(), domain_id, id, input).await?;
     Ok(web::Json(view.into()))
@@ -213,12 +234,17 @@ pub async fn put_my_session(
     path: web::Path<Uuid>,
     body: Json<SelfLoginBody>,
 ) -> ApiResult<web::Json<SessionDto>> {
+    let body = body.into_inner();
     let view = hotdesk::login_self(
         deps(&state),
         caller.ctx(),
         path.into_inner(),
-        Some(body.into_inner().pin),
+        Some(body.pin),
         client_address(&req),
+        LoginChoice {
+            layout_id: body.layout_id,
+            template_id: body.template_id,
+        },
     )
     .await?;
     Ok(web::Json(view.into()))

@@ -25,6 +25,8 @@ pub mod numbers;
 pub mod occupancy;
 pub mod outbound_routes;
 pub mod presence;
+pub mod provision;
+pub mod provisioning;
 pub mod registrations;
 pub mod roles;
 pub mod signin;
@@ -45,7 +47,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// API's routes), and request ids, tracing spans and per-route HTTP metrics cost more than
 /// the answer itself (the directory counts its answers in `/metrics`).
 pub fn configure_freeswitch(cfg: &mut ServiceConfig) {
-    cfg.service(freeswitch::xml_curl).service(freeswitch::cdr);
+    cfg.service(freeswitch::xml_curl)
+        .service(freeswitch::cdr)
+        .service(provision::fetch);
 }
 
 /// The JSON API, the health probes and everything under the API's middleware.
@@ -127,6 +131,27 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(extensions::delete_extension)
         .service(extensions::rotate_extension_secret)
         .service(extensions::read_extension_secret);
+    cfg.service(provisioning::list_phone_models)
+        .service(provisioning::list_built_in_templates)
+        .service(provisioning::list_templates)
+        .service(provisioning::create_template)
+        .service(provisioning::get_template)
+        .service(provisioning::update_template)
+        .service(provisioning::delete_template)
+        .service(provisioning::list_layouts)
+        .service(provisioning::create_layout)
+        .service(provisioning::get_layout)
+        .service(provisioning::update_layout)
+        .service(provisioning::delete_layout)
+        .service(provisioning::clone_layout)
+        .service(provisioning::get_group_choices)
+        .service(provisioning::put_group_choices)
+        .service(provisioning::get_settings)
+        .service(provisioning::update_settings)
+        .service(provisioning::preview)
+        .service(provisioning::get_credential)
+        .service(provisioning::rotate_credential)
+        .service(provisioning::phone_choices);
     cfg.service(extension_groups::create_extension_group)
         .service(extension_groups::list_extension_groups)
         .service(extension_groups::get_extension_group)

@@ -75,6 +75,8 @@ pub struct DevicePatch {
     /// The desk's own person (hot-desk devices only): a visitor's logout returns the phone to
     /// this Extension. Setting it on a phone nobody is logged in to logs the person in.
     pub home_extension_id: Option<Option<Uuid>>,
+    /// The tenant template its vendor's main file is rendered with (null: the built-in one).
+    pub template_id: Option<Option<Uuid>>,
     /// In service.
     pub enabled: Option<bool>,
 }
@@ -131,6 +133,11 @@ pub fn new_row(domain_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> devices::
         auto_logout_at: None,
         home_extension_id: None,
         last_extension_id: None,
+        template_id: None,
+        provisioning_password_encrypted: None,
+        last_provisioned_at: None,
+        last_provisioned_from: None,
+        last_provisioned_agent: None,
         enabled: true,
         created_at: now,
         updated_at: now,
@@ -210,6 +217,7 @@ pub fn apply(row: &mut devices::Model, p: DevicePatch) {
     set(&mut row.auto_logout_hours, p.auto_logout_hours);
     set(&mut row.auto_logout_at, p.auto_logout_at);
     set(&mut row.home_extension_id, p.home_extension_id);
+    set(&mut row.template_id, p.template_id);
     set(&mut row.enabled, p.enabled);
 }
 
@@ -458,9 +466,43 @@ async fn validate_references<C: ConnectionTrait>(
         let home = find_extension(db, row.domain_id, id).await?;
         check_home(home.as_ref(), errors);
     }
+    if let Some(id) = row.template_id
+        && before.is_none_or(|b| b.template_id != Some(id))
+    {
+        check_template(db, row, id, errors).await?;
+    }
     Ok(References {
         owner_number: owner.map(|ext| ext.number),
     })
+}
+
+/// A Device's template must be one of its Domain's, for the Device's vendor.
+async fn check_template<C: ConnectionTrait>(
+    db: &C,
+    row: &devices::Model,
+    id: Uuid,
+    errors: &mut FieldErrors,
+) -> DomainResult<()> {
+    let template = crate::store::provisioning_templates::Entity::find_by_id(id)
+        .filter(crate::store::provisioning_templates::Column::DomainId.eq(row.domain_id))
+        .one(db)
+        .await?;
+    let vendor =
+        crate::provisioning::keys::phone_model(row.vendor.as_deref(), row.model.as_deref())
+            .map(|m| m.vendor.as_str());
+    match template {
+        None => errors.add("template_id", "not_found", "no such template in the Domain"),
+        Some(t) if Some(t.vendor.as_str()) != vendor => errors.add(
+            "template_id",
+            "wrong_vendor",
+            format!(
+                "a {} template cannot render this Device (set a vendor and model of the catalogue)",
+                t.vendor
+            ),
+        ),
+        Some(_) => {}
+    }
+    Ok(())
 }
 
 /// The reference rules over what the look-ups found, for the references that are new or
@@ -592,7 +634,15 @@ async fn find<C: ConnectionTrait>(
 pub(crate) fn audit_view(row: &devices::Model) -> Option<serde_json::Value> {
     let mut value = serde_json::to_value(row).ok()?;
     if let Some(map) = value.as_object_mut() {
-        map.remove("sip_secret_encrypted");
+        for secret in [
+            "sip_secret_encrypted",
+            "provisioning_password_encrypted",
+            "last_provisioned_at",
+            "last_provisioned_from",
+            "last_provisioned_agent",
+        ] {
+            map.remove(secret);
+        }
     }
     Some(value)
 }
@@ -613,6 +663,8 @@ pub async fn create(
         generate_sip_secret().expose_secret(),
         &secret_context(row.id),
     );
+    row.provisioning_password_encrypted =
+        Some(super::provisioning::new_password(deps.cipher, row.id));
     save(deps, ctx, &domain, None, row, position_given).await
 }
 
@@ -751,7 +803,10 @@ async fn save(
             && (b.label != saved.label
                 || b.mode != saved.mode
                 || b.owner_extension_id != saved.owner_extension_id
-                || b.placeholder_extension_id != saved.placeholder_extension_id)
+                || b.placeholder_extension_id != saved.placeholder_extension_id
+                || b.template_id != saved.template_id
+                || b.vendor != saved.vendor
+                || b.model != saved.model)
     }) {
         // Another name or identity on the same registration: the phone re-reads its config.
         event = event.check_sync([saved.sip_username.clone()]);

@@ -798,11 +798,15 @@ async fn save(
     let renamed = before
         .as_ref()
         .is_some_and(|b| b.display_name != saved.display_name || b.number != saved.number);
-    let phones = if renamed {
+    let mut phones = if renamed {
         dependent_devices(&txn, &saved).await?
     } else {
         Vec::new()
     };
+    // And the phones with a BLF key of it (its label, number, or the key itself).
+    if renamed || before.as_ref().is_some_and(|b| b.enabled != saved.enabled) {
+        phones.extend(super::provisioning::watching(&txn, domain.id, saved.id).await?);
+    }
     txn.commit().await?;
 
     let kind = if before.is_some() {

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, Set,
+    EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
 use secrecy::SecretString;
 use serde::Serialize;
@@ -91,6 +91,9 @@ pub struct LoginInput {
     pub pin: Option<SecretString>,
     /// The client's address, for the per-address lockout.
     pub client_address: Option<String>,
+    /// The layout and template chosen for the phone (checked against what the person may
+    /// choose; none: their default).
+    pub choice: crate::provisioning::keys::LoginChoice,
 }
 
 /// How the caller stands towards hot-desking in a Domain.
@@ -228,6 +231,7 @@ pub async fn login_self(
     device_id: Uuid,
     pin: Option<SecretString>,
     client_address: Option<String>,
+    choice: crate::provisioning::keys::LoginChoice,
 ) -> DomainResult<SessionView> {
     let domain_id = device_domain(deps.db, &ctx.actor, device_id).await?;
     authorize(&ctx.actor, Permission::HotdeskSelf, domain_id)?;
@@ -238,6 +242,7 @@ pub async fn login_self(
         extension: own.number,
         pin,
         client_address,
+        choice,
     };
     login_as(deps, ctx, domain_id, device_id, input, Standing::SelfOnly).await
 }
@@ -271,6 +276,15 @@ async fn login_as(
             SessionOrigin::FeatureCode
         }
     };
+    if input.choice != crate::provisioning::keys::LoginChoice::default() {
+        let device = crate::store::devices::Entity::find_by_id(device_id)
+            .filter(crate::store::devices::Column::DomainId.eq(domain_id))
+            .one(deps.db)
+            .await?
+            .ok_or(DomainError::NotFound("device"))?;
+        super::provisioning::check_login_choice(deps.db, &b, &device, extension_id, input.choice)
+            .await?;
+    }
     let mut last = None;
     for _ in 0..ATTEMPTS {
         // Logins to this device, and of this Extension, take turns, each deciding on the state
@@ -295,7 +309,7 @@ async fn login_as(
                 now: ctx.now,
             },
         )?;
-        match apply_login(deps, ctx, txn, &b, decision).await {
+        match apply_login(deps, ctx, txn, &b, decision, input.choice).await {
             Ok(view) => return Ok(view),
             Err(e) if is_race(&e) => last = Some(e),
             Err(e) => return Err(e),
@@ -331,6 +345,7 @@ pub async fn check_pin_from_phone(
         extension: extension.to_owned(),
         pin: Some(pin),
         client_address: None,
+        choice: Default::default(),
     };
     check_pin(deps, ctx, &b, device_id, extension_id, &input, purpose).await?;
     extensions::Entity::find_by_id(extension_id)
@@ -633,6 +648,8 @@ pub(crate) async fn start_session<C: ConnectionTrait>(
         started_via: Set(session.via.as_str().to_owned()),
         started_by: Set(ctx.actor.label.clone()),
         exclusive_session: Set(b.settings.one_phone_at_a_time),
+        layout_id: Set(None),
+        template_id: Set(None),
         ended_at: Set(None),
         ended_reason: Set(None),
         ended_by: Set(None),
@@ -705,6 +722,7 @@ async fn apply_login(
     txn: DatabaseTransaction,
     b: &Bindings,
     decision: LoginDecision,
+    choice: crate::provisioning::keys::LoginChoice,
 ) -> DomainResult<SessionView> {
     let (session, ends) = match decision {
         LoginDecision::AlreadyLoggedIn { session } => {
@@ -726,7 +744,13 @@ async fn apply_login(
         end_row(&txn, ctx, b, end).await?;
     }
     let why = format!("login via {}", session.via.label());
-    let row = start_session(&txn, ctx, b, &session, &why).await?;
+    let mut row = start_session(&txn, ctx, b, &session, &why).await?;
+    if choice != crate::provisioning::keys::LoginChoice::default() {
+        let mut active = row.clone().into_active_model();
+        active.layout_id = Set(choice.layout_id);
+        active.template_id = Set(choice.template_id);
+        row = active.update(&txn).await?;
+    }
     let pairs = left_pairs(&ends);
     let settled = settle(
         &txn,
@@ -782,6 +806,7 @@ pub async fn login_from_phone(
         extension: extension.to_owned(),
         pin: Some(pin),
         client_address: None,
+        choice: Default::default(),
     };
     login_as(deps, ctx, domain_id, device_id, input, Standing::Phone).await
 }

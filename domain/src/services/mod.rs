@@ -23,6 +23,7 @@ pub mod occupancy;
 pub mod outbound_routes;
 pub mod presence;
 pub mod profile;
+pub mod provisioning;
 pub mod registrations;
 pub mod roles;
 pub mod scheduler;

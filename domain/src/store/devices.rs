@@ -51,6 +51,16 @@ pub struct Model {
     pub home_extension_id: Option<Uuid>,
     /// Who logged out of the phone last (their group's logout action applies).
     pub last_extension_id: Option<Uuid>,
+    /// The tenant template its vendor's main file is rendered with (none: the built-in one).
+    pub template_id: Option<Uuid>,
+    /// Its own provisioning password, encrypted (none: only the first-boot credential works).
+    pub provisioning_password_encrypted: Option<String>,
+    /// When it last fetched its configuration.
+    pub last_provisioned_at: Option<DateTimeUtc>,
+    /// The address it last fetched from.
+    pub last_provisioned_from: Option<String>,
+    /// The user agent of its last fetch.
+    pub last_provisioned_agent: Option<String>,
     /// In service.
     pub enabled: bool,
     /// Created.

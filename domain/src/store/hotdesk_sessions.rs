@@ -24,6 +24,10 @@ pub struct Model {
     pub started_by: String,
     /// Started under one-phone-at-a-time: at most one such active session per Extension.
     pub exclusive_session: bool,
+    /// The Model Layout chosen at login (none: the person's default).
+    pub layout_id: Option<Uuid>,
+    /// The template chosen at login (none: the person's default).
+    pub template_id: Option<Uuid>,
     /// When it ended; NULL while active.
     pub ended_at: Option<DateTimeUtc>,
     /// Why it ended (an `EndReason` code).

@@ -30,6 +30,7 @@ mod metrics;
 mod numbers;
 mod occupancy;
 mod presence;
+mod provisioning;
 mod roles;
 mod routing;
 mod secrets;

@@ -228,6 +228,9 @@ async fn assign_sip_identities<C: ConnectionTrait>(
                 generate_sip_secret().expose_secret(),
                 &device_rules::secret_context(dev.model.id),
             );
+            dev.model.provisioning_password_encrypted = Some(
+                crate::services::provisioning::new_password(deps.cipher, dev.model.id),
+            );
         }
     }
     while !todo.is_empty() {

@@ -1,0 +1,21 @@
+//! Which templates the members of an Extension group may choose.
+
+use sea_orm::entity::prelude::*;
+
+/// A grant row.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+#[sea_orm(table_name = "extension_group_templates")]
+pub struct Model {
+    /// The group.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub group_id: Uuid,
+    /// The template.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub template_id: Uuid,
+}
+
+/// No navigable relations are needed.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
