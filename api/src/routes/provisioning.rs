@@ -107,8 +107,7 @@ pub struct BuiltInTemplateDto {
 #[get("/api/v1/phone-templates")]
 pub async fn list_built_in_templates(_caller: Caller) -> web::Json<Vec<BuiltInTemplateDto>> {
     use switchboard_domain::provisioning::models::{Vendor, files};
-    use switchboard_domain::provisioning::render::main_template;
-    let built_in_source = |_: &str| -> Option<&str> { None };
+    use switchboard_domain::provisioning::render::{built_in_source, main_template};
     let mut out = Vec::new();
     for vendor in Vendor::ALL {
         for f in files(vendor) {
@@ -715,9 +714,11 @@ pub async fn clone_layout(
         caller.ctx(),
         domain_id,
         id,
-        &body.model,
-        body.name,
-        body.truncate,
+        service::CloneTo {
+            model: body.model,
+            name: body.name,
+            truncate: body.truncate,
+        },
     )
     .await?;
     Ok(HttpResponse::Created()

@@ -446,3 +446,302 @@ pub fn resolve(
 pub fn watched(keys: &[KeySpec]) -> BTreeSet<Uuid> {
     keys.iter().filter_map(KeySpec::blf_extension).collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::bindings::snapshot::SessionOrigin;
+    use crate::bindings::testkit::Kit;
+
+    fn t54w() -> &'static PhoneModel {
+        find("yealink-t54w").expect("in the catalogue")
+    }
+
+    fn layout(
+        id: u128,
+        name: &str,
+        model: &str,
+        keys: Vec<KeySpec>,
+        logged_out: bool,
+    ) -> LayoutFacts {
+        LayoutFacts {
+            id: Uuid::from_u128(id),
+            name: name.into(),
+            model: model.into(),
+            keys,
+            logged_out,
+        }
+    }
+
+    #[test]
+    fn a_model_is_found_by_id_or_by_vendor_and_name() {
+        assert_eq!(
+            phone_model(None, Some("yealink-t54w")).map(|m| m.id),
+            Some("yealink-t54w")
+        );
+        assert_eq!(
+            phone_model(Some("Yealink"), Some("T54W")).map(|m| m.id),
+            Some("yealink-t54w")
+        );
+        assert_eq!(
+            phone_model(Some("yealink"), Some("t-54 w")).map(|m| m.id),
+            Some("yealink-t54w")
+        );
+        assert_eq!(phone_model(Some("Yealink"), None), None);
+        assert_eq!(phone_model(Some("Nokia"), Some("3310")), None);
+        assert_eq!(
+            phone_model(None, Some("T54W")),
+            None,
+            "a name alone is ambiguous"
+        );
+    }
+
+    #[test]
+    fn keys_beyond_the_model_and_bad_keys_are_named() {
+        let m = t54w();
+        let ok = vec![KeySpec::Line { label: None }; m.max_keys() as usize];
+        assert!(check_keys(m, &ok).is_empty());
+        let too_many = vec![KeySpec::Dnd { label: None }; m.max_keys() as usize + 1];
+        let p = check_keys(m, &too_many);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].index, None);
+        assert!(p[0].message.contains(m.name), "{}", p[0].message);
+        let bad = vec![
+            KeySpec::SpeedDial {
+                number: "12a".into(),
+                label: "x".into(),
+            },
+            KeySpec::SpeedDial {
+                number: "+4930".into(),
+                label: " ".into(),
+            },
+            KeySpec::Line {
+                label: Some("x".repeat(MAX_LABEL + 1)),
+            },
+            KeySpec::SpeedDial {
+                number: "*97#".into(),
+                label: "ok".into(),
+            },
+        ];
+        let idx: Vec<Option<usize>> = check_keys(m, &bad).iter().map(|p| p.index).collect();
+        assert_eq!(idx, vec![Some(0), Some(1), Some(2)]);
+    }
+
+    #[test]
+    fn a_logged_out_phone_gets_the_logged_out_layout_and_a_person_theirs() {
+        let mut k = Kit::new();
+        let alice = k.ext("201", "Alice");
+        let bob = k.ext("202", "Bob");
+        let phone = k.hotdesk("Desk 1", "d-1");
+        let cat = Catalogue {
+            layouts: vec![
+                layout(
+                    1,
+                    "A",
+                    "yealink-t54w",
+                    vec![
+                        KeySpec::Line { label: None },
+                        KeySpec::Blf {
+                            extension_id: bob,
+                            label: None,
+                        },
+                        KeySpec::Logout { label: None },
+                    ],
+                    false,
+                ),
+                layout(
+                    2,
+                    "Out",
+                    "yealink-t54w",
+                    vec![
+                        KeySpec::Empty,
+                        KeySpec::Login {
+                            label: Some("Sign in".into()),
+                        },
+                    ],
+                    true,
+                ),
+                layout(
+                    3,
+                    "Other model",
+                    "yealink-t42u",
+                    vec![KeySpec::Dnd { label: None }],
+                    false,
+                ),
+            ],
+            ..Catalogue::default()
+        };
+        let out = plan(&k.b, &cat, phone, t54w(), LoginChoice::default(), None);
+        assert_eq!(out.person, None);
+        assert_eq!(out.layout_source, LayoutSource::LoggedOut);
+        // The empty slot stays empty: the login key is on slot 2.
+        assert_eq!(out.keys.len(), 1);
+        assert_eq!(
+            (
+                out.keys[0].slot,
+                out.keys[0].kind.as_str(),
+                out.keys[0].value.as_str(),
+                out.keys[0].label.as_str()
+            ),
+            (2, "login", LOGIN_CODE, "Sign in")
+        );
+
+        k.login(
+            phone,
+            alice,
+            "2025-03-28T09:00:00Z",
+            SessionOrigin::FeatureCode,
+        );
+        let p = plan(&k.b, &cat, phone, t54w(), LoginChoice::default(), None);
+        assert_eq!(p.person, Some(alice));
+        assert_eq!(p.layout.as_ref().map(|l| l.1.as_str()), Some("A"));
+        let kinds: Vec<(&str, &str, &str)> = p
+            .keys
+            .iter()
+            .map(|k| (k.kind.as_str(), k.value.as_str(), k.label.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("line", "", "201 Alice"),
+                ("blf", "202", "202 Bob"),
+                ("logout", LOGOUT_CODE, "Log out")
+            ]
+        );
+
+        // The BLF follows the Extension: renamed, renumbered, disabled.
+        k.ext_mut(bob).display_name = "Robert".into();
+        k.ext_mut(bob).number = "212".into();
+        let p = plan(&k.b, &cat, phone, t54w(), LoginChoice::default(), None);
+        assert_eq!(
+            (p.keys[1].value.as_str(), p.keys[1].label.as_str()),
+            ("212", "212 Robert")
+        );
+        k.ext_mut(bob).enabled = false;
+        let p = plan(&k.b, &cat, phone, t54w(), LoginChoice::default(), None);
+        assert_eq!(
+            p.keys.iter().map(|k| k.slot).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+    }
+
+    #[test]
+    fn without_a_layout_a_person_gets_a_line_and_a_logged_out_phone_a_login_key() {
+        let mut k = Kit::new();
+        let alice = k.ext("201", "Alice");
+        let phone = k.fixed("Desk", "d-1", alice);
+        let desk = k.hotdesk("Desk 2", "d-2");
+        let cat = Catalogue::default();
+        let p = plan(&k.b, &cat, phone, t54w(), LoginChoice::default(), None);
+        assert_eq!(p.layout_source, LayoutSource::Default);
+        assert_eq!(p.keys[0].kind, "line");
+        let p = plan(&k.b, &cat, desk, t54w(), LoginChoice::default(), None);
+        assert_eq!(p.keys[0].kind, "login");
+    }
+
+    #[test]
+    fn a_group_limits_the_choice_and_a_choice_outside_it_is_ignored() {
+        let mut k = Kit::new();
+        let alice = k.ext("201", "Alice");
+        let group = k.group(
+            "Support",
+            crate::telephony::policy::LoggedOutMode::Inherit,
+            None,
+        );
+        k.ext_mut(alice).group_id = Some(group);
+        let phone = k.hotdesk("Desk", "d-1");
+        k.login(phone, alice, "2025-03-28T09:00:00Z", SessionOrigin::Api);
+        let mut cat = Catalogue {
+            layouts: vec![
+                layout(1, "A", "yealink-t54w", vec![], false),
+                layout(2, "B", "yealink-t54w", vec![], false),
+                layout(3, "C", "yealink-t54w", vec![], false),
+            ],
+            templates: vec![
+                TemplateFacts {
+                    id: Uuid::from_u128(10),
+                    name: "Cisco one".into(),
+                    vendor: Vendor::Cisco,
+                },
+                TemplateFacts {
+                    id: Uuid::from_u128(11),
+                    name: "Yealink one".into(),
+                    vendor: Vendor::Yealink,
+                },
+            ],
+            ..Catalogue::default()
+        };
+        let person = k.b.extensions.get(&alice).expect("alice").clone();
+        assert_eq!(allowed_layouts(&cat, &person, "yealink-t54w").len(), 3);
+        assert!(allowed_templates(&cat, &person, Vendor::Yealink).is_empty());
+        cat.group_layouts
+            .insert(group, [Uuid::from_u128(2), Uuid::from_u128(3)].into());
+        cat.group_templates
+            .insert(group, [Uuid::from_u128(10), Uuid::from_u128(11)].into());
+        let names: Vec<&str> = allowed_layouts(&cat, &person, "yealink-t54w")
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        assert_eq!(names, vec!["B", "C"]);
+        let chosen = |layout: u128| LoginChoice {
+            layout_id: Some(Uuid::from_u128(layout)),
+            template_id: None,
+        };
+        let p = plan(&k.b, &cat, phone, t54w(), chosen(3), None);
+        assert_eq!(
+            (p.layout.map(|l| l.1), p.layout_source),
+            (Some("C".to_owned()), LayoutSource::Chosen)
+        );
+        let p = plan(&k.b, &cat, phone, t54w(), chosen(1), None);
+        assert_eq!(
+            (p.layout.map(|l| l.1), p.layout_source),
+            (Some("B".to_owned()), LayoutSource::Person)
+        );
+        // Only the template of the phone's vendor applies, even if the group lists others.
+        assert_eq!(p.template.map(|t| t.1), Some("Yealink one".to_owned()));
+    }
+
+    #[test]
+    fn keys_past_the_phone_go_to_the_expansion_modules() {
+        let m = catalogue()
+            .iter()
+            .find(|m| m.expansion_modules > 0 && m.keys_per_module > 0)
+            .expect("a model with modules");
+        let k = Kit::new();
+        let specs = vec![KeySpec::Dnd { label: None }; m.max_keys() as usize + 3];
+        let keys = resolve(&k.b, m, &specs, None);
+        assert_eq!(
+            keys.len(),
+            m.max_keys() as usize,
+            "nothing beyond the model's keys"
+        );
+        let first_module = &keys[m.line_keys as usize];
+        assert_eq!((first_module.module, first_module.index), (1, 1));
+        let last = keys.last().expect("keys");
+        assert_eq!(
+            (last.module, last.index),
+            (m.expansion_modules, m.keys_per_module)
+        );
+        assert!(
+            keys.iter()
+                .take(m.line_keys as usize)
+                .all(|k| k.module == 0)
+        );
+    }
+
+    #[test]
+    fn stored_keys_round_trip_and_unknown_fields_are_refused() {
+        let keys: Vec<KeySpec> = serde_json::from_str(
+            r#"[{"kind":"blf","extension_id":"00000000-0000-0000-0000-000000000001"},{"kind":"speed_dial","number":"100","label":"Reception"},{"kind":"empty"}]"#,
+        )
+        .expect("keys");
+        assert_eq!(
+            serde_json::from_str::<Vec<KeySpec>>(&serde_json::to_string(&keys).expect("json"))
+                .expect("again"),
+            keys
+        );
+        assert!(serde_json::from_str::<KeySpec>(r#"{"kind":"line","colour":"red"}"#).is_err());
+        assert!(serde_json::from_str::<KeySpec>(r#"{"kind":"park"}"#).is_err());
+    }
+}

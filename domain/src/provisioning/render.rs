@@ -32,6 +32,17 @@ const BUILT_INS: [(&str, &str); 6] = [
 /// that writes more than this is looping over something it should not.
 const MAX_OUTPUT_BYTES: usize = 1 << 20;
 
+/// The fuel a tenant template may burn per render (the built-in ones need a few thousand).
+const TENANT_FUEL: u64 = 2_000_000;
+
+/// The source of a built-in template (`yealink.cfg`, `poly.xml` …), for tenants to read.
+pub fn built_in_source(name: &str) -> Option<&'static str> {
+    BUILT_INS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, source)| *source)
+}
+
 /// Which template to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Template<'a> {
@@ -126,6 +137,9 @@ impl Renderer {
             Template::Custom { vendor, body } => {
                 let name = custom_name(vendor);
                 let mut env = self.env.clone();
+                // A tenant's loops end: every instruction costs fuel, and a file needs far
+                // less than this.
+                env.set_fuel(Some(TENANT_FUEL));
                 let custom = Some((name, body));
                 env.add_template_owned(name, body.to_owned())
                     .map_err(|e| template_error(&e, custom))?;
@@ -1331,6 +1345,32 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.line, None);
+    }
+
+    #[test]
+    fn a_loop_that_writes_nothing_runs_out_of_fuel() {
+        let body = "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}";
+        let err = Renderer::new().check(Vendor::Yealink, body).unwrap_err();
+        assert!(err.message.contains("fuel"), "{}", err.message);
+        // The built-in templates of the largest models render well within it.
+        for vendor in Vendor::ALL {
+            let body = format!("{{% extends \"{}\" %}}", main_template(vendor));
+            assert!(Renderer::new().check(vendor, &body).is_ok(), "{vendor}");
+        }
+    }
+
+    #[test]
+    fn every_built_in_has_its_source() {
+        for vendor in Vendor::ALL {
+            for f in models::files(vendor) {
+                assert!(
+                    built_in_source(f.template).is_some_and(|s| !s.is_empty()),
+                    "{}",
+                    f.template
+                );
+            }
+        }
+        assert_eq!(built_in_source("nope.cfg"), None);
     }
 
     #[test]

@@ -395,6 +395,12 @@ pub async fn update(
     } else {
         Vec::new()
     };
+    // Phones show the Domain's time: a new time zone reaches them at once.
+    let phones = if after.enabled && before.timezone != after.timezone {
+        super::provisioning::phones_of(&txn, id).await?
+    } else {
+        Vec::new()
+    };
     txn.commit().await?;
     bus.publish([ChangeEvent::new(
         id,
@@ -404,7 +410,8 @@ pub async fn update(
         ctx.now,
     )
     .refresh(disabled_users.clone())
-    .drop_registrations(disabled_users)]);
+    .drop_registrations(disabled_users)
+    .check_sync(phones)]);
     Ok(after)
 }
 

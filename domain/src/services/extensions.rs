@@ -1023,6 +1023,8 @@ pub async fn delete(
         .filter(extension_groups::Column::PlaceholderExtensionId.eq(id))
         .exec(&txn)
         .await?;
+    // The phones with a BLF key of it lose the key.
+    let watching = super::provisioning::watching(&txn, domain_id, id).await?;
     let ids = [id];
     let ending = Ending {
         extensions: &ids,
@@ -1095,7 +1097,8 @@ pub async fn delete(
                 ctx.now,
             )
             .refresh(users)
-            .drop_registrations([ext.number])])
+            .drop_registrations([ext.number])
+            .check_sync(watching)])
             .chain(number_events),
     );
     Ok(())

@@ -351,6 +351,15 @@ async fn plans_in<C: ConnectionTrait>(
         .unwrap_or_default())
 }
 
+/// The SIP users of every provisionable phone of a Domain (for a change they all show).
+pub async fn phones_of<C: ConnectionTrait>(txn: &C, domain_id: Uuid) -> DomainResult<Vec<String>> {
+    Ok(plans_in(txn, domain_id)
+        .await?
+        .into_values()
+        .map(|(user, _)| user)
+        .collect())
+}
+
 /// The phones whose plan differs, or that `also` picks from the plans after.
 fn changed(
     before: &BTreeMap<Uuid, (String, crate::provisioning::keys::PhonePlan)>,
@@ -889,6 +898,17 @@ async fn write_layout(
     Ok(layout_view(&saved))
 }
 
+/// Where a layout is copied to.
+#[derive(Debug, Clone)]
+pub struct CloneTo {
+    /// The target model (catalogue id).
+    pub model: String,
+    /// Name of the copy (default: "<name> (<model>)").
+    pub name: Option<String>,
+    /// Drop the keys beyond what the target has (default: such a layout is a 422).
+    pub truncate: bool,
+}
+
 /// Copies a layout to another model in one call (`devices.write`). A layout with more keys
 /// than the target has is refused (422) unless `truncate`, which drops the keys beyond it.
 pub async fn clone_layout(
@@ -897,10 +917,14 @@ pub async fn clone_layout(
     ctx: &Context,
     domain_id: Uuid,
     id: Uuid,
-    model: &str,
-    name: Option<String>,
-    truncate: bool,
+    to: CloneTo,
 ) -> DomainResult<LayoutView> {
+    let CloneTo {
+        model,
+        name,
+        truncate,
+    } = to;
+    let model = model.as_str();
     scope::enter(db, ctx, domain_id, Permission::DevicesWrite).await?;
     let source = layout_facts(&find_layout(db, domain_id, id).await?);
     let mut keys = source.keys.clone();
@@ -1344,11 +1368,7 @@ pub async fn update_settings(
         .as_ref()
         .is_none_or(|b| b.language != saved.language || b.ntp_server != saved.ntp_server);
     let phones = if fetch_again {
-        plans_in(&txn, domain_id)
-            .await?
-            .into_values()
-            .map(|(u, _)| u)
-            .collect()
+        phones_of(&txn, domain_id).await?
     } else {
         Vec::new()
     };
