@@ -373,6 +373,15 @@ pub enum KeyDto {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label: Option<String>,
     },
+    /// A call park slot of the Domain (`*71` … `*79`): during a call it parks the call
+    /// there; when the slot holds a call, it picks it up (`*70` parks in the first free slot).
+    Park {
+        /// 1–9.
+        slot: u8,
+        /// Label (default "Park <slot>").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
     /// The phone's own do-not-disturb key.
     Dnd {
         /// Label (default "DND").
@@ -408,6 +417,7 @@ impl From<KeyDto> for KeySpec {
             },
             KeyDto::SpeedDial { number, label } => Self::SpeedDial { number, label },
             KeyDto::Voicemail { label } => Self::Voicemail { label },
+            KeyDto::Park { slot, label } => Self::Park { slot, label },
             KeyDto::Dnd { label } => Self::Dnd { label },
             KeyDto::Login { label } => Self::Login { label },
             KeyDto::Logout { label } => Self::Logout { label },
@@ -429,6 +439,7 @@ impl From<KeySpec> for KeyDto {
             },
             KeySpec::SpeedDial { number, label } => Self::SpeedDial { number, label },
             KeySpec::Voicemail { label } => Self::Voicemail { label },
+            KeySpec::Park { slot, label } => Self::Park { slot, label },
             KeySpec::Dnd { label } => Self::Dnd { label },
             KeySpec::Login { label } => Self::Login { label },
             KeySpec::Logout { label } => Self::Logout { label },
@@ -955,7 +966,7 @@ pub struct LineKeyDto {
     pub module: u32,
     /// Index within the phone or the module.
     pub index: u32,
-    /// `line`, `blf`, `speed_dial`, `voicemail`, `dnd`, `login` or `logout`.
+    /// `line`, `blf`, `speed_dial`, `voicemail`, `park`, `dnd`, `login` or `logout`.
     pub kind: String,
     /// What it dials or watches.
     pub value: String,

@@ -24,6 +24,14 @@ pub const LOGIN_CODE: &str = "*11";
 pub const LOGOUT_CODE: &str = "*12";
 /// The voicemail feature code a voicemail key dials.
 pub const VOICEMAIL_CODE: &str = "*97";
+/// Call park slots of a Domain's lot; slot N is dialled `*7N`.
+pub const PARK_SLOTS: u8 = 9;
+
+/// The code of a park slot (`*71` for slot 1).
+pub fn park_code(slot: u8) -> String {
+    format!("*7{slot}")
+}
+
 /// Longest key label.
 pub const MAX_LABEL: usize = 32;
 /// Longest speed-dial number.
@@ -57,6 +65,15 @@ pub enum KeySpec {
     /// Dials the voicemail (`*97`).
     Voicemail {
         /// Label (default "Voicemail").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    /// A call park slot of the Domain's lot (`*71` … `*79`): pressed during a call it parks
+    /// the call there, pressed when the slot holds a call it picks it up.
+    Park {
+        /// The slot, 1 to 9.
+        slot: u8,
+        /// Label (default "Park <slot>").
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label: Option<String>,
     },
@@ -96,6 +113,7 @@ impl KeySpec {
             Self::Line { label }
             | Self::Blf { label, .. }
             | Self::Voicemail { label }
+            | Self::Park { label, .. }
             | Self::Dnd { label }
             | Self::Login { label }
             | Self::Logout { label } => label.as_deref(),
@@ -148,6 +166,14 @@ pub fn check_keys(model: &PhoneModel, keys: &[KeySpec]) -> Vec<KeyProblem> {
                     message: "a speed dial needs a label".into(),
                 });
             }
+        }
+        if let KeySpec::Park { slot, .. } = key
+            && !(1..=PARK_SLOTS).contains(slot)
+        {
+            problems.push(KeyProblem {
+                index: Some(i),
+                message: format!("a park slot is 1 to {PARK_SLOTS}"),
+            });
         }
         if let KeySpec::SpeedDial { number, .. } = key
             && !valid_number(number)
@@ -418,6 +444,7 @@ pub fn resolve(
             }
             KeySpec::SpeedDial { number, .. } => ("speed_dial", number.clone(), own(number)),
             KeySpec::Voicemail { .. } => ("voicemail", VOICEMAIL_CODE.to_owned(), own("Voicemail")),
+            KeySpec::Park { slot, .. } => ("park", park_code(*slot), own(&format!("Park {slot}"))),
             KeySpec::Dnd { .. } => ("dnd", String::new(), own("DND")),
             KeySpec::Login { .. } => ("login", LOGIN_CODE.to_owned(), own("Log in")),
             KeySpec::Logout { .. } => ("logout", LOGOUT_CODE.to_owned(), own("Log out")),
@@ -742,6 +769,10 @@ mod tests {
             keys
         );
         assert!(serde_json::from_str::<KeySpec>(r#"{"kind":"line","colour":"red"}"#).is_err());
-        assert!(serde_json::from_str::<KeySpec>(r#"{"kind":"park"}"#).is_err());
+        assert!(
+            serde_json::from_str::<KeySpec>(r#"{"kind":"park"}"#).is_err(),
+            "a slot is needed"
+        );
+        assert!(serde_json::from_str::<KeySpec>(r#"{"kind":"transfer"}"#).is_err());
     }
 }

@@ -142,10 +142,11 @@ pub struct LineKey {
     pub module: u32,
     /// 1-based index within the phone or the module.
     pub index: u32,
-    /// `line`, `blf`, `speed_dial`, `voicemail`, `dnd`, `login` or `logout`.
+    /// `line`, `blf`, `speed_dial`, `voicemail`, `park`, `dnd`, `login` or `logout`.
     pub kind: String,
     /// What it dials or watches: the Extension number (blf), the number (speed_dial), the
-    /// feature code (voicemail `*97`, login `*11`, logout `*12`); empty for `line` and `dnd`.
+    /// feature code (voicemail `*97`, park slot `*71`…`*79`, login `*11`, logout `*12`); empty
+    /// for `line` and `dnd`.
     pub value: String,
     /// Label shown next to the key.
     pub label: String,

@@ -296,12 +296,13 @@ pub fn sample_context_for(model: &PhoneModel) -> RenderContext {
         Vendor::Snom => "000413a1b2c3",
         Vendor::Cisco => "6c710da1b2c3",
     };
-    let phone_keys: [(&str, &str, &str); 8] = [
+    let phone_keys: [(&str, &str, &str); 9] = [
         ("line", "", "201 Alice"),
         ("blf", "202", "Bob"),
         ("blf", "203", "Carol"),
         ("speed_dial", "+493012345678", "Front desk"),
         ("voicemail", "*97", "Voicemail"),
+        ("park", "*71", "Park 1"),
         ("dnd", "", "DND"),
         ("login", "*11", "Log in"),
         ("logout", "*12", "Log out"),
@@ -573,6 +574,7 @@ mod tests {
                 "blf",
                 "speed_dial",
                 "voicemail",
+                "park",
                 "dnd",
                 "login",
                 "logout",
@@ -643,6 +645,7 @@ mod tests {
                     "line" => "15",
                     "blf" => "16",
                     "dnd" => "5",
+                    "park" => "10",
                     _ => "13",
                 };
                 assert_eq!(
@@ -781,7 +784,8 @@ mod tests {
                 .keys
                 .iter()
                 .filter(|k| {
-                    ["speed_dial", "voicemail", "login", "logout"].contains(&k.kind.as_str())
+                    ["speed_dial", "voicemail", "park", "login", "logout"]
+                        .contains(&k.kind.as_str())
                 })
                 .count();
             assert_eq!(efks, dialled, "{id}");

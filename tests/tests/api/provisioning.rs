@@ -277,7 +277,7 @@ async fn templates_and_layouts_are_checked_when_saved(app: TestApp) {
     // Layouts: keys per model, BLF of an Extension of the Domain.
     let keys = json!([{"kind": "line"}, {"kind": "blf", "extension_id": o.bob},
         {"kind": "speed_dial", "number": "+4930123456", "label": "Pizza"},
-        {"kind": "voicemail"}, {"kind": "dnd"}, {"kind": "logout"}]);
+        {"kind": "voicemail"}, {"kind": "dnd"}, {"kind": "park", "slot": 1}, {"kind": "logout"}]);
     let (status, layout) = o
         .send(
             &app,
@@ -287,7 +287,7 @@ async fn templates_and_layouts_are_checked_when_saved(app: TestApp) {
         )
         .await;
     assert_eq!(status, 201, "{layout}");
-    assert_eq!(layout["keys"].as_array().unwrap().len(), 6);
+    assert_eq!(layout["keys"].as_array().unwrap().len(), 7);
     let max = layout["max_keys"].as_u64().unwrap() as usize;
     // More keys than the model has.
     let too_many: Vec<Value> = (0..=max).map(|_| json!({"kind": "dnd"})).collect();
@@ -325,6 +325,10 @@ async fn templates_and_layouts_are_checked_when_saved(app: TestApp) {
         (
             json!({"name": "X", "model": "yealink-t54w", "keys": [{"kind": "speed_dial", "number": "12ab", "label": "x"}]}),
             "keys[0]",
+        ),
+        (
+            json!({"name": "X", "model": "yealink-t54w", "keys": [{"kind": "line"}, {"kind": "park", "slot": 10}]}),
+            "keys[1]",
         ),
     ] {
         let (status, problem) = o
