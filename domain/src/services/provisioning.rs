@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -341,10 +341,7 @@ pub async fn backfill_passwords(
 // ---------------------------------------------------------------- what changes reach phones
 
 /// The plans of a Domain's phones, read inside a transaction.
-async fn plans_in<C: ConnectionTrait>(
-    txn: &C,
-    domain_id: Uuid,
-) -> DomainResult<BTreeMap<Uuid, (String, crate::provisioning::keys::PhonePlan)>> {
+async fn plans_in<C: ConnectionTrait>(txn: &C, domain_id: Uuid) -> DomainResult<Plans> {
     Ok(load_rows(txn, domain_id)
         .await?
         .map(|(rows, _)| phones::plans(&rows))
@@ -362,8 +359,8 @@ pub async fn phones_of<C: ConnectionTrait>(txn: &C, domain_id: Uuid) -> DomainRe
 
 /// The phones whose plan differs, or that `also` picks from the plans after.
 fn changed(
-    before: &BTreeMap<Uuid, (String, crate::provisioning::keys::PhonePlan)>,
-    after: &BTreeMap<Uuid, (String, crate::provisioning::keys::PhonePlan)>,
+    before: &Plans,
+    after: &Plans,
     also: impl Fn(&crate::provisioning::keys::PhonePlan) -> bool,
 ) -> Vec<String> {
     let mut users = BTreeSet::new();
@@ -408,6 +405,64 @@ pub async fn watching<C: ConnectionTrait>(
         })
         .map(|(user, _)| user)
         .collect())
+}
+
+/// The audit entry of a deleted provisioning row.
+fn deleted<'a, T: Serialize>(
+    domain_id: Uuid,
+    kind: &'a str,
+    action: &'a str,
+    id: Uuid,
+    before: &T,
+) -> audit::Entry<'a> {
+    audit::Entry {
+        domain_id: Some(domain_id),
+        action,
+        target_kind: kind,
+        target_id: Some(id.to_string()),
+        before: serde_json::to_value(before).ok(),
+        after: None,
+    }
+}
+
+type Plans = BTreeMap<Uuid, (String, crate::provisioning::keys::PhonePlan)>;
+
+/// A change to what phones may show: a write transaction that read the Domain's phone plans
+/// first, so [`PhoneChange::finish`] can name exactly the phones whose plan it changed.
+struct PhoneChange<'a> {
+    txn: DatabaseTransaction,
+    before: Plans,
+    domain: &'a domains::Model,
+}
+
+impl<'a> PhoneChange<'a> {
+    async fn begin(db: &DatabaseConnection, domain: &'a domains::Model) -> DomainResult<Self> {
+        let txn = crate::db::begin_write(db).await?;
+        let before = plans_in(&txn, domain.id).await?;
+        Ok(Self {
+            txn,
+            before,
+            domain,
+        })
+    }
+
+    /// Audits the change, commits, and publishes `provisioning.changed` naming the phones
+    /// whose plan changed or that `also` picks (plans after the change).
+    async fn finish(
+        self,
+        bus: &EventBus,
+        ctx: &Context,
+        entry: audit::Entry<'_>,
+        entity: Uuid,
+        also: impl Fn(&crate::provisioning::keys::PhonePlan) -> bool,
+    ) -> DomainResult<()> {
+        audit::record(&self.txn, ctx, entry).await?;
+        let after = plans_in(&self.txn, self.domain.id).await?;
+        let phones = changed(&self.before, &after, also);
+        self.txn.commit().await?;
+        bus.publish([provisioning_event(self.domain, entity, ctx.now, phones)]);
+        Ok(())
+    }
 }
 
 fn provisioning_event(
@@ -569,40 +624,39 @@ pub async fn save_template(
         }
     }
     errors.into_result()?;
-    let txn = crate::db::begin_write(db).await?;
-    let plans_before = plans_in(&txn, domain_id).await?;
+    let change = PhoneChange::begin(db, &domain).await?;
     let saved = match &before {
         None => {
             provisioning_templates::ActiveModel::from(row)
-                .insert(&txn)
+                .insert(&change.txn)
                 .await?
         }
-        Some(_) => row.into_active_model().reset_all().update(&txn).await?,
+        Some(_) => {
+            row.into_active_model()
+                .reset_all()
+                .update(&change.txn)
+                .await?
+        }
     };
-    audit::record(
-        &txn,
-        ctx,
-        audit::Entry {
-            domain_id: Some(domain_id),
-            action: if before.is_some() {
-                "provisioning_template.update"
-            } else {
-                "provisioning_template.create"
-            },
-            target_kind: "provisioning_template",
-            target_id: Some(saved.id.to_string()),
-            before: before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
-            after: serde_json::to_value(&saved).ok(),
-        },
-    )
-    .await?;
-    let plans_after = plans_in(&txn, domain_id).await?;
     let id = saved.id;
-    let phones = changed(&plans_before, &plans_after, |p| {
-        p.template.as_ref().is_some_and(|(t, _)| *t == id)
-    });
-    txn.commit().await?;
-    bus.publish([provisioning_event(&domain, saved.id, ctx.now, phones)]);
+    let entry = audit::Entry {
+        domain_id: Some(domain_id),
+        action: if before.is_some() {
+            "provisioning_template.update"
+        } else {
+            "provisioning_template.create"
+        },
+        target_kind: "provisioning_template",
+        target_id: Some(id.to_string()),
+        before: before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
+        after: serde_json::to_value(&saved).ok(),
+    };
+    // Its phones fetch again even when their plan is the same: the template's text changed.
+    change
+        .finish(bus, ctx, entry, id, |p| {
+            p.template.as_ref().is_some_and(|(t, _)| *t == id)
+        })
+        .await?;
     Ok(saved)
 }
 
@@ -616,8 +670,7 @@ pub async fn delete_template(
 ) -> DomainResult<()> {
     let domain = scope::enter(db, ctx, domain_id, Permission::DevicesWrite).await?;
     let before = find_template(db, domain_id, id).await?;
-    let txn = crate::db::begin_write(db).await?;
-    let plans_before = plans_in(&txn, domain_id).await?;
+    let change = PhoneChange::begin(db, &domain).await?;
     devices::Entity::update_many()
         .col_expr(
             devices::Column::TemplateId,
@@ -625,29 +678,19 @@ pub async fn delete_template(
         )
         .filter(devices::Column::DomainId.eq(domain_id))
         .filter(devices::Column::TemplateId.eq(id))
-        .exec(&txn)
+        .exec(&change.txn)
         .await?;
     provisioning_templates::Entity::delete_by_id(id)
-        .exec(&txn)
+        .exec(&change.txn)
         .await?;
-    audit::record(
-        &txn,
-        ctx,
-        audit::Entry {
-            domain_id: Some(domain_id),
-            action: "provisioning_template.delete",
-            target_kind: "provisioning_template",
-            target_id: Some(id.to_string()),
-            before: serde_json::to_value(&before).ok(),
-            after: None,
-        },
-    )
-    .await?;
-    let plans_after = plans_in(&txn, domain_id).await?;
-    let phones = changed(&plans_before, &plans_after, |_| false);
-    txn.commit().await?;
-    bus.publish([provisioning_event(&domain, id, ctx.now, phones)]);
-    Ok(())
+    let entry = deleted(
+        domain_id,
+        "provisioning_template",
+        "provisioning_template.delete",
+        id,
+        &before,
+    );
+    change.finish(bus, ctx, entry, id, |_| false).await
 }
 
 // ---------------------------------------------------------------- layouts
@@ -868,33 +911,33 @@ async fn write_layout(
     before: Option<model_layouts::Model>,
     row: model_layouts::Model,
 ) -> DomainResult<LayoutView> {
-    let txn = crate::db::begin_write(db).await?;
-    let plans_before = plans_in(&txn, domain.id).await?;
+    let change = PhoneChange::begin(db, domain).await?;
     let saved = match &before {
-        None => model_layouts::ActiveModel::from(row).insert(&txn).await?,
-        Some(_) => row.into_active_model().reset_all().update(&txn).await?,
+        None => {
+            model_layouts::ActiveModel::from(row)
+                .insert(&change.txn)
+                .await?
+        }
+        Some(_) => {
+            row.into_active_model()
+                .reset_all()
+                .update(&change.txn)
+                .await?
+        }
     };
-    audit::record(
-        &txn,
-        ctx,
-        audit::Entry {
-            domain_id: Some(domain.id),
-            action: if before.is_some() {
-                "model_layout.update"
-            } else {
-                "model_layout.create"
-            },
-            target_kind: "model_layout",
-            target_id: Some(saved.id.to_string()),
-            before: before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
-            after: serde_json::to_value(&saved).ok(),
+    let entry = audit::Entry {
+        domain_id: Some(domain.id),
+        action: if before.is_some() {
+            "model_layout.update"
+        } else {
+            "model_layout.create"
         },
-    )
-    .await?;
-    let plans_after = plans_in(&txn, domain.id).await?;
-    let phones = changed(&plans_before, &plans_after, |_| false);
-    txn.commit().await?;
-    bus.publish([provisioning_event(domain, saved.id, ctx.now, phones)]);
+        target_kind: "model_layout",
+        target_id: Some(saved.id.to_string()),
+        before: before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
+        after: serde_json::to_value(&saved).ok(),
+    };
+    change.finish(bus, ctx, entry, saved.id, |_| false).await?;
     Ok(layout_view(&saved))
 }
 
@@ -958,27 +1001,18 @@ pub async fn delete_layout(
 ) -> DomainResult<()> {
     let domain = scope::enter(db, ctx, domain_id, Permission::DevicesWrite).await?;
     let before = find_layout(db, domain_id, id).await?;
-    let txn = crate::db::begin_write(db).await?;
-    let plans_before = plans_in(&txn, domain_id).await?;
-    model_layouts::Entity::delete_by_id(id).exec(&txn).await?;
-    audit::record(
-        &txn,
-        ctx,
-        audit::Entry {
-            domain_id: Some(domain_id),
-            action: "model_layout.delete",
-            target_kind: "model_layout",
-            target_id: Some(id.to_string()),
-            before: serde_json::to_value(&before).ok(),
-            after: None,
-        },
-    )
-    .await?;
-    let plans_after = plans_in(&txn, domain_id).await?;
-    let phones = changed(&plans_before, &plans_after, |_| false);
-    txn.commit().await?;
-    bus.publish([provisioning_event(&domain, id, ctx.now, phones)]);
-    Ok(())
+    let change = PhoneChange::begin(db, &domain).await?;
+    model_layouts::Entity::delete_by_id(id)
+        .exec(&change.txn)
+        .await?;
+    let entry = deleted(
+        domain_id,
+        "model_layout",
+        "model_layout.delete",
+        id,
+        &before,
+    );
+    change.finish(bus, ctx, entry, id, |_| false).await
 }
 
 // ---------------------------------------------------------------- what a group may choose
@@ -1083,23 +1117,23 @@ pub async fn set_group_choices(
         }
     }
     errors.into_result()?;
-    let txn = crate::db::begin_write(db).await?;
-    let plans_before = plans_in(&txn, domain_id).await?;
-    let before = choices_of(&txn, group_id).await?;
+    let change = PhoneChange::begin(db, &domain).await?;
+    let txn = &change.txn;
+    let before = choices_of(txn, group_id).await?;
     extension_group_layouts::Entity::delete_many()
         .filter(extension_group_layouts::Column::GroupId.eq(group_id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     extension_group_templates::Entity::delete_many()
         .filter(extension_group_templates::Column::GroupId.eq(group_id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     for layout_id in &layouts {
         extension_group_layouts::ActiveModel::from(extension_group_layouts::Model {
             group_id,
             layout_id: *layout_id,
         })
-        .insert(&txn)
+        .insert(txn)
         .await?;
     }
     for template_id in &templates {
@@ -1107,27 +1141,19 @@ pub async fn set_group_choices(
             group_id,
             template_id: *template_id,
         })
-        .insert(&txn)
+        .insert(txn)
         .await?;
     }
-    let after = choices_of(&txn, group_id).await?;
-    audit::record(
-        &txn,
-        ctx,
-        audit::Entry {
-            domain_id: Some(domain_id),
-            action: "extension_group.set_choices",
-            target_kind: "extension_group",
-            target_id: Some(group_id.to_string()),
-            before: serde_json::to_value(&before).ok(),
-            after: serde_json::to_value(&after).ok(),
-        },
-    )
-    .await?;
-    let plans_after = plans_in(&txn, domain_id).await?;
-    let phones = changed(&plans_before, &plans_after, |_| false);
-    txn.commit().await?;
-    bus.publish([provisioning_event(&domain, group_id, ctx.now, phones)]);
+    let after = choices_of(txn, group_id).await?;
+    let entry = audit::Entry {
+        domain_id: Some(domain_id),
+        action: "extension_group.set_choices",
+        target_kind: "extension_group",
+        target_id: Some(group_id.to_string()),
+        before: serde_json::to_value(&before).ok(),
+        after: serde_json::to_value(&after).ok(),
+    };
+    change.finish(bus, ctx, entry, group_id, |_| false).await?;
     Ok(after)
 }
 
