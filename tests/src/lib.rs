@@ -30,6 +30,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use secrecy::SecretString;
 use serde_json::Value;
 pub use switchboard_api::Config;
+pub mod provisioning;
 pub mod smtp;
 use switchboard_api::config::{BootstrapConfig, DatabaseConfig, HttpConfig, SecretsConfig};
 use switchboard_api::{Application, telemetry};

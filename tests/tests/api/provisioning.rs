@@ -5,9 +5,9 @@
 
 use base64::Engine as _;
 use futures_util::future::join_all;
-use md5::{Digest as _, Md5};
 use reqwest::Method;
 use serde_json::{Value, json};
+use switchboard_tests::provisioning::{fetch_basic, fetch_digest, param, value_of, yealink_keys};
 use switchboard_tests::{TestApp, both_databases};
 
 use crate::devices::{create, domain_with_admin, id_of};
@@ -95,6 +95,24 @@ impl Office {
         call(app, &self.admin, method, &self.path(rest), body).await
     }
 
+    /// Logs an Extension in to the office's phone through the API; the status and answer.
+    async fn login(&self, app: &TestApp, body: Value) -> (u16, Value) {
+        let path = format!("devices/{}/session", self.phone);
+        self.send(app, Method::PUT, &path, Some(body)).await
+    }
+
+    /// Logs the office's phone out through the API.
+    async fn logout(&self, app: &TestApp) -> u16 {
+        let path = format!("devices/{}/session", self.phone);
+        self.send(app, Method::DELETE, &path, None).await.0
+    }
+
+    /// What the office's phone would get now.
+    async fn preview(&self, app: &TestApp) -> Value {
+        let path = format!("devices/{}/provisioning", self.phone);
+        self.send(app, Method::GET, &path, None).await.1
+    }
+
     async fn credential(&self, app: &TestApp, device: &str) -> (String, String) {
         let (status, c) = self
             .send(
@@ -110,96 +128,6 @@ impl Office {
             c["password"].as_str().unwrap().to_owned(),
         )
     }
-}
-
-fn md5_hex(s: &str) -> String {
-    hex::encode(Md5::digest(s.as_bytes()))
-}
-
-fn param(header: &str, name: &str) -> Option<String> {
-    let start = header.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = header[start..].find('"')? + start;
-    Some(header[start..end].to_owned())
-}
-
-/// GETs `/provision/<file>` the way a phone does: without credentials first, then with a
-/// digest answer to the challenge. Returns the final status, headers and body.
-async fn fetch_digest(app: &TestApp, file: &str, user: &str, password: &str) -> (u16, String) {
-    let uri = format!("/provision/{file}");
-    let first = app.get(&uri).await;
-    assert_eq!(first.status().as_u16(), 401, "a phone is challenged first");
-    let challenge = first
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("Digest"))
-        .expect("a digest challenge")
-        .to_owned();
-    let realm = param(&challenge, "realm").unwrap();
-    let nonce = param(&challenge, "nonce").unwrap();
-    let ha1 = md5_hex(&format!("{user}:{realm}:{password}"));
-    let ha2 = md5_hex(&format!("GET:{uri}"));
-    let cnonce = "0a4f113b";
-    let response = md5_hex(&format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}"));
-    let header = format!(
-        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         qop=auth, nc=00000001, cnonce=\"{cnonce}\", response=\"{response}\", algorithm=MD5"
-    );
-    let r = app
-        .request(Method::GET, &uri)
-        .header("authorization", header)
-        .header(
-            "user-agent",
-            "Yealink SIP-T54W 96.86.0.100 00:15:65:aa:bb:cc",
-        )
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.text().await.unwrap_or_default())
-}
-
-async fn fetch_basic(app: &TestApp, file: &str, user: &str, password: &str) -> reqwest::Response {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    app.request(Method::GET, &format!("/provision/{file}"))
-        .header("authorization", format!("Basic {token}"))
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The `linekey.N.*` values of a Yealink file, by N.
-fn yealink_keys(file: &str) -> std::collections::BTreeMap<u32, (String, String, String)> {
-    let mut keys: std::collections::BTreeMap<u32, (String, String, String)> = Default::default();
-    for line in file.lines() {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let (k, v) = (k.trim(), v.trim().to_owned());
-        let Some(rest) = k.strip_prefix("linekey.") else {
-            continue;
-        };
-        let Some((n, field)) = rest.split_once('.') else {
-            continue;
-        };
-        let Ok(n) = n.parse::<u32>() else { continue };
-        let e = keys.entry(n).or_default();
-        match field {
-            "type" => e.0 = v,
-            "value" => e.1 = v,
-            "label" => e.2 = v,
-            _ => {}
-        }
-    }
-    keys
-}
-
-fn value_of(file: &str, key: &str) -> Option<String> {
-    file.lines().find_map(|l| {
-        let (k, v) = l.split_once('=')?;
-        (k.trim() == key).then(|| v.trim().to_owned())
-    })
 }
 
 async fn templates_and_layouts_are_checked_when_saved(app: TestApp) {
@@ -523,14 +451,7 @@ async fn a_phone_fetches_its_file_with_its_own_credential_and_nothing_else(app: 
     // The fetch is recorded on the Device (address and user agent).
     let mut seen = Value::Null;
     for _ in 0..50 {
-        let (_, preview) = o
-            .send(
-                &app,
-                Method::GET,
-                &format!("devices/{}/provisioning", o.phone),
-                None,
-            )
-            .await;
+        let preview = o.preview(&app).await;
         if !preview["last_fetch_at"].is_null() {
             seen = preview;
             break;
@@ -698,14 +619,7 @@ async fn keys_follow_the_person_and_changes_ask_the_phone_to_fetch_again(app: Te
 
     // Alice logs in: the phone is asked to fetch, and gets her keys and name.
     let mut events = app.events.subscribe();
-    let (status, session) = o
-        .send(
-            &app,
-            Method::PUT,
-            &format!("devices/{}/session", o.phone),
-            Some(json!({"extension": "201"})),
-        )
-        .await;
+    let (status, session) = o.login(&app, json!({"extension": "201"})).await;
     assert_eq!(status, 200, "{session}");
     let event = events.recv().await.unwrap();
     assert!(event.check_sync.contains(&sip_user), "{event:?}");
@@ -720,14 +634,7 @@ async fn keys_follow_the_person_and_changes_ask_the_phone_to_fetch_again(app: Te
     assert_eq!(keys[&2].1, "202");
     assert_eq!(keys[&2].2, "202 Bob");
     assert_eq!(keys[&3].1, "*12");
-    let (_, preview) = o
-        .send(
-            &app,
-            Method::GET,
-            &format!("devices/{}/provisioning", o.phone),
-            None,
-        )
-        .await;
+    let preview = o.preview(&app).await;
     assert_eq!(preview["layout_source"], "person", "{preview}");
     assert_eq!(preview["extension_id"], o.alice.as_str());
 
@@ -860,12 +767,7 @@ async fn a_group_says_which_layouts_its_members_may_choose(app: TestApp) {
     assert_eq!(names, ["B-Support", "C-Boss"]);
     // A layout the group does not list: refused, nobody logged in.
     let (status, problem) = o
-        .send(
-            &app,
-            Method::PUT,
-            &format!("devices/{}/session", o.phone),
-            Some(json!({"extension": "201", "layout_id": ids[0]})),
-        )
+        .login(&app, json!({"extension": "201", "layout_id": ids[0]}))
         .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "layout_id");
@@ -880,71 +782,21 @@ async fn a_group_says_which_layouts_its_members_may_choose(app: TestApp) {
     assert_eq!(status, 404);
     // Chosen: used. Not chosen: the first the group lists.
     let (status, _) = o
-        .send(
-            &app,
-            Method::PUT,
-            &format!("devices/{}/session", o.phone),
-            Some(json!({"extension": "201", "layout_id": ids[2]})),
-        )
+        .login(&app, json!({"extension": "201", "layout_id": ids[2]}))
         .await;
     assert_eq!(status, 200);
-    let (_, preview) = o
-        .send(
-            &app,
-            Method::GET,
-            &format!("devices/{}/provisioning", o.phone),
-            None,
-        )
-        .await;
+    let preview = o.preview(&app).await;
     assert_eq!(preview["layout_name"], "C-Boss");
     assert_eq!(preview["layout_source"], "chosen");
-    o.send(
-        &app,
-        Method::DELETE,
-        &format!("devices/{}/session", o.phone),
-        None,
-    )
-    .await;
-    o.send(
-        &app,
-        Method::PUT,
-        &format!("devices/{}/session", o.phone),
-        Some(json!({"extension": "201"})),
-    )
-    .await;
-    let (_, preview) = o
-        .send(
-            &app,
-            Method::GET,
-            &format!("devices/{}/provisioning", o.phone),
-            None,
-        )
-        .await;
+    o.logout(&app).await;
+    o.login(&app, json!({"extension": "201"})).await;
+    let preview = o.preview(&app).await;
     assert_eq!(preview["layout_name"], "B-Support");
     assert_eq!(preview["layout_source"], "person");
     // Bob is in no group: every layout, the first by name.
-    o.send(
-        &app,
-        Method::DELETE,
-        &format!("devices/{}/session", o.phone),
-        None,
-    )
-    .await;
-    o.send(
-        &app,
-        Method::PUT,
-        &format!("devices/{}/session", o.phone),
-        Some(json!({"extension": "202"})),
-    )
-    .await;
-    let (_, preview) = o
-        .send(
-            &app,
-            Method::GET,
-            &format!("devices/{}/provisioning", o.phone),
-            None,
-        )
-        .await;
+    o.logout(&app).await;
+    o.login(&app, json!({"extension": "202"})).await;
+    let preview = o.preview(&app).await;
     assert_eq!(preview["layout_name"], "A-Sales");
     // A layout of another Domain in the list: 422.
     let (status, _) = o
