@@ -14,7 +14,9 @@
 //!   or `hash delete/…` when there is none any more; only entries that changed are written;
 //! - `sendevent PRESENCE_IN` for each Extension whose BLF lamp changed: lit while it is logged
 //!   in to a hot-desk phone or on Do-Not-Disturb;
-//! - `sofia profile <p> check_sync <user>@<domain>` for each phone whose identity changed
+//! - `sendevent NOTIFY` with `event-string: check-sync;reboot=false` (mod_sofia sends it to
+//!   every registration of the user, without the reboot its `check_sync` command asks Yealink,
+//!   Snom and Cisco phones for) for each phone whose identity changed
 //!   while its registration stays (hot-desk login, logout to its placeholder, another owner,
 //!   label or mode, its Extension renamed), last, and never for one the batch drops.
 //!
@@ -119,6 +121,25 @@ pub enum Wire {
     SendEvent(EslEvent),
 }
 
+/// The `sendevent NOTIFY` that asks the phones of `user@domain` to fetch their configuration
+/// again without rebooting.
+pub fn check_sync_event(profile: &str, user: &str, domain: &str) -> EslEvent {
+    let mut e = EslEvent::new();
+    e.set_header("Event-Name", "NOTIFY");
+    e.set_header("profile", profile.to_owned());
+    e.set_header("event-string", CHECK_SYNC.to_owned());
+    e.set_header("user", user.to_owned());
+    e.set_header("host", domain.to_owned());
+    e.set_header(
+        "content-type",
+        "application/simple-message-summary".to_owned(),
+    );
+    e
+}
+
+/// The Event header of a re-sync NOTIFY.
+pub const CHECK_SYNC: &str = "check-sync;reboot=false";
+
 impl Command {
     /// The coalescing slot: the class (which also orders delivery: flushes first, then the
     /// mirror, then registration drops, then lamps, then re-syncs, so a phone re-reads only
@@ -151,11 +172,14 @@ impl Command {
             Self::DropRegistration { user, domain } => Wire::Api(format!(
                 "sofia profile {profile} flush_inbound_reg {user}@{domain} reboot"
             )),
-            // Always with the user: without an argument check_sync drops every registration
-            // of the profile.
-            Self::CheckSync { user, domain } => Wire::Api(format!(
-                "sofia profile {profile} check_sync {user}@{domain}"
-            )),
+            // mod_sofia's NOTIFY event rather than `sofia profile … check_sync`: the API
+            // command picks the Event header from the phone's User-Agent and tells Yealink and
+            // Snom phones `check-sync;reboot=true` (Cisco: a restart), so every hot-desk login
+            // would reboot the phone. The event reaches every registration of the user, and
+            // the phone only fetches its configuration again.
+            Self::CheckSync { user, domain } => {
+                Wire::SendEvent(check_sync_event(profile, user, domain))
+            }
             Self::KillGateway { name } => {
                 Wire::Api(format!("sofia profile {profile} killgw {name}"))
             }
@@ -628,7 +652,7 @@ mod tests {
                     "sofia profile internal flush_inbound_reg d-7f3a@acme.example.net reboot"
                         .into()
                 ),
-                Wire::Api("sofia profile internal check_sync d-7f3a@acme.example.net".into()),
+                Wire::SendEvent(check_sync_event("internal", "d-7f3a", "acme.example.net")),
             ]
         );
         // A command put back after a failed delivery does not overwrite a newer one.

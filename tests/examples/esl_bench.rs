@@ -11,7 +11,7 @@
 //! 2. **Login → flush latency**: `LOGINS` (default 200) admin hot-desk logins and logouts through
 //!    the API; timed from sending the HTTP request until the scripted peer reads
 //!    `xml_flush_cache id <phone> <domain>` (a login's commands end with the phone's
-//!    `check_sync`, a logout's with the lamp). Admin logins skip the PIN's argon2 on purpose: the
+//!    re-sync NOTIFY, a logout's with the lamp). Admin logins skip the PIN's argon2 on purpose: the
 //!    figure is the bridge's path, not the password hash.
 //!
 //! Output: one `key=value` line per figure, for the script.
@@ -388,7 +388,7 @@ async fn latency(backend: Backend) {
             })
         };
         let mut seen_flush = false;
-        // A login ends with the phone's check_sync, a (full) logout with its lamp.
+        // A login ends with the phone's re-sync NOTIFY, a (full) logout with its lamp.
         loop {
             let command = conn.read_command().await.unwrap();
             if command == flush && !seen_flush {
@@ -405,7 +405,7 @@ async fn latency(backend: Backend) {
                 continue;
             }
             conn.reply_api("+OK\n").await.unwrap();
-            if command.contains(" check_sync ") {
+            if command.starts_with("sendevent NOTIFY") && command.contains("check-sync") {
                 break;
             }
         }

@@ -619,7 +619,7 @@ async fn each_change_becomes_its_commands_and_waits_out_an_outage(backend: Backe
             format!("hash insert/switchboard/ext:201@{SIP_DOMAIN}/{h}"),
             lamp(&format!("Logged in (hot-desk {h})"), "confirmed"),
             // The phone now shows 201: it re-reads its configuration, last.
-            format!("sofia profile internal check_sync {h}@{SIP_DOMAIN}"),
+            check_sync_of(&h),
         ]
     );
 
@@ -1007,8 +1007,16 @@ impl Conn {
     }
 }
 
+/// Whether a command is a re-sync NOTIFY.
+fn is_check_sync(command: &str) -> bool {
+    command.starts_with("sendevent NOTIFY") && command.contains("check-sync")
+}
+
 fn check_sync_of(sip_user: &str) -> String {
-    format!("sofia profile internal check_sync {sip_user}@{SIP_DOMAIN}")
+    format!(
+        "sendevent NOTIFY\nEvent-Name: NOTIFY\nProfile: internal\nEvent-String: check-sync;reboot=false\n\
+User: {sip_user}\nHost: {SIP_DOMAIN}\nContent-Type: application/simple-message-summary"
+    )
 }
 
 async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend: Backend) {
@@ -1045,7 +1053,7 @@ async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend
     let h = desk["sip_username"].as_str().unwrap().to_owned();
     let desk_path = format!("/api/v1/domains/{domain}/devices/{}", id_of(&desk));
     // A new phone has no registration to re-sync.
-    assert!(!fs.quiet().await.iter().any(|c| c.contains("check_sync")));
+    assert!(!fs.quiet().await.iter().any(|c| is_check_sync(c)));
 
     // Login: the phone shows 201 now; re-synced once, after everything else.
     let session = format!("{desk_path}/session");
@@ -1058,14 +1066,14 @@ async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let got = fs.until(|c| c.contains("check_sync")).await;
+    let got = fs.until(|c| is_check_sync(c)).await;
     assert_eq!(got.last(), Some(&check_sync_of(&h)), "{got:?}");
     assert!(fs.quiet().await.is_empty());
 
     // Logout to the placeholder: the registration stays, the identity changes.
     let (status, _) = call(&app, &admin, Method::DELETE, &session, None).await;
     assert_eq!(status, 204);
-    let got = fs.until(|c| c.contains("check_sync")).await;
+    let got = fs.until(|c| is_check_sync(c)).await;
     assert!(
         got.contains(&format!("xml_flush_cache id {h} {SIP_DOMAIN}")),
         "{got:?}"
@@ -1087,7 +1095,7 @@ async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let got = fs.until(|c| c.contains("check_sync")).await;
+    let got = fs.until(|c| is_check_sync(c)).await;
     assert_eq!(got.last(), Some(&check_sync_of(&h)), "{got:?}");
     assert!(fs.quiet().await.is_empty());
 
@@ -1102,7 +1110,7 @@ async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        fs.until(|c| c.contains("check_sync")).await,
+        fs.until(|c| is_check_sync(c)).await,
         [
             format!("xml_flush_cache id {h} {SIP_DOMAIN}"),
             check_sync_of(&h)
@@ -1122,7 +1130,7 @@ async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend
     assert_eq!(status, 200, "{body}");
     let got = fs.quiet().await;
     assert!(!got.is_empty());
-    assert!(!got.iter().any(|c| c.contains("check_sync")), "{got:?}");
+    assert!(!got.iter().any(|c| is_check_sync(c)), "{got:?}");
 
     // Disabled: its registration goes, and it is not asked to re-sync first.
     let (status, body) = call(
@@ -1135,9 +1143,9 @@ async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend
     .await;
     assert_eq!(status, 200, "{body}");
     let got = fs.until(|c| c.contains("flush_inbound_reg")).await;
-    assert!(!got.iter().any(|c| c.contains("check_sync")), "{got:?}");
+    assert!(!got.iter().any(|c| is_check_sync(c)), "{got:?}");
     assert!(
-        !fs.quiet().await.iter().any(|c| c.contains("check_sync")),
+        !fs.quiet().await.iter().any(|c| is_check_sync(c)),
         "no re-sync for a dropped registration"
     );
     drop(alice);
