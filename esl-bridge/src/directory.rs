@@ -33,9 +33,9 @@ use crate::xml::carriers::{CARRIERS_ACL, CARRIERS_DOMAIN, Carrier, Carriers, pro
 use crate::xml::dialplan::{
     FORWARDED_BY_VARIABLE, INBOUND_NUMBER_VARIABLE, Inbound, LOGGED_OUT_CONTEXT, OUTCOME_PREFIX,
     PUBLIC_CONTEXT, RecordingPlace, barred_document, emergency_document, end_document,
-    feature_document, inbound_document, outbound_document, parse_feature_code,
-    public_refused_document, refused_document, ring_document, step_document, unallocated_document,
-    voicemail_document,
+    feature_document, inbound_document, outbound_document, park_document, parse_feature_code,
+    parse_park_code, public_refused_document, refused_document, ring_document, step_document,
+    unallocated_document, voicemail_document,
 };
 use crate::xml::directory::{
     CompileSettings, CompiledDomain, VOICEMAIL_CONTEXT, gateways_document,
@@ -878,6 +878,13 @@ impl View {
             );
         }
         if context.eq_ignore_ascii_case(domain.dialplan.context()) {
+            // Park codes before the Domain's numbers: the lot is the Domain's own.
+            if let Some(park) = parse_park_code(destination) {
+                return Answer::of(
+                    AnswerKind::FeatureCode,
+                    park_document(context, destination, &domain.sip_domain, park),
+                );
+            }
             return domain_context(&domain, r, context, destination, &settings.recordings_dir);
         }
         if context != LOGGED_OUT_CONTEXT {
@@ -1171,5 +1178,91 @@ async fn resolve(host: &str) -> Vec<std::net::IpAddr> {
             tracing::warn!(host, error = %e, "a gateway's proxy does not resolve");
             Vec::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_domain::bindings::testkit::Kit;
+
+    /// Two Domains, each with Extension 201 and its fixed phone.
+    fn two_domains() -> View {
+        let domain = |id: u128, sip_domain: &str| {
+            let mut k = Kit::new();
+            k.b.domain.id = Uuid::from_u128(id);
+            k.b.domain.sip_domain = sip_domain.to_owned();
+            let ext = k.ext("201", "Ada");
+            k.fixed("Desk", "d7f3a", ext);
+            let src = DirectorySource {
+                bindings: k.b,
+                name: sip_domain.to_owned(),
+                enabled: true,
+                a1_hashes: HashMap::new(),
+                routing: Default::default(),
+            };
+            CompiledDomain::compile(&src, &CompileSettings { cacheable_ms: 0 }, Utc::now())
+        };
+        View::of([domain(1, "a.park.test"), domain(2, "b.park.test")])
+    }
+
+    /// A dialplan lookup of `dialled` in `context` from a channel of `sip_domain`.
+    fn dial(view: &View, sip_domain: &str, context: &str, dialled: &str) -> Answer {
+        let body = format!(
+            "section=dialplan&Caller-Context={context}&Caller-Destination-Number={dialled}&variable_switchboard_domain={sip_domain}&variable_domain_name={sip_domain}"
+        );
+        view.answer(
+            &XmlCurlRequest::parse(body.as_bytes()),
+            &DirectorySettings::default(),
+        )
+    }
+
+    #[test]
+    fn park_codes_in_a_domains_own_context_use_its_own_lot() {
+        let view = two_domains();
+        for sip_domain in ["a.park.test", "b.park.test"] {
+            let a = dial(&view, sip_domain, sip_domain, "*70");
+            assert_eq!(a.kind, AnswerKind::FeatureCode, "{}", a.body);
+            assert!(
+                a.body.contains(&format!(
+                    "<action application=\"valet_park\" data=\"park@{sip_domain} auto in 71 79\"/>"
+                )),
+                "{}",
+                a.body
+            );
+            let a = dial(&view, sip_domain, sip_domain, "*71");
+            assert_eq!(a.kind, AnswerKind::FeatureCode, "{}", a.body);
+            assert!(
+                a.body.contains(&format!(
+                    "<action application=\"valet_park\" data=\"park@{sip_domain} 71\"/>"
+                )),
+                "{}",
+                a.body
+            );
+        }
+        // Not a park code: the Domain's numbers as before.
+        assert_eq!(
+            dial(&view, "a.park.test", "a.park.test", "*80").kind,
+            AnswerKind::Unallocated
+        );
+    }
+
+    #[test]
+    fn a_logged_out_phone_can_neither_park_nor_pick_up() {
+        let view = two_domains();
+        for code in ["*70", "*71", "*79"] {
+            let a = dial(&view, "a.park.test", LOGGED_OUT_CONTEXT, code);
+            assert_eq!(a.kind, AnswerKind::Barred, "{code}: {}", a.body);
+            assert!(!a.body.contains("valet_park"), "{}", a.body);
+        }
+    }
+
+    #[test]
+    fn a_channel_of_one_domain_never_reaches_another_domains_lot() {
+        let view = two_domains();
+        // A channel of b.park.test looking up a.park.test's context: not ours to answer.
+        let a = dial(&view, "b.park.test", "a.park.test", "*71");
+        assert_eq!(a.kind, AnswerKind::NotFound, "{}", a.body);
+        assert!(!a.body.contains("park@a.park.test"), "{}", a.body);
     }
 }

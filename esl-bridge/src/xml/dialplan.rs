@@ -10,6 +10,9 @@
 //!   the ESL bridge runs the dialogue. The calling device is identified there from the
 //!   channel's `switchboard_device_id`/`switchboard_domain_id` (set by our directory), never
 //!   from digits.
+//! - `*70`, `*71` … `*79` in a Domain's own context only (a logged-out phone's context refuses
+//!   them like any other number): call park in the Domain's own lot of mod_valet_parking
+//!   ([`park_document`]).
 //! - In [`LOGGED_OUT_CONTEXT`]: the Domain's emergency numbers are allowed, with the caller ID
 //!   set to the phone's emergency caller ID, and transferred to the Domain's own context where
 //!   the operator's emergency route lives; anything else is refused with
@@ -119,6 +122,86 @@ pub fn parse_feature_code(destination: &str) -> Option<(Feature, Option<&str>)> 
             .or_else(|| digits_after("98", Feature::VoicemailAny, MAX_EXTENSION_DIGITS))
             .or_else(|| digits_after("14", Feature::LocationSignIn, MAX_SHORT_CODE_DIGITS)),
     }
+}
+
+/// `*70`: park the call in the first free slot of the Domain's lot.
+pub const PARK_ANY_CODE: &str = "*70";
+
+/// A slot of a Domain's park lot, `71` … `79` (dialled `*71` … `*79`). mod_valet_parking
+/// names slots by these digits: its presence for slot 71 comes from `71@<sip domain>` with
+/// proto `park`, which lights a BLF subscribed to `park+71@<sip domain>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParkSlot(u8);
+
+impl ParkSlot {
+    /// The first slot (`*71`).
+    pub const FIRST: Self = Self(71);
+    /// The last slot (`*79`).
+    pub const LAST: Self = Self(79);
+
+    /// The slot numbered `number`, if it is one of the lot's.
+    pub const fn new(number: u8) -> Option<Self> {
+        if number >= Self::FIRST.0 && number <= Self::LAST.0 {
+            Some(Self(number))
+        } else {
+            None
+        }
+    }
+
+    /// Its number (`71` … `79`).
+    pub const fn number(self) -> u8 {
+        self.0
+    }
+}
+
+/// What a park code asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Park {
+    /// `*70`: park in the first free slot, and hear its number.
+    AnyFreeSlot,
+    /// `*71` … `*79`: park in that slot when it is free, else pick up the call parked there.
+    Slot(ParkSlot),
+}
+
+/// `*70` → any free slot; `*71` … `*79` → that slot; nothing else (`*7`, `*80`, `*710`).
+pub fn parse_park_code(destination: &str) -> Option<Park> {
+    if destination == PARK_ANY_CODE {
+        return Some(Park::AnyFreeSlot);
+    }
+    let digits = destination.strip_prefix('*')?;
+    if digits.len() != 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    ParkSlot::new(digits.parse().ok()?).map(Park::Slot)
+}
+
+/// A Domain's park lot in mod_valet_parking: `park@<sip domain>`. Lots are global to the
+/// switch, so the name carries the Domain (two tenants never share one), and the part after
+/// `@` is the domain mod_valet_parking sends the slots' presence from.
+pub fn park_lot(sip_domain: &str) -> String {
+    format!("park@{sip_domain}")
+}
+
+/// A park code in the Domain's own context: answer, then `valet_park`. The parked caller hears
+/// the channel's `hold_music` (silence when none is set) until someone dials its slot; a
+/// slot's code picks the call up (mod_valet_parking bridges the two), or parks the caller
+/// there when the slot is free.
+pub fn park_document(context: &str, destination: &str, sip_domain: &str, park: Park) -> String {
+    let mut out = String::with_capacity(700);
+    open(&mut out, context, "switchboard-park", destination);
+    let lot = park_lot(sip_domain);
+    let data = match park {
+        Park::AnyFreeSlot => format!(
+            "{lot} auto in {} {}",
+            ParkSlot::FIRST.number(),
+            ParkSlot::LAST.number()
+        ),
+        Park::Slot(slot) => format!("{lot} {}", slot.number()),
+    };
+    action(&mut out, "answer", None);
+    action(&mut out, "valet_park", Some(&data));
+    close(&mut out);
+    out
 }
 
 /// `^<destination>$` with every character that is not a letter, digit or `_` escaped.
@@ -803,6 +886,82 @@ mod tests {
             assert_eq!(parse_feature_code(f.code()), Some((f, None)));
         }
         assert_eq!(Feature::from_variable("reboot"), None);
+    }
+
+    #[test]
+    fn park_codes_are_star70_and_the_nine_slots_and_nothing_else() {
+        let slot = |n| Some(Park::Slot(ParkSlot(n)));
+        let cases = [
+            ("*70", Some(Park::AnyFreeSlot)),
+            ("*71", slot(71)),
+            ("*75", slot(75)),
+            ("*79", slot(79)),
+            ("*7", None),
+            ("*80", None),
+            ("*69", None),
+            ("*710", None),
+            ("*7a", None),
+            ("*+7", None),
+            ("71", None),
+            ("**71", None),
+            ("", None),
+        ];
+        for (dialled, want) in cases {
+            assert_eq!(parse_park_code(dialled), want, "{dialled:?}");
+        }
+        assert_eq!(ParkSlot::new(71), Some(ParkSlot::FIRST));
+        assert_eq!(ParkSlot::new(79), Some(ParkSlot::LAST));
+        assert_eq!(ParkSlot::new(70), None);
+        assert_eq!(ParkSlot::new(80), None);
+        // No park code is a hot-desk or voicemail code, and the other way round.
+        for code in ["*70", "*71", "*79"] {
+            assert_eq!(parse_feature_code(code), None, "{code}");
+        }
+        for code in ["*11", "*12", "*13", "*14412", "*15", "*97", "*98"] {
+            assert_eq!(parse_park_code(code), None, "{code}");
+        }
+    }
+
+    #[test]
+    fn star70_parks_in_the_first_free_slot_of_the_domains_own_lot() {
+        assert_eq!(
+            park_document("acme.test", "*70", "acme.test", Park::AnyFreeSlot),
+            "<document type=\"freeswitch/xml\">
+  <section name=\"dialplan\" description=\"switchboard\">
+    <context name=\"acme.test\">
+      <extension name=\"switchboard-park\">
+        <condition field=\"destination_number\" expression=\"^\\*70$\">
+          <action application=\"answer\"/>
+          <action application=\"valet_park\" data=\"park@acme.test auto in 71 79\"/>
+        </condition>
+      </extension>
+    </context>
+  </section>
+</document>
+"
+        );
+    }
+
+    #[test]
+    fn a_slot_code_parks_in_or_picks_up_from_that_slot_of_the_domains_own_lot() {
+        let slot = ParkSlot(73);
+        assert_eq!(
+            park_document("acme.test", "*73", "acme.test", Park::Slot(slot)),
+            "<document type=\"freeswitch/xml\">
+  <section name=\"dialplan\" description=\"switchboard\">
+    <context name=\"acme.test\">
+      <extension name=\"switchboard-park\">
+        <condition field=\"destination_number\" expression=\"^\\*73$\">
+          <action application=\"answer\"/>
+          <action application=\"valet_park\" data=\"park@acme.test 73\"/>
+        </condition>
+      </extension>
+    </context>
+  </section>
+</document>
+"
+        );
+        assert_eq!(park_lot("other.test"), "park@other.test");
     }
 
     #[test]

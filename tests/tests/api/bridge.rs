@@ -1066,14 +1066,14 @@ async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let got = fs.until(|c| is_check_sync(c)).await;
+    let got = fs.until(is_check_sync).await;
     assert_eq!(got.last(), Some(&check_sync_of(&h)), "{got:?}");
     assert!(fs.quiet().await.is_empty());
 
     // Logout to the placeholder: the registration stays, the identity changes.
     let (status, _) = call(&app, &admin, Method::DELETE, &session, None).await;
     assert_eq!(status, 204);
-    let got = fs.until(|c| is_check_sync(c)).await;
+    let got = fs.until(is_check_sync).await;
     assert!(
         got.contains(&format!("xml_flush_cache id {h} {SIP_DOMAIN}")),
         "{got:?}"
@@ -1095,7 +1095,7 @@ async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let got = fs.until(|c| is_check_sync(c)).await;
+    let got = fs.until(is_check_sync).await;
     assert_eq!(got.last(), Some(&check_sync_of(&h)), "{got:?}");
     assert!(fs.quiet().await.is_empty());
 
@@ -1110,7 +1110,7 @@ async fn identity_changes_ask_the_phone_to_re_sync_and_nothing_else_does(backend
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        fs.until(|c| is_check_sync(c)).await,
+        fs.until(is_check_sync).await,
         [
             format!("xml_flush_cache id {h} {SIP_DOMAIN}"),
             check_sync_of(&h)

@@ -48,7 +48,7 @@ fn freeswitch_dir() -> PathBuf {
          The live suite needs a FreeSWITCH 1.10 laid out as bin/freeswitch, lib/ and mod/ \
          (mod_sofia, mod_xml_curl, mod_event_socket, mod_commands, mod_dptools, mod_hash, \
          mod_loopback, mod_voicemail, mod_dialplan_xml, mod_sndfile, mod_native_file, \
-         mod_tone_stream, mod_say_en, mod_db, mod_console, mod_logfile).\n\
+         mod_tone_stream, mod_say_en, mod_db, mod_console, mod_logfile, mod_valet_parking).\n\
          Point {FREESWITCH_DIR_ENV} at that folder (CI uses the packaged one at ../shared/freeswitch \
          beside the repository; see its README for the runtime packages: apt-get install -y \
          libpcre3 libspeex1 libspeexdsp1 libsndfile1).",

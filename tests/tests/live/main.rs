@@ -22,6 +22,7 @@ mod feature_codes;
 mod harness;
 mod history;
 mod locations;
+mod park;
 mod provisioning;
 mod recording;
 mod refusals;
