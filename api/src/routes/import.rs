@@ -1007,6 +1007,7 @@ const DEVICE_COLUMNS: &[(&str, Cell)] = &[
     ("auto_logout_at", Cell::Text),
     ("home_extension_id", Cell::Text),
     ("home_extension", Cell::Text),
+    ("template_id", Cell::Text),
     ("enabled", Cell::Bool),
 ];
 
@@ -1430,7 +1431,7 @@ pub(crate) async fn read_body_or(
 /// location, location_id, location_position, location_ring_timeout_secs,
 /// emergency_caller_id_name, emergency_caller_id_number, logged_out_mode,
 /// placeholder_extension, placeholder_extension_id, auto_logout, auto_logout_hours,
-/// auto_logout_at, home_extension_id, home_extension, enabled`. An empty cell means "not given"; booleans are
+/// auto_logout_at, home_extension_id, home_extension, template_id, enabled`. An empty cell means "not given"; booleans are
 /// `true`/`false`, `yes`/`no` or `1`/`0`. A cell in a column of another kind is an error. A
 /// row's `row` is its line in the file.
 #[utoipa::path(

@@ -487,22 +487,28 @@ async fn check_template<C: ConnectionTrait>(
         .filter(crate::store::provisioning_templates::Column::DomainId.eq(row.domain_id))
         .one(db)
         .await?;
-    let vendor =
+    template_fits(template.as_ref().map(|t| t.vendor.as_str()), row, errors);
+    Ok(())
+}
+
+/// The template rule over what the look-up found: `vendor` is the vendor of the Domain's
+/// template the row names (`None`: no such template in the Domain). Shared by single saves and
+/// bulk import.
+pub fn template_fits(vendor: Option<&str>, row: &devices::Model, errors: &mut FieldErrors) {
+    let device_vendor =
         crate::provisioning::keys::phone_model(row.vendor.as_deref(), row.model.as_deref())
             .map(|m| m.vendor.as_str());
-    match template {
+    match vendor {
         None => errors.add("template_id", "not_found", "no such template in the Domain"),
-        Some(t) if Some(t.vendor.as_str()) != vendor => errors.add(
+        Some(v) if Some(v) != device_vendor => errors.add(
             "template_id",
             "wrong_vendor",
             format!(
-                "a {} template cannot render this Device (set a vendor and model of the catalogue)",
-                t.vendor
+                "a {v} template cannot render this Device (set a vendor and model of the catalogue)"
             ),
         ),
         Some(_) => {}
     }
-    Ok(())
 }
 
 /// The reference rules over what the look-ups found, for the references that are new or

@@ -325,6 +325,48 @@ async fn templates_and_layouts_are_checked_when_saved(app: TestApp) {
     assert_eq!(copy["keys"], layout["keys"]);
     assert_eq!(copy["name"], "Sales (yealink-t46u)");
 
+    // A Device of another Domain cannot name this template, not even through an import.
+    let row = json!({"devices": [{"label": "Theirs", "vendor": "Yealink", "model": "T54W",
+        "mac_address": "00:15:65:00:00:99", "template_id": id_of(&tpl)}]});
+    let (status, report) = call(
+        &app,
+        &other_admin,
+        Method::POST,
+        &format!("/api/v1/domains/{other_domain}/import"),
+        Some(row.clone()),
+    )
+    .await;
+    assert_eq!(status, 422, "{report}");
+    assert!(report.to_string().contains("template_id"), "{report}");
+    let (status, report) = o.send(&app, Method::POST, "import", Some(row)).await;
+    assert_eq!(status, 201, "{report}");
+    let (status, problem) = o
+        .send(
+            &app,
+            Method::PATCH,
+            &format!("devices/{}", o.phone),
+            Some(json!({"template_id": uuid::Uuid::now_v7()})),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "template_id", "{problem}");
+    let (status, device) = o
+        .send(
+            &app,
+            Method::PATCH,
+            &format!("devices/{}", o.phone),
+            Some(json!({"template_id": id_of(&tpl)})),
+        )
+        .await;
+    assert_eq!(status, 200, "{device}");
+    let preview = o.preview(&app).await;
+    assert_eq!(preview["template_name"], "Pickup", "{preview}");
+    let main = preview["files"][0]["content"].as_str().unwrap();
+    assert!(
+        main.contains("features.pickup.direct_pickup_enable = 1"),
+        "{main}"
+    );
+
     // Another Domain's admin sees none of it.
     for path in [
         format!("provisioning/layouts/{}", id_of(&layout)),

@@ -192,6 +192,12 @@ pub(super) async fn draft<C: ConnectionTrait>(
         .collect();
     let mut known_locations = lookup::known_locations(db, domain_id, &location_ids).await?;
     known_locations.extend(file_locations.values().copied());
+    // The Domain's provisioning templates a row names, with their vendors.
+    let template_ids: Vec<Uuid> = rows
+        .iter()
+        .filter_map(|r| r.value.patch.template_id.flatten())
+        .collect();
+    let templates = lookup::template_vendors(db, domain_id, &template_ids).await?;
 
     // MAC addresses: repeated in the file, a Device of this Domain (the match), or another's.
     let macs: Vec<Option<String>> = rows.iter().map(|r| mac_key(&r.value.patch)).collect();
@@ -348,6 +354,11 @@ pub(super) async fn draft<C: ConnectionTrait>(
                     .is_none_or(|b| b.home_extension_id != Some(id))
             {
                 rules::check_home(by_id.get(&id).copied(), &mut checks);
+            }
+            if let Some(id) = model.template_id
+                && before.as_ref().is_none_or(|b| b.template_id != Some(id))
+            {
+                rules::template_fits(templates.get(&id).map(String::as_str), &model, &mut checks);
             }
             // Errors about a reference given by number are reported under the number's field.
             for mut e in checks.into_vec() {

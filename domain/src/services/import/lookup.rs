@@ -389,3 +389,22 @@ pub(super) async fn taken_sip_usernames<C: ConnectionTrait>(
     }
     Ok(taken)
 }
+
+/// The vendor of each of the Domain's provisioning templates among `ids`.
+pub(super) async fn template_vendors<C: ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+    ids: &[Uuid],
+) -> DomainResult<HashMap<Uuid, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(crate::store::provisioning_templates::Entity::find()
+        .filter(crate::store::provisioning_templates::Column::DomainId.eq(domain_id))
+        .filter(crate::store::provisioning_templates::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.vendor))
+        .collect())
+}
