@@ -828,9 +828,10 @@ async fn parallel_visitors_at_a_home_desk_leave_one_session(app: TestApp) {
     )
     .await;
     // The first visitor takes the desk from its person; the others find it taken (409) or,
-    // for the same person, already theirs (200).
+    // for the same person, already theirs (200); a burst of PIN checks past the server's
+    // capacity is answered 503 with Retry-After (never a 500, never a second session).
     assert!(
-        statuses.iter().all(|s| *s == 200 || *s == 409),
+        statuses.iter().all(|s| *s == 200 || *s == 409 || *s == 503),
         "{statuses:?}"
     );
     assert!(statuses.contains(&200), "{statuses:?}");
