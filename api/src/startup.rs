@@ -179,6 +179,7 @@ async fn start_directory(
             cacheable_ms: xml_curl.cacheable_ms,
             outbound_socket: config.freeswitch.outbound_socket.clone(),
             recordings_dir: config.freeswitch.recordings_dir.clone(),
+            live: Arc::default(),
         },
     ));
     // Observe first, then load: a change committed during the load is recompiled after it.
@@ -301,6 +302,8 @@ impl Application {
         let bridge = Arc::new(start_bridge(&config, &db, &events, &lines)?);
         let cipher = Arc::new(cipher);
         let directory = start_directory(&config, &db, &cipher, &events).await?;
+        // Ring groups read the line state (busy members, longest idle).
+        directory.flow_live().set_lines(lines.clone());
         let xml_curl_networks = Arc::new(config.freeswitch.xml_curl.networks());
         let config_trusted_proxies = config.http.trusted_proxy_networks();
         let cdrs = crate::cdr_writer::CdrWriter::start(db.clone(), config.history.cdr_queue);

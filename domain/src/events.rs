@@ -98,6 +98,15 @@ pub enum ChangeKind {
     /// grant): the dialplan is recompiled, nothing is pushed.
     #[serde(rename = "routing.changed")]
     RoutingChanged,
+    /// A ring group, IVR menu or time condition was created (`detail.kind` says which).
+    #[serde(rename = "call_flow.created")]
+    CallFlowCreated,
+    /// A call flow was changed (a time condition's override included).
+    #[serde(rename = "call_flow.updated")]
+    CallFlowUpdated,
+    /// A call flow was deleted.
+    #[serde(rename = "call_flow.deleted")]
+    CallFlowDeleted,
     /// An emergency number was dialled (`detail`: who, which phone, which Location, its
     /// emergency address, the caller ID sent and the route).
     #[serde(rename = "call.emergency")]
@@ -136,6 +145,9 @@ impl ChangeKind {
             Self::ExtensionGroupChanged => "extension_group.changed",
             Self::ProvisioningChanged => "provisioning.changed",
             Self::RoutingChanged => "routing.changed",
+            Self::CallFlowCreated => "call_flow.created",
+            Self::CallFlowUpdated => "call_flow.updated",
+            Self::CallFlowDeleted => "call_flow.deleted",
             Self::CallEmergency => "call.emergency",
         }
     }

@@ -43,7 +43,11 @@ use crate::xml::directory::{
 use crate::xml::request::XmlCurlRequest;
 use switchboard_domain::routing::callers::CallerRef;
 use switchboard_domain::routing::destination::Destination;
-use switchboard_domain::routing::dialplan::{Decision, Step};
+use switchboard_domain::routing::dialplan::{Decision, Step, Target};
+use switchboard_domain::routing::flows::{CompiledFlow, FlowConfig, Greeting, BUILTIN_PROMPTS};
+
+use crate::flows::{FlowLive, caller_gone, condition_branch, extension_lengths, menu_choice, plan_group};
+use crate::xml::flows::{self as flows_xml, FlowLookup, MenuPlay};
 use switchboard_domain::routing::dialplan::{EmergencyCall, HangupCause};
 use switchboard_domain::routing::facts::NumberFacts;
 
@@ -60,6 +64,8 @@ pub struct DirectorySettings {
     /// Where FreeSWITCH writes recordings (each Domain in its own directory below); may name
     /// FreeSWITCH variables (`${recordings_dir}`).
     pub recordings_dir: String,
+    /// The live state call flows read (line state, round-robin turns).
+    pub live: Arc<FlowLive>,
 }
 
 impl Default for DirectorySettings {
@@ -68,6 +74,7 @@ impl Default for DirectorySettings {
             cacheable_ms: 300_000,
             outbound_socket: "127.0.0.1:8084".to_owned(),
             recordings_dir: DEFAULT_RECORDINGS_DIR.to_owned(),
+            live: Arc::default(),
         }
     }
 }
@@ -108,6 +115,8 @@ pub enum AnswerKind {
     Outcome,
     /// A number nothing in the Domain's context answers to.
     Unallocated,
+    /// A ring group, IVR menu or time condition (or its next step).
+    CallFlow,
     /// Not ours: FreeSWITCH tries its next source.
     NotFound,
 }
@@ -131,6 +140,7 @@ impl AnswerKind {
             Self::Extension => "extension",
             Self::Outcome => "outcome",
             Self::Unallocated => "unallocated",
+            Self::CallFlow => "call_flow",
             Self::NotFound => "not_found",
         }
     }
@@ -156,7 +166,7 @@ impl Answer {
         }
     }
 
-    fn of(kind: AnswerKind, body: String) -> Self {
+    pub(crate) fn of(kind: AnswerKind, body: String) -> Self {
         Self {
             kind,
             body,
@@ -370,6 +380,7 @@ impl Directory {
         cipher: Arc<SecretCipher>,
         settings: DirectorySettings,
     ) -> Self {
+        settings.live.set_db(db.clone());
         Self {
             db,
             cipher,
@@ -386,6 +397,12 @@ impl Directory {
                 .ok(),
             carriers_stale: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The live state call flows read: give it the line state with
+    /// [`FlowLive::set_lines`].
+    pub fn flow_live(&self) -> &FlowLive {
+        &self.settings.live
     }
 
     /// Its metrics, to register with the application's registry.
@@ -885,7 +902,7 @@ impl View {
                     park_document(context, destination, &domain.sip_domain, park),
                 );
             }
-            return domain_context(&domain, r, context, destination, &settings.recordings_dir);
+            return domain_context(&domain, r, context, destination, settings);
         }
         if context != LOGGED_OUT_CONTEXT {
             return Answer::not_found();
@@ -946,6 +963,7 @@ impl View {
         }
         let gw_name = switchboard_domain::routing::outbound::freeswitch_gateway_name(gateway.id);
         let by_extension = |id: Uuid| domain.dialplan.extension_number(id);
+        let entered: String;
         let what = match &number.destination {
             Some(Destination::Extension { extension_id }) => match by_extension(*extension_id) {
                 Some(ext) => Inbound::Transfer {
@@ -965,6 +983,20 @@ impl View {
                 number: external,
             },
             Some(Destination::HangUp { cause }) => Inbound::HangUp(cause.cause()),
+            Some(
+                d @ (Destination::RingGroup { .. }
+                | Destination::Ivr { .. }
+                | Destination::TimeCondition { .. }),
+            ) => match domain.dialplan.target(d) {
+                Target::Flow(flow) => {
+                    entered = flows_xml::enter(flow.id);
+                    Inbound::Transfer {
+                        did: &number.number,
+                        number: &entered,
+                    }
+                }
+                _ => Inbound::HangUp(HangupCause::UnallocatedNumber),
+            },
             None => Inbound::HangUp(HangupCause::UnallocatedNumber),
         };
         Answer::of(
@@ -1008,10 +1040,14 @@ fn domain_context(
     r: &XmlCurlRequest,
     context: &str,
     destination: &str,
-    recordings_dir: &str,
+    settings: &DirectorySettings,
 ) -> Answer {
+    let recordings_dir = settings.recordings_dir.as_str();
     let plan = &domain.dialplan;
     let caller = caller_of(r);
+    if let Some(lookup) = flows_xml::parse_flow_lookup(destination) {
+        return flow_lookup(domain, r, context, destination, lookup, &caller, settings);
+    }
     let hops = r
         .get("variable_switchboard_forward_hops")
         .and_then(|h| h.trim().parse::<u32>().ok())
@@ -1071,6 +1107,7 @@ fn domain_context(
             unallocated_document(context, destination),
         ),
         Decision::End => Answer::of(AnswerKind::Outcome, end_document(context, destination)),
+        Decision::Flow { flow } => enter_flow(domain, r, context, destination, flow, &caller, settings),
         Decision::Ring { route } => Answer::of(
             AnswerKind::Extension,
             ring_document(
@@ -1105,6 +1142,167 @@ fn domain_context(
             )
         }
     }
+}
+
+/// Enters a flow: a ring group rings, a time condition branches, a menu plays.
+fn enter_flow(
+    domain: &CompiledDomain,
+    r: &XmlCurlRequest,
+    context: &str,
+    destination: &str,
+    flow: &CompiledFlow,
+    caller: &CallerRef,
+    settings: &DirectorySettings,
+) -> Answer {
+    let steps = r
+        .get(&format!("variable_{}", flows_xml::FLOW_STEPS_VARIABLE))
+        .and_then(|h| h.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    let body = match &flow.config {
+        FlowConfig::RingGroup(c) => {
+            if steps >= flows_xml::MAX_FLOW_STEPS {
+                return too_many_steps(domain, flow, context, destination, steps);
+            }
+            let ring = plan_group(domain, flow, c, caller, &settings.live, true);
+            match &ring.dial {
+                Some(dial) => flows_xml::ring_group_document(
+                    context,
+                    destination,
+                    flow,
+                    steps + 1,
+                    &c.caller_id_prefix,
+                    dial,
+                ),
+                // Nobody can ring: straight to "nobody answered".
+                None => flows_xml::target_document(
+                    context,
+                    destination,
+                    &domain.sip_domain,
+                    flow,
+                    &[(flows_xml::FLOW_STEPS_VARIABLE, (steps + 1).to_string())],
+                    &domain.dialplan.target(&c.when_unanswered),
+                ),
+            }
+        }
+        FlowConfig::TimeCondition(c) => {
+            if steps >= flows_xml::MAX_FLOW_STEPS {
+                return too_many_steps(domain, flow, context, destination, steps);
+            }
+            let (open, _, target) = condition_branch(domain, flow, c, Utc::now());
+            flows_xml::target_document(
+                context,
+                destination,
+                &domain.sip_domain,
+                flow,
+                &[
+                    (flows_xml::FLOW_STEPS_VARIABLE, (steps + 1).to_string()),
+                    (
+                        "switchboard_time_condition",
+                        format!("{}:{}", flow.id, if open { "open" } else { "closed" }),
+                    ),
+                ],
+                &target,
+            )
+        }
+        FlowConfig::Ivr(c) => {
+            let greeting = match &c.greeting {
+                Greeting::Builtin { prompt } => BUILTIN_PROMPTS
+                    .iter()
+                    .find(|(n, _)| n == prompt)
+                    .map_or(flows_xml::INVALID_TONE.to_owned(), |(_, file)| (*file).to_owned()),
+                Greeting::Uploaded => format!(
+                    "{}/{}/ivr/{}.wav",
+                    settings.recordings_dir.trim_end_matches('/'),
+                    domain.sip_domain,
+                    flow.id
+                ),
+            };
+            let lengths = c.direct_dial.then(|| extension_lengths(domain)).flatten();
+            let max_digits = c
+                .options
+                .iter()
+                .map(|o| o.digits.len())
+                .chain(lengths.map(|(_, hi)| hi))
+                .max()
+                .unwrap_or(1);
+            let play = MenuPlay {
+                greeting: &greeting,
+                max_digits,
+                tries: c.max_tries,
+                timeout_secs: c.timeout_secs,
+                regex: flows_xml::keys_regex(c.options.iter().map(|o| o.digits.as_str()), lengths),
+                hash_is_a_key: c.options.iter().any(|o| o.digits.contains('#')),
+            };
+            flows_xml::ivr_document(context, destination, flow, &play)
+        }
+    };
+    Answer::of(AnswerKind::CallFlow, body)
+}
+
+fn too_many_steps(
+    domain: &CompiledDomain,
+    flow: &CompiledFlow,
+    context: &str,
+    destination: &str,
+    steps: u32,
+) -> Answer {
+    tracing::warn!(
+        domain_id = %domain.id,
+        flow = %flow.name,
+        steps,
+        "a call entered {steps} ring groups and time conditions and was ended (a loop through forwards?)"
+    );
+    Answer::of(
+        AnswerKind::CallFlow,
+        flows_xml::too_many_steps_document(context, destination, steps),
+    )
+}
+
+/// A flow's own lookup: enter it, a group nobody answered, a menu's keys.
+fn flow_lookup(
+    domain: &CompiledDomain,
+    r: &XmlCurlRequest,
+    context: &str,
+    destination: &str,
+    lookup: FlowLookup<'_>,
+    caller: &CallerRef,
+    settings: &DirectorySettings,
+) -> Answer {
+    let id = match lookup {
+        FlowLookup::Enter(id) | FlowLookup::Unanswered(id, _) | FlowLookup::Key(id, _) => id,
+    };
+    let Some(flow) = domain.dialplan.flows().get(id) else {
+        return Answer::of(
+            AnswerKind::Unallocated,
+            unallocated_document(context, destination),
+        );
+    };
+    let (vars, target) = match (lookup, &flow.config) {
+        (FlowLookup::Enter(_), _) => {
+            return enter_flow(domain, r, context, destination, flow, caller, settings);
+        }
+        (FlowLookup::Unanswered(_, cause), FlowConfig::RingGroup(c)) => {
+            if caller_gone(cause) {
+                return Answer::of(AnswerKind::Outcome, end_document(context, destination));
+            }
+            (Vec::new(), domain.dialplan.target(&c.when_unanswered))
+        }
+        (FlowLookup::Key(_, keys), FlowConfig::Ivr(c)) => {
+            let (_, target) = menu_choice(domain, c, keys);
+            (vec![("switchboard_ivr_keys", keys.to_owned())], target)
+        }
+        // A lookup that does not fit the flow's kind (typed by hand): no such number.
+        _ => {
+            return Answer::of(
+                AnswerKind::Unallocated,
+                unallocated_document(context, destination),
+            );
+        }
+    };
+    Answer::of(
+        AnswerKind::CallFlow,
+        flows_xml::target_document(context, destination, &domain.sip_domain, flow, &vars, &target),
+    )
 }
 
 /// Compiles Domains over every core (scoped threads: this runs once, at start).

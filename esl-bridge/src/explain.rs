@@ -12,7 +12,13 @@ use switchboard_domain::routing::outbound::{CallerIdSource, FAILOVER_CAUSES, Gat
 use switchboard_domain::telephony::policy::RecordingPolicy;
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+use switchboard_domain::routing::dialplan::Target;
+use switchboard_domain::routing::flows::{CompiledFlow, FlowConfig, GroupStrategy};
+
 use crate::directory::Directory;
+use crate::flows::{condition_branch, menu_choice, plan_group};
+use crate::xml::directory::CompiledDomain;
 use crate::xml::carriers::{CARRIERS_ACL, CARRIERS_DOMAIN, proxy_host};
 use crate::xml::dialplan::PUBLIC_CONTEXT;
 use crate::xml::request::XmlCurlRequest;
@@ -55,6 +61,9 @@ pub struct ExplainOutcome {
     pub caller_id_name: Option<String>,
     /// The caller ID number sent (outbound).
     pub caller_id_number: Option<String>,
+    /// What rings in the end, in order: a ring group's members (`Extension 201`, an external
+    /// number), or the one Extension.
+    pub ringing: Vec<String>,
 }
 
 /// The explanation.
@@ -95,8 +104,31 @@ fn outcome(action: &'static str) -> ExplainOutcome {
         gateways: Vec::new(),
         caller_id_name: None,
         caller_id_number: None,
+        ringing: Vec::new(),
     }
 }
+
+/// What a call through flows meets: the time it arrives and the keys the caller presses at
+/// each menu, in order.
+#[derive(Debug, Clone, Default)]
+pub struct ExplainOptions {
+    /// When the call arrives (time conditions); none: now.
+    pub at: Option<DateTime<Utc>>,
+    /// The keys pressed at each menu met, in order; a menu met after the last one: nothing
+    /// pressed.
+    pub keys: Vec<String>,
+}
+
+/// The state of a walk through flows.
+struct Walk {
+    at: DateTime<Utc>,
+    keys: std::collections::VecDeque<String>,
+    depth: u32,
+}
+
+/// Flows one explanation follows before it stops (a menu that leads back to itself with
+/// every key given).
+const MAX_WALK: u32 = 30;
 
 /// Why not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +146,13 @@ impl Directory {
         domain_id: Uuid,
         caller: &ExplainCaller,
         digits: &str,
+        options: &ExplainOptions,
     ) -> Result<Explanation, ExplainError> {
+        let mut walk = Walk {
+            at: options.at.unwrap_or_else(Utc::now),
+            keys: options.keys.iter().cloned().collect(),
+            depth: 0,
+        };
         self.refresh().await;
         let domain = self.domain_by_id(domain_id).ok_or(ExplainError::Domain)?;
         let plan = &domain.dialplan;
@@ -202,6 +240,20 @@ impl Directory {
                                 end.cause = Some("UNALLOCATED_NUMBER".into());
                                 "it points nowhere yet: unallocated".to_owned()
                             }
+                            Some(d) if d.flow_id().is_some() => {
+                                step(
+                                    &mut steps,
+                                    "number_destination",
+                                    format!(
+                                        "it points at {}",
+                                        serde_json::to_string(d).unwrap_or_default()
+                                    ),
+                                );
+                                let from = CallerRef::InboundNumber(n.number.clone());
+                                let target = plan.target(d);
+                                self.walk(&domain, &from, target, &mut walk, &mut steps, &mut end);
+                                String::new()
+                            }
                             Some(d) => {
                                 end = outcome("transfer");
                                 // The Domain's context rings the Extension for the Number.
@@ -217,7 +269,9 @@ impl Directory {
                                 )
                             }
                         };
-                        step(&mut steps, "number_destination", what);
+                        if !what.is_empty() {
+                            step(&mut steps, "number_destination", what);
+                        }
                     }
                     None => {
                         end = outcome("hang_up");
@@ -241,7 +295,7 @@ impl Directory {
                     );
                     let decision = plan.place(r, digits, 0);
                     recording = plan.recording(r, &decision);
-                    self.describe(decision, &mut steps, &mut end);
+                    self.describe(&domain, r, decision, &mut walk, &mut steps, &mut end);
                 } else {
                     step(
                         &mut steps,
@@ -264,7 +318,7 @@ impl Directory {
                 }
                 let decision = plan.place(r, digits, 0);
                 recording = plan.recording(r, &decision);
-                self.describe(decision, &mut steps, &mut end);
+                self.describe(&domain, r, decision, &mut walk, &mut steps, &mut end);
             }
         }
         step(
@@ -293,13 +347,169 @@ impl Directory {
         })
     }
 
+    /// Follows a destination: dial it, leave a message, end, or go through a flow.
+    fn walk(
+        &self,
+        domain: &CompiledDomain,
+        caller: &CallerRef,
+        target: Target<'_>,
+        walk: &mut Walk,
+        steps: &mut Vec<ExplainStep>,
+        end: &mut ExplainOutcome,
+    ) {
+        walk.depth += 1;
+        if walk.depth > MAX_WALK {
+            step(
+                steps,
+                "result",
+                format!("stopped after {MAX_WALK} steps through call flows"),
+            );
+            return;
+        }
+        match target {
+            Target::Dial(number) => {
+                let decision = domain.dialplan.place(caller, number, 0);
+                self.describe(domain, caller, decision, walk, steps, end);
+            }
+            Target::Voicemail(mailbox) => {
+                step(steps, "voicemail", format!("the voicemail box {mailbox}"));
+                *end = outcome("voicemail");
+                end.number = Some(mailbox.to_owned());
+            }
+            Target::HangUp(cause) => {
+                step(steps, "result", format!("the call ends with {}", cause.as_str()));
+                *end = outcome("hang_up");
+                end.cause = Some(cause.as_str().to_owned());
+            }
+            Target::Flow(flow) => self.flow(domain, caller, flow, walk, steps, end),
+        }
+    }
+
+    fn flow(
+        &self,
+        domain: &CompiledDomain,
+        caller: &CallerRef,
+        flow: &CompiledFlow,
+        walk: &mut Walk,
+        steps: &mut Vec<ExplainStep>,
+        end: &mut ExplainOutcome,
+    ) {
+        let plan = &domain.dialplan;
+        match &flow.config {
+            FlowConfig::TimeCondition(c) => {
+                let (open, why, target) = condition_branch(domain, flow, c, walk.at);
+                step(
+                    steps,
+                    "time_condition",
+                    format!(
+                        "time condition {:?}: {why} → {}",
+                        flow.name,
+                        if open { "open (when_open)" } else { "closed (when_closed)" }
+                    ),
+                );
+                self.walk(domain, caller, target, walk, steps, end);
+            }
+            FlowConfig::Ivr(c) => {
+                let keys = walk.keys.pop_front().unwrap_or_default();
+                let (why, target) = menu_choice(domain, c, &keys);
+                let options: Vec<String> = c
+                    .options
+                    .iter()
+                    .map(|o| {
+                        format!(
+                            "{} → {}",
+                            o.digits,
+                            serde_json::to_string(&o.destination).unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                step(
+                    steps,
+                    "ivr",
+                    format!(
+                        "IVR menu {:?} plays its greeting up to {} times, {} s for a key each; keys: {}{}",
+                        flow.name,
+                        c.max_tries,
+                        c.timeout_secs,
+                        if options.is_empty() { "none".to_owned() } else { options.join(", ") },
+                        if c.direct_dial { "; Extensions may be dialled directly" } else { "" }
+                    ),
+                );
+                step(steps, "ivr_keys", why);
+                self.walk(domain, caller, target, walk, steps, end);
+            }
+            FlowConfig::RingGroup(c) => {
+                let ring = plan_group(domain, flow, c, caller, self.flow_live(), false);
+                let how = match c.strategy {
+                    GroupStrategy::Simultaneous => "all at once",
+                    GroupStrategy::Sequential => "one after the other, in list order",
+                    GroupStrategy::RoundRobin => {
+                        "one after the other, starting after the member who rang first last time"
+                    }
+                    GroupStrategy::LongestIdle => {
+                        "one after the other, the member idle the longest first"
+                    }
+                };
+                let members: Vec<String> = ring
+                    .ringing
+                    .iter()
+                    .map(|m| format!("{} ({} s)", m.label, m.secs))
+                    .collect();
+                let mut detail = format!(
+                    "ring group {:?} rings {how} for at most {} s: {}",
+                    flow.name,
+                    c.ring_secs,
+                    if members.is_empty() { "nobody can ring".to_owned() } else { members.join(", ") }
+                );
+                if !ring.skipped.is_empty() {
+                    let skipped: Vec<String> = ring
+                        .skipped
+                        .iter()
+                        .map(|(who, why)| format!("{who} ({why})"))
+                        .collect();
+                    detail.push_str(&format!("; skipped: {}", skipped.join(", ")));
+                }
+                step(steps, "ring_group", detail);
+                let after = plan.target(&c.when_unanswered);
+                if ring.ringing.is_empty() {
+                    self.walk(domain, caller, after, walk, steps, end);
+                } else {
+                    step(
+                        steps,
+                        "unanswered",
+                        format!(
+                            "if nobody answers: {}",
+                            serde_json::to_string(&c.when_unanswered).unwrap_or_default()
+                        ),
+                    );
+                    *end = outcome("ring");
+                    end.ringing = ring.ringing.iter().map(|m| m.label.clone()).collect();
+                }
+            }
+        }
+    }
+
     fn describe<X>(
         &self,
+        domain: &CompiledDomain,
+        caller: &CallerRef,
         decision: Decision<'_, X>,
+        walk: &mut Walk,
         steps: &mut Vec<ExplainStep>,
         end: &mut ExplainOutcome,
     ) {
         match decision {
+            Decision::Flow { flow } => {
+                let flow = domain.dialplan.flows().get(flow.id);
+                if let Some(flow) = flow {
+                    step(
+                        steps,
+                        "flow",
+                        format!("{} is the number of the {} {:?}", flow.number.as_deref().unwrap_or(""), flow.kind.label(), flow.name),
+                    );
+                    self.flow(domain, caller, flow, walk, steps, end);
+                }
+            }
             Decision::NotOurs => {
                 step(
                     steps,
@@ -462,6 +672,7 @@ impl Directory {
                 }
                 *end = outcome("ring");
                 end.number = Some(route.extension.number.clone());
+                end.ringing = vec![format!("Extension {}", route.extension.number)];
             }
             Decision::Apply { route, step: s } => {
                 step(

@@ -11,6 +11,7 @@
 
 pub mod directory;
 pub mod explain;
+pub mod flows;
 pub mod frames;
 pub mod gateways;
 pub mod ingest;

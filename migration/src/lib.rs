@@ -24,6 +24,7 @@ mod m20261205_000090_location_auto_sign_out;
 mod m20261205_000091_location_short_code;
 mod m20261205_000092_extension_groups;
 mod m20261205_000093_provisioning;
+mod m20261206_000100_call_flows;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000091_location_short_code::Migration),
             Box::new(m20261205_000092_extension_groups::Migration),
             Box::new(m20261205_000093_provisioning::Migration),
+            Box::new(m20261206_000100_call_flows::Migration),
         ]
     }
 }

@@ -31,6 +31,13 @@ pub struct ExplainInput {
     /// What is dialled (or the Number called).
     #[schema(example = "030123456")]
     pub digits: String,
+    /// When the call arrives, for time conditions (RFC 3339); default: now.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The keys the caller presses at each IVR menu met, in order (`""`: nothing); a menu met
+    /// after the last entry: nothing pressed. At most 10.
+    #[serde(default)]
+    #[schema(example = json!(["1"]))]
+    pub keys: Vec<String>,
 }
 
 // The shapes below document JSON the domain types serialize (`CallerFacts`, the outcome, an
@@ -130,6 +137,9 @@ pub struct ExplainOutcomeDoc {
     pub caller_id_name: Option<String>,
     /// The caller ID number sent.
     pub caller_id_number: Option<String>,
+    /// What rings in the end, in order: a ring group's members (`Extension 201`, an external
+    /// number), or the one Extension.
+    pub ringing: Vec<String>,
 }
 
 /// An emergency call (`detail` of a `call.emergency` event).
@@ -167,7 +177,9 @@ pub struct RecordingDecisionDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExplainStepDto {
     /// `caller`, `context`, `emergency`, `extension`, `ring`, `route`, `number`,
-    /// `toll_class`, `gateways`, `caller_id`, `number_destination`, `result`, `recording`.
+    /// `toll_class`, `gateways`, `caller_id`, `number_destination`, `flow`,
+    /// `time_condition`, `ivr`, `ivr_keys`, `ring_group`, `unanswered`, `voicemail`,
+    /// `result`, `recording`.
     #[schema(example = "route")]
     pub step: String,
     /// In words.
@@ -189,7 +201,7 @@ pub struct ExplanationDto {
     pub steps: Vec<ExplainStepDto>,
     /// The end: `action` (`ring`, `outbound`, `refused`, `hang_up`, `voicemail`, `forward`,
     /// `transfer`, `not_ours`), `cause`, `number`, `gateways`, `caller_id_name`,
-    /// `caller_id_number`.
+    /// `caller_id_number`, `ringing` (what rings: a ring group's members, or the Extension).
     #[schema(value_type = ExplainOutcomeDoc)]
     pub outcome: serde_json::Value,
     /// Whether the call is recorded, and why.
@@ -284,7 +296,24 @@ pub async fn explain_call(
             .into());
         }
     }
-    match state.directory.explain(domain_id, &who, digits).await {
+    if i.keys.len() > 10 {
+        return Err(DomainError::invalid("keys", "too_many", "at most 10 menus").into());
+    }
+    for (n, k) in i.keys.iter().enumerate() {
+        if !k.is_empty() && !switchboard_domain::routing::flows::valid_keys(k) {
+            return Err(DomainError::invalid(
+                format!("keys[{n}]"),
+                "invalid_digits",
+                "empty, or 1 to 3 of 0-9 * #",
+            )
+            .into());
+        }
+    }
+    let options = switchboard_esl_bridge::explain::ExplainOptions {
+        at: i.at,
+        keys: i.keys,
+    };
+    match state.directory.explain(domain_id, &who, digits, &options).await {
         Ok(e) => Ok(web::Json(e.into())),
         Err(ExplainError::Domain) => Err(DomainError::NotFound("domain").into()),
         Err(ExplainError::Caller) => {

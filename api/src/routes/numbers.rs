@@ -64,9 +64,11 @@ impl From<HangUpWith> for HangUpCause {
     }
 }
 
-/// Where calls to a Number go, as a tagged object: `{"type":"extension","extension_id":…}`,
+/// Where a call goes, as a tagged object: `{"type":"extension","extension_id":…}`,
 /// `{"type":"voicemail","extension_id":…}`, `{"type":"external","number":"+4930…"}`,
-/// `{"type":"hang_up","cause":"busy"}`.
+/// `{"type":"hang_up","cause":"busy"}`, `{"type":"ring_group","ring_group_id":…}`,
+/// `{"type":"ivr","ivr_id":…}`, `{"type":"time_condition","time_condition_id":…}`. The same
+/// type is used by Numbers and by every call flow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[schema(example = json!({"type": "extension", "extension_id": "0193a5b2-7c1e-7d3f-9a51-2b8c4d6e8f10"}))]
@@ -92,6 +94,21 @@ pub enum DestinationDto {
         /// How.
         cause: HangUpCause,
     },
+    /// A ring group of the Domain.
+    RingGroup {
+        /// A ring group of the same Domain.
+        ring_group_id: Uuid,
+    },
+    /// An IVR menu of the Domain.
+    Ivr {
+        /// An IVR menu of the same Domain.
+        ivr_id: Uuid,
+    },
+    /// A time condition of the Domain.
+    TimeCondition {
+        /// A time condition of the same Domain.
+        time_condition_id: Uuid,
+    },
 }
 
 impl From<DestinationDto> for Destination {
@@ -100,6 +117,11 @@ impl From<DestinationDto> for Destination {
             DestinationDto::Extension { extension_id } => Self::Extension { extension_id },
             DestinationDto::Voicemail { extension_id } => Self::Voicemail { extension_id },
             DestinationDto::External { number } => Self::External { number },
+            DestinationDto::RingGroup { ring_group_id } => Self::RingGroup { ring_group_id },
+            DestinationDto::Ivr { ivr_id } => Self::Ivr { ivr_id },
+            DestinationDto::TimeCondition { time_condition_id } => {
+                Self::TimeCondition { time_condition_id }
+            }
             DestinationDto::HangUp { cause } => Self::HangUp {
                 cause: cause.into(),
             },
@@ -113,6 +135,11 @@ impl From<Destination> for DestinationDto {
             Destination::Extension { extension_id } => Self::Extension { extension_id },
             Destination::Voicemail { extension_id } => Self::Voicemail { extension_id },
             Destination::External { number } => Self::External { number },
+            Destination::RingGroup { ring_group_id } => Self::RingGroup { ring_group_id },
+            Destination::Ivr { ivr_id } => Self::Ivr { ivr_id },
+            Destination::TimeCondition { time_condition_id } => {
+                Self::TimeCondition { time_condition_id }
+            }
             Destination::HangUp { cause } => Self::HangUp {
                 cause: cause.into(),
             },
@@ -230,6 +257,12 @@ pub enum DestinationTypeFilter {
     External,
     /// A hang-up cause.
     HangUp,
+    /// A ring group.
+    RingGroup,
+    /// An IVR menu.
+    Ivr,
+    /// A time condition.
+    TimeCondition,
     /// Nowhere.
     None,
 }
@@ -241,6 +274,9 @@ impl DestinationTypeFilter {
             Self::Voicemail => "voicemail",
             Self::External => "external",
             Self::HangUp => "hang_up",
+            Self::RingGroup => "ring_group",
+            Self::Ivr => "ivr",
+            Self::TimeCondition => "time_condition",
             Self::None => "none",
         }
     }

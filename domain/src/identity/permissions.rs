@@ -68,6 +68,9 @@ permissions! {
     NumbersManage => "numbers.manage", "Add Numbers to the platform and assign them to Domains (platform scope).";
     RoutingRead => "routing.read", "See Gateways, Outbound Routes and explain calls.";
     RoutingWrite => "routing.write", "Create, change and delete the Domain's Gateways and Outbound Routes.";
+    CallFlowsRead => "call_flows.read", "See the Domain's ring groups, IVR menus and time conditions.";
+    CallFlowsWrite => "call_flows.write", "Create, change and delete the Domain's ring groups, IVR menus and time conditions.";
+    CallFlowsOverride => "call_flows.override", "Switch a time condition's override (open, closed, follow the schedule).";
     GatewaysManage => "gateways.manage", "Create platform Gateways and grant them to Domains (platform scope).";
     CallsRead => "calls.read", "Read the Domain's call history, export it and download its recordings.";
     VoicemailManage => "voicemail.manage", "List, play, mark, move and delete the messages in any Extension's voicemail box.";
@@ -280,6 +283,9 @@ impl BuiltinRole {
                 P::NumbersWrite,
                 P::RoutingRead,
                 P::RoutingWrite,
+                P::CallFlowsRead,
+                P::CallFlowsWrite,
+                P::CallFlowsOverride,
                 P::CallsRead,
                 P::VoicemailManage,
             ]),
@@ -301,6 +307,9 @@ impl BuiltinRole {
                 P::NumbersRead,
                 P::NumbersWrite,
                 P::RoutingRead,
+                P::CallFlowsRead,
+                P::CallFlowsWrite,
+                P::CallFlowsOverride,
                 P::CallsRead,
                 P::VoicemailManage,
             ]),
@@ -314,6 +323,8 @@ impl BuiltinRole {
                 P::PresenceRead,
                 P::RegistrationsRead,
                 P::NumbersRead,
+                P::CallFlowsRead,
+                P::CallFlowsOverride,
             ]),
             BuiltinRole::Supervisor => PermissionSet::of(&[
                 P::DomainsRead,
@@ -328,6 +339,7 @@ impl BuiltinRole {
                 P::AuditRead,
                 P::NumbersRead,
                 P::RoutingRead,
+                P::CallFlowsRead,
                 P::CallsRead,
             ]),
             BuiltinRole::Agent => PermissionSet::of(&[

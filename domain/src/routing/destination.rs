@@ -5,7 +5,8 @@
 //! new kind is a new `destination_type` value with an id (a ring group, an IVR) or a value (a
 //! number, a cause), never a schema change; the API shows it as a tagged object:
 //! `{"type":"extension","extension_id":"…"}`, `{"type":"external","number":"+4930…"}`,
-//! `{"type":"hang_up","cause":"busy"}`.
+//! `{"type":"hang_up","cause":"busy"}`, `{"type":"ring_group","ring_group_id":"…"}`,
+//! `{"type":"ivr","ivr_id":"…"}`, `{"type":"time_condition","time_condition_id":"…"}`.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -96,6 +97,21 @@ pub enum Destination {
         /// How.
         cause: HangUpWith,
     },
+    /// A ring group of the Domain.
+    RingGroup {
+        /// The ring group.
+        ring_group_id: Uuid,
+    },
+    /// An IVR menu of the Domain.
+    Ivr {
+        /// The IVR menu.
+        ivr_id: Uuid,
+    },
+    /// A time condition of the Domain.
+    TimeCondition {
+        /// The time condition.
+        time_condition_id: Uuid,
+    },
 }
 
 /// A destination as stored.
@@ -117,6 +133,31 @@ impl Destination {
             Self::Voicemail { .. } => "voicemail",
             Self::External { .. } => "external",
             Self::HangUp { .. } => "hang_up",
+            Self::RingGroup { .. } => "ring_group",
+            Self::Ivr { .. } => "ivr",
+            Self::TimeCondition { .. } => "time_condition",
+        }
+    }
+
+    /// The call flow (ring group, IVR menu, time condition) it points at, if any.
+    pub const fn flow_id(&self) -> Option<Uuid> {
+        match self {
+            Self::RingGroup { ring_group_id: id }
+            | Self::Ivr { ivr_id: id }
+            | Self::TimeCondition {
+                time_condition_id: id,
+            } => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The flow kind it points at (`ring_group`, `ivr`, `time_condition`), if any.
+    pub const fn flow_kind(&self) -> Option<&'static str> {
+        match self {
+            Self::RingGroup { .. } | Self::Ivr { .. } | Self::TimeCondition { .. } => {
+                Some(self.kind())
+            }
+            _ => None,
         }
     }
 
@@ -152,6 +193,15 @@ impl Destination {
                 id: None,
                 value: Some(cause.as_str().to_owned()),
             },
+            Self::RingGroup { ring_group_id: id }
+            | Self::Ivr { ivr_id: id }
+            | Self::TimeCondition {
+                time_condition_id: id,
+            } => StoredDestination {
+                kind,
+                id: Some(*id),
+                value: None,
+            },
         }
     }
 
@@ -166,6 +216,11 @@ impl Destination {
             },
             "hang_up" => Self::HangUp {
                 cause: HangUpWith::parse(value?).ok()?,
+            },
+            "ring_group" => Self::RingGroup { ring_group_id: id? },
+            "ivr" => Self::Ivr { ivr_id: id? },
+            "time_condition" => Self::TimeCondition {
+                time_condition_id: id?,
             },
             _ => return None,
         })
@@ -211,6 +266,11 @@ mod tests {
             Destination::HangUp {
                 cause: HangUpWith::Busy,
             },
+            Destination::RingGroup { ring_group_id: id },
+            Destination::Ivr { ivr_id: id },
+            Destination::TimeCondition {
+                time_condition_id: id,
+            },
         ] {
             let s = d.to_stored();
             assert_eq!(
@@ -218,7 +278,8 @@ mod tests {
                 Some(d)
             );
         }
-        assert_eq!(Destination::from_stored("ivr", Some(id), None), None);
+        assert_eq!(Destination::from_stored("fax", Some(id), None), None);
+        assert_eq!(Destination::from_stored("ivr", None, None), None);
         assert_eq!(Destination::from_stored("extension", None, None), None);
         assert_eq!(Destination::from_stored("hang_up", None, Some("x")), None);
     }

@@ -43,7 +43,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::callers::{CallerFacts, CallerRef, Callers};
+use super::destination::Destination;
 use super::facts::{NumberFacts, RoutingRows};
+use super::flows::{CompiledFlow, FlowPlan};
 use super::outbound::{
     CallerIdSource, ChosenCallerId, CompiledRoute, DialPattern, OutboundPlan, RouteDecision,
 };
@@ -345,6 +347,25 @@ pub enum Decision<'a, X> {
     },
     /// The caller is gone: just end.
     End,
+    /// A ring group, IVR menu or time condition dialled by its internal number.
+    Flow {
+        /// The flow.
+        flow: &'a CompiledFlow,
+    },
+}
+
+/// Where a destination sends a call, resolved against the compiled Domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Dial this number in the Domain's context (an Extension in service, or an external
+    /// number for the Outbound Routes).
+    Dial(&'a str),
+    /// Leave a message in this box.
+    Voicemail(&'a str),
+    /// Enter a flow.
+    Flow(&'a CompiledFlow),
+    /// End the call.
+    HangUp(HangupCause),
 }
 
 /// A Domain's compiled dialplan.
@@ -361,6 +382,12 @@ pub struct DialPlan<X> {
     callers: Callers,
     /// The number of each Extension in service, by id.
     numbers_by_extension: HashMap<Uuid, String>,
+    /// Extension numbers with a voicemail box.
+    mailboxes: HashMap<Uuid, String>,
+    /// Ring groups, IVR menus, time conditions.
+    flows: FlowPlan,
+    /// The Domain's time zone (time conditions without their own).
+    time_zone: chrono_tz::Tz,
 }
 
 impl<X> DialPlan<X> {
@@ -377,6 +404,14 @@ impl<X> DialPlan<X> {
             dids: HashMap::new(),
             callers: Callers::compile(bindings),
             numbers_by_extension: HashMap::new(),
+            mailboxes: bindings
+                .extensions
+                .values()
+                .filter(|e| e.voicemail_enabled)
+                .map(|e| (e.id, e.number.clone()))
+                .collect(),
+            flows: FlowPlan::default(),
+            time_zone: bindings.domain.time_zone,
         }
     }
 
@@ -399,7 +434,35 @@ impl<X> DialPlan<X> {
         self.outbound = outbound;
         self.numbers = numbers;
         self.dids = dids;
+        self.flows = FlowPlan::compile(&rows.flows);
         self
+    }
+
+    /// The Domain's ring groups, IVR menus and time conditions.
+    pub fn flows(&self) -> &FlowPlan {
+        &self.flows
+    }
+
+    /// Where a destination sends a call: an Extension not in service (or a box that is gone,
+    /// a flow deleted since) ends as unallocated.
+    pub fn target<'a>(&'a self, destination: &'a Destination) -> Target<'a> {
+        let unallocated = Target::HangUp(HangupCause::UnallocatedNumber);
+        match destination {
+            Destination::Extension { extension_id } => self
+                .extension_number(*extension_id)
+                .map_or(unallocated, Target::Dial),
+            Destination::Voicemail { extension_id } => self
+                .mailboxes
+                .get(extension_id)
+                .map_or(unallocated, |m| Target::Voicemail(m)),
+            Destination::External { number } => Target::Dial(number),
+            Destination::HangUp { cause } => Target::HangUp(cause.cause()),
+            Destination::RingGroup { ring_group_id: id }
+            | Destination::Ivr { ivr_id: id }
+            | Destination::TimeCondition {
+                time_condition_id: id,
+            } => self.flows.get(*id).map_or(unallocated, Target::Flow),
+        }
     }
 
     /// Compiles the plan of every Extension in service; `payload` renders what the answer needs
@@ -455,6 +518,16 @@ impl<X> DialPlan<X> {
     /// The route of a number, if it is an Extension in service.
     pub fn route(&self, number: &str) -> Option<&Route<X>> {
         self.routes.get(number)
+    }
+
+    /// The numbers of its Extensions in service.
+    pub fn extension_numbers(&self) -> impl Iterator<Item = &str> {
+        self.routes.keys().map(String::as_str)
+    }
+
+    /// The Domain's time zone.
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.time_zone
     }
 
     /// How many numbers it routes.
@@ -525,7 +598,8 @@ impl<X> DialPlan<X> {
         if self.is_emergency(destination) {
             return self.emergency(facts, destination);
         }
-        if self.routes.contains_key(destination) {
+        let flow = self.flows.by_number(destination);
+        if self.routes.contains_key(destination) || flow.is_some() {
             let barred = facts.is_some_and(|f| {
                 f.restricted
                     || f.internal_allow
@@ -542,6 +616,9 @@ impl<X> DialPlan<X> {
                     },
                     route: None,
                 };
+            }
+            if let Some(flow) = flow {
+                return Decision::Flow { flow };
             }
             return self.dial(destination, hops);
         }
@@ -875,6 +952,7 @@ mod tests {
             }
             Decision::Unallocated => "hangup UNALLOCATED_NUMBER".into(),
             Decision::End => "end".into(),
+            Decision::Flow { flow } => format!("flow {}", flow.name),
             Decision::Ring { route } => format!("ring {}", route.extension.number),
             Decision::Apply { route, step } => {
                 let what = match step {

@@ -36,6 +36,8 @@ pub struct RoutingRows {
     pub gateways: Vec<gateways::Model>,
     /// Its Numbers.
     pub numbers: Vec<NumberFacts>,
+    /// Its ring groups, IVR menus and time conditions.
+    pub flows: Vec<crate::store::call_flows::Model>,
 }
 
 /// Splits a stored pattern list (one per line, or comma-separated).

@@ -81,6 +81,7 @@ pub async fn load_routing<C: ConnectionTrait>(
             .into_iter()
             .map(|(_, n)| n)
             .collect(),
+        flows: super::call_flows::load(db, domain_id).await?,
     })
 }
 
@@ -148,6 +149,9 @@ pub async fn load_all<C: ConnectionTrait>(
     )?;
     let numbers = load_numbers(db, None).await?;
     let mut routing = routing_by_domain(routes, route_gateways, all_gateways, grants, numbers);
+    for flow in crate::store::call_flows::Entity::find().all(db).await? {
+        routing.entry(flow.domain_id).or_default().flows.push(flow);
+    }
     let mut settings: HashMap<Uuid, calling_settings::Model> =
         settings.into_iter().map(|s| (s.domain_id, s)).collect();
     let mut extensions = group(extensions, |e| e.domain_id);

@@ -748,6 +748,18 @@ async fn save(
         _ => None,
     };
     let txn = crate::db::begin_write(deps.db).await?;
+    // A call flow's number is the Domain's too: checked with the Domain's row shared, so a
+    // flow saved at the same moment is judged before or after this one, never beside it.
+    if before.as_ref().is_none_or(|b| b.number != row.number) {
+        super::call_flows::share_domain(&txn, domain.id).await?;
+        if let Some(owner) = super::call_flows::number_owner(&txn, domain.id, &row.number).await? {
+            return Err(DomainError::Conflict {
+                code: "already_exists",
+                message: format!("{} dials {owner} in this Domain", row.number),
+                field: Some("number".into()),
+            });
+        }
+    }
     let ended = match cause {
         Some(cause) => {
             let ids = [row.id];
@@ -942,8 +954,14 @@ pub async fn delete(
         .map(|d| d.id)
         .collect();
     let in_use = placeholder_in_use(&txn, &ext).await?;
+    super::call_flows::share_domain(&txn, domain_id).await?;
     let pointing = numbers::pointing_at(&txn, domain_id, id).await?;
-    if (owned > 0 || in_use || !pointing.is_empty()) && !force {
+    let flows: Vec<String> = super::call_flows::flows_naming_extension(&txn, domain_id, id)
+        .await?
+        .iter()
+        .map(|f| format!("the {} {:?}", f.kind.label(), f.name))
+        .collect();
+    if (owned > 0 || in_use || !pointing.is_empty() || !flows.is_empty()) && !force {
         let mut uses = Vec::new();
         if owned > 0 {
             uses.push(format!("owns {owned} device(s)"));
@@ -957,6 +975,9 @@ pub async fn delete(
                 "is the destination of the Number(s) {}",
                 listed.join(", ")
             ));
+        }
+        if !flows.is_empty() {
+            uses.push(format!("is named by {}", flows.join(", ")));
         }
         return Err(DomainError::Conflict {
             code: "in_use",
@@ -1062,6 +1083,7 @@ pub async fn delete(
             "a Number was pointed at the Extension meanwhile; delete with ?force=true",
         ));
     }
+    let flow_events = super::call_flows::forget_extension(&txn, ctx, &domain, id).await?;
     let cleared_numbers: Vec<String> = pointing.iter().map(|n| n.number.clone()).collect();
     let number_events =
         numbers::clear_destinations(&txn, ctx, &domain, &pointing, "extension_deleted").await?;
@@ -1099,7 +1121,8 @@ pub async fn delete(
             .refresh(users)
             .drop_registrations([ext.number])
             .check_sync(watching)])
-            .chain(number_events),
+            .chain(number_events)
+            .chain(flow_events),
     );
     Ok(())
 }

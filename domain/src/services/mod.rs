@@ -6,6 +6,7 @@ pub mod audit;
 pub mod audit_query;
 pub mod auth;
 pub mod bootstrap;
+pub mod call_flows;
 pub mod calling_settings;
 pub mod devices;
 pub mod directory;

@@ -94,7 +94,15 @@ pub struct DomainNumberFilter {
 }
 
 /// The kinds `destination_type` can filter on, besides `none`.
-const DESTINATION_KINDS: &[&str] = &["extension", "voicemail", "external", "hang_up"];
+const DESTINATION_KINDS: &[&str] = &[
+    "extension",
+    "voicemail",
+    "external",
+    "hang_up",
+    "ring_group",
+    "ivr",
+    "time_condition",
+];
 
 fn number_field(input: &str) -> Result<String, FieldError> {
     CallerIdNumber::parse_e164(input)
@@ -165,6 +173,12 @@ async fn check_extension<C: ConnectionTrait>(
     destination: &Destination,
     field: &str,
 ) -> DomainResult<()> {
+    if destination.flow_id().is_some() {
+        // Shared with every other writer of the Domain's graph, exclusive to a flow's own
+        // write: a flow deleted meanwhile is either seen gone here or sees this Number.
+        super::call_flows::share_domain(db, domain_id).await?;
+        return super::call_flows::check_flow_target(db, domain_id, destination, field).await;
+    }
     let Some(extension_id) = destination.extension_id() else {
         return Ok(());
     };
@@ -524,7 +538,7 @@ pub async fn list(
             return Err(DomainError::invalid(
                 "destination_type",
                 "invalid_choice",
-                "must be one of: extension, voicemail, external, hang_up, none",
+                "must be one of: extension, voicemail, external, hang_up, ring_group, ivr, time_condition, none",
             ));
         }
     }
@@ -935,12 +949,12 @@ pub async fn import(
             Some(k) if !DESTINATION_KINDS.contains(&k) => fe.add(
                 "destination_type",
                 "invalid_choice",
-                "must be one of: extension, voicemail, external, hang_up (or empty)",
+                "must be one of: extension, voicemail, external, hang_up, ring_group, ivr, time_condition (or empty)",
             ),
             Some(_) if dest_value.is_empty() => fe.add(
                 "destination",
                 "required",
-                "the Extension's number, the external number, or the hang-up cause",
+                "the Extension's number, the external number, the hang-up cause, or the call flow's name",
             ),
             Some(_) if domain.is_none() => fe.add(
                 "destination_type",
@@ -1016,6 +1030,24 @@ pub async fn import(
             }
         }
     }
+    // Call flows by (Domain, kind, lower-case name), for the Domains whose rows name one.
+    let mut flow_ids: HashMap<(Uuid, String, String), Uuid> = HashMap::new();
+    let flow_domains: HashSet<Uuid> = parsed
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.kind.as_deref(),
+                Some("ring_group" | "ivr" | "time_condition")
+            )
+        })
+        .filter_map(|p| p.domain.as_ref().and_then(|d| domain_by_name.get(d)))
+        .map(|d| d.id)
+        .collect();
+    for domain_id in flow_domains {
+        for f in super::call_flows::load(&reads, domain_id).await? {
+            flow_ids.insert((domain_id, f.kind, f.name.to_lowercase()), f.id);
+        }
+    }
     let all_numbers: Vec<String> = parsed.iter().map(|p| p.number.clone()).collect();
     let mut existing: HashMap<String, numbers::Model> = HashMap::new();
     for chunk in all_numbers.chunks(LOOKUP_CHUNK) {
@@ -1076,6 +1108,20 @@ pub async fn import(
                     ..e
                 }),
             ),
+            (Some(kind @ ("ring_group" | "ivr" | "time_condition")), Some(d)) => {
+                match flow_ids.get(&(d.id, kind.to_owned(), p.value.to_lowercase())) {
+                    Some(id) => crate::routing::flows::FlowKind::parse(kind)
+                        .map(|k| k.destination(*id)),
+                    None => {
+                        fe.add(
+                            "destination",
+                            "not_found",
+                            format!("no {} named {:?} in {}", kind.replace('_', " "), p.value, d.sip_domain),
+                        );
+                        None
+                    }
+                }
+            }
             (Some("hang_up"), Some(_)) => fe
                 .check(
                     "destination",

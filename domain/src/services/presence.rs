@@ -36,6 +36,8 @@ pub const MAX_MESSAGE_CHARS: usize = 200;
 struct DomainLines {
     registered: BTreeSet<String>,
     lines: LineMap,
+    /// When each SIP user's last call ended (since this process started).
+    idle_since: HashMap<String, chrono::DateTime<Utc>>,
 }
 
 /// The live line facts of every Domain, in memory: which SIP users are registered and which
@@ -70,6 +72,15 @@ impl LineStates {
         (d.registered, d.lines)
     }
 
+    /// When each SIP user of a Domain last became idle (a user never seen in a call since
+    /// the process started is missing): "longest idle" ring groups read it.
+    pub fn idle_since(&self, domain_id: Uuid) -> HashMap<String, chrono::DateTime<Utc>> {
+        self.lock()
+            .get(&domain_id)
+            .map(|d| d.idle_since.clone())
+            .unwrap_or_default()
+    }
+
     /// A SIP user of a Domain registered (`true`) or its last registration went away.
     pub async fn registered(
         &self,
@@ -98,7 +109,9 @@ impl LineStates {
         let key = sip_user.to_ascii_lowercase();
         self.change(domain_id, &key, |d| {
             if state == LineState::Idle {
-                d.lines.remove(&key);
+                if d.lines.remove(&key).is_some() {
+                    d.idle_since.insert(key.clone(), Utc::now());
+                }
             } else {
                 d.lines.insert(key.clone(), state);
             }
@@ -136,7 +149,9 @@ impl LineStates {
             for (user, state) in calls {
                 let key = user.to_ascii_lowercase();
                 if *state == LineState::Idle {
-                    d.lines.remove(&key);
+                    if d.lines.remove(&key).is_some() {
+                        d.idle_since.insert(key, Utc::now());
+                    }
                 } else {
                     d.lines.insert(key, *state);
                 }

@@ -218,7 +218,7 @@ fn exact(destination: &str) -> String {
     out
 }
 
-fn open(out: &mut String, context: &str, extension: &str, destination: &str) {
+pub(crate) fn open(out: &mut String, context: &str, extension: &str, destination: &str) {
     out.push_str("<document type=\"freeswitch/xml\">\n  <section name=\"dialplan\" description=\"switchboard\">\n    <context name=\"");
     escape_into(out, context);
     out.push_str("\">\n      <extension name=\"");
@@ -228,7 +228,7 @@ fn open(out: &mut String, context: &str, extension: &str, destination: &str) {
     out.push_str("\">\n");
 }
 
-fn action(out: &mut String, application: &str, data: Option<&str>) {
+pub(crate) fn action(out: &mut String, application: &str, data: Option<&str>) {
     out.push_str("          <action application=\"");
     escape_into(out, application);
     out.push('"');
@@ -240,7 +240,7 @@ fn action(out: &mut String, application: &str, data: Option<&str>) {
     out.push_str("/>\n");
 }
 
-fn close(out: &mut String) {
+pub(crate) fn close(out: &mut String) {
     out.push_str(
         "        </condition>\n      </extension>\n    </context>\n  </section>\n</document>\n",
     );
@@ -281,7 +281,7 @@ impl Greeting {
 /// `answer` and `voicemail default <domain> <box>`; for a busy or unavailable greeting, the
 /// box's `greeting_<slot>.wav` when it exists (checked when the call gets there, inline,
 /// with FreeSWITCH's `file_exists`), else the standard one. Leaves the last condition open.
-fn voicemail_actions(out: &mut String, sip_domain: &str, mailbox: &str, greeting: Greeting) {
+pub(crate) fn voicemail_actions(out: &mut String, sip_domain: &str, mailbox: &str, greeting: Greeting) {
     if let Some(slot) = greeting.slot() {
         out.push_str("          <action application=\"set\" data=\"");
         escape_into(

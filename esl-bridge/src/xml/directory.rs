@@ -66,6 +66,53 @@ pub struct CompileSettings {
     pub cacheable_ms: u64,
 }
 
+/// The phones an Extension rings as a ring group's member.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberLegs {
+    /// Its SIP users (lower-case), for the line state.
+    pub sip_users: Vec<String>,
+    /// One leg per phone: its channel variables (without `leg_timeout`) and its contact.
+    pub legs: Vec<(Vec<String>, String)>,
+}
+
+impl MemberLegs {
+    /// The legs of a plan that rings (none when it does not: Do-Not-Disturb, forwarded,
+    /// nothing bound).
+    fn of(plan: &RingPlan, sip_domain: &str) -> Option<Self> {
+        if !plan.rings() {
+            return None;
+        }
+        let safe = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'))
+        };
+        let mut out = Self::default();
+        for t in plan.targets() {
+            let user = t.sip_user.to_ascii_lowercase();
+            if !safe(&user) || !safe(sip_domain) || out.sip_users.contains(&user) {
+                continue;
+            }
+            let mut vars = Vec::new();
+            if let Some(id) = t.device_id {
+                vars.push(format!("switchboard_device_id={id}"));
+            }
+            if let Some(id) = t.location_id {
+                vars.push(format!("switchboard_location_id={id}"));
+            }
+            if let Some(ext) = &plan.extension {
+                vars.push(format!("switchboard_callee_extension_id={}", ext.id));
+            }
+            out.legs.push((
+                vars,
+                format!("${{sofia_contact(*/{user}@{sip_domain})}}"),
+            ));
+            out.sip_users.push(user);
+        }
+        (!out.legs.is_empty()).then_some(out)
+    }
+}
+
 /// One Domain's directory, ready to answer.
 #[derive(Debug)]
 pub struct CompiledDomain {
@@ -87,6 +134,8 @@ pub struct CompiledDomain {
     pub mailboxes: HashSet<String>,
     /// The Domain's own dialplan context; each ringing route carries its rendered dial string.
     pub dialplan: DialPlan<Option<Box<str>>>,
+    /// What a ring group rings for each Extension that can ring: its phones' legs.
+    pub members: HashMap<Uuid, MemberLegs>,
     /// Set when a change to the Domain was published after these answers were compiled.
     stale: AtomicBool,
 }
@@ -481,6 +530,7 @@ impl CompiledDomain {
             HashMap::with_capacity(b.devices.len() + b.extensions.len());
         let mut groups: HashMap<String, (String, Vec<String>)> = HashMap::new();
         let mut mailboxes = HashSet::new();
+        let mut members = HashMap::new();
         let mut dialplan = DialPlan::empty(b).with_routing(&src.routing);
         if src.enabled {
             for device in b.devices.values() {
@@ -496,6 +546,9 @@ impl CompiledDomain {
                 let ring = render_dial_string(&plan, &sip_domain)
                     .map(|_| Box::from(extension_dial_string(&plan, ext, &sip_domain)));
                 dialplan.insert(b, ext, &plan, ring);
+                if let Some(legs) = MemberLegs::of(&plan, &sip_domain) {
+                    members.insert(ext.id, legs);
+                }
                 let Some(xml) = extension_user(src, ext, &plan, settings) else {
                     continue;
                 };
@@ -523,6 +576,7 @@ impl CompiledDomain {
             emergency_numbers: b.settings.emergency_numbers.clone(),
             mailboxes,
             dialplan,
+            members,
             stale: AtomicBool::new(false),
         }
     }
