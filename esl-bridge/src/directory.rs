@@ -1209,13 +1209,14 @@ fn enter_flow(
                 Greeting::Builtin { prompt } => BUILTIN_PROMPTS
                     .iter()
                     .find(|(n, _)| n == prompt)
-                    .map_or(flows_xml::INVALID_TONE.to_owned(), |(_, file)| (*file).to_owned()),
-                Greeting::Uploaded => format!(
-                    "{}/{}/ivr/{}.wav",
-                    settings.recordings_dir.trim_end_matches('/'),
-                    domain.sip_domain,
-                    flow.id
-                ),
+                    .map_or(flows_xml::INVALID_TONE.to_owned(), |(_, file)| {
+                        if file.contains("://") {
+                            (*file).to_owned()
+                        } else {
+                            // switchboard's prompt folder (conf/vars.xml), a global variable.
+                            format!("${{switchboard_prompts}}/{file}")
+                        }
+                    }),
             };
             let lengths = c.direct_dial.then(|| extension_lengths(domain)).flatten();
             let max_digits = c

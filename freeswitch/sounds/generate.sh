@@ -20,6 +20,8 @@ prompts=(
   "ivr/ivr-you_are_now_logged_in.wav|You are now logged in."
   "ivr/ivr-you_are_now_logged_out.wav|You are now logged out."
   "ivr/ivr-access_denied.wav|Access denied."
+  "ivr/ivr-welcome.wav|Welcome. Please make your choice, or dial the extension you want."
+  "ivr/ivr-please_make_a_choice.wav|Please make your choice."
 )
 
 tmp=$(mktemp -d)

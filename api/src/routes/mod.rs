@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bindings_views;
 pub mod calling_settings;
+pub mod call_flows;
 pub mod calls;
 pub mod devices;
 pub mod domains;
@@ -181,6 +182,22 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(gateways::delete_platform_gateway)
         .service(gateways::grant_gateway)
         .service(gateways::revoke_gateway);
+    cfg.service(call_flows::create_ring_group)
+        .service(call_flows::list_ring_groups)
+        .service(call_flows::get_ring_group)
+        .service(call_flows::update_ring_group)
+        .service(call_flows::delete_ring_group)
+        .service(call_flows::create_ivr_menu)
+        .service(call_flows::list_ivr_menus)
+        .service(call_flows::get_ivr_menu)
+        .service(call_flows::update_ivr_menu)
+        .service(call_flows::delete_ivr_menu)
+        .service(call_flows::create_time_condition)
+        .service(call_flows::list_time_conditions)
+        .service(call_flows::get_time_condition)
+        .service(call_flows::update_time_condition)
+        .service(call_flows::delete_time_condition)
+        .service(call_flows::set_time_condition_override);
     cfg.service(outbound_routes::create_outbound_route)
         .service(outbound_routes::list_outbound_routes)
         .service(outbound_routes::get_outbound_route)

@@ -163,7 +163,8 @@ pub struct RingGroupConfig {
     pub when_unanswered: Destination,
 }
 
-/// A greeting: one of the built-in prompts, or audio uploaded for the menu.
+/// A greeting: one of the built-in prompts (uploaded audio and recordings made from a phone
+/// are later kinds of this tagged object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Greeting {
@@ -172,8 +173,6 @@ pub enum Greeting {
         /// Its name.
         prompt: String,
     },
-    /// Audio uploaded for the menu (`PUT …/ivr-menus/{id}/greeting`).
-    Uploaded,
 }
 
 impl Default for Greeting {
@@ -575,9 +574,8 @@ pub fn valid_keys(digits: &str) -> bool {
 fn validate_ivr(c: &IvrConfig, errors: &mut FieldErrors) {
     in_range(errors, "timeout_secs", c.timeout_secs, 1, 60);
     in_range(errors, "max_tries", c.max_tries, 1, 10);
-    if let Greeting::Builtin { prompt } = &c.greeting
-        && !BUILTIN_PROMPTS.iter().any(|(n, _)| n == prompt)
-    {
+    let Greeting::Builtin { prompt } = &c.greeting;
+    if !BUILTIN_PROMPTS.iter().any(|(n, _)| n == prompt) {
         let names: Vec<&str> = BUILTIN_PROMPTS.iter().map(|(n, _)| *n).collect();
         errors.add(
             "greeting.prompt",
