@@ -387,6 +387,9 @@ impl FeatureCodes {
             Feature::LocationSignIn | Feature::LocationSignOut => {
                 return self.location(call, deps, &ctx, &facts).await;
             }
+            Feature::TimeConditionOverride => {
+                return self.time_condition(call, &ctx, &facts).await;
+            }
             Feature::Login => false,
             Feature::Logout => true,
             Feature::Toggle => {
@@ -411,6 +414,46 @@ impl FeatureCodes {
             };
         }
         self.login(call, deps, &ctx, &facts).await
+    }
+
+    /// `*36<code>`: switches the override of the Domain's time condition with that code
+    /// (`auto` → the opposite of the schedule now; an override → `auto`). Any phone of the
+    /// Domain that calls as an Extension may (a logged-out phone may not); audited with the
+    /// phone. Two rising beeps: an override is now on (the lamp lit); one falling: the
+    /// schedule rules again; a low tone: no such code, or refused.
+    async fn time_condition(
+        &self,
+        call: &mut Call,
+        ctx: &Context,
+        facts: &CallFacts,
+    ) -> Result<(), Gone> {
+        if facts.calls_as.is_none() {
+            return call.play(prompts::ACCESS_DENIED).await;
+        }
+        let code = facts.extension.as_deref().unwrap_or_default();
+        match switchboard_domain::services::call_flows::toggle_override_by_code(
+            &self.db,
+            &self.bus,
+            ctx,
+            facts.domain_id,
+            code,
+        )
+        .await
+        {
+            Ok(Some(flow)) => {
+                let tone = if flow.override_mode == switchboard_domain::routing::flows::OverrideMode::Auto {
+                    "tone_stream://%(200,60,880);%(200,0,660)"
+                } else {
+                    "tone_stream://%(120,60,660);%(120,0,880)"
+                };
+                call.execute("playback", tone).await.map(|_| ())
+            }
+            Ok(None) => call.play(prompts::ACCESS_DENIED).await,
+            Err(e) => {
+                tracing::warn!(error = %e, code, "switching a time condition's override failed");
+                call.play(prompts::ACCESS_DENIED).await
+            }
+        }
     }
 
     /// `*14<short code>` / `*15`: the Extension the phone calls as signs in to that Location,

@@ -36,7 +36,9 @@ use switchboard_domain::bindings::identity::calling_identity;
 use switchboard_domain::bindings::ring_plan::ring_plan;
 use switchboard_domain::events::{ChangeEvent, ChangeKind};
 use switchboard_domain::services::registrations;
+use switchboard_domain::routing::flows::{FlowConfig, OverrideMode};
 use switchboard_domain::services::snapshot;
+use switchboard_domain::store::call_flows;
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
@@ -338,6 +340,49 @@ pub fn mirror_of(b: &Bindings) -> DomainMirror {
     m
 }
 
+/// The prefix of a time condition's override code, and of its BLF key (`*36<code>`).
+pub const OVERRIDE_KEY_PREFIX: &str = "*36";
+
+/// Adds the lamps of a Domain's time conditions: `*36<code>` is lit while an override is on.
+pub fn add_flow_lamps(m: &mut DomainMirror, flows: &[call_flows::Model], sip_domain: &str) {
+    for row in flows {
+        let Ok(flow) = switchboard_domain::services::call_flows::view(row) else {
+            continue;
+        };
+        let FlowConfig::TimeCondition(c) = &flow.config else {
+            continue;
+        };
+        let Some(code) = &c.override_code else {
+            continue;
+        };
+        let status = match flow.override_mode {
+            OverrideMode::Auto => continue,
+            OverrideMode::Open => format!("{}: open (override)", flow.name),
+            OverrideMode::Closed => format!("{}: closed (override)", flow.name),
+        };
+        let number = format!("{OVERRIDE_KEY_PREFIX}{code}");
+        m.lamps.insert(
+            number.clone(),
+            Lamp {
+                number,
+                domain: sip_domain.to_owned(),
+                lit: true,
+                status,
+                rpid: "unknown".to_owned(),
+            },
+        );
+    }
+}
+
+/// The mirror of a Domain: its bindings' and its call flows'.
+async fn load_mirror(db: &DatabaseConnection, domain_id: Uuid) -> DomainResult<DomainMirror> {
+    let b = snapshot::load(db, domain_id).await?;
+    let mut m = mirror_of(&b);
+    let flows = switchboard_domain::services::call_flows::load(db, domain_id).await?;
+    add_flow_lamps(&mut m, &flows, &b.domain.sip_domain);
+    Ok(m)
+}
+
 /// The commands that take FreeSWITCH from `old` to `new`.
 pub fn mirror_diff(old: &DomainMirror, new: &DomainMirror, domain: &str) -> Vec<Command> {
     let mut out = Vec::new();
@@ -384,16 +429,14 @@ pub async fn resync_commands(
         Command::ReloadAcl,
     ];
     let mut fresh = HashMap::new();
-    for domain_id in domains.values() {
-        let b = match snapshot::load(db, *domain_id).await {
-            Ok(b) => b,
+    for (sip_domain, domain_id) in &domains {
+        let m = match load_mirror(db, *domain_id).await {
+            Ok(m) => m,
             // Deleted meanwhile.
             Err(switchboard_domain::DomainError::NotFound(_)) => continue,
             Err(e) => return Err(e),
         };
-        let sip_domain = b.domain.sip_domain.clone();
-        let m = mirror_of(&b);
-        commands.extend(mirror_diff(&DomainMirror::default(), &m, &sip_domain));
+        commands.extend(mirror_diff(&DomainMirror::default(), &m, sip_domain));
         fresh.insert(*domain_id, m);
     }
     *mirrors.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
@@ -585,8 +628,8 @@ impl Pusher {
     }
 
     async fn domain_commands(&self, domain_id: Uuid, sip_domain: &str) -> Vec<Command> {
-        let new = match snapshot::load(&self.db, domain_id).await {
-            Ok(b) => mirror_of(&b),
+        let new = match load_mirror(&self.db, domain_id).await {
+            Ok(m) => m,
             Err(switchboard_domain::DomainError::NotFound(_)) => DomainMirror::default(),
             Err(e) => {
                 tracing::warn!(error = %e, "loading bindings for the mirror failed");

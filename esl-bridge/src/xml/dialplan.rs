@@ -50,6 +50,8 @@ pub enum Feature {
     LocationSignIn,
     /// `*15`: sign the Extension the phone calls as out of its Location.
     LocationSignOut,
+    /// `*36<code>`: switch the override of the Domain's time condition with that code.
+    TimeConditionOverride,
 }
 
 impl Feature {
@@ -63,6 +65,7 @@ impl Feature {
             Self::VoicemailAny => "voicemail_any",
             Self::LocationSignIn => "location_sign_in",
             Self::LocationSignOut => "location_sign_out",
+            Self::TimeConditionOverride => "time_condition_override",
         }
     }
 
@@ -76,6 +79,7 @@ impl Feature {
             Self::VoicemailAny,
             Self::LocationSignIn,
             Self::LocationSignOut,
+            Self::TimeConditionOverride,
         ]
         .into_iter()
         .find(|f| f.as_str() == value)
@@ -91,6 +95,7 @@ impl Feature {
             Self::VoicemailAny => "*98",
             Self::LocationSignIn => "*14",
             Self::LocationSignOut => "*15",
+            Self::TimeConditionOverride => "*36",
         }
     }
 }
@@ -103,7 +108,8 @@ const MAX_SHORT_CODE_DIGITS: usize = switchboard_domain::services::locations::MA
 
 /// `*11` → login; `*11201` → login as 201; `*12` → logout; `*13` → toggle; `*97` → my
 /// voicemail; `*98` → any box; `*98201` → box 201; `*14412` → sign in to the Location with
-/// short code 412 (`*14` alone is nothing); `*15` → sign out of my Location.
+/// short code 412 (`*14` alone is nothing); `*15` → sign out of my Location; `*361` → switch
+/// the override of the time condition with code 1.
 pub fn parse_feature_code(destination: &str) -> Option<(Feature, Option<&str>)> {
     let rest = destination.strip_prefix('*')?;
     let digits_after = |prefix: &str, feature: Feature, max: usize| {
@@ -120,7 +126,8 @@ pub fn parse_feature_code(destination: &str) -> Option<(Feature, Option<&str>)> 
         "15" => Some((Feature::LocationSignOut, None)),
         _ => digits_after("11", Feature::Login, MAX_EXTENSION_DIGITS)
             .or_else(|| digits_after("98", Feature::VoicemailAny, MAX_EXTENSION_DIGITS))
-            .or_else(|| digits_after("14", Feature::LocationSignIn, MAX_SHORT_CODE_DIGITS)),
+            .or_else(|| digits_after("14", Feature::LocationSignIn, MAX_SHORT_CODE_DIGITS))
+            .or_else(|| digits_after("36", Feature::TimeConditionOverride, 3)),
     }
 }
 

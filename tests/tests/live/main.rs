@@ -13,6 +13,7 @@
 //! them; nothing is skipped. Everything binds to 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod call_flows;
 mod calls;
 mod changes;
 mod crash;

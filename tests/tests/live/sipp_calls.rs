@@ -254,6 +254,62 @@ pub async fn carrier_dial(fs: &FreeSwitch, ip: &str, from: &str, number: &str) -
     outcome(messages)
 }
 
+/// A carrier at `ip` calls `number` from `from` and, once answered, presses `keys`; it hangs
+/// up after `hang_up_after_ms` unless FreeSWITCH did first. What the carrier saw.
+pub async fn carrier_dial_and_press(
+    fs: &FreeSwitch,
+    ip: &str,
+    from: &str,
+    number: &str,
+    keys: &[crate::dtmf::Key],
+    hang_up_after_ms: u32,
+) -> Outcome {
+    let dir = scratch();
+    let log = dir.join("carrier.log");
+    let pcap = dir.join("keys.pcap");
+    crate::dtmf::write_pcap(&pcap, keys);
+    let template =
+        std::fs::read_to_string(Path::new(SIPP_DIR).join("carrier_dial_and_press.xml")).unwrap();
+    let scenario = dir.join("carrier_dial_and_press.xml");
+    std::fs::write(
+        &scenario,
+        template
+            .replace("PCAP_FILE", pcap.to_str().unwrap())
+            .replace("HANG_UP_AFTER_MS", &hang_up_after_ms.to_string()),
+    )
+    .unwrap();
+    let port = crate::harness::free_port();
+    let media_port = crate::harness::free_port().to_string();
+    let timeout = hang_up_after_ms / 1000 + 60;
+    let mut command = sipp_at(
+        fs,
+        ip,
+        port,
+        scenario.to_str().unwrap(),
+        &log,
+        timeout,
+        Some(1),
+    );
+    command.args([
+        "-key", "user", from, "-key", "dial", number, "-mp", &media_port,
+    ]);
+    let output = command
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("running sipp: {e}"));
+    let messages = std::fs::read_to_string(&log).unwrap_or_default();
+    if !output.status.success() {
+        eprintln!(
+            "carrier sipp did not complete ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            messages
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome(messages)
+}
+
 /// The messages sipp sent, in order, from its message log.
 pub fn sent(messages: &str) -> Vec<&str> {
     let mut found = Vec::new();

@@ -16,7 +16,7 @@ use crate::sipp_calls::{
 
 /// A gateway of `domain` to a carrier at `ip:port`, once FreeSWITCH has loaded it and lets the
 /// carrier's address in.
-async fn gateway(
+pub(crate) async fn gateway(
     live: &Live,
     domain: &str,
     name: &str,
