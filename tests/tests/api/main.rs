@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod bridge;
 mod bursts;
+mod call_flows;
 mod cli;
 mod client_address;
 mod configuration;

@@ -48,9 +48,9 @@ fn rang(outcome: &crate::harness::Outcome) -> bool {
     requests(&received(&outcome.messages)).contains(&"INVITE")
 }
 
-/// When a phone's sipp received its first INVITE (seconds since the epoch, from sipp's message
-/// log), to tell which of two phones rang first.
-fn first_invite_at(outcome: &crate::harness::Outcome) -> f64 {
+/// When a phone's sipp received its first INVITE (`YYYY-MM-DD HH:MM:SS.micros` from sipp's
+/// message log, which sorts as text), to tell which of two phones rang first.
+fn first_invite_at(outcome: &crate::harness::Outcome) -> String {
     let lines: Vec<&str> = outcome.messages.lines().collect();
     let at = lines
         .iter()
@@ -60,8 +60,8 @@ fn first_invite_at(outcome: &crate::harness::Outcome) -> f64 {
         .iter()
         .rev()
         .find(|l| l.starts_with("----"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|t| t.parse::<f64>().ok())
+        .map(|l| l.trim_start_matches('-').trim().to_owned())
+        .filter(|t| t.len() >= 19)
         .unwrap_or_else(|| panic!("no timestamp before the INVITE:\n{}", outcome.messages))
 }
 
