@@ -44,9 +44,11 @@ use crate::xml::request::XmlCurlRequest;
 use switchboard_domain::routing::callers::CallerRef;
 use switchboard_domain::routing::destination::Destination;
 use switchboard_domain::routing::dialplan::{Decision, Step, Target};
-use switchboard_domain::routing::flows::{CompiledFlow, FlowConfig, Greeting, BUILTIN_PROMPTS};
+use switchboard_domain::routing::flows::{BUILTIN_PROMPTS, CompiledFlow, FlowConfig, Greeting};
 
-use crate::flows::{FlowLive, caller_gone, condition_branch, extension_lengths, menu_choice, plan_group};
+use crate::flows::{
+    FlowLive, caller_gone, condition_branch, extension_lengths, menu_choice, plan_group,
+};
 use crate::xml::flows::{self as flows_xml, FlowLookup, MenuPlay};
 use switchboard_domain::routing::dialplan::{EmergencyCall, HangupCause};
 use switchboard_domain::routing::facts::NumberFacts;
@@ -1107,7 +1109,9 @@ fn domain_context(
             unallocated_document(context, destination),
         ),
         Decision::End => Answer::of(AnswerKind::Outcome, end_document(context, destination)),
-        Decision::Flow { flow } => enter_flow(domain, r, context, destination, flow, &caller, settings),
+        Decision::Flow { flow } => {
+            enter_flow(domain, r, context, destination, flow, &caller, settings)
+        }
         Decision::Ring { route } => Answer::of(
             AnswerKind::Extension,
             ring_document(
@@ -1302,7 +1306,14 @@ fn flow_lookup(
     };
     Answer::of(
         AnswerKind::CallFlow,
-        flows_xml::target_document(context, destination, &domain.sip_domain, flow, &vars, &target),
+        flows_xml::target_document(
+            context,
+            destination,
+            &domain.sip_domain,
+            flow,
+            &vars,
+            &target,
+        ),
     )
 }
 

@@ -18,9 +18,9 @@ use switchboard_domain::routing::flows::{CompiledFlow, FlowConfig, GroupStrategy
 
 use crate::directory::Directory;
 use crate::flows::{condition_branch, menu_choice, plan_group};
-use crate::xml::directory::CompiledDomain;
 use crate::xml::carriers::{CARRIERS_ACL, CARRIERS_DOMAIN, proxy_host};
 use crate::xml::dialplan::PUBLIC_CONTEXT;
+use crate::xml::directory::CompiledDomain;
 use crate::xml::request::XmlCurlRequest;
 
 /// Who places the call to explain.
@@ -377,7 +377,11 @@ impl Directory {
                 end.number = Some(mailbox.to_owned());
             }
             Target::HangUp(cause) => {
-                step(steps, "result", format!("the call ends with {}", cause.as_str()));
+                step(
+                    steps,
+                    "result",
+                    format!("the call ends with {}", cause.as_str()),
+                );
                 *end = outcome("hang_up");
                 end.cause = Some(cause.as_str().to_owned());
             }
@@ -404,7 +408,11 @@ impl Directory {
                     format!(
                         "time condition {:?}: {why} → {}",
                         flow.name,
-                        if open { "open (when_open)" } else { "closed (when_closed)" }
+                        if open {
+                            "open (when_open)"
+                        } else {
+                            "closed (when_closed)"
+                        }
                     ),
                 );
                 self.walk(domain, caller, target, walk, steps, end);
@@ -431,8 +439,16 @@ impl Directory {
                         flow.name,
                         c.max_tries,
                         c.timeout_secs,
-                        if options.is_empty() { "none".to_owned() } else { options.join(", ") },
-                        if c.direct_dial { "; Extensions may be dialled directly" } else { "" }
+                        if options.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            options.join(", ")
+                        },
+                        if c.direct_dial {
+                            "; Extensions may be dialled directly"
+                        } else {
+                            ""
+                        }
                     ),
                 );
                 step(steps, "ivr_keys", why);
@@ -459,7 +475,11 @@ impl Directory {
                     "ring group {:?} rings {how} for at most {} s: {}",
                     flow.name,
                     c.ring_secs,
-                    if members.is_empty() { "nobody can ring".to_owned() } else { members.join(", ") }
+                    if members.is_empty() {
+                        "nobody can ring".to_owned()
+                    } else {
+                        members.join(", ")
+                    }
                 );
                 if !ring.skipped.is_empty() {
                     let skipped: Vec<String> = ring
@@ -505,7 +525,12 @@ impl Directory {
                     step(
                         steps,
                         "flow",
-                        format!("{} is the number of the {} {:?}", flow.number.as_deref().unwrap_or(""), flow.kind.label(), flow.name),
+                        format!(
+                            "{} is the number of the {} {:?}",
+                            flow.number.as_deref().unwrap_or(""),
+                            flow.kind.label(),
+                            flow.name
+                        ),
                     );
                     self.flow(domain, caller, flow, walk, steps, end);
                 }

@@ -11,8 +11,8 @@ use switchboard_domain::bindings::presence::LineState;
 use switchboard_domain::routing::callers::CallerRef;
 use switchboard_domain::routing::dialplan::{Decision, Target};
 use switchboard_domain::routing::flows::{
-    CompiledFlow, GroupStrategy, IvrConfig, RingGroupConfig, TimeConditionConfig,
-    is_open, ring_order,
+    CompiledFlow, GroupStrategy, IvrConfig, RingGroupConfig, TimeConditionConfig, is_open,
+    ring_order,
 };
 use switchboard_domain::services::presence::LineStates;
 use uuid::Uuid;
@@ -75,7 +75,10 @@ impl FlowLive {
         }
     }
 
-    fn lines(&self, domain_id: Uuid) -> (HashMap<String, LineState>, HashMap<String, DateTime<Utc>>) {
+    fn lines(
+        &self,
+        domain_id: Uuid,
+    ) -> (HashMap<String, LineState>, HashMap<String, DateTime<Utc>>) {
         match self.lines.get() {
             Some(l) => (
                 l.facts(domain_id).1.into_iter().collect(),
@@ -143,9 +146,20 @@ pub fn plan_group(
         if busy(&legs.sip_users) {
             return None;
         }
-        Some(legs.sip_users.iter().filter_map(|u| idle.get(u)).max().copied())
+        Some(
+            legs.sip_users
+                .iter()
+                .filter_map(|u| idle.get(u))
+                .max()
+                .copied(),
+        )
     };
-    let order = ring_order(c.strategy, c.members.len(), live.last_turn(flow), idle_since);
+    let order = ring_order(
+        c.strategy,
+        c.members.len(),
+        live.last_turn(flow),
+        idle_since,
+    );
     let mut out = GroupRing::default();
     let mut remaining = c.ring_secs;
     let sequential = c.strategy != GroupStrategy::Simultaneous;
@@ -153,7 +167,8 @@ pub fn plan_group(
         let m = &c.members[i];
         let label = member_label(domain, c, i);
         if sequential && remaining == 0 {
-            out.skipped.push((label, "the group's ring time is used up"));
+            out.skipped
+                .push((label, "the group's ring time is used up"));
             continue;
         }
         let secs = m.ring_secs.min(remaining);
@@ -201,7 +216,8 @@ pub fn plan_group(
                     }
                 },
                 _ => {
-                    out.skipped.push((label, "no Outbound Route the caller may use reaches it"));
+                    out.skipped
+                        .push((label, "no Outbound Route the caller may use reaches it"));
                     continue;
                 }
             },
@@ -264,7 +280,10 @@ pub fn menu_choice<'a>(
         );
     }
     if c.direct_dial && !keys.is_empty() && domain.dialplan.route(keys).is_some() {
-        return (format!("key {keys}: the Extension dialled directly"), Target::Dial(keys));
+        return (
+            format!("key {keys}: the Extension dialled directly"),
+            Target::Dial(keys),
+        );
     }
     let why = if keys.is_empty() {
         "no valid key after the last try: the final destination".to_owned()

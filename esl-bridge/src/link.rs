@@ -621,6 +621,7 @@ impl Bridge {
             );
         let changes = bus.subscribe();
         let ingest_db = db.clone();
+        let pusher_lines = lines.clone();
         tokio::spawn(async move {
             // Registrations stored before a restart count until the first resync replaces them.
             if let Err(e) = switchboard_domain::services::registrations::load_into(
@@ -638,7 +639,8 @@ impl Bridge {
             db.clone(),
             handles.iter().map(|h| h.queue.clone()).collect(),
             mirrors.clone(),
-        );
+        )
+        .with_lines(pusher_lines);
         tokio::spawn(pusher.run(bus.subscribe()));
         for handle in &handles {
             let link = Link::new(

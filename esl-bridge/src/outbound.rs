@@ -441,7 +441,9 @@ impl FeatureCodes {
         .await
         {
             Ok(Some(flow)) => {
-                let tone = if flow.override_mode == switchboard_domain::routing::flows::OverrideMode::Auto {
+                let tone = if flow.override_mode
+                    == switchboard_domain::routing::flows::OverrideMode::Auto
+                {
                     "tone_stream://%(200,60,880);%(200,0,660)"
                 } else {
                     "tone_stream://%(120,60,660);%(120,0,880)"

@@ -35,8 +35,9 @@ use switchboard_domain::bindings::Bindings;
 use switchboard_domain::bindings::identity::calling_identity;
 use switchboard_domain::bindings::ring_plan::ring_plan;
 use switchboard_domain::events::{ChangeEvent, ChangeKind};
-use switchboard_domain::services::registrations;
 use switchboard_domain::routing::flows::{FlowConfig, OverrideMode};
+use switchboard_domain::services::presence::LineStates;
+use switchboard_domain::services::registrations;
 use switchboard_domain::services::snapshot;
 use switchboard_domain::store::call_flows;
 use tokio::sync::{Notify, broadcast};
@@ -374,13 +375,76 @@ pub fn add_flow_lamps(m: &mut DomainMirror, flows: &[call_flows::Model], sip_dom
     }
 }
 
-/// The mirror of a Domain: its bindings' and its call flows'.
-async fn load_mirror(db: &DatabaseConnection, domain_id: Uuid) -> DomainResult<DomainMirror> {
+/// Adds the lamps of a Domain's ring groups that have a number: dark while any member is
+/// available (a phone of theirs registered, not on Do-Not-Disturb, not in a call), lit when
+/// nobody is. Returns whether the Domain has such a lamp (then FreeSWITCH's own call-state
+/// changes move it).
+pub fn add_group_lamps(
+    m: &mut DomainMirror,
+    b: &Bindings,
+    flows: &[call_flows::Model],
+    lines: &LineStates,
+) -> bool {
+    let (registered, calls) = lines.facts(b.domain.id);
+    let now = Utc::now();
+    let mut any = false;
+    for row in flows {
+        let Ok(flow) = switchboard_domain::services::call_flows::view(row) else {
+            continue;
+        };
+        let (FlowConfig::RingGroup(c), Some(number)) = (&flow.config, &flow.number) else {
+            continue;
+        };
+        any = true;
+        let members: Vec<Uuid> = c.members.iter().filter_map(|m| m.extension_id).collect();
+        let available = members
+            .iter()
+            .filter(|id| {
+                let plan = ring_plan(b, **id, now);
+                let users: Vec<String> = plan
+                    .sip_users()
+                    .iter()
+                    .map(|u| u.to_ascii_lowercase())
+                    .collect();
+                plan.rings()
+                    && users.iter().any(|u| registered.contains(u))
+                    && !users.iter().any(|u| {
+                        calls.get(u)
+                            == Some(&switchboard_domain::bindings::presence::LineState::InCall)
+                    })
+            })
+            .count();
+        // External members are always reachable as far as a lamp can tell.
+        let external = c.members.iter().filter(|m| m.number.is_some()).count();
+        if available + external == 0 {
+            m.lamps.insert(
+                number.clone(),
+                Lamp {
+                    number: number.clone(),
+                    domain: b.domain.sip_domain.clone(),
+                    lit: true,
+                    status: format!("{}: nobody available", flow.name),
+                    rpid: "busy".to_owned(),
+                },
+            );
+        }
+    }
+    any
+}
+
+/// The mirror of a Domain: its bindings' and its call flows' (ring groups' lamps when the line
+/// state is known). The second value: whether it has ring-group lamps.
+async fn load_mirror(
+    db: &DatabaseConnection,
+    domain_id: Uuid,
+    lines: Option<&LineStates>,
+) -> DomainResult<(DomainMirror, bool)> {
     let b = snapshot::load(db, domain_id).await?;
     let mut m = mirror_of(&b);
     let flows = switchboard_domain::services::call_flows::load(db, domain_id).await?;
     add_flow_lamps(&mut m, &flows, &b.domain.sip_domain);
-    Ok(m)
+    let groups = lines.is_some_and(|l| add_group_lamps(&mut m, &b, &flows, l));
+    Ok((m, groups))
 }
 
 /// The commands that take FreeSWITCH from `old` to `new`.
@@ -430,8 +494,8 @@ pub async fn resync_commands(
     ];
     let mut fresh = HashMap::new();
     for (sip_domain, domain_id) in &domains {
-        let m = match load_mirror(db, *domain_id).await {
-            Ok(m) => m,
+        let m = match load_mirror(db, *domain_id, None).await {
+            Ok((m, _)) => m,
             // Deleted meanwhile.
             Err(switchboard_domain::DomainError::NotFound(_)) => continue,
             Err(e) => return Err(e),
@@ -448,6 +512,10 @@ pub struct Pusher {
     db: DatabaseConnection,
     queues: Vec<Arc<Queue>>,
     mirrors: Mirrors,
+    /// The line state ring-group lamps read (none: no group lamps).
+    lines: Option<Arc<LineStates>>,
+    /// Domains with ring-group lamps: FreeSWITCH's own call-state changes move them.
+    group_domains: Mutex<std::collections::HashSet<Uuid>>,
 }
 
 impl std::fmt::Debug for Pusher {
@@ -477,7 +545,15 @@ impl Pusher {
             db,
             queues,
             mirrors,
+            lines: None,
+            group_domains: Mutex::default(),
         }
+    }
+
+    /// Ring groups' lamps read this line state.
+    pub fn with_lines(mut self, lines: Arc<LineStates>) -> Self {
+        self.lines = Some(lines);
+        self
     }
 
     /// Runs until the bus closes.
@@ -602,9 +678,16 @@ impl Pusher {
                 ChangeKind::RoutingChanged | ChangeKind::CallEmergency => continue,
                 _ => {}
             }
-            // A telephone-status flip (from FreeSWITCH itself) changes nothing we mirror.
+            // A telephone-status flip (from FreeSWITCH itself) changes nothing we mirror, but
+            // the lamps of a Domain's ring groups.
             let from_switch = e.kind == ChangeKind::PresenceChanged && e.sip_users.is_empty();
-            if !from_switch {
+            let has_groups = from_switch
+                && self
+                    .group_domains
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(&e.domain_id);
+            if !from_switch || has_groups {
                 domains.insert(e.domain_id, e.sip_domain.clone());
             }
         }
@@ -628,8 +711,16 @@ impl Pusher {
     }
 
     async fn domain_commands(&self, domain_id: Uuid, sip_domain: &str) -> Vec<Command> {
-        let new = match load_mirror(&self.db, domain_id).await {
-            Ok(m) => m,
+        let new = match load_mirror(&self.db, domain_id, self.lines.as_deref()).await {
+            Ok((m, groups)) => {
+                let mut with = self.group_domains.lock().unwrap_or_else(|e| e.into_inner());
+                if groups {
+                    with.insert(domain_id);
+                } else {
+                    with.remove(&domain_id);
+                }
+                m
+            }
             Err(switchboard_domain::DomainError::NotFound(_)) => DomainMirror::default(),
             Err(e) => {
                 tracing::warn!(error = %e, "loading bindings for the mirror failed");

@@ -26,21 +26,19 @@ impl MigrationTrait for Migration {
                     .table(CallFlows::Table)
                     .col(pk_uuid(CallFlows::Id))
                     .col(uuid(CallFlows::DomainId))
-                    .col(string(CallFlows::Kind).check(Expr::col(CallFlows::Kind).is_in([
-                        "ring_group",
-                        "ivr",
-                        "time_condition",
-                    ])))
+                    .col(
+                        string(CallFlows::Kind).check(Expr::col(CallFlows::Kind).is_in([
+                            "ring_group",
+                            "ivr",
+                            "time_condition",
+                        ])),
+                    )
                     .col(string(CallFlows::Name))
                     .col(string_null(CallFlows::Number))
                     .col(text(CallFlows::Config))
-                    .col(
-                        string(CallFlows::OverrideMode)
-                            .default("auto")
-                            .check(Expr::col(CallFlows::OverrideMode).is_in([
-                                "auto", "open", "closed",
-                            ])),
-                    )
+                    .col(string(CallFlows::OverrideMode).default("auto").check(
+                        Expr::col(CallFlows::OverrideMode).is_in(["auto", "open", "closed"]),
+                    ))
                     .col(integer(CallFlows::LastMember).default(-1))
                     .col(timestamp_with_time_zone(CallFlows::CreatedAt))
                     .col(timestamp_with_time_zone(CallFlows::UpdatedAt))

@@ -358,7 +358,15 @@ async fn create(
     kind: FlowKind,
     body: serde_json::Value,
 ) -> ApiResult<HttpResponse> {
-    let v = call_flows::create(&state.db, &state.events, caller.ctx(), domain_id, kind, body).await?;
+    let v = call_flows::create(
+        &state.db,
+        &state.events,
+        caller.ctx(),
+        domain_id,
+        kind,
+        body,
+    )
+    .await?;
     Ok(created(domain_id, &v))
 }
 

@@ -313,7 +313,11 @@ pub async fn explain_call(
         at: i.at,
         keys: i.keys,
     };
-    match state.directory.explain(domain_id, &who, digits, &options).await {
+    match state
+        .directory
+        .explain(domain_id, &who, digits, &options)
+        .await
+    {
         Ok(e) => Ok(web::Json(e.into())),
         Err(ExplainError::Domain) => Err(DomainError::NotFound("domain").into()),
         Err(ExplainError::Caller) => {

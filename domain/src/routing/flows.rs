@@ -553,8 +553,7 @@ fn validate_group(c: &RingGroupConfig, errors: &mut FieldErrors) {
             ),
         }
     }
-    if c.caller_id_prefix.chars().count() > 30 || c.caller_id_prefix.chars().any(char::is_control)
-    {
+    if c.caller_id_prefix.chars().count() > 30 || c.caller_id_prefix.chars().any(char::is_control) {
         errors.add(
             "caller_id_prefix",
             "invalid_prefix",
@@ -649,7 +648,11 @@ fn validate_span(errors: &mut FieldErrors, field: &str, from: &str, to: &str) {
             "invalid_span",
             "must be after from (use 24:00 for the end of the day)",
         ),
-        (None, _) => errors.add(format!("{field}.from"), "invalid_time", "HH:MM, 00:00–23:59"),
+        (None, _) => errors.add(
+            format!("{field}.from"),
+            "invalid_time",
+            "HH:MM, 00:00–23:59",
+        ),
         (_, None) => errors.add(format!("{field}.to"), "invalid_time", "HH:MM, 00:01–24:00"),
     }
 }
@@ -731,9 +734,7 @@ pub fn is_open(
     let date = local.date_naive();
     let minute = local.hour() * 60 + local.minute();
     let at = format!("{} {:02}:{:02} {tz}", date, local.hour(), local.minute());
-    let within = |from: &str, to: &str| {
-        matches!((parse_minutes(from), parse_minutes(to)), (Some(f), Some(t)) if f <= minute && minute < t)
-    };
+    let within = |from: &str, to: &str| matches!((parse_minutes(from), parse_minutes(to)), (Some(f), Some(t)) if f <= minute && minute < t);
     let special = c.special_days.iter().find(|d| {
         NaiveDate::parse_from_str(&d.date, "%Y-%m-%d").is_ok_and(|day| {
             day == date || (d.every_year && day.month() == date.month() && day.day() == date.day())
@@ -761,9 +762,10 @@ pub fn is_open(
         );
     }
     let weekday = date.weekday();
-    let rule = c.weekly.iter().find(|w| {
-        w.days.iter().any(|d| parse_day(d) == Some(weekday)) && within(&w.from, &w.to)
-    });
+    let rule = c
+        .weekly
+        .iter()
+        .find(|w| w.days.iter().any(|d| parse_day(d) == Some(weekday)) && within(&w.from, &w.to));
     match rule {
         Some(w) => (
             true,
@@ -1047,7 +1049,10 @@ mod tests {
         // Christmas (every year), a Friday in 2026: closed all day.
         let (open, why) = is_open(&c, berlin, auto, at("2026-12-25T10:00:00Z"));
         assert!(!open);
-        assert!(why.contains("Christmas") && why.contains("closed all day"), "{why}");
+        assert!(
+            why.contains("Christmas") && why.contains("closed all day"),
+            "{why}"
+        );
         // A Saturday that is a one-off working morning.
         assert!(is_open(&c, berlin, auto, at("2026-12-05T10:30:00Z")).0);
         assert!(!is_open(&c, berlin, auto, at("2026-12-05T12:30:00Z")).0);
@@ -1089,7 +1094,10 @@ mod tests {
     fn round_robin_starts_after_the_last_and_longest_idle_puts_busy_members_last() {
         let none = |_| Some(None);
         assert_eq!(ring_order(GroupStrategy::Sequential, 3, 1, none), [0, 1, 2]);
-        assert_eq!(ring_order(GroupStrategy::RoundRobin, 3, -1, none), [0, 1, 2]);
+        assert_eq!(
+            ring_order(GroupStrategy::RoundRobin, 3, -1, none),
+            [0, 1, 2]
+        );
         assert_eq!(ring_order(GroupStrategy::RoundRobin, 3, 0, none), [1, 2, 0]);
         assert_eq!(ring_order(GroupStrategy::RoundRobin, 3, 2, none), [0, 1, 2]);
         // A pointer past the end (a member removed) wraps.
@@ -1102,7 +1110,10 @@ mod tests {
             2 => t("2026-12-02T09:00:00Z"),
             _ => Some(None),
         };
-        assert_eq!(ring_order(GroupStrategy::LongestIdle, 4, -1, idle), [3, 2, 0, 1]);
+        assert_eq!(
+            ring_order(GroupStrategy::LongestIdle, 4, -1, idle),
+            [3, 2, 0, 1]
+        );
     }
 
     fn node(name: &str, id: u128, config: FlowConfig) -> GraphNode {

@@ -80,12 +80,14 @@ impl FlowView {
 
 /// Reads a stored row; settings this version cannot read are a 500-free error.
 pub fn view(row: &call_flows::Model) -> DomainResult<FlowView> {
-    let kind = FlowKind::parse(&row.kind)
-        .ok_or_else(|| DomainError::Internal(format!("call flow {} has kind {}", row.id, row.kind)))?;
+    let kind = FlowKind::parse(&row.kind).ok_or_else(|| {
+        DomainError::Internal(format!("call flow {} has kind {}", row.id, row.kind))
+    })?;
     let value: Value = serde_json::from_str(&row.config)
         .map_err(|e| DomainError::Internal(format!("call flow {} settings: {e}", row.id)))?;
-    let config = FlowConfig::from_json(kind, value)
-        .map_err(|e| DomainError::Internal(format!("call flow {} settings: {}", row.id, e.message)))?;
+    let config = FlowConfig::from_json(kind, value).map_err(|e| {
+        DomainError::Internal(format!("call flow {} settings: {}", row.id, e.message))
+    })?;
     Ok(FlowView {
         id: row.id,
         domain_id: row.domain_id,
@@ -294,7 +296,12 @@ pub(crate) async fn flows_naming_extension<C: ConnectionTrait>(
         .await?
         .iter()
         .filter_map(|r| view(r).ok())
-        .filter(|f| f.config.extensions().iter().any(|(_, id)| *id == extension_id))
+        .filter(|f| {
+            f.config
+                .extensions()
+                .iter()
+                .any(|(_, id)| *id == extension_id)
+        })
         .collect())
 }
 

@@ -1110,13 +1110,19 @@ pub async fn import(
             ),
             (Some(kind @ ("ring_group" | "ivr" | "time_condition")), Some(d)) => {
                 match flow_ids.get(&(d.id, kind.to_owned(), p.value.to_lowercase())) {
-                    Some(id) => crate::routing::flows::FlowKind::parse(kind)
-                        .map(|k| k.destination(*id)),
+                    Some(id) => {
+                        crate::routing::flows::FlowKind::parse(kind).map(|k| k.destination(*id))
+                    }
                     None => {
                         fe.add(
                             "destination",
                             "not_found",
-                            format!("no {} named {:?} in {}", kind.replace('_', " "), p.value, d.sip_domain),
+                            format!(
+                                "no {} named {:?} in {}",
+                                kind.replace('_', " "),
+                                p.value,
+                                d.sip_domain
+                            ),
                         );
                         None
                     }

@@ -6,9 +6,9 @@
 pub mod api_keys;
 pub mod audit_log;
 pub mod auth_failures;
+pub mod call_flows;
 pub mod call_legs;
 pub mod calling_settings;
-pub mod call_flows;
 pub mod calls;
 pub mod devices;
 pub mod domains;

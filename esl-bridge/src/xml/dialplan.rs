@@ -288,7 +288,12 @@ impl Greeting {
 /// `answer` and `voicemail default <domain> <box>`; for a busy or unavailable greeting, the
 /// box's `greeting_<slot>.wav` when it exists (checked when the call gets there, inline,
 /// with FreeSWITCH's `file_exists`), else the standard one. Leaves the last condition open.
-pub(crate) fn voicemail_actions(out: &mut String, sip_domain: &str, mailbox: &str, greeting: Greeting) {
+pub(crate) fn voicemail_actions(
+    out: &mut String,
+    sip_domain: &str,
+    mailbox: &str,
+    greeting: Greeting,
+) {
     if let Some(slot) = greeting.slot() {
         out.push_str("          <action application=\"set\" data=\"");
         escape_into(

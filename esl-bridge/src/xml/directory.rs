@@ -103,10 +103,8 @@ impl MemberLegs {
             if let Some(ext) = &plan.extension {
                 vars.push(format!("switchboard_callee_extension_id={}", ext.id));
             }
-            out.legs.push((
-                vars,
-                format!("${{sofia_contact(*/{user}@{sip_domain})}}"),
-            ));
+            out.legs
+                .push((vars, format!("${{sofia_contact(*/{user}@{sip_domain})}}")));
             out.sip_users.push(user);
         }
         (!out.legs.is_empty()).then_some(out)

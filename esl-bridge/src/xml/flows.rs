@@ -309,7 +309,10 @@ mod tests {
     #[test]
     fn the_keys_regex_escapes_star_and_hash_and_adds_extension_lengths() {
         assert_eq!(keys_regex(["1", "2"], None), "^(1|2)$");
-        assert_eq!(keys_regex(["*9", "#"], Some((3, 4))), "^(\\*9|\\#|\\d{3,4})$");
+        assert_eq!(
+            keys_regex(["*9", "#"], Some((3, 4))),
+            "^(\\*9|\\#|\\d{3,4})$"
+        );
         assert_eq!(keys_regex([], None), "^$");
     }
 }

@@ -308,7 +308,10 @@ async fn a_ring_group_is_created_read_listed_patched_and_deleted(app: TestApp) {
         json!({"type": "voicemail", "extension_id": alice})
     );
     assert!(sales["created_at"].is_string() && sales["updated_at"].is_string());
-    assert!(sales.get("override").is_none(), "only time conditions have one");
+    assert!(
+        sales.get("override").is_none(),
+        "only time conditions have one"
+    );
 
     // A name alone: every default.
     let support = p.create(&app, RG, json!({"name": "Support"})).await;
@@ -334,9 +337,7 @@ async fn a_ring_group_is_created_read_listed_patched_and_deleted(app: TestApp) {
     assert_eq!(p.get(&app, RG, &id).await, sales);
     // Not an IVR menu nor a time condition.
     for other in [IVR, TC] {
-        let (status, _) = p
-            .send(&app, Method::GET, &p.item(other, &id), None)
-            .await;
+        let (status, _) = p.send(&app, Method::GET, &p.item(other, &id), None).await;
         assert_eq!(status, 404, "a ring group under {other}");
     }
 
@@ -344,8 +345,18 @@ async fn a_ring_group_is_created_read_listed_patched_and_deleted(app: TestApp) {
     let changed = p
         .patch(&app, RG, &id, json!({"ring_secs": 30, "skip_busy": false}))
         .await;
-    assert_eq!((&changed["ring_secs"], &changed["skip_busy"]), (&json!(30), &json!(false)));
-    for kept in ["name", "number", "strategy", "members", "caller_id_prefix", "when_unanswered"] {
+    assert_eq!(
+        (&changed["ring_secs"], &changed["skip_busy"]),
+        (&json!(30), &json!(false))
+    );
+    for kept in [
+        "name",
+        "number",
+        "strategy",
+        "members",
+        "caller_id_prefix",
+        "when_unanswered",
+    ] {
         assert_eq!(changed[kept], sales[kept], "{kept} is kept");
     }
     assert_eq!(changed["created_at"], sales["created_at"]);
@@ -380,9 +391,7 @@ async fn a_ring_group_is_created_read_listed_patched_and_deleted(app: TestApp) {
     assert_eq!(p.get(&app, RG, &id).await, replaced, "stored as answered");
 
     // Deleted: gone.
-    let (status, body) = p
-        .send(&app, Method::DELETE, &p.item(RG, &id), None)
-        .await;
+    let (status, body) = p.send(&app, Method::DELETE, &p.item(RG, &id), None).await;
     assert_eq!((status, body), (204, Value::Null));
     for method in [Method::GET, Method::DELETE] {
         let response = app
@@ -439,20 +448,33 @@ async fn ivr_menus_and_time_conditions_keep_their_settings_and_the_override_has_
         )
         .await;
     let main_id = id_of(&main);
-    assert_eq!(main["greeting"], json!({"type": "builtin", "prompt": "welcome"}));
+    assert_eq!(
+        main["greeting"],
+        json!({"type": "builtin", "prompt": "welcome"})
+    );
     assert_eq!(main["options"].as_array().unwrap().len(), 3);
     assert_eq!(main["options"][1]["digits"], "*9");
     assert_eq!(
         main["options"][2]["destination"],
         json!({"type": "external", "number": "+4930999888"})
     );
-    assert_eq!((&main["direct_dial"], &main["timeout_secs"], &main["max_tries"]), (&json!(true), &json!(7), &json!(2)));
+    assert_eq!(
+        (
+            &main["direct_dial"],
+            &main["timeout_secs"],
+            &main["max_tries"]
+        ),
+        (&json!(true), &json!(7), &json!(2))
+    );
     assert_eq!(
         main["when_no_choice"],
         json!({"type": "voicemail", "extension_id": alice})
     );
     let bare = p.create(&app, IVR, json!({"name": "Bare"})).await;
-    assert_eq!(bare["greeting"], json!({"type": "builtin", "prompt": "beep"}));
+    assert_eq!(
+        bare["greeting"],
+        json!({"type": "builtin", "prompt": "beep"})
+    );
     assert_eq!(bare["options"], json!([]));
     assert_eq!(bare["direct_dial"], false);
     assert_eq!(bare["timeout_secs"], 5);
@@ -541,7 +563,11 @@ async fn ivr_menus_and_time_conditions_keep_their_settings_and_the_override_has_
         assert_eq!(switched["weekly"], hours["weekly"], "nothing else changes");
     }
     assert_eq!(p.get(&app, TC, &hours_id).await["override"], "closed");
-    for bad in [json!({"override": "sideways"}), json!({"override": "open", "why": "x"}), json!({})] {
+    for bad in [
+        json!({"override": "sideways"}),
+        json!({"override": "open", "why": "x"}),
+        json!({}),
+    ] {
         let response = app
             .send_as(&p.admin, Method::PUT, &override_path, Some(&bad))
             .await;
@@ -572,7 +598,10 @@ async fn ivr_menus_and_time_conditions_keep_their_settings_and_the_override_has_
     assert_eq!(log.len(), 4, "{log:?}");
     assert_eq!(log[0]["before"], json!({"override": "auto"}));
     assert_eq!(log[0]["after"], json!({"override": "closed"}));
-    assert_eq!(log[0]["target"], json!({"kind": "time_condition", "id": hours_id}));
+    assert_eq!(
+        log[0]["target"],
+        json!({"kind": "time_condition", "id": hours_id})
+    );
     assert_eq!(
         actions(&p.audit(&app, "ivr.*").await),
         ["ivr.update", "ivr.create", "ivr.create"]
@@ -609,31 +638,78 @@ async fn bad_bodies_are_a_422_naming_the_field(app: TestApp) {
         // Common to every kind.
         (RG, json!({}), "name", "invalid_name"),
         (RG, json!({"name": "   "}), "name", "invalid_name"),
-        (IVR, json!({"name": "x".repeat(101)}), "name", "invalid_name"),
+        (
+            IVR,
+            json!({"name": "x".repeat(101)}),
+            "name",
+            "invalid_name",
+        ),
         (TC, json!({"name": 7}), "name", "invalid"),
-        (RG, name(json!({"number": "60a"})), "number", "invalid_number"),
-        (IVR, name(json!({"number": "12345678901"})), "number", "invalid_number"),
+        (
+            RG,
+            name(json!({"number": "60a"})),
+            "number",
+            "invalid_number",
+        ),
+        (
+            IVR,
+            name(json!({"number": "12345678901"})),
+            "number",
+            "invalid_number",
+        ),
         (RG, name(json!({"colour": "red"})), "colour", "invalid"),
         (IVR, name(json!({"colour": "red"})), "colour", "invalid"),
         (TC, name(json!({"colour": "red"})), "colour", "invalid"),
         (RG, name(json!({"id": Uuid::now_v7()})), "id", "read_only"),
-        (IVR, name(json!({"domain_id": p.domain})), "domain_id", "read_only"),
-        (TC, name(json!({"override": "open"})), "override", "read_only"),
-        (RG, name(json!({"created_at": "2026-01-01T00:00:00Z"})), "created_at", "read_only"),
+        (
+            IVR,
+            name(json!({"domain_id": p.domain})),
+            "domain_id",
+            "read_only",
+        ),
+        (
+            TC,
+            name(json!({"override": "open"})),
+            "override",
+            "read_only",
+        ),
+        (
+            RG,
+            name(json!({"created_at": "2026-01-01T00:00:00Z"})),
+            "created_at",
+            "read_only",
+        ),
         (RG, json!([]), "body", "invalid"),
         // Ring groups.
-        (RG, name(json!({"ring_secs": 4})), "ring_secs", "out_of_range"),
-        (RG, name(json!({"ring_secs": 601})), "ring_secs", "out_of_range"),
+        (
+            RG,
+            name(json!({"ring_secs": 4})),
+            "ring_secs",
+            "out_of_range",
+        ),
+        (
+            RG,
+            name(json!({"ring_secs": 601})),
+            "ring_secs",
+            "out_of_range",
+        ),
         (
             RG,
             name(json!({"members": [{"extension_id": alice, "number": "+4930111"}]})),
             "members[0]",
             "invalid_member",
         ),
-        (RG, name(json!({"members": [{}]})), "members[0]", "invalid_member"),
         (
             RG,
-            name(json!({"members": [{"number": "+4930111"}, {"number": "+4930222", "ring_secs": 4}]})),
+            name(json!({"members": [{}]})),
+            "members[0]",
+            "invalid_member",
+        ),
+        (
+            RG,
+            name(
+                json!({"members": [{"number": "+4930111"}, {"number": "+4930222", "ring_secs": 4}]}),
+            ),
             "members[1].ring_secs",
             "out_of_range",
         ),
@@ -674,10 +750,30 @@ async fn bad_bodies_are_a_422_naming_the_field(app: TestApp) {
             "greeting.prompt",
             "invalid_choice",
         ),
-        (IVR, name(json!({"timeout_secs": 0})), "timeout_secs", "out_of_range"),
-        (IVR, name(json!({"timeout_secs": 61})), "timeout_secs", "out_of_range"),
-        (IVR, name(json!({"max_tries": 0})), "max_tries", "out_of_range"),
-        (IVR, name(json!({"max_tries": 11})), "max_tries", "out_of_range"),
+        (
+            IVR,
+            name(json!({"timeout_secs": 0})),
+            "timeout_secs",
+            "out_of_range",
+        ),
+        (
+            IVR,
+            name(json!({"timeout_secs": 61})),
+            "timeout_secs",
+            "out_of_range",
+        ),
+        (
+            IVR,
+            name(json!({"max_tries": 0})),
+            "max_tries",
+            "out_of_range",
+        ),
+        (
+            IVR,
+            name(json!({"max_tries": 11})),
+            "max_tries",
+            "out_of_range",
+        ),
         (
             IVR,
             name(json!({"options": [{"digits": "1234", "destination": hang_up("busy")}]})),
@@ -692,33 +788,46 @@ async fn bad_bodies_are_a_422_naming_the_field(app: TestApp) {
         ),
         (
             IVR,
-            name(json!({"options": [{"digits": "1", "destination": hang_up("busy")},
-                                   {"digits": "1", "destination": hang_up("normal")}]})),
+            name(
+                json!({"options": [{"digits": "1", "destination": hang_up("busy")},
+                                   {"digits": "1", "destination": hang_up("normal")}]}),
+            ),
             "options[1].digits",
             "duplicate",
         ),
         (
             IVR,
-            name(json!({"options": [{"digits": "1", "destination": hang_up("busy")},
-                                   {"digits": "12", "destination": hang_up("normal")}]})),
+            name(
+                json!({"options": [{"digits": "1", "destination": hang_up("busy")},
+                                   {"digits": "12", "destination": hang_up("normal")}]}),
+            ),
             "options[1].digits",
             "unreachable",
         ),
         (
             IVR,
-            name(json!({"options": [{"digits": "*1", "destination": hang_up("busy")},
-                                   {"digits": "*", "destination": hang_up("normal")}]})),
+            name(
+                json!({"options": [{"digits": "*1", "destination": hang_up("busy")},
+                                   {"digits": "*", "destination": hang_up("normal")}]}),
+            ),
             "options[0].digits",
             "unreachable",
         ),
         (
             IVR,
-            name(json!({"options": [{"digits": "2", "destination": {"type": "external", "number": "x"}}]})),
+            name(
+                json!({"options": [{"digits": "2", "destination": {"type": "external", "number": "x"}}]}),
+            ),
             "options[0].destination.number",
             "invalid_number",
         ),
         // Time conditions.
-        (TC, name(json!({"time_zone": "Mars/Olympus"})), "time_zone", "invalid_time_zone"),
+        (
+            TC,
+            name(json!({"time_zone": "Mars/Olympus"})),
+            "time_zone",
+            "invalid_time_zone",
+        ),
         (
             TC,
             name(json!({"weekly": [{"days": ["funday"], "from": "09:00", "to": "17:00"}]})),
@@ -751,12 +860,24 @@ async fn bad_bodies_are_a_422_naming_the_field(app: TestApp) {
         ),
         (
             TC,
-            name(json!({"special_days": [{"date": "2026-12-24", "hours": [{"from": "10:00", "to": "25:00"}]}]})),
+            name(
+                json!({"special_days": [{"date": "2026-12-24", "hours": [{"from": "10:00", "to": "25:00"}]}]}),
+            ),
             "special_days[0].hours[0].to",
             "invalid_time",
         ),
-        (TC, name(json!({"override_code": "1234"})), "override_code", "invalid_code"),
-        (TC, name(json!({"override_code": "1a"})), "override_code", "invalid_code"),
+        (
+            TC,
+            name(json!({"override_code": "1234"})),
+            "override_code",
+            "invalid_code",
+        ),
+        (
+            TC,
+            name(json!({"override_code": "1a"})),
+            "override_code",
+            "invalid_code",
+        ),
     ];
     for (kind, body, field, code) in &cases {
         let answer = p
@@ -768,10 +889,16 @@ async fn bad_bodies_are_a_422_naming_the_field(app: TestApp) {
     for (kind, body) in [
         (RG, name(json!({"strategy": "sideways"}))),
         (RG, name(json!({"ring_secs": "sixty"}))),
-        (RG, name(json!({"members": [{"extension_id": "not-a-uuid"}]}))),
+        (
+            RG,
+            name(json!({"members": [{"extension_id": "not-a-uuid"}]})),
+        ),
         (RG, name(json!({"when_unanswered": {"type": "fax"}}))),
         (RG, name(json!({"when_unanswered": hang_up("politely")}))),
-        (IVR, name(json!({"greeting": {"type": "upload", "prompt": "x"}}))),
+        (
+            IVR,
+            name(json!({"greeting": {"type": "upload", "prompt": "x"}})),
+        ),
         (IVR, name(json!({"options": [{"digits": "1"}]}))),
         (TC, name(json!({"weekly": "always"}))),
     ] {
@@ -795,9 +922,17 @@ async fn bad_bodies_are_a_422_naming_the_field(app: TestApp) {
     for (body, field, code) in [
         (json!({"ring_secs": 700}), "ring_secs", "out_of_range"),
         (json!({"name": null}), "name", "invalid_name"),
-        (json!({"updated_at": "2026-01-01T00:00:00Z"}), "updated_at", "read_only"),
+        (
+            json!({"updated_at": "2026-01-01T00:00:00Z"}),
+            "updated_at",
+            "read_only",
+        ),
         (json!({"id": Uuid::now_v7()}), "id", "read_only"),
-        (json!({"members": [{"number": "+4930111", "extension_id": alice}]}), "members[0]", "invalid_member"),
+        (
+            json!({"members": [{"number": "+4930111", "extension_id": alice}]}),
+            "members[0]",
+            "invalid_member",
+        ),
         (json!({"colour": "red"}), "colour", "invalid"),
     ] {
         let answer = p
@@ -826,12 +961,10 @@ async fn references_must_name_flows_and_extensions_of_the_same_domain(app: TestA
     let p = pbx(&app, SIP).await;
     let globex = create_domain(&app, &p.platform, "globex.example.net").await;
     let theirs_ext = extension(&app, &p.platform, &globex, "201", false).await;
-    let theirs_group = id_of(
-        &create(&app, &p.platform, &globex, RG, json!({"name": "Theirs"})).await,
-    );
-    let theirs_ivr = id_of(
-        &create(&app, &p.platform, &globex, IVR, json!({"name": "Theirs"})).await,
-    );
+    let theirs_group =
+        id_of(&create(&app, &p.platform, &globex, RG, json!({"name": "Theirs"})).await);
+    let theirs_ivr =
+        id_of(&create(&app, &p.platform, &globex, IVR, json!({"name": "Theirs"})).await);
     let ours_ext = extension(&app, &p.admin, &p.domain, "201", false).await;
     let ours_group = id_of(&p.create(&app, RG, json!({"name": "Ours"})).await);
     let missing = Uuid::now_v7().to_string();
@@ -852,14 +985,22 @@ async fn references_must_name_flows_and_extensions_of_the_same_domain(app: TestA
             json!({"when_unanswered": {"type": "voicemail", "extension_id": theirs_ext}}),
             "when_unanswered.extension_id",
         ),
-        (RG, json!({"when_unanswered": to_group(&missing)}), "when_unanswered.ring_group_id"),
+        (
+            RG,
+            json!({"when_unanswered": to_group(&missing)}),
+            "when_unanswered.ring_group_id",
+        ),
         (
             RG,
             json!({"when_unanswered": to_group(&theirs_group)}),
             "when_unanswered.ring_group_id",
         ),
         // One of my flows, but not of the kind named.
-        (RG, json!({"when_unanswered": to_ivr(&ours_group)}), "when_unanswered.ivr_id"),
+        (
+            RG,
+            json!({"when_unanswered": to_ivr(&ours_group)}),
+            "when_unanswered.ivr_id",
+        ),
         (
             IVR,
             json!({"options": [{"digits": "1", "destination": to_ivr(&theirs_ivr)}]}),
@@ -875,7 +1016,11 @@ async fn references_must_name_flows_and_extensions_of_the_same_domain(app: TestA
             json!({"when_no_choice": {"type": "extension", "extension_id": theirs_ext}}),
             "when_no_choice.extension_id",
         ),
-        (TC, json!({"when_open": to_group(&theirs_group)}), "when_open.ring_group_id"),
+        (
+            TC,
+            json!({"when_open": to_group(&theirs_group)}),
+            "when_open.ring_group_id",
+        ),
         (
             TC,
             json!({"when_closed": {"type": "voicemail", "extension_id": missing}}),
@@ -892,7 +1037,10 @@ async fn references_must_name_flows_and_extensions_of_the_same_domain(app: TestA
         answers.push(answer.1);
     }
     // Another Domain's Extension is indistinguishable from a missing one.
-    assert_eq!(answers[0]["errors"][0]["message"], answers[1]["errors"][0]["message"]);
+    assert_eq!(
+        answers[0]["errors"][0]["message"],
+        answers[1]["errors"][0]["message"]
+    );
     assert_eq!(answers[3]["errors"], answers[4]["errors"]);
     // A patch is checked the same way.
     let answer = p
@@ -903,7 +1051,12 @@ async fn references_must_name_flows_and_extensions_of_the_same_domain(app: TestA
             Some(json!({"when_unanswered": to_group(&theirs_group)})),
         )
         .await;
-    assert_invalid(&answer, "when_unanswered.ring_group_id", "not_found", "patch");
+    assert_invalid(
+        &answer,
+        "when_unanswered.ring_group_id",
+        "not_found",
+        "patch",
+    );
 
     // Numbers point at flows of their own Domain only.
     let n = p.number(&app, "+4930555100", Value::Null).await;
@@ -934,7 +1087,11 @@ async fn references_must_name_flows_and_extensions_of_the_same_domain(app: TestA
     assert_eq!(status, 200, "{pointed}");
     assert_eq!(pointed["destination"], to_group(&ours_group));
     let (_, read) = p.send(&app, Method::GET, &number_path, None).await;
-    assert_eq!(read["destination"], to_group(&ours_group), "stored as given");
+    assert_eq!(
+        read["destination"],
+        to_group(&ours_group),
+        "stored as given"
+    );
 }
 
 async fn loops_without_a_key_press_are_refused_and_loops_through_a_menu_key_are_allowed(
@@ -943,8 +1100,12 @@ async fn loops_without_a_key_press_are_refused_and_loops_through_a_menu_key_are_
     let p = pbx(&app, SIP).await;
     let a = id_of(&p.create(&app, RG, json!({"name": "Alpha"})).await);
     let b = id_of(
-        &p.create(&app, RG, json!({"name": "Bravo", "when_unanswered": to_group(&a)}))
-            .await,
+        &p.create(
+            &app,
+            RG,
+            json!({"name": "Bravo", "when_unanswered": to_group(&a)}),
+        )
+        .await,
     );
 
     // Alpha → Bravo → Alpha, nobody answering anywhere.
@@ -1037,7 +1198,11 @@ async fn loops_without_a_key_press_are_refused_and_loops_through_a_menu_key_are_
             Some(json!({"name": "Second", "when_no_choice": to_group(&c)})),
         )
         .await;
-    assert_eq!(answer.0, 201, "Second → Charlie → Main: Main waits for a key: {}", answer.1);
+    assert_eq!(
+        answer.0, 201,
+        "Second → Charlie → Main: Main waits for a key: {}",
+        answer.1
+    );
 
     // A time condition's branches are taken without the caller too.
     let hours = id_of(
@@ -1062,7 +1227,9 @@ async fn loops_without_a_key_press_are_refused_and_loops_through_a_menu_key_are_
             &app,
             Method::POST,
             &p.path(TC),
-            Some(json!({"name": "Self", "when_open": to_group(&b), "when_closed": hang_up("busy")})),
+            Some(
+                json!({"name": "Self", "when_open": to_group(&b), "when_closed": hang_up("busy")}),
+            ),
         )
         .await;
     assert_eq!(answer.0, 201, "Self → Bravo → Alpha ends: {}", answer.1);
@@ -1083,9 +1250,19 @@ async fn names_numbers_and_override_codes_are_unique_in_the_domain(app: TestApp)
 
     // A name once per kind (whatever the case); another kind may use it.
     let answer = p
-        .send(&app, Method::POST, &p.path(RG), Some(json!({"name": "SALES"})))
+        .send(
+            &app,
+            Method::POST,
+            &p.path(RG),
+            Some(json!({"name": "SALES"})),
+        )
         .await;
-    assert_conflict(&answer, "already_exists", Some("name"), "a second Sales group");
+    assert_conflict(
+        &answer,
+        "already_exists",
+        Some("name"),
+        "a second Sales group",
+    );
     let menu = id_of(
         &p.create(&app, IVR, json!({"name": "Sales", "number": "601"}))
             .await,
@@ -1099,7 +1276,12 @@ async fn names_numbers_and_override_codes_are_unique_in_the_domain(app: TestApp)
             Some(json!({"name": "sales"})),
         )
         .await;
-    assert_conflict(&answer, "already_exists", Some("name"), "renamed onto Sales");
+    assert_conflict(
+        &answer,
+        "already_exists",
+        Some("name"),
+        "renamed onto Sales",
+    );
     // Renaming to itself is no conflict.
     p.patch(&app, RG, &sales, json!({"name": "Sales", "number": "600"}))
         .await;
@@ -1113,7 +1295,12 @@ async fn names_numbers_and_override_codes_are_unique_in_the_domain(app: TestApp)
         let answer = p
             .send(&app, Method::POST, &p.path(kind), Some(body.clone()))
             .await;
-        assert_conflict(&answer, "already_exists", Some("number"), &format!("{kind} {body}"));
+        assert_conflict(
+            &answer,
+            "already_exists",
+            Some("number"),
+            &format!("{kind} {body}"),
+        );
     }
     let answer = p
         .send(
@@ -1123,8 +1310,17 @@ async fn names_numbers_and_override_codes_are_unique_in_the_domain(app: TestApp)
             Some(json!({"number": "601"})),
         )
         .await;
-    assert_conflict(&answer, "already_exists", Some("number"), "patched onto the menu's");
-    assert!(detail(&answer.1).contains("Sales"), "names the owner: {}", answer.1);
+    assert_conflict(
+        &answer,
+        "already_exists",
+        Some("number"),
+        "patched onto the menu's",
+    );
+    assert!(
+        detail(&answer.1).contains("Sales"),
+        "names the owner: {}",
+        answer.1
+    );
     // …and never an Extension's, either way round.
     let answer = p
         .send(
@@ -1134,7 +1330,12 @@ async fn names_numbers_and_override_codes_are_unique_in_the_domain(app: TestApp)
             Some(json!({"name": "Other", "number": "201"})),
         )
         .await;
-    assert_conflict(&answer, "already_exists", Some("number"), "an Extension's number");
+    assert_conflict(
+        &answer,
+        "already_exists",
+        Some("number"),
+        "an Extension's number",
+    );
     let answer = p
         .send(
             &app,
@@ -1143,7 +1344,12 @@ async fn names_numbers_and_override_codes_are_unique_in_the_domain(app: TestApp)
             Some(json!({"number": "201"})),
         )
         .await;
-    assert_conflict(&answer, "already_exists", Some("number"), "patched onto 201");
+    assert_conflict(
+        &answer,
+        "already_exists",
+        Some("number"),
+        "patched onto 201",
+    );
     let answer = p
         .send(
             &app,
@@ -1152,7 +1358,12 @@ async fn names_numbers_and_override_codes_are_unique_in_the_domain(app: TestApp)
             Some(json!({"number": "600", "display_name": "Clash"})),
         )
         .await;
-    assert_conflict(&answer, "already_exists", Some("number"), "an Extension on 600");
+    assert_conflict(
+        &answer,
+        "already_exists",
+        Some("number"),
+        "an Extension on 600",
+    );
     assert!(detail(&answer.1).contains("Sales"), "{}", answer.1);
     let answer = p
         .send(
@@ -1162,7 +1373,12 @@ async fn names_numbers_and_override_codes_are_unique_in_the_domain(app: TestApp)
             Some(json!({"number": "601"})),
         )
         .await;
-    assert_conflict(&answer, "already_exists", Some("number"), "201 renumbered to 601");
+    assert_conflict(
+        &answer,
+        "already_exists",
+        Some("number"),
+        "201 renumbered to 601",
+    );
     // A number freed is free again.
     p.patch(&app, RG, &sales, json!({"number": null})).await;
     let (status, ext) = p
@@ -1186,7 +1402,12 @@ async fn names_numbers_and_override_codes_are_unique_in_the_domain(app: TestApp)
             Some(json!({"name": "Lunch", "override_code": "1"})),
         )
         .await;
-    assert_conflict(&answer, "already_exists", Some("override_code"), "code 1 twice");
+    assert_conflict(
+        &answer,
+        "already_exists",
+        Some("override_code"),
+        "code 1 twice",
+    );
     p.create(&app, TC, json!({"name": "Lunch", "override_code": "2"}))
         .await;
 
@@ -1249,15 +1470,13 @@ async fn a_flow_in_use_is_not_deleted_and_the_refusal_names_its_users(app: TestA
     ] {
         let answer = p.send(&app, Method::DELETE, &p.item(kind, id), None).await;
         assert_conflict(&answer, "in_use", None, &format!("deleting {kind} {id}"));
-        assert!(
-            detail(&answer.1).contains(user),
-            "{user} in {}",
-            answer.1
-        );
+        assert!(detail(&answer.1).contains(user), "{user} in {}", answer.1);
         p.get(&app, kind, id).await;
     }
     // The menu's own "repeat" key does not keep it.
-    let (_, refused) = p.send(&app, Method::DELETE, &p.item(IVR, &menu), None).await;
+    let (_, refused) = p
+        .send(&app, Method::DELETE, &p.item(IVR, &menu), None)
+        .await;
     assert!(!detail(&refused).contains("\"Main\" ("), "{refused}");
 
     // Pointed elsewhere, one after the other they go.
@@ -1306,16 +1525,32 @@ async fn a_member_extension_is_deleted_only_with_force_and_then_leaves_the_flows
     let ext_path = p.path(&format!("extensions/{alice}"));
     let answer = p.send(&app, Method::DELETE, &ext_path, None).await;
     assert_conflict(&answer, "in_use", None, "deleting a member");
-    assert!(detail(&answer.1).contains("the ring group \"Sales\""), "{}", answer.1);
-    assert!(detail(&answer.1).contains("the IVR menu \"Main\""), "{}", answer.1);
+    assert!(
+        detail(&answer.1).contains("the ring group \"Sales\""),
+        "{}",
+        answer.1
+    );
+    assert!(
+        detail(&answer.1).contains("the IVR menu \"Main\""),
+        "{}",
+        answer.1
+    );
     assert_eq!(
-        p.get(&app, RG, &sales).await["members"].as_array().unwrap().len(),
+        p.get(&app, RG, &sales).await["members"]
+            .as_array()
+            .unwrap()
+            .len(),
         2,
         "nothing changed"
     );
 
     let (status, body) = p
-        .send(&app, Method::DELETE, &format!("{ext_path}?force=true"), None)
+        .send(
+            &app,
+            Method::DELETE,
+            &format!("{ext_path}?force=true"),
+            None,
+        )
         .await;
     assert_eq!(status, 204, "{body}");
     let group = p.get(&app, RG, &sales).await;
@@ -1326,7 +1561,10 @@ async fn a_member_extension_is_deleted_only_with_force_and_then_leaves_the_flows
     );
     assert_eq!(group["when_unanswered"], hang_up("unallocated"));
     let menu_now = p.get(&app, IVR, &menu).await;
-    assert_eq!(menu_now["options"][0]["destination"], hang_up("unallocated"));
+    assert_eq!(
+        menu_now["options"][0]["destination"],
+        hang_up("unallocated")
+    );
     assert_eq!(
         menu_now["options"][1]["destination"],
         json!({"type": "extension", "extension_id": bob})
@@ -1423,7 +1661,12 @@ async fn another_domain_gets_404_and_roles_without_the_permission_403(app: TestA
             (Method::GET, p.item(IVR, &menu_id), None, read),
             (Method::GET, p.path(TC), None, read),
             (Method::POST, p.path(RG), Some(&create_body), write),
-            (Method::PATCH, p.item(RG, &sales_id), Some(&patch_body), write),
+            (
+                Method::PATCH,
+                p.item(RG, &sales_id),
+                Some(&patch_body),
+                write,
+            ),
             (Method::DELETE, p.item(IVR, &menu_id), None, write),
             (Method::PUT, override_path.clone(), Some(&open), switch),
         ] {
@@ -1435,11 +1678,29 @@ async fn another_domain_gets_404_and_roles_without_the_permission_403(app: TestA
             }
         }
     }
-    assert_eq!(p.get(&app, TC, &hours_id).await["override"], "open", "the receptionist's");
+    assert_eq!(
+        p.get(&app, TC, &hours_id).await["override"],
+        "open",
+        "the receptionist's"
+    );
     // A manager writes.
-    let (status, made) = call(&app, &manager, Method::POST, &p.path(RG), Some(create_body.clone())).await;
+    let (status, made) = call(
+        &app,
+        &manager,
+        Method::POST,
+        &p.path(RG),
+        Some(create_body.clone()),
+    )
+    .await;
     assert_eq!(status, 201, "{made}");
-    let (status, _) = call(&app, &manager, Method::DELETE, &p.item(RG, &id_of(&made)), None).await;
+    let (status, _) = call(
+        &app,
+        &manager,
+        Method::DELETE,
+        &p.item(RG, &id_of(&made)),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
 
     // An API key with the agent role: 403; with domain_admin: allowed.
@@ -1457,7 +1718,12 @@ async fn another_domain_gets_404_and_roles_without_the_permission_403(app: TestA
         let response = app.send_as(secret, Method::GET, &p.path(RG), None).await;
         assert_eq!(response.status(), status, "a key of {key_role}");
         let response = app
-            .send_as(secret, Method::POST, &p.path(IVR), Some(&json!({"name": format!("By {key_role}")})))
+            .send_as(
+                secret,
+                Method::POST,
+                &p.path(IVR),
+                Some(&json!({"name": format!("By {key_role}")})),
+            )
             .await;
         assert_eq!(response.status(), if status == 200 { 201 } else { 403 });
     }
@@ -1518,7 +1784,10 @@ async fn changes_are_audited_and_reach_the_live_stream(app: TestApp) {
     assert_eq!(e.data["detail"]["name"], "Sales team");
 
     let hours = id_of(&p.create(&app, TC, json!({"name": "Hours"})).await);
-    assert_eq!(next_flow_event(&mut stream).await.data["detail"]["kind"], "time_condition");
+    assert_eq!(
+        next_flow_event(&mut stream).await.data["detail"]["kind"],
+        "time_condition"
+    );
     let (status, _) = p
         .send(
             &app,
@@ -1545,16 +1814,28 @@ async fn changes_are_audited_and_reach_the_live_stream(app: TestApp) {
     assert_eq!(status, 422);
     let menu = id_of(&p.create(&app, IVR, json!({"name": "Main"})).await);
     let e = next_flow_event(&mut stream).await;
-    assert_eq!((e.event.as_str(), e.data["entity_id"].as_str()), ("call_flow.created", Some(menu.as_str())));
-    let (status, _) = p.send(&app, Method::DELETE, &p.item(IVR, &menu), None).await;
+    assert_eq!(
+        (e.event.as_str(), e.data["entity_id"].as_str()),
+        ("call_flow.created", Some(menu.as_str()))
+    );
+    let (status, _) = p
+        .send(&app, Method::DELETE, &p.item(IVR, &menu), None)
+        .await;
     assert_eq!(status, 204);
-    assert_eq!(next_flow_event(&mut stream).await.event, "call_flow.deleted");
+    assert_eq!(
+        next_flow_event(&mut stream).await.event,
+        "call_flow.deleted"
+    );
 
     // The audit log: every change with its actor, target and before/after.
     let log = p.audit(&app, "ring_group.*").await;
     assert_eq!(
         actions(&log),
-        ["ring_group.delete", "ring_group.update", "ring_group.create"]
+        [
+            "ring_group.delete",
+            "ring_group.update",
+            "ring_group.create"
+        ]
     );
     assert_eq!(log[1]["target"], json!({"kind": "ring_group", "id": id}));
     assert_eq!(log[1]["before"]["name"], "Sales");
@@ -1563,7 +1844,10 @@ async fn changes_are_audited_and_reach_the_live_stream(app: TestApp) {
     assert_eq!(log[0]["before"]["name"], "Sales team");
     assert!(log[0]["after"].is_null());
     assert_eq!(log[2]["after"]["number"], "600");
-    assert_eq!(actions(&p.audit(&app, "ivr.*").await), ["ivr.delete", "ivr.create"]);
+    assert_eq!(
+        actions(&p.audit(&app, "ivr.*").await),
+        ["ivr.delete", "ivr.create"]
+    );
     assert_eq!(
         actions(&p.audit(&app, "time_condition.*").await),
         ["time_condition.override", "time_condition.create"]
@@ -1698,37 +1982,75 @@ async fn explain_follows_a_number_through_time_condition_menu_and_ring_group(app
     let night = "2026-12-02T22:00:00Z";
 
     // Business hours, key 1: the ring group rings Alice and Bob.
-    let e = explain(json!({"gateway_id": o.gateway, "digits": "+4930555100", "at": day, "keys": ["1"]})).await;
+    let e = explain(
+        json!({"gateway_id": o.gateway, "digits": "+4930555100", "at": day, "keys": ["1"]}),
+    )
+    .await;
     let names = step_names(&e);
-    for want in ["number", "number_destination", "time_condition", "ivr", "ivr_keys", "ring_group", "unanswered"] {
+    for want in [
+        "number",
+        "number_destination",
+        "time_condition",
+        "ivr",
+        "ivr_keys",
+        "ring_group",
+        "unanswered",
+    ] {
         assert!(names.contains(&want), "{want} missing: {e}");
     }
     let order: Vec<usize> = ["time_condition", "ivr", "ivr_keys", "ring_group"]
         .iter()
         .map(|s| names.iter().position(|n| n == s).unwrap())
         .collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "in call order: {names:?}");
-    assert!(step_detail(&e, "time_condition").contains("\"Office hours\""), "{e}");
-    assert!(step_detail(&e, "time_condition").contains("open (when_open)"), "{e}");
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "in call order: {names:?}"
+    );
+    assert!(
+        step_detail(&e, "time_condition").contains("\"Office hours\""),
+        "{e}"
+    );
+    assert!(
+        step_detail(&e, "time_condition").contains("open (when_open)"),
+        "{e}"
+    );
     assert!(step_detail(&e, "ivr").contains("\"Main\""), "{e}");
     assert!(step_detail(&e, "ivr_keys").contains("key 1"), "{e}");
     assert!(step_detail(&e, "ring_group").contains("\"Sales\""), "{e}");
     assert_eq!(e["outcome"]["action"], "ring", "{e}");
-    assert_eq!(e["outcome"]["ringing"], json!(["Extension 201", "Extension 202"]), "{e}");
+    assert_eq!(
+        e["outcome"]["ringing"],
+        json!(["Extension 201", "Extension 202"]),
+        "{e}"
+    );
     assert_eq!(e["context"], "public");
-    assert!(e["freeswitch_xml"].as_str().unwrap().contains("transfer"), "{e}");
+    assert!(
+        e["freeswitch_xml"].as_str().unwrap().contains("transfer"),
+        "{e}"
+    );
 
     // No key at the menu: its final destination.
-    let e = explain(json!({"gateway_id": o.gateway, "digits": "+4930555100", "at": day, "keys": []})).await;
+    let e =
+        explain(json!({"gateway_id": o.gateway, "digits": "+4930555100", "at": day, "keys": []}))
+            .await;
     assert!(step_detail(&e, "ivr_keys").contains("no valid key"), "{e}");
     assert_eq!(e["outcome"]["action"], "voicemail", "{e}");
     assert_eq!(e["outcome"]["number"], "203", "{e}");
 
     // At night: closed, 203's voicemail, no menu.
-    let e = explain(json!({"gateway_id": o.gateway, "digits": "+4930555100", "at": night, "keys": ["1"]})).await;
-    assert!(step_detail(&e, "time_condition").contains("closed (when_closed)"), "{e}");
+    let e = explain(
+        json!({"gateway_id": o.gateway, "digits": "+4930555100", "at": night, "keys": ["1"]}),
+    )
+    .await;
+    assert!(
+        step_detail(&e, "time_condition").contains("closed (when_closed)"),
+        "{e}"
+    );
     let names = step_names(&e);
-    assert!(!names.contains(&"ivr") && !names.contains(&"ring_group"), "{e}");
+    assert!(
+        !names.contains(&"ivr") && !names.contains(&"ring_group"),
+        "{e}"
+    );
     assert_eq!(e["outcome"]["action"], "voicemail", "{e}");
     assert_eq!(e["outcome"]["number"], "203", "{e}");
 
@@ -1736,10 +2058,18 @@ async fn explain_follows_a_number_through_time_condition_menu_and_ring_group(app
     let override_path = format!("{}/override", p.item(TC, &o.hours));
     for (mode, at, action) in [("open", night, "ring"), ("closed", day, "voicemail")] {
         let (status, _) = p
-            .send(&app, Method::PUT, &override_path, Some(json!({"override": mode})))
+            .send(
+                &app,
+                Method::PUT,
+                &override_path,
+                Some(json!({"override": mode})),
+            )
             .await;
         assert_eq!(status, 200);
-        let e = explain(json!({"gateway_id": o.gateway, "digits": "+4930555100", "at": at, "keys": ["1"]})).await;
+        let e = explain(
+            json!({"gateway_id": o.gateway, "digits": "+4930555100", "at": at, "keys": ["1"]}),
+        )
+        .await;
         assert!(
             step_detail(&e, "time_condition").contains(&format!("the override says {mode}")),
             "{e}"
@@ -1749,10 +2079,17 @@ async fn explain_follows_a_number_through_time_condition_menu_and_ring_group(app
 
     // A phone of the Domain dialling the group's number.
     let e = explain(json!({"device_id": id_of(&o.alice_desk), "digits": "600"})).await;
-    assert!(step_detail(&e, "flow").contains("ring group \"Sales\""), "{e}");
+    assert!(
+        step_detail(&e, "flow").contains("ring group \"Sales\""),
+        "{e}"
+    );
     assert!(step_names(&e).contains(&"ring_group"), "{e}");
     assert_eq!(e["outcome"]["action"], "ring", "{e}");
-    assert_eq!(e["outcome"]["ringing"], json!(["Extension 201", "Extension 202"]), "{e}");
+    assert_eq!(
+        e["outcome"]["ringing"],
+        json!(["Extension 201", "Extension 202"]),
+        "{e}"
+    );
     assert_eq!(e["context"], SIP);
 
     // Keys are keys.
@@ -1764,7 +2101,12 @@ async fn explain_follows_a_number_through_time_condition_menu_and_ring_group(app
             Some(json!({"gateway_id": o.gateway, "digits": "+4930555100", "keys": ["1", "abc"]})),
         )
         .await;
-    assert_invalid(&(status, problem), "keys[1]", "invalid_digits", "a key that is no key");
+    assert_invalid(
+        &(status, problem),
+        "keys[1]",
+        "invalid_digits",
+        "a key that is no key",
+    );
 }
 
 /// A captured mod_xml_curl request body with some fields set (see xmlcurl.rs).
@@ -1882,13 +2224,19 @@ async fn freeswitch_gets_a_bridge_for_a_ring_group_and_a_menu_for_an_ivr(app: Te
         &format!("switchboard-flow-{}-unanswered-NO_ANSWER", o.sales),
     )
     .await;
-    assert!(actions.contains(&format!("voicemail default {SIP} 203")), "{actions:#?}");
+    assert!(
+        actions.contains(&format!("voicemail default {SIP} 203")),
+        "{actions:#?}"
+    );
     let actions = dialplan_actions(
         &app,
         &format!("switchboard-flow-{}-unanswered-ORIGINATOR_CANCEL", o.sales),
     )
     .await;
-    assert!(!actions.iter().any(|a| a.starts_with("voicemail")), "{actions:#?}");
+    assert!(
+        !actions.iter().any(|a| a.starts_with("voicemail")),
+        "{actions:#?}"
+    );
 
     // The menu: answer, play the greeting and collect a key, then ask again with the key.
     let actions = dialplan_actions(&app, &format!("switchboard-flow-{}", o.menu)).await;
@@ -1913,12 +2261,14 @@ async fn freeswitch_gets_a_bridge_for_a_ring_group_and_a_menu_for_an_ivr(app: Te
         "{actions:#?}"
     );
     let actions = dialplan_actions(&app, &format!("switchboard-flow-{}-key-", o.menu)).await;
-    assert!(actions.contains(&format!("voicemail default {SIP} 203")), "{actions:#?}");
+    assert!(
+        actions.contains(&format!("voicemail default {SIP} 203")),
+        "{actions:#?}"
+    );
 
     // The time condition forced closed: 203's voicemail, the branch noted for the history.
-    let (status, _) = o
-        .p
-        .send(
+    let (status, _) =
+        o.p.send(
             &app,
             Method::PUT,
             &format!("{}/override", o.p.item(TC, &o.hours)),
@@ -1928,14 +2278,19 @@ async fn freeswitch_gets_a_bridge_for_a_ring_group_and_a_menu_for_an_ivr(app: Te
     assert_eq!(status, 200);
     let actions = dialplan_actions(&app, &format!("switchboard-flow-{}", o.hours)).await;
     assert!(
-        actions.contains(&format!("set switchboard_time_condition={}:closed", o.hours)),
+        actions.contains(&format!(
+            "set switchboard_time_condition={}:closed",
+            o.hours
+        )),
         "{actions:#?}"
     );
-    assert!(actions.contains(&format!("voicemail default {SIP} 203")), "{actions:#?}");
+    assert!(
+        actions.contains(&format!("voicemail default {SIP} 203")),
+        "{actions:#?}"
+    );
     // Open: into the menu.
-    let (status, _) = o
-        .p
-        .send(
+    let (status, _) =
+        o.p.send(
             &app,
             Method::PUT,
             &format!("{}/override", o.p.item(TC, &o.hours)),
@@ -1992,8 +2347,14 @@ async fn parallel_creates_of_one_number_give_one_201_and_only_409s(app: TestApp)
 async fn two_patches_closing_a_loop_together_never_both_succeed(app: TestApp) {
     let p = pbx(&app, SIP).await;
     for round in 0..6 {
-        let a = id_of(&p.create(&app, RG, json!({"name": format!("A{round}")})).await);
-        let b = id_of(&p.create(&app, RG, json!({"name": format!("B{round}")})).await);
+        let a = id_of(
+            &p.create(&app, RG, json!({"name": format!("A{round}")}))
+                .await,
+        );
+        let b = id_of(
+            &p.create(&app, RG, json!({"name": format!("B{round}")}))
+                .await,
+        );
         let (first, second) = tokio::join!(
             race_send(
                 &app,
@@ -2021,7 +2382,10 @@ async fn two_patches_closing_a_loop_together_never_both_succeed(app: TestApp) {
             "round {round}: both halves of the loop were saved: {first:?} {second:?}"
         );
         assert!(
-            first.status == 200 || second.status == 200 || first.status == 503 || second.status == 503,
+            first.status == 200
+                || second.status == 200
+                || first.status == 503
+                || second.status == 503,
             "round {round}: each alone is fine, so one wins: {first:?} {second:?}"
         );
         // What is stored has no loop.
@@ -2049,10 +2413,11 @@ async fn a_flow_and_an_extension_racing_for_one_number_never_both_win(app: TestA
                 json!({"number": number, "display_name": format!("Ext {round}-{i}")}),
             ));
         }
-        let answers = join_all(requests.iter().map(|(path, body)| {
-            race_send(&app, &p.admin, Method::POST, path, Some(body.clone()))
-        }))
-        .await;
+        let answers =
+            join_all(requests.iter().map(|(path, body)| {
+                race_send(&app, &p.admin, Method::POST, path, Some(body.clone()))
+            }))
+            .await;
         for a in &answers {
             assert_race_answer(a, &[201, 409]);
             if a.status == 409 {
@@ -2072,9 +2437,7 @@ async fn a_flow_and_an_extension_racing_for_one_number_never_both_win(app: TestA
                 .filter(|f| f["number"] == number.as_str())
                 .count();
         }
-        let (_, exts) = p
-            .send(&app, Method::GET, &p.path("extensions"), None)
-            .await;
+        let (_, exts) = p.send(&app, Method::GET, &p.path("extensions"), None).await;
         holders += exts["items"]
             .as_array()
             .unwrap_or_else(|| panic!("{exts}"))
@@ -2090,7 +2453,10 @@ async fn deleting_a_group_while_a_number_is_pointed_at_it_never_both_succeed(app
     let n = p.number(&app, "+4930555100", hang_up("busy")).await;
     let number_path = p.path(&format!("numbers/{}", id_of(&n)));
     for round in 0..6 {
-        let group = id_of(&p.create(&app, RG, json!({"name": format!("Group {round}")})).await);
+        let group = id_of(
+            &p.create(&app, RG, json!({"name": format!("Group {round}")}))
+                .await,
+        );
         let (deleted, pointed) = tokio::join!(
             race_send(&app, &p.admin, Method::DELETE, &p.item(RG, &group), None),
             race_send(
@@ -2109,7 +2475,10 @@ async fn deleting_a_group_while_a_number_is_pointed_at_it_never_both_succeed(app
         if pointed.status == 422 {
             assert_eq!(
                 field_errors(&pointed.body),
-                [("destination.ring_group_id".to_owned(), "not_found".to_owned())],
+                [(
+                    "destination.ring_group_id".to_owned(),
+                    "not_found".to_owned()
+                )],
                 "{pointed:?}"
             );
         }
@@ -2134,7 +2503,9 @@ async fn deleting_a_group_while_a_number_is_pointed_at_it_never_both_succeed(app
             .await;
         assert_eq!(status, 200);
         if group_status == 200 {
-            let (status, body) = p.send(&app, Method::DELETE, &p.item(RG, &group), None).await;
+            let (status, body) = p
+                .send(&app, Method::DELETE, &p.item(RG, &group), None)
+                .await;
             assert_eq!(status, 204, "{body}");
         }
     }

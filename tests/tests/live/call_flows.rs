@@ -78,7 +78,10 @@ async fn create(live: &Live, domain: &str, what: &str, body: Value) -> Value {
 }
 
 /// Two Extensions with registered phones.
-async fn two_people(live: &Live, domain: &str) -> ((Value, Credentials, Phone), (Value, Credentials, Phone)) {
+async fn two_people(
+    live: &Live,
+    domain: &str,
+) -> ((Value, Credentials, Phone), (Value, Credentials, Phone)) {
     let (a_ext, a) = extension_with_phone(live, domain, "201", json!({})).await;
     let (b_ext, b) = extension_with_phone(live, domain, "202", json!({})).await;
     let a_phone = Phone::new(&live.fs, "Yealink SIP-T54W 96.86.0.100");
@@ -132,7 +135,15 @@ async fn a_number_meets_business_hours_a_menu_key_and_a_ring_group_and_a_feature
         )
         .await;
     assert_eq!(status, 201, "{n}");
-    gateway(&live, &domain, "carrier", "127.0.0.2", free_port(), json!({})).await;
+    gateway(
+        &live,
+        &domain,
+        "carrier",
+        "127.0.0.2",
+        free_port(),
+        json!({}),
+    )
+    .await;
 
     // Open: the menu answers, the caller presses 1, both members' phones ring; Alice answers.
     let alice = Ringing::start(&live.fs, &a_phone, Callee::Answers, 60).await;
@@ -161,12 +172,22 @@ async fn a_number_meets_business_hours_a_menu_key_and_a_ring_group_and_a_feature
         .await;
     assert_eq!(status, 200, "{v}");
     let alice = Ringing::start(&live.fs, &a_phone, Callee::Answers, 30).await;
-    let carrier =
-        carrier_dial_and_press(&live.fs, "127.0.0.2", "+4917012345", "+4930555200", &[], 5_000)
-            .await;
+    let carrier = carrier_dial_and_press(
+        &live.fs,
+        "127.0.0.2",
+        "+4917012345",
+        "+4930555200",
+        &[],
+        5_000,
+    )
+    .await;
     assert_eq!(final_answer(&carrier), Some(486), "{}", carrier.messages);
     let alice = alice.finish().await;
-    assert!(!rang(&alice), "nobody rings after hours:\n{}", alice.messages);
+    assert!(
+        !rang(&alice),
+        "nobody rings after hours:\n{}",
+        alice.messages
+    );
 
     // Bob presses *361 on his phone: closed by the schedule, so the override opens it…
     let pressed = b_phone.dial_and_press(&b, "*361", &[], 20).await;
@@ -176,14 +197,22 @@ async fn a_number_meets_business_hours_a_menu_key_and_a_ring_group_and_a_feature
         pressed.messages
     );
     let now = live
-        .get(&format!("/api/v1/domains/{domain}/time-conditions/{office_id}"))
+        .get(&format!(
+            "/api/v1/domains/{domain}/time-conditions/{office_id}"
+        ))
         .await;
     assert_eq!(now["override"], "open", "{now}");
     // …and the next call reaches the menu again (answered), nobody pressing: the menu's own
     // final destination after its tries.
-    let carrier =
-        carrier_dial_and_press(&live.fs, "127.0.0.2", "+4917012345", "+4930555200", &[], 30_000)
-            .await;
+    let carrier = carrier_dial_and_press(
+        &live.fs,
+        "127.0.0.2",
+        "+4917012345",
+        "+4930555200",
+        &[],
+        30_000,
+    )
+    .await;
     assert_eq!(final_answer(&carrier), Some(200), "{}", carrier.messages);
     assert!(
         requests(&received(&carrier.messages)).contains(&"BYE"),
@@ -193,7 +222,9 @@ async fn a_number_meets_business_hours_a_menu_key_and_a_ring_group_and_a_feature
     // The same key again puts the schedule back in charge.
     b_phone.dial_and_press(&b, "*361", &[], 20).await;
     let now = live
-        .get(&format!("/api/v1/domains/{domain}/time-conditions/{office_id}"))
+        .get(&format!(
+            "/api/v1/domains/{domain}/time-conditions/{office_id}"
+        ))
         .await;
     assert_eq!(now["override"], "auto", "{now}");
     let audit = live
@@ -269,4 +300,89 @@ async fn sequential_and_round_robin_groups_ring_in_turn_and_nobody_answering_end
         bob.messages,
         alice.messages
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lamps_show_a_time_conditions_override_and_a_ring_group_nobody_can_answer() {
+    let live = Live::start().await;
+    let domain = live.domain("lamps.live.test").await;
+    let (a_ext, a) = extension_with_phone(&live, &domain, "201", json!({})).await;
+    let a_phone = Phone::new(&live.fs, "Yealink SIP-T54W 96.86.0.100");
+    register(&live, &a_phone, &a).await;
+    let (_, watcher) = extension_with_phone(&live, &domain, "203", json!({})).await;
+    let a_id = a_ext["id"].as_str().unwrap().to_owned();
+    create(
+        &live,
+        &domain,
+        "ring-groups",
+        json!({"name": "Support", "number": "630",
+               "members": [{"extension_id": a_id}]}),
+    )
+    .await;
+    let office = create(
+        &live,
+        &domain,
+        "time-conditions",
+        json!({"name": "Office", "override_code": "2"}),
+    )
+    .await;
+    let office_id = office["id"].as_str().unwrap().to_owned();
+
+    // The watcher's BLF keys: *362 (the override) and 630 (the group).
+    let watch = |number: &'static str| {
+        let phone = Phone::new(&live.fs, "LiveWatcher/1.0");
+        let c = watcher.clone();
+        tokio::spawn(async move { phone.watch(&c, number, 8000).await })
+    };
+    let override_lamp = watch("*362");
+    let group_lamp = watch("630");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // The override on: its lamp lights. Alice on Do-Not-Disturb: nobody can answer the group.
+    let (status, v) = live
+        .call(
+            Method::PUT,
+            &format!("/api/v1/domains/{domain}/time-conditions/{office_id}/override"),
+            Some(json!({"override": "closed"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = live
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/domains/{domain}/extensions/{a_id}"),
+            Some(json!({"dnd": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // And off again: both lamps go dark.
+    live.call(
+        Method::PUT,
+        &format!("/api/v1/domains/{domain}/time-conditions/{office_id}/override"),
+        Some(json!({"override": "auto"})),
+    )
+    .await;
+    live.call(
+        Method::PATCH,
+        &format!("/api/v1/domains/{domain}/extensions/{a_id}"),
+        Some(json!({"dnd": false})),
+    )
+    .await;
+
+    for (name, lamp) in [("*362", override_lamp), ("630", group_lamp)] {
+        let seen = lamp.await.unwrap();
+        let notifies = crate::dtmf::notifies(&seen);
+        let lit = notifies
+            .iter()
+            .position(|n| n.contains("<rpid:on-the-phone/>"))
+            .unwrap_or_else(|| panic!("{name}'s lamp lit: {}", seen.messages));
+        assert!(
+            notifies[lit + 1..]
+                .iter()
+                .any(|n| n.contains("<basic>open</basic>") && !n.contains("on-the-phone")),
+            "{name}'s lamp went dark again: {}",
+            seen.messages
+        );
+    }
 }

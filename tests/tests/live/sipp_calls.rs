@@ -291,7 +291,14 @@ pub async fn carrier_dial_and_press(
         Some(1),
     );
     command.args([
-        "-key", "user", from, "-key", "dial", number, "-mp", &media_port,
+        "-key",
+        "user",
+        from,
+        "-key",
+        "dial",
+        number,
+        "-mp",
+        &media_port,
     ]);
     let output = command
         .output()
