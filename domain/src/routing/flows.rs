@@ -366,15 +366,22 @@ impl FlowConfig {
 
     /// Reads the JSON settings of a `kind`; errors name the field.
     pub fn from_json(kind: FlowKind, value: serde_json::Value) -> Result<Self, FieldError> {
+        /// The field's path (`members[0].ring_secs`); for an unknown or missing field, the
+        /// field itself below its object.
         fn read<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, FieldError> {
-            serde_json::from_value(v).map_err(|e| {
-                let text = e.to_string();
-                let field = text
-                    .split('`')
-                    .nth(1)
-                    .filter(|f| !f.is_empty() && text.contains("field"))
-                    .unwrap_or("body")
-                    .to_owned();
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                let text = e.inner().to_string();
+                let named = (text.starts_with("unknown field")
+                    || text.starts_with("missing field"))
+                .then(|| text.split('`').nth(1))
+                .flatten();
+                let field = match (path.as_str(), named) {
+                    ("." | "", Some(name)) => name.to_owned(),
+                    ("." | "", None) => "body".to_owned(),
+                    (p, Some(name)) if !p.ends_with(name) => format!("{p}.{name}"),
+                    (p, _) => p.to_owned(),
+                };
                 FieldError::new(field, "invalid", text)
             })
         }
@@ -1226,5 +1233,18 @@ mod tests {
         assert!(read.is_err());
         let read = FlowConfig::from_json(FlowKind::TimeCondition, serde_json::json!({"colour": 1}));
         assert_eq!(read.err().map(|e| e.field), Some("colour".to_owned()));
+        let read = FlowConfig::from_json(
+            FlowKind::RingGroup,
+            serde_json::json!({"members": [{"ring_secs": 5, "colour": 1}]}),
+        );
+        assert_eq!(
+            read.err().map(|e| e.field),
+            Some("members[0].colour".to_owned())
+        );
+        let read = FlowConfig::from_json(
+            FlowKind::RingGroup,
+            serde_json::json!({"ring_secs": "sixty"}),
+        );
+        assert_eq!(read.err().map(|e| e.field), Some("ring_secs".to_owned()));
     }
 }

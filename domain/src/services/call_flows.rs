@@ -78,6 +78,13 @@ impl FlowView {
     }
 }
 
+/// The time a change is stored with: the context's, to the microsecond (what both databases
+/// keep), so an answer and a later read agree.
+fn stamp(ctx: &Context) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    ctx.now.trunc_subsecs(6)
+}
+
 /// Reads a stored row; settings this version cannot read are a 500-free error.
 pub fn view(row: &call_flows::Model) -> DomainResult<FlowView> {
     let kind = FlowKind::parse(&row.kind).ok_or_else(|| {
@@ -347,9 +354,9 @@ pub(crate) async fn forget_extension<C: ConnectionTrait>(
             .ok_or(DomainError::NotFound("call flow"))?;
         let mut active = row.into_active_model();
         active.config = sea_orm::ActiveValue::Set(flow.config.to_json().to_string());
-        active.updated_at = sea_orm::ActiveValue::Set(ctx.now);
+        active.updated_at = sea_orm::ActiveValue::Set(stamp(ctx));
         active.update(txn).await?;
-        flow.updated_at = ctx.now;
+        flow.updated_at = stamp(ctx);
         audit::record(
             txn,
             ctx,
@@ -363,7 +370,12 @@ pub(crate) async fn forget_extension<C: ConnectionTrait>(
             },
         )
         .await?;
-        events.push(event(domain, &flow, ChangeKind::CallFlowUpdated, ctx.now));
+        events.push(event(
+            domain,
+            &flow,
+            ChangeKind::CallFlowUpdated,
+            stamp(ctx),
+        ));
     }
     Ok(events)
 }
@@ -436,10 +448,12 @@ fn checked(
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         errors.add("name", "invalid_name", "1 to 100 characters");
     }
-    if let Some(n) = number
-        && (n.is_empty() || n.len() > 10 || !n.bytes().all(|b| b.is_ascii_digit()))
-    {
-        errors.add("number", "invalid_number", "1 to 10 digits");
+    if let Some(n) = number {
+        // The same rules as an Extension's number: both are dialled in the Domain's context.
+        errors.check(
+            "number",
+            crate::telephony::values::ExtensionNumber::parse(n),
+        );
     }
     let mut config = match FlowConfig::from_json(kind, fields) {
         Ok(c) => Some(c),
@@ -480,6 +494,17 @@ async fn check_in_domain<C: ConnectionTrait>(
         .filter_map(|r| view(r).ok())
         .collect();
     if let Some(number) = &flow.number {
+        let settings = super::calling_settings::load(txn, domain_id).await?;
+        if super::calling_settings::emergency_numbers(&settings)
+            .iter()
+            .any(|e| e == number)
+        {
+            return Err(DomainError::invalid(
+                "number",
+                "emergency_number",
+                "this number is one of the Domain's emergency numbers",
+            ));
+        }
         let ext = extensions::Entity::find()
             .filter(extensions::Column::DomainId.eq(domain_id))
             .filter(extensions::Column::Number.eq(number.as_str()))
@@ -637,8 +662,8 @@ pub async fn create(
         number,
         config,
         override_mode: OverrideMode::Auto,
-        created_at: ctx.now,
-        updated_at: ctx.now,
+        created_at: stamp(ctx),
+        updated_at: stamp(ctx),
     };
     check_in_domain(&txn, domain_id, &flow).await?;
     call_flows::ActiveModel::from(call_flows::Model {
@@ -650,8 +675,8 @@ pub async fn create(
         config: flow.config.to_json().to_string(),
         override_mode: OverrideMode::Auto.as_str().into(),
         last_member: -1,
-        created_at: ctx.now,
-        updated_at: ctx.now,
+        created_at: stamp(ctx),
+        updated_at: stamp(ctx),
     })
     .insert(&txn)
     .await?;
@@ -669,7 +694,12 @@ pub async fn create(
     )
     .await?;
     txn.commit().await?;
-    bus.publish([event(&domain, &flow, ChangeKind::CallFlowCreated, ctx.now)]);
+    bus.publish([event(
+        &domain,
+        &flow,
+        ChangeKind::CallFlowCreated,
+        stamp(ctx),
+    )]);
     Ok(flow)
 }
 
@@ -704,7 +734,7 @@ pub async fn update(
         name,
         number,
         config,
-        updated_at: ctx.now,
+        updated_at: stamp(ctx),
         ..before.clone()
     };
     check_in_domain(&txn, domain_id, &flow).await?;
@@ -712,7 +742,7 @@ pub async fn update(
     active.name = sea_orm::ActiveValue::Set(flow.name.clone());
     active.number = sea_orm::ActiveValue::Set(flow.number.clone());
     active.config = sea_orm::ActiveValue::Set(flow.config.to_json().to_string());
-    active.updated_at = sea_orm::ActiveValue::Set(ctx.now);
+    active.updated_at = sea_orm::ActiveValue::Set(stamp(ctx));
     active.update(&txn).await?;
     audit::record(
         &txn,
@@ -728,7 +758,12 @@ pub async fn update(
     )
     .await?;
     txn.commit().await?;
-    bus.publish([event(&domain, &flow, ChangeKind::CallFlowUpdated, ctx.now)]);
+    bus.publish([event(
+        &domain,
+        &flow,
+        ChangeKind::CallFlowUpdated,
+        stamp(ctx),
+    )]);
     Ok(flow)
 }
 
@@ -775,7 +810,12 @@ pub async fn delete(
     )
     .await?;
     txn.commit().await?;
-    bus.publish([event(&domain, &flow, ChangeKind::CallFlowDeleted, ctx.now)]);
+    bus.publish([event(
+        &domain,
+        &flow,
+        ChangeKind::CallFlowDeleted,
+        stamp(ctx),
+    )]);
     Ok(())
 }
 
@@ -816,7 +856,7 @@ pub async fn toggle_override_by_code(
     let Some(flow) = found else {
         return Ok(None);
     };
-    let now = ctx.now;
+    let now = stamp(ctx);
     write_override(db, bus, ctx, &domain, flow.id, |f| match &f.config {
         FlowConfig::TimeCondition(c) => toggled(c, tz, f.override_mode, now),
         _ => f.override_mode,
@@ -846,12 +886,12 @@ async fn write_override(
     let mode = next(&before);
     let flow = FlowView {
         override_mode: mode,
-        updated_at: ctx.now,
+        updated_at: stamp(ctx),
         ..before.clone()
     };
     let mut active = row.into_active_model();
     active.override_mode = sea_orm::ActiveValue::Set(mode.as_str().into());
-    active.updated_at = sea_orm::ActiveValue::Set(ctx.now);
+    active.updated_at = sea_orm::ActiveValue::Set(stamp(ctx));
     active.update(&txn).await?;
     audit::record(
         &txn,
@@ -867,7 +907,12 @@ async fn write_override(
     )
     .await?;
     txn.commit().await?;
-    bus.publish([event(domain, &flow, ChangeKind::CallFlowUpdated, ctx.now)]);
+    bus.publish([event(
+        domain,
+        &flow,
+        ChangeKind::CallFlowUpdated,
+        stamp(ctx),
+    )]);
     Ok(flow)
 }
 

@@ -18,11 +18,6 @@ use crate::sipp_calls::{
 };
 use crate::trunks::gateway;
 
-/// Today (UTC, the test Domain's time zone) as `YYYY-MM-DD`.
-fn today() -> String {
-    chrono::Utc::now().format("%Y-%m-%d").to_string()
-}
-
 /// Special days that make today open all day, or closed all day.
 fn today_is(open: bool) -> Value {
     let hours = if open {

@@ -196,6 +196,17 @@ pub(super) async fn draft<C: ConnectionTrait>(
     );
     let numbers: Vec<String> = keys.iter().flatten().cloned().collect();
     let stored = lookup::extensions_by_number(db, domain_id, &numbers).await?;
+    // A call flow's number is the Domain's too (a ring group's 600 is no Extension's).
+    let flow_numbers: std::collections::HashMap<String, String> =
+        crate::services::call_flows::load(db, domain_id)
+            .await?
+            .into_iter()
+            .filter_map(|f| {
+                let kind = crate::routing::flows::FlowKind::parse(&f.kind)
+                    .map_or("call flow", crate::routing::flows::FlowKind::label);
+                f.number.map(|n| (n, format!("the {kind} {:?}", f.name)))
+            })
+            .collect();
 
     let mut plans = Vec::with_capacity(rows.len());
     for (super::Numbered { row, value }, key) in rows.into_iter().zip(keys) {
@@ -220,6 +231,17 @@ pub(super) async fn draft<C: ConnectionTrait>(
         }
         let user_given = patch.user_id.is_some();
         let found = key.as_ref().and_then(|k| stored.get(k));
+        if found.is_none()
+            && let Some(owner) = key.as_ref().and_then(|k| flow_numbers.get(k))
+        {
+            report.add(
+                row,
+                kind,
+                "number",
+                "already_exists",
+                format!("the number dials {owner} in this Domain"),
+            );
+        }
         let plan = match found {
             Some(before) if on_existing == OnExisting::Update => {
                 let pin = patch.pin.take();
