@@ -627,3 +627,107 @@ pub async fn set_time_condition_override(
         .await?;
     Ok(HttpResponse::Ok().json(v.to_json()))
 }
+
+/// What to do with a row whose kind and name match a flow of the Domain.
+#[derive(Debug, Deserialize, ToSchema, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExistingFlow {
+    /// Refuse the import (`already_exists` on the row's `name`).
+    #[default]
+    Fail,
+    /// Replace its settings (its id and override stay).
+    Update,
+}
+
+/// Call flows to import at once, all or nothing. Each row is the object a create takes, plus
+/// an optional `id` (a UUID of the file's choosing) so rows can point at each other.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"ring_groups": [{"id": "0193a5b2-7c1e-7d3f-9a51-2b8c4d6e8f12", "name": "Sales", "number": "600", "members": [{"extension_id": "0193a5b2-7c1e-7d3f-9a51-2b8c4d6e8f10"}]}], "ivr_menus": [{"name": "Main", "options": [{"digits": "1", "destination": {"type": "ring_group", "ring_group_id": "0193a5b2-7c1e-7d3f-9a51-2b8c4d6e8f12"}}]}], "dry_run": true}))]
+pub struct CallFlowImport {
+    /// Ring groups.
+    #[serde(default)]
+    #[schema(value_type = Vec<RingGroupInput>)]
+    pub ring_groups: Vec<serde_json::Value>,
+    /// IVR menus.
+    #[serde(default)]
+    #[schema(value_type = Vec<IvrMenuInput>)]
+    pub ivr_menus: Vec<serde_json::Value>,
+    /// Time conditions.
+    #[serde(default)]
+    #[schema(value_type = Vec<TimeConditionInput>)]
+    pub time_conditions: Vec<serde_json::Value>,
+    /// A row matching an existing flow (kind and name): `fail` (default) or `update`.
+    #[serde(default)]
+    pub on_existing: OnExistingFlow,
+    /// Check everything, write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What an import did, or would do.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallFlowImportReport {
+    /// Flows created.
+    pub created: usize,
+    /// Flows changed.
+    pub updated: usize,
+    /// Nothing was written.
+    pub dry_run: bool,
+}
+
+/// Import ring groups, IVR menus and time conditions at once (`call_flows.write`): every row
+/// checked by the rules of a single save against the Domain as it will be (rows may point at
+/// each other by the ids they give themselves), the whole graph checked for loops, then all
+/// written in one transaction, audited and published, or nothing. A dry run answers the same
+/// report and writes nothing.
+#[utoipa::path(
+    tag = "call-flows",
+    security(("bearer" = [])),
+    params(("domain_id" = Uuid, Path, description = "Domain id")),
+    request_body = CallFlowImport,
+    responses(
+        (status = 200, description = "Imported (or checked, on a dry run)", body = CallFlowImportReport),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "`call_flows.write` missing", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such Domain, or not mine", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The flows would make a loop no caller's key press leaves (`loop`)", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Rows that break a rule, each named `<section>[i].<field>` (e.g. `ring_groups[2].number` `already_exists`); nothing is written", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/api/v1/domains/{domain_id}/call-flows/import")]
+pub async fn import_call_flows(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    body: Json<CallFlowImport>,
+) -> ApiResult<web::Json<CallFlowImportReport>> {
+    let i = body.into_inner();
+    let rows = i
+        .ring_groups
+        .into_iter()
+        .map(|body| (FlowKind::RingGroup, body))
+        .chain(i.ivr_menus.into_iter().map(|body| (FlowKind::Ivr, body)))
+        .chain(
+            i.time_conditions
+                .into_iter()
+                .map(|body| (FlowKind::TimeCondition, body)),
+        )
+        .map(|(kind, body)| call_flows::ImportRow { kind, body })
+        .collect();
+    let done = call_flows::import(
+        &state.db,
+        &state.events,
+        caller.ctx(),
+        path.into_inner(),
+        rows,
+        i.on_existing == OnExistingFlow::Update,
+        i.dry_run,
+    )
+    .await?;
+    Ok(web::Json(CallFlowImportReport {
+        created: done.created,
+        updated: done.updated,
+        dry_run: done.dry_run,
+    }))
+}

@@ -197,7 +197,8 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
         .service(call_flows::get_time_condition)
         .service(call_flows::update_time_condition)
         .service(call_flows::delete_time_condition)
-        .service(call_flows::set_time_condition_override);
+        .service(call_flows::set_time_condition_override)
+        .service(call_flows::import_call_flows);
     cfg.service(outbound_routes::create_outbound_route)
         .service(outbound_routes::list_outbound_routes)
         .service(outbound_routes::get_outbound_route)

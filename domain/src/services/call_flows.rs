@@ -11,6 +11,8 @@
 //! a change is a JSON merge patch (RFC 7396) of the same object, so a field left out keeps its
 //! value and `null` resets it.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -486,13 +488,54 @@ async fn check_in_domain<C: ConnectionTrait>(
     domain_id: Uuid,
     flow: &FlowView,
 ) -> DomainResult<()> {
-    let mut errors = FieldErrors::new();
     let others: Vec<FlowView> = load(txn, domain_id)
         .await?
         .iter()
         .filter(|r| r.id != flow.id)
         .filter_map(|r| view(r).ok())
         .collect();
+    check_against(txn, domain_id, flow, &others).await?;
+    loop_check(flow, &others)
+}
+
+/// No loop without a caller's key press in the graph of `flow` and `others`.
+fn loop_check(flow: &FlowView, others: &[FlowView]) -> DomainResult<()> {
+    let mut nodes: Vec<GraphNode> = others
+        .iter()
+        .map(|o| GraphNode {
+            id: o.id,
+            kind: o.kind,
+            name: o.name.clone(),
+            config: o.config.clone(),
+        })
+        .collect();
+    nodes.push(GraphNode {
+        id: flow.id,
+        kind: flow.kind,
+        name: flow.name.clone(),
+        config: flow.config.clone(),
+    });
+    if let Some(cycle) = find_loop(&nodes) {
+        return Err(DomainError::Conflict {
+            code: "loop",
+            message: format!(
+                "the change makes a loop no caller's key press can leave: {}",
+                cycle.join(" → ")
+            ),
+            field: None,
+        });
+    }
+    Ok(())
+}
+
+/// [`check_in_domain`] against a given set of the Domain's other flows, without the loop check.
+async fn check_against<C: ConnectionTrait>(
+    txn: &C,
+    domain_id: Uuid,
+    flow: &FlowView,
+    others: &[FlowView],
+) -> DomainResult<()> {
+    let mut errors = FieldErrors::new();
     if let Some(number) = &flow.number {
         let settings = super::calling_settings::load(txn, domain_id).await?;
         if super::calling_settings::emergency_numbers(&settings)
@@ -598,33 +641,7 @@ async fn check_in_domain<C: ConnectionTrait>(
             );
         }
     }
-    errors.into_result()?;
-    let mut nodes: Vec<GraphNode> = others
-        .into_iter()
-        .map(|o| GraphNode {
-            id: o.id,
-            kind: o.kind,
-            name: o.name,
-            config: o.config,
-        })
-        .collect();
-    nodes.push(GraphNode {
-        id: flow.id,
-        kind: flow.kind,
-        name: flow.name.clone(),
-        config: flow.config.clone(),
-    });
-    if let Some(cycle) = find_loop(&nodes) {
-        return Err(DomainError::Conflict {
-            code: "loop",
-            message: format!(
-                "the change makes a loop no caller's key press can leave: {}",
-                cycle.join(" → ")
-            ),
-            field: None,
-        });
-    }
-    Ok(())
+    errors.into_result()
 }
 
 /// Creates a flow of `kind` from a JSON object (`name`, `number`, the kind's fields).
@@ -928,4 +945,283 @@ pub async fn remember_member(db: &DatabaseConnection, id: Uuid, member: i32) -> 
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// What a call-flow import did (or, on a dry run, would do).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportOutcome {
+    /// Flows created.
+    pub created: usize,
+    /// Flows changed (matched by kind and name, `on_existing=update`).
+    pub updated: usize,
+    /// Nothing was written.
+    pub dry_run: bool,
+}
+
+/// One row of an import: its kind and its object (as a create takes it; an optional `id`
+/// lets other rows of the same file point at it).
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    /// Kind.
+    pub kind: FlowKind,
+    /// The object.
+    pub body: Value,
+}
+
+fn section(kind: FlowKind) -> &'static str {
+    match kind {
+        FlowKind::RingGroup => "ring_groups",
+        FlowKind::Ivr => "ivr_menus",
+        FlowKind::TimeCondition => "time_conditions",
+    }
+}
+
+/// Moves a refusal of one row under its path (`ring_groups[2].members[0].extension_id`).
+fn under(prefix: &str, e: DomainError, errors: &mut FieldErrors) -> DomainResult<()> {
+    match e {
+        DomainError::Validation(list) => {
+            for f in list {
+                errors.add(format!("{prefix}.{}", f.field), f.code, f.message);
+            }
+        }
+        DomainError::Conflict {
+            code,
+            message,
+            field,
+        } => errors.add(
+            field.map_or_else(|| prefix.to_owned(), |f| format!("{prefix}.{f}")),
+            code,
+            message,
+        ),
+        other => return Err(other),
+    }
+    Ok(())
+}
+
+/// Imports ring groups, IVR menus and time conditions at once (`call_flows.write`), all or
+/// nothing: every row is checked by the single-flow rules against the Domain as it will be
+/// after the import (so rows may point at each other, by the `id` a row gives itself), then the
+/// whole graph for loops. A row matching a flow of its kind by name is a conflict, or, with
+/// `update`, replaces its settings (keeping its id). Errors name `<section>[i].<field>`.
+pub async fn import(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    ctx: &Context,
+    domain_id: Uuid,
+    rows: Vec<ImportRow>,
+    update: bool,
+    dry_run: bool,
+) -> DomainResult<ImportOutcome> {
+    const MAX_ROWS: usize = 2000;
+    let domain = scope::enter(db, ctx, domain_id, Permission::CallFlowsWrite).await?;
+    if rows.is_empty() || rows.len() > MAX_ROWS {
+        return Err(DomainError::invalid(
+            "body",
+            "invalid_count",
+            format!("1 to {MAX_ROWS} call flows"),
+        ));
+    }
+    let now = stamp(ctx);
+    let txn = crate::db::begin_write(db).await?;
+    lock_domain(&txn, domain_id).await?;
+    let existing: Vec<FlowView> = load(&txn, domain_id)
+        .await?
+        .iter()
+        .filter_map(|r| view(r).ok())
+        .collect();
+    let mut errors = FieldErrors::new();
+    let mut counts: HashMap<FlowKind, usize> = HashMap::new();
+    // (path, the flow as it will be, the one it replaces)
+    let mut planned: Vec<(String, FlowView, Option<FlowView>)> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    for row in rows {
+        let i = counts.entry(row.kind).or_default();
+        let path = format!("{}[{i}]", section(row.kind));
+        *i += 1;
+        let mut body = row.body;
+        let given_id = match body.as_object_mut().and_then(|o| o.remove("id")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => match Uuid::parse_str(&s) {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    errors.add(format!("{path}.id"), "invalid", "a UUID");
+                    continue;
+                }
+            },
+            Some(_) => {
+                errors.add(format!("{path}.id"), "invalid", "a UUID");
+                continue;
+            }
+        };
+        let parts = match split(body) {
+            Ok(p) => p,
+            Err(e) => {
+                under(&path, e, &mut errors)?;
+                continue;
+            }
+        };
+        let (name, number) = match (text_of("name", parts.name), text_of("number", parts.number)) {
+            (Ok(n), Ok(m)) => (n.unwrap_or_default(), m),
+            (Err(e), _) | (_, Err(e)) => {
+                under(&path, e, &mut errors)?;
+                continue;
+            }
+        };
+        let config = match checked(
+            row.kind,
+            &name,
+            number.as_deref(),
+            Value::Object(parts.fields),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                under(&path, e, &mut errors)?;
+                continue;
+            }
+        };
+        let before = existing
+            .iter()
+            .find(|f| f.kind == row.kind && f.name.eq_ignore_ascii_case(&name))
+            .cloned();
+        if before.is_some() && !update {
+            errors.add(
+                format!("{path}.name"),
+                "already_exists",
+                format!(
+                    "a {} is named {name:?} (import with on_existing=update to change it)",
+                    row.kind.label()
+                ),
+            );
+            continue;
+        }
+        let id = before
+            .as_ref()
+            .map_or_else(|| given_id.unwrap_or_else(Uuid::now_v7), |b| b.id);
+        if !ids.insert(id) || (before.is_none() && existing.iter().any(|f| f.id == id)) {
+            errors.add(
+                format!("{path}.id"),
+                "duplicate",
+                "another flow has this id",
+            );
+            continue;
+        }
+        let flow = FlowView {
+            id,
+            domain_id,
+            kind: row.kind,
+            name,
+            number,
+            config,
+            override_mode: before
+                .as_ref()
+                .map_or(OverrideMode::Auto, |b| b.override_mode),
+            created_at: before.as_ref().map_or(now, |b| b.created_at),
+            updated_at: now,
+        };
+        planned.push((path, flow, before));
+    }
+    // The Domain as it will be: the flows not replaced, and every planned one.
+    let replaced: std::collections::HashSet<Uuid> = planned.iter().map(|(_, f, _)| f.id).collect();
+    let mut after: Vec<FlowView> = existing
+        .iter()
+        .filter(|f| !replaced.contains(&f.id))
+        .cloned()
+        .collect();
+    after.extend(planned.iter().map(|(_, f, _)| f.clone()));
+    for (path, flow, _) in &planned {
+        let others: Vec<FlowView> = after.iter().filter(|o| o.id != flow.id).cloned().collect();
+        if let Err(e) = check_against(&txn, domain_id, flow, &others).await {
+            under(path, e, &mut errors)?;
+        }
+    }
+    errors.into_result()?;
+    if let Some(last) = after.last() {
+        let others: Vec<FlowView> = after[..after.len() - 1].to_vec();
+        loop_check(last, &others)?;
+    }
+    let mut outcome = ImportOutcome {
+        dry_run,
+        ..ImportOutcome::default()
+    };
+    let mut events = Vec::new();
+    for (_, flow, before) in &planned {
+        let config = flow.config.to_json().to_string();
+        match before {
+            Some(b) => {
+                call_flows::Entity::update_many()
+                    .col_expr(
+                        call_flows::Column::Name,
+                        sea_orm::sea_query::Expr::value(flow.name.clone()),
+                    )
+                    .col_expr(
+                        call_flows::Column::Number,
+                        sea_orm::sea_query::Expr::value(flow.number.clone()),
+                    )
+                    .col_expr(
+                        call_flows::Column::Config,
+                        sea_orm::sea_query::Expr::value(config),
+                    )
+                    .col_expr(
+                        call_flows::Column::UpdatedAt,
+                        sea_orm::sea_query::Expr::value(now),
+                    )
+                    .filter(call_flows::Column::Id.eq(flow.id))
+                    .exec(&txn)
+                    .await?;
+                outcome.updated += 1;
+                audit::record(
+                    &txn,
+                    ctx,
+                    audit::Entry {
+                        domain_id: Some(domain_id),
+                        action: audit_action(flow.kind, "update"),
+                        target_kind: flow.kind.as_str(),
+                        target_id: Some(flow.id.to_string()),
+                        before: Some(b.to_json()),
+                        after: Some(json!({"flow": flow.to_json(), "via": "import"})),
+                    },
+                )
+                .await?;
+                events.push(event(&domain, flow, ChangeKind::CallFlowUpdated, now));
+            }
+            None => {
+                call_flows::ActiveModel::from(call_flows::Model {
+                    id: flow.id,
+                    domain_id,
+                    kind: flow.kind.as_str().into(),
+                    name: flow.name.clone(),
+                    number: flow.number.clone(),
+                    config,
+                    override_mode: OverrideMode::Auto.as_str().into(),
+                    last_member: -1,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .insert(&txn)
+                .await?;
+                outcome.created += 1;
+                audit::record(
+                    &txn,
+                    ctx,
+                    audit::Entry {
+                        domain_id: Some(domain_id),
+                        action: audit_action(flow.kind, "create"),
+                        target_kind: flow.kind.as_str(),
+                        target_id: Some(flow.id.to_string()),
+                        before: None,
+                        after: Some(json!({"flow": flow.to_json(), "via": "import"})),
+                    },
+                )
+                .await?;
+                events.push(event(&domain, flow, ChangeKind::CallFlowCreated, now));
+            }
+        }
+    }
+    if dry_run {
+        txn.rollback().await?;
+        return Ok(outcome);
+    }
+    txn.commit().await?;
+    bus.publish(events);
+    Ok(outcome)
 }

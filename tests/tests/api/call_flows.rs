@@ -48,6 +48,7 @@ both_databases!(
     a_flow_and_an_extension_racing_for_one_number_never_both_win,
     deleting_a_group_while_a_number_is_pointed_at_it_never_both_succeed,
     a_flows_number_follows_the_extension_number_rules_and_an_import_cannot_take_it,
+    call_flows_are_imported_all_or_nothing_pointing_at_each_other,
 );
 
 const SIP: &str = "acme.example.net";
@@ -2638,5 +2639,89 @@ async fn a_flows_number_follows_the_extension_number_rules_and_an_import_cannot_
             .as_array()
             .is_some_and(|items| items.is_empty()),
         "nothing was imported: {list}"
+    );
+}
+
+/// `POST …/call-flows/import`: rows point at each other by the ids they give themselves; a dry
+/// run writes nothing; one bad row (named by its path) or a loop in the file keeps every row
+/// out; `on_existing=update` replaces a flow matched by kind and name.
+async fn call_flows_are_imported_all_or_nothing_pointing_at_each_other(app: TestApp) {
+    let p = pbx(&app, SIP).await;
+    let alice = extension(&app, &p.admin, &p.domain, "201", false).await;
+    let group_id = Uuid::now_v7().to_string();
+    let menu_id = Uuid::now_v7().to_string();
+    let file = json!({
+        "ring_groups": [{"id": group_id, "name": "Sales", "number": "600",
+                         "members": [{"extension_id": alice}],
+                         "when_unanswered": to_ivr(&menu_id)}],
+        "ivr_menus": [{"id": menu_id, "name": "Main",
+                       "options": [{"digits": "1", "destination": to_group(&group_id)}]}],
+        "time_conditions": [{"name": "Office", "weekly": [{"days": ["mon"], "from": "09:00", "to": "17:00"}],
+                             "when_open": to_ivr(&menu_id), "when_closed": hang_up("busy")}]
+    });
+    let import = p.path("call-flows/import");
+    let mut dry = file.clone();
+    dry["dry_run"] = json!(true);
+    let (status, report) = p.send(&app, Method::POST, &import, Some(dry)).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report, json!({"created": 3, "updated": 0, "dry_run": true}));
+    let (_, list) = p.send(&app, Method::GET, &p.path(RG), None).await;
+    assert_eq!(list["items"], json!([]), "a dry run writes nothing");
+
+    // A bad row: nothing at all is written, the row is named.
+    let mut bad = file.clone();
+    bad["ring_groups"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "Broken", "number": "600"}));
+    let answer = p.send(&app, Method::POST, &import, Some(bad)).await;
+    assert_invalid(
+        &answer,
+        "ring_groups[1].number",
+        "already_exists",
+        "two rows with one number",
+    );
+    let (_, list) = p.send(&app, Method::GET, &p.path(IVR), None).await;
+    assert_eq!(list["items"], json!([]), "all or nothing");
+
+    // A loop inside the file (the group's "unanswered" to the menu, the menu's "no choice" back).
+    let mut looped = file.clone();
+    looped["ivr_menus"][0]["when_no_choice"] = to_group(&group_id);
+    let answer = p.send(&app, Method::POST, &import, Some(looped)).await;
+    assert_conflict(&answer, "loop", None, "a loop in the file");
+
+    let (status, report) = p
+        .send(&app, Method::POST, &import, Some(file.clone()))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report,
+        json!({"created": 3, "updated": 0, "dry_run": false})
+    );
+    let group = p.get(&app, RG, &group_id).await;
+    assert_eq!(group["when_unanswered"], to_ivr(&menu_id));
+    assert_eq!(p.audit(&app, "ring_group.create").await.len(), 1);
+
+    // Again: the names exist; with on_existing=update the group is changed in place.
+    let answer = p
+        .send(&app, Method::POST, &import, Some(file.clone()))
+        .await;
+    assert_invalid(
+        &answer,
+        "ring_groups[0].name",
+        "already_exists",
+        "a second import",
+    );
+    let update = json!({"on_existing": "update",
+                        "ring_groups": [{"name": "Sales", "number": "600", "ring_secs": 45}]});
+    let (status, report) = p.send(&app, Method::POST, &import, Some(update)).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["updated"], 1);
+    let group = p.get(&app, RG, &group_id).await;
+    assert_eq!(group["ring_secs"], 45);
+    assert_eq!(
+        group["members"],
+        json!([]),
+        "an update replaces the settings"
     );
 }
