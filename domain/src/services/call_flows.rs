@@ -359,17 +359,14 @@ pub(crate) async fn forget_extension<C: ConnectionTrait>(
         active.updated_at = sea_orm::ActiveValue::Set(stamp(ctx));
         active.update(txn).await?;
         flow.updated_at = stamp(ctx);
-        audit::record(
+        audited(
             txn,
             ctx,
-            audit::Entry {
-                domain_id: Some(domain.id),
-                action: audit_action(flow.kind, "update"),
-                target_kind: flow.kind.as_str(),
-                target_id: Some(flow.id.to_string()),
-                before: Some(before),
-                after: Some(json!({"flow": flow.to_json(), "reason": "extension_deleted"})),
-            },
+            domain.id,
+            &flow,
+            "update",
+            Some(before),
+            Some(json!({"flow": flow.to_json(), "reason": "extension_deleted"})),
         )
         .await?;
         events.push(event(
@@ -380,6 +377,31 @@ pub(crate) async fn forget_extension<C: ConnectionTrait>(
         ));
     }
     Ok(events)
+}
+
+/// Audits a change to `flow` (`<kind>.<what>`).
+async fn audited<C: ConnectionTrait>(
+    txn: &C,
+    ctx: &Context,
+    domain_id: Uuid,
+    flow: &FlowView,
+    what: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> DomainResult<()> {
+    audit::record(
+        txn,
+        ctx,
+        audit::Entry {
+            domain_id: Some(domain_id),
+            action: audit_action(flow.kind, what),
+            target_kind: flow.kind.as_str(),
+            target_id: Some(flow.id.to_string()),
+            before,
+            after,
+        },
+    )
+    .await
 }
 
 const fn audit_action(kind: FlowKind, what: &str) -> &'static str {
@@ -697,17 +719,14 @@ pub async fn create(
     })
     .insert(&txn)
     .await?;
-    audit::record(
+    audited(
         &txn,
         ctx,
-        audit::Entry {
-            domain_id: Some(domain_id),
-            action: audit_action(kind, "create"),
-            target_kind: kind.as_str(),
-            target_id: Some(flow.id.to_string()),
-            before: None,
-            after: Some(flow.to_json()),
-        },
+        domain_id,
+        &flow,
+        "create",
+        None,
+        Some(flow.to_json()),
     )
     .await?;
     txn.commit().await?;
@@ -761,17 +780,14 @@ pub async fn update(
     active.config = sea_orm::ActiveValue::Set(flow.config.to_json().to_string());
     active.updated_at = sea_orm::ActiveValue::Set(stamp(ctx));
     active.update(&txn).await?;
-    audit::record(
+    audited(
         &txn,
         ctx,
-        audit::Entry {
-            domain_id: Some(domain_id),
-            action: audit_action(kind, "update"),
-            target_kind: kind.as_str(),
-            target_id: Some(id.to_string()),
-            before: Some(before.to_json()),
-            after: Some(flow.to_json()),
-        },
+        domain_id,
+        &flow,
+        "update",
+        Some(before.to_json()),
+        Some(flow.to_json()),
     )
     .await?;
     txn.commit().await?;
@@ -813,17 +829,14 @@ pub async fn delete(
         });
     }
     call_flows::Entity::delete_by_id(id).exec(&txn).await?;
-    audit::record(
+    audited(
         &txn,
         ctx,
-        audit::Entry {
-            domain_id: Some(domain_id),
-            action: audit_action(kind, "delete"),
-            target_kind: kind.as_str(),
-            target_id: Some(id.to_string()),
-            before: Some(flow.to_json()),
-            after: None,
-        },
+        domain_id,
+        &flow,
+        "delete",
+        Some(flow.to_json()),
+        None,
     )
     .await?;
     txn.commit().await?;
@@ -1169,17 +1182,14 @@ pub async fn import(
                     .exec(&txn)
                     .await?;
                 outcome.updated += 1;
-                audit::record(
+                audited(
                     &txn,
                     ctx,
-                    audit::Entry {
-                        domain_id: Some(domain_id),
-                        action: audit_action(flow.kind, "update"),
-                        target_kind: flow.kind.as_str(),
-                        target_id: Some(flow.id.to_string()),
-                        before: Some(b.to_json()),
-                        after: Some(json!({"flow": flow.to_json(), "via": "import"})),
-                    },
+                    domain_id,
+                    &flow,
+                    "update",
+                    Some(b.to_json()),
+                    Some(json!({"flow": flow.to_json(), "via": "import"})),
                 )
                 .await?;
                 events.push(event(&domain, flow, ChangeKind::CallFlowUpdated, now));
@@ -1200,17 +1210,14 @@ pub async fn import(
                 .insert(&txn)
                 .await?;
                 outcome.created += 1;
-                audit::record(
+                audited(
                     &txn,
                     ctx,
-                    audit::Entry {
-                        domain_id: Some(domain_id),
-                        action: audit_action(flow.kind, "create"),
-                        target_kind: flow.kind.as_str(),
-                        target_id: Some(flow.id.to_string()),
-                        before: None,
-                        after: Some(json!({"flow": flow.to_json(), "via": "import"})),
-                    },
+                    domain_id,
+                    &flow,
+                    "create",
+                    None,
+                    Some(json!({"flow": flow.to_json(), "via": "import"})),
                 )
                 .await?;
                 events.push(event(&domain, flow, ChangeKind::CallFlowCreated, now));

@@ -19,7 +19,6 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -29,6 +28,7 @@ use uuid::Uuid;
 use crate::devices::{create, domain_with_admin, extension, id_of};
 use crate::events::Reader;
 use crate::users::{call, create_domain, create_user, token_of};
+use crate::xmlcurl::fixture;
 
 both_databases!(
     a_ring_group_is_created_read_listed_patched_and_deleted,
@@ -2142,35 +2142,6 @@ async fn explain_follows_a_number_through_time_condition_menu_and_ring_group(app
         "invalid_digits",
         "a key that is no key",
     );
-}
-
-/// A captured mod_xml_curl request body with some fields set (see xmlcurl.rs).
-fn fixture(name: &str, set: &[(&str, &str)]) -> String {
-    let path = format!(
-        "{}/fixtures/freeswitch/xmlcurl/{name}.body",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut seen = Vec::new();
-    let mut parts: Vec<String> = raw
-        .split('&')
-        .map(|pair| {
-            let key = pair.split('=').next().unwrap_or_default();
-            match set.iter().find(|(k, _)| *k == key) {
-                Some((k, v)) => {
-                    seen.push(*k);
-                    format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC))
-                }
-                None => pair.to_owned(),
-            }
-        })
-        .collect();
-    for (k, v) in set {
-        if !seen.contains(k) {
-            parts.push(format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)));
-        }
-    }
-    parts.join("&")
 }
 
 /// The dialplan answer for `destination` dialled in the Domain's context: its actions as

@@ -46,7 +46,7 @@ const PIN: &str = "4711";
 // ---------------------------------------------------------------------------------------------
 
 /// A captured request body with some fields set to new values (others kept byte for byte).
-fn fixture(name: &str, set: &[(&str, &str)]) -> String {
+pub(crate) fn fixture(name: &str, set: &[(&str, &str)]) -> String {
     let path = format!(
         "{}/fixtures/freeswitch/xmlcurl/{name}.body",
         env!("CARGO_MANIFEST_DIR")

@@ -237,21 +237,7 @@ pub async fn carrier_dial(fs: &FreeSwitch, ip: &str, from: &str, number: &str) -
     command.args([
         "-key", "user", from, "-key", "dial", number, "-key", "ua", "carrier",
     ]);
-    let output = command
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("running sipp: {e}"));
-    let messages = std::fs::read_to_string(&log).unwrap_or_default();
-    if !output.status.success() {
-        eprintln!(
-            "carrier sipp did not complete ({}):\n{}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr),
-            messages
-        );
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    outcome(messages)
+    run_carrier(command, &log, &dir).await
 }
 
 /// A carrier at `ip` calls `number` from `from` and, once answered, presses `keys`; it hangs
@@ -300,11 +286,16 @@ pub async fn carrier_dial_and_press(
         "-mp",
         &media_port,
     ]);
+    run_carrier(command, &log, &dir).await
+}
+
+/// Runs a carrier's sipp to the end: what it saw (its scratch folder removed).
+async fn run_carrier(mut command: Command, log: &Path, dir: &Path) -> Outcome {
     let output = command
         .output()
         .await
         .unwrap_or_else(|e| panic!("running sipp: {e}"));
-    let messages = std::fs::read_to_string(&log).unwrap_or_default();
+    let messages = std::fs::read_to_string(log).unwrap_or_default();
     if !output.status.success() {
         eprintln!(
             "carrier sipp did not complete ({}):\n{}\n{}",
@@ -313,7 +304,7 @@ pub async fn carrier_dial_and_press(
             messages
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     outcome(messages)
 }
 
