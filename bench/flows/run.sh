@@ -81,13 +81,15 @@ did() { printf '+49308%04d%02d' "$1" "$2"; }
 
 # post_parallel PATH DIR: POSTs every DIR/<n>.json to PATH, PARALLEL at a time; the answer of
 # each is DIR/<n>.out. A 503 or 429 (a busy database) is sent again, alone; anything else but
-# 201 fails the run.
+# 201 fails the run. POST_RATE: the creates per second of the parallel part.
 post_parallel() {
-    local path=$1 dir=$2 n status
+    local path=$1 dir=$2 n status start
+    start=$(date +%s.%N)
     find "$dir" -name '*.json' -printf '%f\n' | sed 's/\.json$//' \
         | xargs -P "$PARALLEL" -I{} curl -s -o "$dir/{}.out" -w '{} %{http_code}\n' -X POST \
             -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
             --data-binary "@$dir/{}.json" "$BASE$path" >"$dir/status" || true
+    POST_RATE=$(awk -v s="$start" -v e="$(date +%s.%N)" -v n="$(wc -l <"$dir/status")" 'BEGIN { printf "%.0f", n / (e - s) }')
     while read -r n status; do
         case $status in
             201) ;;
@@ -100,8 +102,8 @@ post_parallel() {
 
 # ids DIR COUNT → the created ids of DIR/0.out … DIR/<COUNT-1>.out, in order, one a line.
 ids() {
-    local i
-    for i in $(seq 0 $(($2 - 1))); do jq -r .id "$1/$i.out"; done
+    # shellcheck disable=SC2046 # the paths have no spaces (mktemp)
+    jq -r .id $(seq -f "$1/%.0f.out" 0 $(($2 - 1)))
 }
 
 # seed → $WORK/calls.txt, one line per lookup wrk may send (see lookups.lua):
@@ -111,7 +113,7 @@ ids() {
 # EXPECT: an extended regular expression (no spaces) the answer must hold, besides the kind's
 # own application (check_answers).
 seed() {
-    local d i g t k domain_id sip_domain dir gw token user device label strategy caller cursor page
+    local d i g t k domain_id sip_domain dir gw token user device label strategy caller cursor page rates sep
     local -a ext dev_user dev_id group_ids ivr_ids tc_ids
     : >"$WORK/calls.txt"
     RETRIED=0
@@ -148,13 +150,16 @@ seed() {
             strategy=${STRATEGIES[g % ${#STRATEGIES[@]}]}
             {
                 printf '{"name": "Group %d", "number": "%d", "strategy": "%s", "ring_secs": 60, "members": [' "$g" $((2000 + g)) "$strategy"
+                sep=""
                 for k in 0 1 2 3 4; do
-                    printf '%s{"extension_id": "%s", "ring_secs": 20}' "$([ $k = 0 ] || echo ,)" "${ext[(g * 5 + k) % PER_DOMAIN]}"
+                    printf '%s{"extension_id": "%s", "ring_secs": 20}' "$sep" "${ext[(g * 5 + k) % PER_DOMAIN]}"
+                    sep=,
                 done
                 printf '], "when_unanswered": {"type": "hang_up", "cause": "busy"}}\n'
             } >"$dir/$g.json"
         done
         post_parallel "/api/v1/domains/$domain_id/ring-groups" "$dir"
+        rates="ring groups $POST_RATE"
         mapfile -t group_ids < <(ids "$dir" "$RING_GROUPS")
 
         # IVR menus: keys 1–5, menu i's key k to ring group 4i + k - 1 (around).
@@ -163,14 +168,17 @@ seed() {
         for i in $(seq 0 $((IVRS - 1))); do
             {
                 printf '{"name": "Menu %d", "greeting": {"type": "builtin", "prompt": "beep"}, "options": [' "$i"
+                sep=""
                 for k in 1 2 3 4 5; do
                     printf '%s{"digits": "%d", "destination": {"type": "ring_group", "ring_group_id": "%s"}}' \
-                        "$([ $k = 1 ] || echo ,)" "$k" "${group_ids[(i * 4 + k - 1) % RING_GROUPS]}"
+                        "$sep" "$k" "${group_ids[(i * 4 + k - 1) % RING_GROUPS]}"
+                    sep=,
                 done
                 printf '], "direct_dial": true, "when_no_choice": {"type": "hang_up", "cause": "normal"}}\n'
             } >"$dir/$i.json"
         done
         post_parallel "/api/v1/domains/$domain_id/ivr-menus" "$dir"
+        rates="$rates, IVR menus $POST_RATE"
         mapfile -t ivr_ids < <(ids "$dir" "$IVRS")
 
         # Time conditions: open Mon–Fri 09–17 (the Domain's time zone) → menu t, closed →
@@ -182,6 +190,7 @@ seed() {
                 "$t" "${ivr_ids[t % IVRS]}" "${group_ids[(t * 4) % RING_GROUPS]}" >"$dir/$t.json"
         done
         post_parallel "/api/v1/domains/$domain_id/time-conditions" "$dir"
+        rates="$rates, time conditions $POST_RATE"
         mapfile -t tc_ids < <(ids "$dir" "$CONDITIONS")
 
         # Numbers: Number n to time condition n.
@@ -192,6 +201,7 @@ seed() {
                 "$(did "$d" "$t")" "$domain_id" "${tc_ids[t]}" >"$dir/$t.json"
         done
         post_parallel /api/v1/numbers "$dir"
+        rates="$rates, Numbers $POST_RATE"
         gw=$(api_send POST "/api/v1/domains/$domain_id/gateways" "{\"name\": \"carrier\", \"proxy\": \"$CARRIER_IP:5080\"}")
         token=$(jq -r .freeswitch_name <<<"$gw")@carriers.switchboard.invalid
 
@@ -215,7 +225,7 @@ seed() {
         for t in $(seq 0 $((NUMBERS - 1))); do
             echo "inbound $sip_domain 4917014$d$t $token $(did "$d" "$t") data=\"switchboard-flow-${tc_ids[t]}.XML.$sip_domain\""
         done
-        echo "  seeded $d of $DOMAINS Domains ($((SECONDS - SEED_START)) s)" >&2
+        echo "  seeded $d of $DOMAINS Domains ($((SECONDS - SEED_START)) s); creates per second: $rates" >&2
     done >>"$WORK/calls.txt"
 }
 
@@ -285,6 +295,7 @@ check_answers() {
             exit 1
         }
     done < <(for k in internal $FLOW_KINDS inbound; do grep "^$k " "$WORK/calls.txt" | shuf -n 10; done)
+    echo "  answer sizes (mean bytes): $(for k in internal $FLOW_KINDS inbound; do cat "$WORK"/answers/*-"$k".xml | wc -c | awk -v k="$k" -v n="$(find "$WORK/answers" -name "*-$k.xml" | wc -l)" '{ printf "%s %d, ", k, $1 / n }'; done | sed 's/, $//')" >&2
     echo "  checked $n sample lookups: every ring group's number bridges to its members, every time condition and IVR key transfers to its flow, every IVR plays and collects, every Extension rings, every Number enters its time condition" >&2
 }
 
@@ -330,7 +341,9 @@ bench_backend() { # BACKEND URL
     echo "  answers counted by /metrics before and after wrk:" >&2
     { echo "$before"; curl -sf "$BASE/metrics" | grep -E '^switchboard_xml_curl_(answers|refusals)_total'; } | sed 's/^/    /' >&2 || true
     echo "  server log lines at WARN or ERROR: $(grep -cE 'WARN|ERROR' "$WORK/server.log" || true)" >&2
-    grep -E 'WARN|ERROR' "$WORK/server.log" | sed -E 's/^.*(WARN|ERROR)/\1/' | cut -c1-160 | sort | uniq -c | sort -rn | head -5 | sed 's/^/    /' >&2 || true
+    # By message (ids left out), the most frequent first.
+    grep -E 'WARN|ERROR' "$WORK/server.log" | sed -E 's/^.*(WARN|ERROR)/\1/; s/(flow_id|domain_id|id)=[0-9a-f-]{36}/\1=…/g' | cut -c1-300 \
+        | sort | uniq -c | sort -rn | head -5 | sed 's/^/    /' >&2 || true
     stop_server
 }
 
