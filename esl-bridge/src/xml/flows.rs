@@ -47,11 +47,8 @@ pub enum FlowLookup<'a> {
 /// Reads a flow lookup from a destination number.
 pub fn parse_flow_lookup(destination: &str) -> Option<FlowLookup<'_>> {
     let rest = destination.strip_prefix(FLOW_PREFIX)?;
-    let (id, tail) = if rest.len() >= 36 {
-        rest.split_at(36)
-    } else {
-        return None;
-    };
+    // `get` rather than `split_at`: a phone may dial anything, a multi-byte character included.
+    let (id, tail) = (rest.get(..36)?, rest.get(36..)?);
     let id = Uuid::parse_str(id).ok()?;
     if tail.is_empty() {
         return Some(FlowLookup::Enter(id));
@@ -304,6 +301,8 @@ mod tests {
         assert_eq!(parse_flow_lookup("switchboard-flow-nope"), None);
         assert_eq!(parse_flow_lookup(&format!("{}-other", enter(id))), None);
         assert_eq!(parse_flow_lookup("201"), None);
+        let odd = format!("{FLOW_PREFIX}{}é", "a".repeat(35));
+        assert_eq!(parse_flow_lookup(&odd), None);
     }
 
     #[test]

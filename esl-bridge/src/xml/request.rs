@@ -51,6 +51,7 @@ pub const FIELDS: &[&str] = &[
     "variable_sip_network_ip",
     "Caller-Network-Addr",
     "Unique-ID",
+    "variable_switchboard_flow_steps",
 ];
 
 /// One mod_xml_curl request, decoded.
@@ -110,6 +111,7 @@ fn index(name: &[u8]) -> Option<usize> {
         b"variable_sip_network_ip" => Some(34),
         b"Caller-Network-Addr" => Some(35),
         b"Unique-ID" => Some(36),
+        b"variable_switchboard_flow_steps" => Some(37),
         _ => None,
     }
 }
