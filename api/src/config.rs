@@ -67,6 +67,46 @@ pub struct Config {
     pub mail: MailConfig,
     /// Phone provisioning (`/provision/…`).
     pub provisioning: ProvisioningConfig,
+    /// Running several switchboard nodes on one PostgreSQL.
+    pub cluster: ClusterConfig,
+}
+
+/// Several nodes on one PostgreSQL: this node's name and the shared change log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's name, shown as the owner of the FreeSWITCH links it drives and written
+    /// beside its changes. Unset: `<host name>:<http.port>`. Two running nodes must not share
+    /// one.
+    pub node_name: Option<String>,
+    /// Hours the change log keeps changes: how far back a live-stream client can resume
+    /// (`Last-Event-ID`) and a node cut off from the database can catch up.
+    pub change_log_hours: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node_name: None,
+            change_log_hours: 24,
+        }
+    }
+}
+
+impl Config {
+    /// This node's name (see [`ClusterConfig::node_name`]), given the port it listens on.
+    pub fn node_name(&self, port: u16) -> String {
+        if let Some(name) = &self.cluster.node_name {
+            return name.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "switchboard".to_owned());
+        format!("{host}:{port}")
+    }
 }
 
 /// Phone provisioning: what every phone's file says about the platform, and how the
@@ -516,6 +556,7 @@ impl Default for Config {
             voicemail: VoicemailConfig::default(),
             mail: MailConfig::default(),
             provisioning: ProvisioningConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -682,6 +723,17 @@ impl Config {
                 "database_url",
                 "must start with sqlite:, postgres:// or postgresql://".into(),
             );
+        }
+        if let Some(name) = &self.cluster.node_name
+            && (name.trim().is_empty() || name.len() > 100)
+        {
+            fail(
+                "cluster.node_name",
+                "must be 1 to 100 characters when set".into(),
+            );
+        }
+        if self.cluster.change_log_hours == 0 {
+            fail("cluster.change_log_hours", "must be at least 1".into());
         }
         if self.database.max_connections == 0 {
             fail("database.max_connections", "must be at least 1".into());

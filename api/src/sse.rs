@@ -1,13 +1,15 @@
-//! The live event stream's machinery: a sequenced, bounded history of committed changes and the
+//! The live event stream's machinery: a bounded in-memory window of the change log and the
 //! Server-Sent Events encoder.
 //!
-//! One background task ([`EventLog::spawn`]) subscribes to the [`EventBus`], gives every event
-//! the next sequence number *of its Domain*, keeps the last [`REPLAY_CAPACITY`] of them (across
-//! Domains) and re-broadcasts them to the connected streams. Numbering per Domain means a
-//! tenant's ids run without gaps: nobody can count another tenant's changes from them. A client
-//! resuming with `Last-Event-ID` gets the retained events of its Domain after that id; when the
-//! id is older than what is retained (or from before a restart) it gets a `reset` event telling
-//! it to reload.
+//! Every committed change has an id in its Domain's own numbering, given out by the shared
+//! change log ([`switchboard_domain::cluster::journal`]): a tenant's ids run without gaps
+//! (nobody can count another tenant's changes from them) and mean the same on every node and
+//! across restarts. One background task ([`EventLog::spawn`]) follows the log's sequenced
+//! stream (every node's changes, in commit order), keeps the last [`REPLAY_CAPACITY`] of them
+//! (across Domains) and re-broadcasts them to the connected streams. A client resuming with
+//! `Last-Event-ID`, on whichever node, gets its Domain's events after that id: from memory when
+//! they are still there, else from the change log; when the log no longer holds them (or the
+//! id was never given out) it gets a `reset` event telling it to reload.
 //!
 //! The encoder is hand-written: the format is four lines, and the SSE crates for actix either
 //! pull in their own channel/runtime layers or do not support replay from our own sequence.
@@ -17,14 +19,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr};
 use serde::Serialize;
-use switchboard_domain::events::{ChangeEvent, EventBus};
+use switchboard_domain::cluster::journal::{self, Journal, Journaled};
+use switchboard_domain::events::ChangeEvent;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// How many events are kept for replay, across all Domains.
+/// How many events are kept in memory for replay, across all Domains.
 pub const REPLAY_CAPACITY: usize = 1024;
+
+/// The most events replayed from the change log to one resuming client; further behind, it
+/// is told to reload.
+pub const REPLAY_FROM_LOG: u64 = 10_000;
 
 /// How often an idle stream sends a comment line, so proxies keep it open and dead clients are
 /// noticed.
@@ -33,39 +41,28 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// One sequenced item of the history.
 #[derive(Debug, Clone)]
 pub enum Item {
-    /// A committed change with its sequence number in its Domain.
+    /// A committed change with its id in its Domain.
     Event(u64, Arc<ChangeEvent>),
-    /// Events were lost (the history fell behind the bus): every client must reload.
+    /// Events were lost (the history fell behind the log): every client must reload.
     Reset,
 }
 
-/// The numbering of one Domain's events.
+/// What memory holds of one Domain.
 #[derive(Debug, Clone, Copy)]
-struct Sequence {
-    /// Every event of the Domain with a number ≥ `floor` is retained (or not assigned yet).
+struct Window {
+    /// Every event of the Domain with an id ≥ `floor` and ≤ `last` is in memory.
     floor: u64,
-    /// The next number to assign.
-    next: u64,
+    /// The last id delivered here.
+    last: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct History {
     events: VecDeque<(u64, Arc<ChangeEvent>)>,
-    /// Where every Domain's numbering starts (start-up time in microseconds).
-    first: u64,
-    domains: HashMap<Uuid, Sequence>,
+    domains: HashMap<Uuid, Window>,
 }
 
-impl History {
-    fn sequence(&self, domain_id: Uuid) -> Sequence {
-        self.domains.get(&domain_id).copied().unwrap_or(Sequence {
-            floor: self.first,
-            next: self.first,
-        })
-    }
-}
-
-/// The sequenced history of committed changes and its live re-broadcast.
+/// The in-memory window of the change log and its live re-broadcast.
 #[derive(Debug)]
 pub struct EventLog {
     history: Mutex<History>,
@@ -75,26 +72,29 @@ pub struct EventLog {
 /// What a new stream starts with.
 #[derive(Debug)]
 pub struct Resume {
-    /// Retained events of the Domain after the client's `Last-Event-ID`, oldest first.
+    /// The Domain's events after the client's `Last-Event-ID`, oldest first.
     pub missed: Vec<(u64, Arc<ChangeEvent>)>,
-    /// True when the client missed more than is retained and must reload.
+    /// True when the client missed more than can be replayed and must reload.
     pub reset: bool,
-    /// The last sequence number assigned in the Domain when the stream started.
+    /// The last id the stream has accounted for: live events up to it are not sent again.
     pub last_seq: u64,
     /// Live items (of every Domain) from here on.
     pub live: broadcast::Receiver<Item>,
 }
 
+impl Default for EventLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl EventLog {
-    /// An empty log whose Domains' first sequence number is `first` (start-up time in
-    /// microseconds, so ids keep growing across restarts and an id from an earlier run is
-    /// recognisably old).
-    pub fn new(first: u64) -> Self {
+    /// An empty window.
+    pub fn new() -> Self {
         let (live, _) = broadcast::channel(REPLAY_CAPACITY);
         Self {
             history: Mutex::new(History {
                 events: VecDeque::with_capacity(REPLAY_CAPACITY),
-                first,
                 domains: HashMap::new(),
             }),
             live,
@@ -106,16 +106,14 @@ impl EventLog {
         self.history.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts the task that feeds the log from `bus`; it ends when the bus is gone.
-    pub fn spawn(self: &Arc<Self>, bus: &EventBus) {
-        let mut rx = bus.subscribe();
+    /// Starts the task that feeds the window from the change log; it ends with the log.
+    pub fn spawn(self: &Arc<Self>, journal: &Journal) {
+        let mut rx = journal.subscribe();
         let log = Arc::clone(self);
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
-                    Ok(event) => {
-                        log.append(event);
-                    }
+                    Ok(row) => log.append(&row),
                     Err(broadcast::error::RecvError::Lagged(lost)) => {
                         tracing::warn!(lost, "the event stream fell behind; clients must reload");
                         log.gap();
@@ -126,64 +124,117 @@ impl EventLog {
         });
     }
 
-    /// Appends one event with the next sequence number of its Domain and broadcasts it.
-    pub fn append(&self, event: Arc<ChangeEvent>) -> u64 {
+    /// Appends one event of the change log and broadcasts it.
+    pub fn append(&self, row: &Journaled) {
+        let seq = u64::try_from(row.domain_seq).unwrap_or(0);
+        let event = Arc::clone(&row.event);
         let mut h = self.lock();
-        let mut sequence = h.sequence(event.domain_id);
-        let seq = sequence.next;
-        sequence.next += 1;
-        h.domains.insert(event.domain_id, sequence);
+        let window = h.domains.entry(event.domain_id).or_insert(Window {
+            floor: seq,
+            last: seq.saturating_sub(1),
+        });
+        if seq <= window.last {
+            // Already here (delivered twice): never broadcast twice.
+            return;
+        }
+        window.last = seq;
         if h.events.len() == REPLAY_CAPACITY
             && let Some((evicted, old)) = h.events.pop_front()
+            && let Some(theirs) = h.domains.get_mut(&old.domain_id)
         {
-            let mut theirs = h.sequence(old.domain_id);
             theirs.floor = evicted + 1;
-            h.domains.insert(old.domain_id, theirs);
         }
         h.events.push_back((seq, Arc::clone(&event)));
         // Sent under the lock so the live order is the sequence order; no receiver is fine.
         let _ = self.live.send(Item::Event(seq, event));
-        seq
     }
 
-    /// Records that events were lost: nothing before now can be replayed, in any Domain.
+    /// Records that events were lost: nothing before now is replayed from memory.
     fn gap(&self) {
         let mut h = self.lock();
         h.events.clear();
-        for sequence in h.domains.values_mut() {
-            sequence.floor = sequence.next;
+        for window in h.domains.values_mut() {
+            window.floor = window.last + 1;
         }
         let _ = self.live.send(Item::Reset);
     }
 
     /// Subscribes and collects what a client of `domain_id` that last saw `last_event_id`
-    /// missed.
-    pub fn resume(&self, domain_id: Uuid, last_event_id: Option<u64>) -> Resume {
-        let h = self.lock();
-        // Subscribing under the lock: nothing appended after the snapshot is missed or doubled.
-        let live = self.live.subscribe();
-        let sequence = h.sequence(domain_id);
-        let last_seq = sequence.next.saturating_sub(1);
-        let (missed, reset) = match last_event_id {
-            None => (Vec::new(), false),
-            Some(id) if id >= sequence.next || id.saturating_add(1) < sequence.floor => {
-                (Vec::new(), true)
-            }
-            Some(id) => (
-                h.events
+    /// missed: from memory when it holds all of it, else from the change log in `db`.
+    pub async fn resume(
+        &self,
+        db: &DatabaseConnection,
+        domain_id: Uuid,
+        last_event_id: Option<u64>,
+    ) -> Result<Resume, DbErr> {
+        let (live, window, in_memory) = {
+            let h = self.lock();
+            // Subscribing under the lock: nothing appended after the snapshot is missed.
+            let live = self.live.subscribe();
+            let window = h.domains.get(&domain_id).copied();
+            let in_memory: Vec<(u64, Arc<ChangeEvent>)> = match (last_event_id, window) {
+                (Some(id), Some(w)) if id.saturating_add(1) >= w.floor && id <= w.last => h
+                    .events
                     .iter()
                     .filter(|(seq, e)| e.domain_id == domain_id && *seq > id)
                     .cloned()
                     .collect(),
-                false,
-            ),
+                _ => Vec::new(),
+            };
+            (live, window, in_memory)
         };
-        Resume {
-            missed,
-            reset,
-            last_seq,
-            live,
+        let delivered = window.map_or(0, |w| w.last);
+        let Some(id) = last_event_id else {
+            return Ok(Resume {
+                missed: Vec::new(),
+                reset: false,
+                last_seq: delivered,
+                live,
+            });
+        };
+        if let Some(w) = window
+            && id.saturating_add(1) >= w.floor
+            && id <= w.last
+        {
+            return Ok(Resume {
+                missed: in_memory,
+                reset: false,
+                last_seq: delivered,
+                live,
+            });
         }
+        // Not (all) in memory: the change log has it, unless it was purged or never given.
+        let after = i64::try_from(id).unwrap_or(i64::MAX);
+        let last_given = journal::domain_last(db, domain_id).await?;
+        if after > last_given {
+            return Ok(Resume {
+                missed: Vec::new(),
+                reset: true,
+                last_seq: u64::try_from(last_given).unwrap_or(0).max(delivered),
+                live,
+            });
+        }
+        let (rows, complete) = journal::domain_since(db, domain_id, after, REPLAY_FROM_LOG).await?;
+        let reset = !complete || rows.len() as u64 >= REPLAY_FROM_LOG;
+        if reset {
+            return Ok(Resume {
+                missed: Vec::new(),
+                reset: true,
+                last_seq: u64::try_from(last_given).unwrap_or(0).max(delivered),
+                live,
+            });
+        }
+        let missed: Vec<(u64, Arc<ChangeEvent>)> = rows
+            .into_iter()
+            .map(|(seq, e)| (u64::try_from(seq).unwrap_or(0), Arc::new(e)))
+            .collect();
+        let replayed = missed.last().map_or(id, |(seq, _)| *seq);
+        Ok(Resume {
+            missed,
+            reset: false,
+            last_seq: replayed.max(delivered),
+            live,
+        })
     }
 }
 
@@ -297,60 +348,42 @@ mod tests {
         ))
     }
 
-    #[test]
-    fn a_client_resumes_after_its_last_event_or_is_told_to_reset() {
-        let log = EventLog::new(100);
-        let d = Uuid::now_v7();
-        let ids: Vec<u64> = (0..3).map(|_| log.append(event(d))).collect();
-        assert_eq!(ids, [100, 101, 102]);
-        let r = log.resume(d, Some(100));
-        assert!(!r.reset);
-        assert_eq!(
-            r.missed.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-            [101, 102]
-        );
-        assert!(log.resume(d, Some(99)).missed.len() == 3);
-        assert!(log.resume(d, Some(98)).reset, "older than retained");
-        assert!(log.resume(d, Some(500)).reset, "from another run");
-        assert!(log.resume(d, Some(102)).missed.is_empty());
-    }
-
-    #[test]
-    fn each_domain_numbers_its_own_events_without_gaps() {
-        let log = EventLog::new(100);
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let ids: Vec<u64> = [a, b, b, a, b, a]
-            .into_iter()
-            .map(|d| log.append(event(d)))
-            .collect();
-        assert_eq!(ids, [100, 100, 101, 101, 102, 102]);
-        let r = log.resume(a, Some(100));
-        assert!(!r.reset);
-        assert_eq!(r.last_seq, 102);
-        assert_eq!(
-            r.missed
-                .iter()
-                .map(|(s, e)| (*s, e.domain_id))
-                .collect::<Vec<_>>(),
-            [(101, a), (102, a)]
-        );
-        let quiet = Uuid::now_v7();
-        let r = log.resume(quiet, Some(99));
-        assert!(!r.reset && r.missed.is_empty(), "nothing happened there");
-        assert!(log.resume(quiet, Some(100)).reset, "an id it never had");
-    }
-
-    #[test]
-    fn the_history_is_bounded_and_evicted_ids_reset() {
-        let log = EventLog::new(1);
-        let d = Uuid::now_v7();
-        for _ in 0..REPLAY_CAPACITY + 5 {
-            log.append(event(d));
+    fn row(domain_seq: i64, event: Arc<ChangeEvent>) -> Journaled {
+        Journaled {
+            seq: domain_seq,
+            domain_seq,
+            event,
         }
-        assert!(log.resume(d, Some(3)).reset);
-        let r = log.resume(d, Some(5));
-        assert!(!r.reset);
-        assert_eq!(r.missed.len(), REPLAY_CAPACITY);
+    }
+
+    #[test]
+    fn the_window_keeps_each_domain_in_order_once_and_bounded() {
+        let log = EventLog::new();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut live = log.live.subscribe();
+        for (seq, d) in [(1, a), (1, b), (2, a), (2, a), (3, a)] {
+            log.append(&row(seq, event(d)));
+        }
+        let mut got = Vec::new();
+        while let Ok(Item::Event(seq, e)) = live.try_recv() {
+            got.push((seq, e.domain_id == a));
+        }
+        assert_eq!(
+            got,
+            [(1, true), (1, false), (2, true), (3, true)],
+            "a repeat is dropped"
+        );
+        for seq in 4..(REPLAY_CAPACITY as i64 + 10) {
+            log.append(&row(seq, event(a)));
+        }
+        let h = log.lock();
+        assert_eq!(h.events.len(), REPLAY_CAPACITY);
+        let w = h.domains.get(&a).copied();
+        assert!(w.is_some_and(|w| w.floor > 1 && w.last == REPLAY_CAPACITY as u64 + 9));
+        assert!(
+            h.domains.get(&b).is_some_and(|w| w.floor == 2),
+            "b's only event was evicted"
+        );
     }
 
     #[test]

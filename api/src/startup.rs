@@ -20,6 +20,8 @@ use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
+use switchboard_domain::cluster::journal::Journal;
+use switchboard_domain::cluster::lease::Leases;
 use switchboard_domain::db::{self, PoolSettings};
 use switchboard_domain::events::EventBus;
 use switchboard_domain::services::bootstrap::{self, CreatedAdmin};
@@ -28,7 +30,7 @@ use switchboard_domain::services::scheduler;
 use switchboard_domain::services::settings;
 use switchboard_domain::telephony::secrets::SecretCipher;
 use switchboard_esl_bridge::directory::{Directory, DirectorySettings};
-use switchboard_esl_bridge::link::{Bridge, NodeSettings};
+use switchboard_esl_bridge::link::{Bridge, Cluster, NodeSettings};
 use switchboard_esl_bridge::metrics::BridgeMetrics;
 use switchboard_esl_bridge::outbound::FeatureCodes;
 use switchboard_migration::Migrator;
@@ -208,6 +210,7 @@ fn start_bridge(
     db: &DatabaseConnection,
     events: &EventBus,
     lines: &Arc<LineStates>,
+    cluster: Cluster,
 ) -> anyhow::Result<Bridge> {
     let metrics = BridgeMetrics::new().map_err(|e| anyhow::anyhow!("bridge metrics: {e}"))?;
     let link = &config.freeswitch.link;
@@ -232,6 +235,7 @@ fn start_bridge(
         nodes,
         db.clone(),
         events,
+        cluster,
         lines.clone(),
         metrics,
         sweep_interval,
@@ -294,12 +298,29 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("loading the generated JWT key: {e}"))?,
         };
 
+        // Bound first: the node's default name is its host and port.
+        let listener = TcpListener::bind((config.http.host.as_str(), config.http.port))
+            .with_context(|| {
+                format!("cannot listen on {}:{}", config.http.host, config.http.port)
+            })?;
+        let port = listener.local_addr()?.port();
+        let node_name = config.node_name(port);
+
         let events = EventBus::default();
-        let first_seq = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(1);
-        let event_log = Arc::new(EventLog::new(first_seq));
-        event_log.spawn(&events);
+        // Before anything publishes: every change goes to the shared change log.
+        let journal = Journal::start(db.clone(), events.clone(), node_name.clone())
+            .await
+            .context("starting the change log")?;
+        let event_log = Arc::new(EventLog::new());
+        event_log.spawn(&journal);
         let lines = Arc::new(LineStates::new(db.clone(), events.clone()));
-        let bridge = Arc::new(start_bridge(&config, &db, &events, &lines)?);
+        switchboard_domain::cluster::lines::start(&db, &lines, &node_name);
+        let cluster = Cluster {
+            node: node_name.clone(),
+            leases: Leases::new(&db),
+            journal: journal.clone(),
+        };
+        let bridge = Arc::new(start_bridge(&config, &db, &events, &lines, cluster)?);
         let cipher = Arc::new(cipher);
         let directory = start_directory(&config, &db, &cipher, &events).await?;
         // Ring groups read the line state (busy members, longest idle).
@@ -326,6 +347,7 @@ impl Application {
             api_keys: Arc::new(Default::default()),
             cipher,
             events,
+            journal,
             event_log,
             stream_checks: Arc::new(Default::default()),
             lines,
@@ -342,14 +364,6 @@ impl Application {
             state.events.clone(),
             HOTDESK_SCHEDULER_INTERVAL,
         ));
-        let listener = TcpListener::bind((state.config.http.host.as_str(), state.config.http.port))
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}:{}",
-                    state.config.http.host, state.config.http.port
-                )
-            })?;
-        let port = listener.local_addr()?.port();
         let server = run(listener, state.clone())?;
         Ok(Self {
             port,
@@ -407,11 +421,30 @@ impl Application {
         tasks.push(tokio::spawn(crate::voicemail_mail::send_forever(
             self.state.clone(),
         )));
+        tasks.push(tokio::spawn(purge_change_log_forever(
+            self.state.db.clone(),
+            self.state.config.cluster.change_log_hours,
+        )));
         let result = self.server.await;
         for task in tasks {
             task.abort();
         }
         result
+    }
+}
+
+/// Deletes changes older than `hours` from the change log, at start and hourly. Every node runs
+/// it; the deletes are idempotent.
+async fn purge_change_log_forever(db: DatabaseConnection, hours: u32) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let before = chrono::Utc::now() - chrono::Duration::hours(i64::from(hours));
+        match switchboard_domain::cluster::journal::purge(&db, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(changes = n, "purged the change log"),
+            Err(e) => tracing::warn!(error = %e, "purging the change log failed"),
+        }
     }
 }
 

@@ -30,7 +30,9 @@ pub struct AppState {
     pub cipher: Arc<SecretCipher>,
     /// Committed changes, for the ESL bridge and the live event stream.
     pub events: EventBus,
-    /// The sequenced replay history of the live event stream, fed from `events`.
+    /// The shared change log: every node's changes, in commit order.
+    pub journal: Arc<switchboard_domain::cluster::journal::Journal>,
+    /// The live event stream's window of the change log.
     pub event_log: Arc<EventLog>,
     /// Recent re-checks of open streams' callers, shared between their streams.
     pub stream_checks: Arc<StreamChecks>,

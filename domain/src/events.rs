@@ -5,12 +5,12 @@
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 /// What kind of thing changed, and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ChangeKind {
     /// An Extension was created.
     #[serde(rename = "extension.created")]
@@ -154,7 +154,7 @@ impl ChangeKind {
 }
 
 /// One committed change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeEvent {
     /// The Domain it happened in.
     pub domain_id: Uuid,
@@ -174,7 +174,7 @@ pub struct ChangeEvent {
     /// stays: they are asked to re-read their configuration (`check_sync`).
     pub check_sync: Vec<String>,
     /// What happened, for events that are not a stored resource to reload (`call.emergency`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
 }
 
@@ -243,11 +243,21 @@ impl ChangeEvent {
 /// A synchronous observer of published events (see [`EventBus::observe`]).
 pub type Observer = Arc<dyn Fn(&ChangeEvent) + Send + Sync>;
 
+/// Where [`EventBus::publish`] hands committed changes on to be written to the change log (see
+/// [`crate::cluster::journal`]).
+pub type JournalSink = tokio::sync::mpsc::UnboundedSender<Arc<ChangeEvent>>;
+
 /// The in-process bus. Cloning shares the bus.
+///
+/// A change made on this node is [published](Self::publish): the observers and subscribers
+/// hear it at once, and the journal (when set) writes it to the change log for the other nodes
+/// and the sequenced consumers. A change another node made comes back from the change log
+/// through [`publish_remote`](Self::publish_remote): heard here, not journaled again.
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<ChangeEvent>>,
     observers: Arc<RwLock<Vec<Observer>>>,
+    journal: Arc<RwLock<Option<JournalSink>>>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -271,6 +281,14 @@ impl EventBus {
         Self {
             sender,
             observers: Arc::default(),
+            journal: Arc::default(),
+        }
+    }
+
+    /// Hands every change published from now on to `sink` too (the change log's writer).
+    pub fn set_journal(&self, sink: JournalSink) {
+        if let Ok(mut journal) = self.journal.write() {
+            *journal = Some(sink);
         }
     }
 
@@ -280,15 +298,32 @@ impl EventBus {
     /// observer has seen the change (the directory uses this to never answer from a view older
     /// than a change the API already confirmed).
     pub fn publish(&self, events: impl IntoIterator<Item = ChangeEvent>) {
+        let journal = self.journal.read().ok().and_then(|j| j.clone());
         for event in events {
-            if let Ok(observers) = self.observers.read() {
-                for observe in observers.iter() {
-                    observe(&event);
-                }
+            let event = self.deliver(event);
+            if let Some(journal) = &journal {
+                // Closed only when the process is stopping.
+                let _ = journal.send(event);
             }
-            // No subscriber is fine: nobody needs to hear it.
-            let _ = self.sender.send(Arc::new(event));
         }
+    }
+
+    /// Delivers a change another node committed (read from the change log) to this node's
+    /// observers and subscribers, without journaling it again.
+    pub fn publish_remote(&self, event: ChangeEvent) -> Arc<ChangeEvent> {
+        self.deliver(event)
+    }
+
+    fn deliver(&self, event: ChangeEvent) -> Arc<ChangeEvent> {
+        if let Ok(observers) = self.observers.read() {
+            for observe in observers.iter() {
+                observe(&event);
+            }
+        }
+        let event = Arc::new(event);
+        // No subscriber is fine: nobody needs to hear it.
+        let _ = self.sender.send(Arc::clone(&event));
+        event
     }
 
     /// A new subscription, receiving every event published from now on.

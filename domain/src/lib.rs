@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bindings;
+pub mod cluster;
 pub mod db;
 pub mod error;
 pub mod events;

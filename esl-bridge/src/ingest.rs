@@ -599,7 +599,10 @@ impl Ingest {
                     Err(broadcast::error::RecvError::Closed) => listening = false,
                 },
                 _ = sweep.tick() => {
-                    if let Err(e) = registrations::sweep(&self.db, &self.lines, Utc::now()).await {
+                    // Each FreeSWITCH node's registrations are swept by the switchboard node
+                    // driving it: once, and with one presence announcement.
+                    let driven = self.nodes.as_ref().map(crate::link::Nodes::driven_here);
+                    if let Err(e) = registrations::sweep(&self.db, &self.lines, driven.as_deref(), Utc::now()).await {
                         tracing::warn!(error = %e, "sweeping expired registrations failed");
                     }
                 }

@@ -24,6 +24,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use switchboard_domain::cluster::journal::{self, Journal};
+use switchboard_domain::cluster::lease::{Lease, Leases};
+use switchboard_domain::cluster::links;
+use switchboard_domain::events::ChangeEvent;
+
 use crate::frames::{EventStream, StreamError};
 use crate::ingest::{Inbound, parse_profile_registrations};
 use crate::metrics::BridgeMetrics;
@@ -80,10 +85,13 @@ pub struct NodeStatus {
     pub port: u16,
     /// The sofia profile.
     pub profile: String,
-    /// `connecting`, `connected` or `disconnected`.
+    /// `connecting`, `connected` or `disconnected` while this switchboard node drives it;
+    /// `standby` while another one does (or nobody has taken it yet).
     pub state: &'static str,
     /// Since when in that state.
     pub since: DateTime<Utc>,
+    /// The switchboard node driving it, when it is this one.
+    pub owner: Option<String>,
     /// Why the link is down, while it is not connected (`None` once connected again).
     pub last_error: Option<String>,
     /// When the link last went down, kept after it came back.
@@ -117,8 +125,9 @@ impl NodeHandle {
             host: settings.host.clone(),
             port: settings.port,
             profile: settings.profile.clone(),
-            state: "connecting",
+            state: "standby",
             since: Utc::now(),
+            owner: None,
             last_error: None,
             last_disconnect_at: None,
             last_disconnect_reason: None,
@@ -153,6 +162,20 @@ impl NodeHandle {
             .clone();
         s.queued = self.queue.len();
         s
+    }
+
+    fn set_owner(&self, owner: Option<String>) {
+        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        s.owner = owner;
+    }
+
+    /// True while this switchboard node drives the FreeSWITCH node.
+    pub fn driven_here(&self) -> bool {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .owner
+            .is_some()
     }
 
     fn set(&self, state: &'static str, error: Option<String>, reconnect: bool) {
@@ -192,6 +215,8 @@ enum LinkError {
     Closed(String),
     #[error("resynchronising failed: {0}")]
     Resync(String),
+    #[error("the lease on this FreeSWITCH node was lost: {0}")]
+    LeaseLost(String),
 }
 
 impl From<StreamError> for LinkError {
@@ -213,7 +238,28 @@ pub struct Link {
     metrics: BridgeMetrics,
     inbound: mpsc::Sender<Inbound>,
     node: Arc<str>,
+    cluster: Cluster,
 }
+
+/// What links need to share FreeSWITCH nodes with other switchboard nodes.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// This switchboard node's name (the owner shown on the links it drives).
+    pub node: String,
+    /// The leases: one switchboard node drives a FreeSWITCH node at a time.
+    pub leases: Leases,
+    /// The change log, for what a takeover replays.
+    pub journal: Arc<Journal>,
+}
+
+/// How often a standing-by node asks for a FreeSWITCH node's lease.
+pub const STANDBY_POLL: Duration = Duration::from_secs(1);
+
+/// The most changes a takeover replays; further behind, the resync alone repairs the node.
+const REPLAY_LIMIT: u64 = 20_000;
+
+/// How often the driver writes how far its commands got.
+const PUSHED_EVERY: Duration = Duration::from_millis(250);
 
 impl std::fmt::Debug for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -246,6 +292,7 @@ impl Link {
         mirrors: Mirrors,
         metrics: BridgeMetrics,
         inbound: mpsc::Sender<Inbound>,
+        cluster: Cluster,
     ) -> Self {
         let node: Arc<str> = Arc::from(handle.settings.name.as_str());
         Self {
@@ -255,26 +302,135 @@ impl Link {
             metrics,
             inbound,
             node,
+            cluster,
         }
     }
 
-    /// Runs forever.
+    /// Runs forever: stands by until this switchboard node holds the FreeSWITCH node's lease,
+    /// then drives it until the lease is lost, and stands by again.
     pub async fn run(self) {
+        loop {
+            let mut lease = self.standby().await;
+            let owner = self.cluster.node.clone();
+            let pushed = match links::claim(&self.db, &self.node, &owner, Utc::now()).await {
+                Ok(pushed) => pushed,
+                Err(e) => {
+                    tracing::warn!(node = %self.node, error = %e, "cannot record taking the FreeSWITCH node over; giving the lease back");
+                    drop(lease);
+                    tokio::time::sleep(STANDBY_POLL).await;
+                    continue;
+                }
+            };
+            self.handle.queue.own(pushed);
+            self.handle.set_owner(Some(owner.clone()));
+            tracing::info!(node = %self.node, owner = %owner, pushed, "driving the FreeSWITCH node");
+            self.replay(pushed).await;
+            let reason = self.drive(&mut lease).await;
+            tracing::warn!(node = %self.node, reason = %reason, "no longer driving the FreeSWITCH node");
+            self.handle.queue.disown();
+            self.handle.set_client(None);
+            self.handle.set_owner(None);
+            self.handle.set("standby", Some(reason), false);
+            drop(lease);
+            // Its calls are followed by whoever takes over: no lamp stays on here.
+            let _ = self
+                .inbound
+                .send(Inbound::LinkLost {
+                    node: self.node.clone(),
+                })
+                .await;
+            // Best effort: the lease is usually lost with the database.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                links::release(&self.db, &self.node, &owner, Utc::now()),
+            )
+            .await;
+        }
+    }
+
+    /// Waits for the FreeSWITCH node's lease.
+    async fn standby(&self) -> Lease {
+        let mut told = false;
+        loop {
+            match self.cluster.leases.try_acquire(&self.node).await {
+                Ok(Some(lease)) => return lease,
+                Ok(None) => {
+                    if !told {
+                        tracing::info!(node = %self.node, "another switchboard node drives this FreeSWITCH node; standing by");
+                        told = true;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(node = %self.node, error = %e, "cannot ask for the FreeSWITCH node's lease");
+                }
+            }
+            tokio::time::sleep(STANDBY_POLL).await;
+        }
+    }
+
+    /// Queues the commands of the changes the previous driver did not deliver (every
+    /// command is idempotent: one delivered twice is harmless).
+    async fn replay(&self, pushed: i64) {
+        let upto = self.cluster.journal.cursor();
+        // Never driven before: the first resync sets everything.
+        if pushed == 0 || pushed >= upto {
+            return;
+        }
+        match journal::between(&self.db, pushed, upto, REPLAY_LIMIT).await {
+            Ok(rows) => {
+                let events: Vec<Arc<ChangeEvent>> =
+                    rows.into_iter().map(|(_, e)| Arc::new(e)).collect();
+                let commands = crate::push::replay_commands(&events);
+                tracing::info!(node = %self.node, changes = events.len(), commands = commands.len(), after = pushed, upto, "replaying what the previous driver did not deliver");
+                for command in commands {
+                    self.handle.queue.push(command);
+                }
+                self.handle.queue.mark(upto);
+            }
+            Err(e) => {
+                tracing::warn!(node = %self.node, error = %e, "cannot read the changes to replay; the resync repairs the mirror and the cache");
+            }
+        }
+    }
+
+    /// Writes the link's state for the other nodes (best effort).
+    async fn record(&self, state: &str, error: Option<&str>) {
+        if let Err(e) = links::record_state(
+            &self.db,
+            &self.node,
+            &self.cluster.node,
+            state,
+            error,
+            Utc::now(),
+        )
+        .await
+        {
+            tracing::debug!(node = %self.node, error = %e, "cannot record the link state");
+        }
+    }
+
+    /// Drives the node, reconnecting forever, until the lease is lost; returns why.
+    async fn drive(&self, lease: &mut Lease) -> String {
         let s = self.handle.settings.clone();
         let mut backoff = s.backoff_initial;
         let mut connected_before = false;
         loop {
             self.handle.set("connecting", None, false);
-            let result = self.session(&mut connected_before).await;
+            self.record("connecting", None).await;
+            let result = self.session(&mut connected_before, lease).await;
             self.metrics
                 .connected
                 .with_label_values(&[&*self.node])
                 .set(0);
+            if let Ok(LinkError::LeaseLost(reason)) | Err(LinkError::LeaseLost(reason)) = result {
+                return reason;
+            }
             let reason = match &result {
                 Ok(ended) | Err(ended) => ended.to_string(),
             };
             tracing::warn!(node = %self.node, reason = %reason, "FreeSWITCH link down");
-            self.handle.set("disconnected", Some(reason), false);
+            self.handle.set("disconnected", Some(reason.clone()), false);
+            self.record("disconnected", Some(&reason)).await;
             if result.is_ok() {
                 // Its calls are unknown until it is back: no lamp stays on ringing.
                 let _ = self
@@ -288,15 +444,41 @@ impl Link {
                 // It was up: start the backoff over.
                 backoff = s.backoff_initial;
             }
-            tokio::time::sleep(jittered(backoff)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(jittered(backoff)) => {}
+                reason = lease.lost() => return reason,
+            }
             backoff = (backoff * 2).min(s.backoff_max);
+        }
+    }
+
+    /// Records how far the delivered commands got, at most every [`PUSHED_EVERY`].
+    async fn note_pushed(&self, upto: i64, noted: &mut (i64, std::time::Instant), force: bool) {
+        // `upto` was read before the queue was last drained: every command of those changes
+        // has been delivered.
+        if upto <= noted.0 {
+            return;
+        }
+        if !force && noted.1.elapsed() < PUSHED_EVERY {
+            return;
+        }
+        match links::record_pushed(&self.db, &self.node, &self.cluster.node, upto, Utc::now()).await
+        {
+            Ok(()) => *noted = (upto, std::time::Instant::now()),
+            Err(e) => {
+                tracing::debug!(node = %self.node, error = %e, "cannot record the delivered changes")
+            }
         }
     }
 
     /// One session: the command connection, then the event connection. `Ok(why)` when it
     /// was up and then ended; `Err(why)` when it failed on the way up. Either connection
     /// dying ends both.
-    async fn session(&self, connected_before: &mut bool) -> Result<LinkError, LinkError> {
+    async fn session(
+        &self,
+        connected_before: &mut bool,
+        lease: &mut Lease,
+    ) -> Result<LinkError, LinkError> {
         let s = &self.handle.settings;
         let options = EslConnectOptions::new().with_connect_timeout(s.command_timeout);
         let (client, mut command_events) =
@@ -330,6 +512,7 @@ impl Link {
                 .inc();
         }
         self.handle.set("connected", None, *connected_before);
+        self.record("connected", None).await;
         self.handle.set_client(Some(client.clone()));
         *connected_before = true;
         self.metrics
@@ -341,12 +524,21 @@ impl Link {
         let mut reader = tokio::spawn(read_events(events, self.node.clone(), self.inbound.clone()));
         let outcome = async {
             // What waited while the link was down goes first, once; then the resync.
+            let mut noted = (0i64, std::time::Instant::now());
+            let upto = self.handle.queue.queued_upto();
             self.deliver_queue(&client).await?;
             self.resync(&client).await?;
+            self.note_pushed(upto, &mut noted, true).await;
+            let mut tick = tokio::time::interval(PUSHED_EVERY);
             loop {
+                let upto = self.handle.queue.queued_upto();
                 self.deliver_queue(&client).await?;
+                self.note_pushed(upto, &mut noted, false).await;
                 tokio::select! {
                     _ = self.handle.queue.notified() => {}
+                    _ = tick.tick() => {
+                        self.note_pushed(upto, &mut noted, true).await;
+                    }
                     ended = &mut reader => {
                         return Err(match ended {
                             Ok(e) => e,
@@ -362,8 +554,12 @@ impl Link {
                     }
                 }
             }
-        }
-        .await;
+        };
+        // Losing the lease stops the session at once: another node may take over.
+        let outcome = tokio::select! {
+            outcome = outcome => outcome,
+            reason = lease.lost() => Err(LinkError::LeaseLost(reason)),
+        };
         self.handle.set_client(None);
         reader.abort();
         let _ = client.disconnect().await;
@@ -373,7 +569,8 @@ impl Link {
                 e @ (LinkError::Closed(_)
                 | LinkError::Malformed(_)
                 | LinkError::Silent(_)
-                | LinkError::Command(_)),
+                | LinkError::Command(_)
+                | LinkError::LeaseLost(_)),
             ) => Ok(e),
             Err(e) => Err(e),
             Ok(()) => Ok(LinkError::Closed("the session ended".to_owned())),
@@ -594,6 +791,7 @@ impl Bridge {
         nodes: Vec<NodeSettings>,
         db: DatabaseConnection,
         bus: &switchboard_domain::events::EventBus,
+        cluster: Cluster,
         lines: Arc<switchboard_domain::services::presence::LineStates>,
         metrics: BridgeMetrics,
         sweep_interval: Duration,
@@ -641,7 +839,7 @@ impl Bridge {
             mirrors.clone(),
         )
         .with_lines(pusher_lines);
-        tokio::spawn(pusher.run(bus.subscribe()));
+        tokio::spawn(pusher.run(cluster.journal.subscribe()));
         for handle in &handles {
             let link = Link::new(
                 handle.clone(),
@@ -649,6 +847,7 @@ impl Bridge {
                 mirrors.clone(),
                 metrics.clone(),
                 tx.clone(),
+                cluster.clone(),
             );
             tokio::spawn(link.run());
         }
@@ -709,6 +908,17 @@ impl<T: NodeApi + Sync + Send> NodeApi for Arc<T> {
 /// The configured nodes, cheap to clone into a task.
 #[derive(Debug, Clone)]
 pub struct Nodes(Arc<[NodeHandle]>);
+
+impl Nodes {
+    /// The names of the FreeSWITCH nodes this switchboard node drives.
+    pub fn driven_here(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|n| n.driven_here())
+            .map(|n| n.settings.name.clone())
+            .collect()
+    }
+}
 
 impl NodeApi for Nodes {
     async fn api(&self, command: &str) -> Result<String, ApiUnavailable> {

@@ -34,6 +34,7 @@ use switchboard_domain::DomainResult;
 use switchboard_domain::bindings::Bindings;
 use switchboard_domain::bindings::identity::calling_identity;
 use switchboard_domain::bindings::ring_plan::ring_plan;
+use switchboard_domain::cluster::journal::Journaled;
 use switchboard_domain::events::{ChangeEvent, ChangeKind};
 use switchboard_domain::routing::flows::{FlowConfig, OverrideMode};
 use switchboard_domain::services::presence::LineStates;
@@ -210,11 +211,28 @@ impl Command {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct QueueInner {
     next: u64,
     order: BTreeMap<(u8, u64), Command>,
     index: HashMap<(u8, String), u64>,
+    /// False while another switchboard node drives this FreeSWITCH node: commands are dropped
+    /// (its driver sends them; a takeover replays what its predecessor did not deliver).
+    owned: bool,
+    /// The last change (change-log seq) whose commands were all queued.
+    queued_upto: i64,
+}
+
+impl Default for QueueInner {
+    fn default() -> Self {
+        Self {
+            next: 0,
+            order: BTreeMap::new(),
+            index: HashMap::new(),
+            owned: true,
+            queued_upto: 0,
+        }
+    }
 }
 
 /// A node's pending commands, coalesced by slot, kept while its link is down.
@@ -243,6 +261,9 @@ impl Queue {
     fn insert(&self, command: Command, replace: bool) {
         let (class, key) = command.slot();
         let mut q = self.lock();
+        if !q.owned {
+            return;
+        }
         if let Some(seq) = q.index.get(&(class, key.clone())).copied() {
             if replace {
                 q.order.insert((class, seq), command);
@@ -272,6 +293,43 @@ impl Queue {
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Marks every change up to `seq` as queued (the commands of its batch are in).
+    pub fn mark(&self, seq: i64) {
+        let mut q = self.lock();
+        if q.owned && seq > q.queued_upto {
+            q.queued_upto = seq;
+        }
+    }
+
+    /// The last change whose commands were all queued.
+    pub fn queued_upto(&self) -> i64 {
+        self.lock().queued_upto
+    }
+
+    /// This node now drives the FreeSWITCH node: what was queued before is dropped (the
+    /// takeover replays everything after `pushed`, the last change its predecessor
+    /// delivered) and commands are accepted again.
+    pub fn own(&self, pushed: i64) {
+        let mut q = self.lock();
+        q.order.clear();
+        q.index.clear();
+        q.owned = true;
+        q.queued_upto = pushed;
+    }
+
+    /// Another node drives the FreeSWITCH node: nothing is queued here.
+    pub fn disown(&self) {
+        let mut q = self.lock();
+        q.order.clear();
+        q.index.clear();
+        q.owned = false;
+    }
+
+    /// True while commands are accepted.
+    pub fn owned(&self) -> bool {
+        self.lock().owned
     }
 
     /// Resolves when a command was queued since the last call.
@@ -556,10 +614,11 @@ impl Pusher {
         self
     }
 
-    /// Runs until the bus closes.
-    pub async fn run(self, mut events: broadcast::Receiver<Arc<ChangeEvent>>) {
+    /// Runs until the change log's stream closes: every node's changes, once each, in commit
+    /// order; only the queues of FreeSWITCH nodes this node drives take the commands.
+    pub async fn run(self, mut rows: broadcast::Receiver<Arc<Journaled>>) {
         loop {
-            let first = match events.recv().await {
+            let first = match rows.recv().await {
                 Ok(e) => e,
                 Err(broadcast::error::RecvError::Closed) => return,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -572,11 +631,13 @@ impl Pusher {
             };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
-                match events.try_recv() {
+                match rows.try_recv() {
                     Ok(e) => batch.push(e),
                     Err(_) => break,
                 }
             }
+            let upto = batch.iter().map(|r| r.seq).max().unwrap_or(0);
+            let batch: Vec<Arc<ChangeEvent>> = batch.iter().map(|r| Arc::clone(&r.event)).collect();
             // The cache flushes need no database: they leave at once, while the mirror is
             // computed (FreeSWITCH must stop answering from a stale entry first).
             let (flushes, rest) = self.split(&batch);
@@ -584,6 +645,9 @@ impl Pusher {
             let mirror = self.mirror_commands(&rest.domains).await;
             self.enqueue(mirror);
             self.enqueue(rest.drops);
+            for q in &self.queues {
+                q.mark(upto);
+            }
         }
     }
 
@@ -618,6 +682,31 @@ impl Pusher {
 
     /// The cache flushes of a batch, and what else it calls for.
     fn split(&self, batch: &[Arc<ChangeEvent>]) -> (Vec<Command>, Rest) {
+        split_batch(batch, |domain_id| {
+            self.group_domains
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&domain_id)
+        })
+    }
+}
+
+/// What a node taking a FreeSWITCH node over sends for the changes its predecessor did not
+/// deliver: the cache flushes, registration drops, re-syncs and gateway commands (the mirror is
+/// rewritten whole by the link's resync).
+pub fn replay_commands(batch: &[Arc<ChangeEvent>]) -> Vec<Command> {
+    let (mut commands, rest) = split_batch(batch, |_| false);
+    commands.extend(rest.drops);
+    commands
+}
+
+/// The cache flushes of a batch, and what else it calls for; `has_groups` says whether a
+/// Domain has ring-group lamps.
+fn split_batch(
+    batch: &[Arc<ChangeEvent>],
+    has_groups: impl Fn(Uuid) -> bool,
+) -> (Vec<Command>, Rest) {
+    {
         let mut flush: Vec<Command> = Vec::new();
         let mut drop: Vec<Command> = Vec::new();
         let mut sync: Vec<Command> = Vec::new();
@@ -681,13 +770,7 @@ impl Pusher {
             // A telephone-status flip (from FreeSWITCH itself) changes nothing we mirror, but
             // the lamps of a Domain's ring groups.
             let from_switch = e.kind == ChangeKind::PresenceChanged && e.sip_users.is_empty();
-            let has_groups = from_switch
-                && self
-                    .group_domains
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .contains(&e.domain_id);
-            if !from_switch || has_groups {
+            if !from_switch || has_groups(e.domain_id) {
                 domains.insert(e.domain_id, e.sip_domain.clone());
             }
         }
@@ -700,7 +783,9 @@ impl Pusher {
             },
         )
     }
+}
 
+impl Pusher {
     /// The mirror changes (hash keys, lamps) of the Domains a batch touched.
     async fn mirror_commands(&self, domains: &BTreeMap<Uuid, String>) -> Vec<Command> {
         let mut mirror = Vec::new();

@@ -25,6 +25,7 @@ mod m20261205_000091_location_short_code;
 mod m20261205_000092_extension_groups;
 mod m20261205_000093_provisioning;
 mod m20261206_000100_call_flows;
+mod m20261206_000110_cluster;
 
 /// The ordered list of switchboard's migrations.
 #[derive(Debug)]
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000092_extension_groups::Migration),
             Box::new(m20261205_000093_provisioning::Migration),
             Box::new(m20261206_000100_call_flows::Migration),
+            Box::new(m20261206_000110_cluster::Migration),
         ]
     }
 }

@@ -244,7 +244,10 @@ pub async fn domain_events(
         .map(|v| v.to_str().ok())
         .or(query.last_event_id.as_deref().map(Some))
         .map(|v| v.and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0));
-    let resume = state.event_log.resume(domain_id, last_event_id);
+    let resume = state
+        .event_log
+        .resume(&state.db, domain_id, last_event_id)
+        .await?;
     let mut pending = VecDeque::new();
     pending.push_back("retry: 3000\n: connected\n\n".to_owned());
     if resume.reset {

@@ -30,9 +30,16 @@ pub struct NodeDto {
     /// The sofia profile phones register on.
     #[schema(example = "internal")]
     pub profile: String,
-    /// `connecting`, `connected` or `disconnected`.
+    /// `connecting`, `connected` or `disconnected`, as the switchboard node driving it last
+    /// reported; `standby` while no switchboard node drives it.
     #[schema(example = "connected")]
     pub state: String,
+    /// The switchboard node driving it (`cluster.node_name`); `null` while none does.
+    #[schema(example = "sb1")]
+    pub owner: Option<String>,
+    /// True when the node answering this request drives it (its queue and reconnects are
+    /// this node's; another node's link shows its reported state only).
+    pub driven_here: bool,
     /// Since when in that state.
     pub since: DateTime<Utc>,
     /// Why the link is down, while it is not `connected`; `null` once connected.
@@ -55,6 +62,8 @@ impl From<NodeStatus> for NodeDto {
             port: s.port,
             profile: s.profile,
             state: s.state.to_owned(),
+            driven_here: s.owner.is_some(),
+            owner: s.owner,
             since: s.since,
             last_error: s.last_error,
             last_disconnect_at: s.last_disconnect_at,
@@ -89,11 +98,33 @@ pub async fn list_nodes(
 ) -> ApiResult<web::Json<NodeList>> {
     authorize_platform(&caller.ctx().actor, Permission::NodesRead)?;
     Ok(web::Json(NodeList {
-        items: state
-            .bridge
-            .nodes()
-            .into_iter()
-            .map(NodeDto::from)
-            .collect(),
+        items: merged(&state).await?,
     }))
+}
+
+/// Every configured node: this switchboard node's own view of the links it drives, the
+/// drivers' reported state of the others.
+pub async fn merged(state: &AppState) -> Result<Vec<NodeDto>, sea_orm::DbErr> {
+    let local = state.bridge.nodes();
+    if local.iter().all(|n| n.owner.is_some()) {
+        return Ok(local.into_iter().map(NodeDto::from).collect());
+    }
+    let rows = switchboard_domain::cluster::links::list(&state.db).await?;
+    Ok(local
+        .into_iter()
+        .map(|n| {
+            if n.owner.is_some() {
+                return NodeDto::from(n);
+            }
+            let row = rows.iter().find(|r| r.name == n.name);
+            let mut dto = NodeDto::from(n);
+            if let Some(row) = row.filter(|r| r.owner.is_some()) {
+                dto.state = row.state.clone();
+                dto.since = row.state_since;
+                dto.owner = row.owner.clone();
+                dto.last_error = row.last_error.clone();
+            }
+            dto
+        })
+        .collect())
 }

@@ -67,7 +67,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             }
         }
     };
-    let freeswitch = freeswitch_check(&state);
+    let freeswitch = freeswitch_check(&state).await;
     // With nodes configured, at least one link must be up: without any, no change reaches
     // FreeSWITCH.
     let ok = database.status == "up" && freeswitch.status != "down";
@@ -85,14 +85,26 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 
 /// `disabled` without nodes; `up` when every link is up; `degraded` when some are; `down` when
 /// none is. The detail names the nodes whose link is not up.
-fn freeswitch_check(state: &AppState) -> Check {
+async fn freeswitch_check(state: &AppState) -> Check {
     if !state.bridge.enabled() {
         return Check {
             status: "disabled",
             detail: Some("no FreeSWITCH nodes are configured".to_owned()),
         };
     }
-    let nodes = state.bridge.nodes();
+    // The links other switchboard nodes drive count as they report them.
+    let nodes = match crate::routes::freeswitch_nodes::merged(state).await {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: cannot read the links other nodes drive");
+            state
+                .bridge
+                .nodes()
+                .into_iter()
+                .map(crate::routes::freeswitch_nodes::NodeDto::from)
+                .collect()
+        }
+    };
     let down: Vec<String> = nodes
         .iter()
         .filter(|n| n.state != "connected")

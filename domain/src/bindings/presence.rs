@@ -20,7 +20,7 @@ use super::ring_plan::{ExtensionRef, RingPlan, ring_plan};
 use super::snapshot::{Bindings, ExtensionFacts};
 
 /// The call state of one SIP user, as FreeSWITCH reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineState {
     /// No call.

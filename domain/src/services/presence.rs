@@ -5,7 +5,7 @@
 //! ring plan's SIP users, so presence and "who rings" never disagree.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::Utc;
 use sea_orm::{
@@ -44,12 +44,44 @@ struct DomainLines {
 /// have a call. FreeSWITCH's events feed it through [`LineStates::registered`] and
 /// [`LineStates::call_state`]; every change that moves an Extension's aggregate telephone status
 /// publishes `presence.changed` for that Extension.
-#[derive(Debug)]
 pub struct LineStates {
     db: DatabaseConnection,
     bus: EventBus,
     domains: Mutex<HashMap<Uuid, DomainLines>>,
+    /// Where the facts this node learns go for the other nodes (see
+    /// [`crate::cluster::lines`]).
+    fanout: RwLock<Option<LineSink>>,
 }
+
+impl std::fmt::Debug for LineStates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineStates").finish_non_exhaustive()
+    }
+}
+
+/// What one SIP user's line looks like now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LineFact {
+    /// The lower-case SIP user.
+    pub user: String,
+    /// Registered on some FreeSWITCH node.
+    pub registered: bool,
+    /// Its call, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<LineState>,
+}
+
+/// Line facts of one Domain that moved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LineFacts {
+    /// The Domain.
+    pub domain_id: Uuid,
+    /// The SIP users whose facts moved, as they are now.
+    pub facts: Vec<LineFact>,
+}
+
+/// Receives the line facts that moved on this node.
+pub type LineSink = Arc<dyn Fn(LineFacts) + Send + Sync>;
 
 impl LineStates {
     /// An empty registry that loads bindings from `db` and publishes on `bus`.
@@ -58,6 +90,47 @@ impl LineStates {
             db,
             bus,
             domains: Mutex::new(HashMap::new()),
+            fanout: RwLock::new(None),
+        }
+    }
+
+    /// Hands every line fact that moves on this node to `sink` from now on.
+    pub fn set_fanout(&self, sink: LineSink) {
+        if let Ok(mut fanout) = self.fanout.write() {
+            *fanout = Some(sink);
+        }
+    }
+
+    /// Marks SIP users of a Domain registered without announcing anything (what the database
+    /// held when this process started).
+    pub fn seed_registered(&self, domain_id: Uuid, users: impl IntoIterator<Item = String>) {
+        let mut all = self.lock();
+        let d = all.entry(domain_id).or_default();
+        d.registered
+            .extend(users.into_iter().map(|u| u.to_ascii_lowercase()));
+    }
+
+    /// Applies facts another node learnt from its FreeSWITCH nodes. Nothing is published:
+    /// that node announces the presence changes.
+    pub fn apply_remote(&self, facts: &LineFacts) {
+        let mut all = self.lock();
+        let d = all.entry(facts.domain_id).or_default();
+        for fact in &facts.facts {
+            if fact.registered {
+                d.registered.insert(fact.user.clone());
+            } else {
+                d.registered.remove(&fact.user);
+            }
+            match fact.state {
+                Some(state) if state != LineState::Idle => {
+                    d.lines.insert(fact.user.clone(), state);
+                }
+                _ => {
+                    if d.lines.remove(&fact.user).is_some() {
+                        d.idle_since.insert(fact.user.clone(), Utc::now());
+                    }
+                }
+            }
         }
     }
 
@@ -189,6 +262,24 @@ impl LineStates {
         // Nothing moved (a refreshed registration, a repeated state): no bindings to load.
         if before.registered == after.registered && before.lines == after.lines {
             return Ok(());
+        }
+        let sink = self.fanout.read().ok().and_then(|f| f.clone());
+        if let Some(sink) = sink {
+            let facts: Vec<LineFact> = sip_users
+                .iter()
+                .filter(|u| {
+                    before.registered.contains(*u) != after.registered.contains(*u)
+                        || before.lines.get(*u) != after.lines.get(*u)
+                })
+                .map(|u| LineFact {
+                    user: u.clone(),
+                    registered: after.registered.contains(u),
+                    state: after.lines.get(u).copied(),
+                })
+                .collect();
+            if !facts.is_empty() {
+                sink(LineFacts { domain_id, facts });
+            }
         }
         // Loaded after the lock is released: it is never held across an await.
         let bindings = snapshot::load(&self.db, domain_id).await?;

@@ -295,13 +295,22 @@ pub async fn replace_node(
     tell_presence(db, lines, touched, now).await
 }
 
-/// Removes expired registrations; returns how many went.
+/// Removes expired registrations (of the FreeSWITCH `nodes` only, when given); returns how many
+/// went.
 pub async fn sweep(
     db: &DatabaseConnection,
     lines: &LineStates,
+    nodes: Option<&[String]>,
     now: DateTime<Utc>,
 ) -> DomainResult<u64> {
-    let expired: BTreeSet<UserKey> = registrations::Entity::find()
+    if nodes.is_some_and(<[String]>::is_empty) {
+        return Ok(0);
+    }
+    let of_nodes = |q: sea_orm::Select<registrations::Entity>| match nodes {
+        Some(nodes) => q.filter(registrations::Column::Node.is_in(nodes.to_vec())),
+        None => q,
+    };
+    let expired: BTreeSet<UserKey> = of_nodes(registrations::Entity::find())
         .filter(registrations::Column::ExpiresAt.lte(now))
         .all(db)
         .await?
@@ -311,29 +320,36 @@ pub async fn sweep(
     if expired.is_empty() {
         return Ok(0);
     }
-    let gone = registrations::Entity::delete_many()
-        .filter(registrations::Column::ExpiresAt.lte(now))
-        .exec(db)
-        .await?
-        .rows_affected;
+    let mut delete =
+        registrations::Entity::delete_many().filter(registrations::Column::ExpiresAt.lte(now));
+    if let Some(nodes) = nodes {
+        delete = delete.filter(registrations::Column::Node.is_in(nodes.to_vec()));
+    }
+    let gone = delete.exec(db).await?.rows_affected;
     tell_presence(db, lines, expired, now).await?;
     Ok(gone)
 }
 
-/// Brings every registered SIP user into presence (at start, before the first resync).
+/// Brings every registered SIP user into presence (at start, before the first resync),
+/// quietly: they were registered before this process started, nothing changed for anyone
+/// watching (and on several nodes, a node starting must not announce every phone again).
 pub async fn load_into(
     db: &DatabaseConnection,
     lines: &LineStates,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
-    let users: BTreeSet<UserKey> = registrations::Entity::find()
+    let mut by_domain: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    for r in registrations::Entity::find()
         .filter(registrations::Column::ExpiresAt.gt(now))
         .all(db)
         .await?
-        .into_iter()
-        .map(|r| (r.domain_id, r.sip_user))
-        .collect();
-    tell_presence(db, lines, users, now).await
+    {
+        by_domain.entry(r.domain_id).or_default().push(r.sip_user);
+    }
+    for (domain_id, users) in by_domain {
+        lines.seed_registered(domain_id, users);
+    }
+    Ok(())
 }
 
 /// For each touched user, compares "has a live row" with what presence knows and reports the
