@@ -261,9 +261,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = connect_database(&config).await?;
         if config.database.auto_migrate {
-            Migrator::up(&db, None)
-                .await
-                .context("applying database migrations")?;
+            migrate_exclusively(&db).await?;
         } else {
             let pending = Migrator::get_pending_migrations(&db)
                 .await
@@ -431,6 +429,36 @@ impl Application {
         }
         result
     }
+}
+
+/// Applies pending migrations; on PostgreSQL under a session advisory lock, so that nodes
+/// starting together on one database migrate one after the other (the later ones find
+/// nothing left to do).
+pub async fn migrate_exclusively(db: &DatabaseConnection) -> anyhow::Result<()> {
+    use sea_orm::sqlx::Connection as _;
+    const MIGRATION_LOCK: i64 = 0x7377_6368_6d69_6701;
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Migrator::up(db, None)
+            .await
+            .context("applying database migrations");
+    }
+    // A connection of its own, closed afterwards: the lock can never stay with the pool.
+    let mut lock = db
+        .get_postgres_connection_pool()
+        .acquire()
+        .await
+        .context("a connection for the migration lock")?
+        .detach();
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await
+        .context("taking the migration lock")?;
+    let result = Migrator::up(db, None)
+        .await
+        .context("applying database migrations");
+    let _ = lock.close().await;
+    result
 }
 
 /// Deletes changes older than `hours` from the change log, at start and hourly. Every node runs

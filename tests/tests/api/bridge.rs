@@ -990,7 +990,7 @@ impl Conn {
     }
 
     /// Answers the commands that still arrive until the bridge has been quiet for a while.
-    async fn quiet(&mut self) -> Vec<String> {
+    pub(crate) async fn quiet(&mut self) -> Vec<String> {
         let mut got = Vec::new();
         while let Ok(command) =
             tokio::time::timeout(Duration::from_millis(500), self.conn.read_command()).await
