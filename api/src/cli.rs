@@ -12,6 +12,7 @@ use switchboard_domain::services::bootstrap::{self, CreatedAdmin};
 use switchboard_migration::Migrator;
 
 use crate::config::Config;
+use crate::single_node::{Holder, claim_sqlite};
 use crate::startup::{Application, connect_database};
 use crate::{openapi, telemetry};
 
@@ -57,6 +58,20 @@ pub enum Command {
     /// Prints the report as JSON; exits 1 when any row is invalid or the server refuses. With
     /// --offline, straight on the database as the audit actor `cli` (only while no server runs).
     Import(crate::import_cli::ImportArgs),
+    /// Copy every row of a switchboard database into another, empty one, all or nothing: the
+    /// way from SQLite to PostgreSQL (README "Moving to PostgreSQL"). Stop the server first.
+    /// The source must be at this version's schema; the target is migrated to it, must hold no
+    /// row, and is written in one transaction, table by table. Prints the rows copied per
+    /// table. Reads no configuration: the two databases are given here.
+    CopyData {
+        /// The database to copy from, e.g. sqlite://switchboard.db.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty database to copy into, e.g. postgres://switchboard@db.example.net/switchboard
+        /// (the password may come from PGPASSWORD instead of the URL).
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 /// `migrate` actions.
@@ -101,6 +116,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         // A client of a running server: its configuration is the server's business.
         Command::Import(args) if !args.offline => return crate::import_cli::run(args).await,
+        // Both databases are given on the command line; the configuration has no say.
+        Command::CopyData { from, to } => return crate::copy_data::run(&from, &to).await,
         _ => {}
     }
     let config = Config::load(cli.config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -112,12 +129,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             action: AdminAction::Create(args),
         } => admin_create(config, args).await,
         Command::Import(args) => crate::import_cli::run_offline(config, args).await,
-        Command::Openapi => Ok(()),
+        Command::Openapi | Command::CopyData { .. } => Ok(()),
     }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let host = config.http.host.clone();
+    // Before anything touches the database: one server per SQLite file. Held until the server
+    // has stopped (the end of this function), released by the operating system however the
+    // process ends.
+    let claim = claim_sqlite(&config.database_url, Holder::Serve)?;
     tracing::info!(database = %config.database_url_for_logs(), "starting switchboard");
     let mut app = Application::build(config).await?;
     if let Some(admin) = app.take_bootstrap_admin() {
@@ -141,6 +162,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%host, port, "listening; API docs at http://{host}:{port}/api/docs/");
     app.run_until_stopped().await?;
     tracing::info!("stopped");
+    drop(claim);
     Ok(())
 }
 

@@ -9,7 +9,8 @@
 //! progress bar. It reads the same JSON and CSV ([`parse_file`]) and runs the same use case
 //! ([`import::import`]), but its change event goes to this process's own bus only: a running
 //! server and its FreeSWITCH nodes would not learn of the new rows until they next read them.
-//! It is meant for provisioning a database while no server runs.
+//! It is meant for provisioning a database while no server runs, and on SQLite it refuses while
+//! one does (see [`crate::single_node`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::routes::import::{ImportFormat, ImportOnExisting, ImportReportDto, parse_file};
+use crate::single_node::{Holder, claim_sqlite};
 use crate::startup::{connect_database, load_cipher};
 
 /// The environment variable holding the API key `switchboard import` sends.
@@ -69,7 +71,7 @@ pub struct ImportArgs {
     pub format: Option<ImportFormat>,
     /// Write straight into the database of the configuration instead of going through a
     /// server, as the audit actor `cli`. Only while no server runs: a running server and
-    /// FreeSWITCH are not told of the changes.
+    /// FreeSWITCH are not told of the changes (on SQLite it refuses while a server runs).
     #[arg(long)]
     pub offline: bool,
 }
@@ -328,6 +330,9 @@ impl Server {
 /// actor `cli`. Prints the report as JSON on standard output, and fails (exit status 1) when
 /// any row is invalid.
 pub async fn run_offline(config: Config, args: ImportArgs) -> anyhow::Result<()> {
+    // On SQLite a running server is known for sure, and refused (its caches would not learn
+    // of the rows); on PostgreSQL only the warning below is possible.
+    let _claim = claim_sqlite(&config.database_url, Holder::ImportOffline)?;
     let format = format_of(&args)?;
     let bytes = read_file(&args.file)?;
     let parsed =

@@ -30,9 +30,8 @@ use switchboard_domain::services::scheduler;
 use switchboard_domain::services::settings;
 use switchboard_domain::telephony::secrets::SecretCipher;
 use switchboard_esl_bridge::directory::{Directory, DirectorySettings};
-use switchboard_esl_bridge::link::{Bridge, Cluster, NodeSettings};
+use switchboard_esl_bridge::link::{Bridge, Cluster};
 use switchboard_esl_bridge::metrics::BridgeMetrics;
-use switchboard_esl_bridge::outbound::FeatureCodes;
 use switchboard_migration::Migrator;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
@@ -203,35 +202,21 @@ async fn start_directory(
     Ok(directory)
 }
 
-/// Starts the ESL bridge: a link per configured FreeSWITCH node, event ingestion and the
-/// pusher (nothing when no node is configured).
-fn start_bridge(
-    config: &Config,
+/// Starts the ESL bridge: event ingestion, the pusher and a link per FreeSWITCH node (the
+/// configured ones and those registered through the API), and opens the feature codes'
+/// outbound socket once there is a node.
+async fn start_bridge(
+    config: &Arc<Config>,
     db: &DatabaseConnection,
+    cipher: &Arc<SecretCipher>,
     events: &EventBus,
     lines: &Arc<LineStates>,
     cluster: Cluster,
-) -> anyhow::Result<Bridge> {
+) -> anyhow::Result<Arc<Bridge>> {
     let metrics = BridgeMetrics::new().map_err(|e| anyhow::anyhow!("bridge metrics: {e}"))?;
-    let link = &config.freeswitch.link;
-    let nodes = config
-        .freeswitch
-        .nodes
-        .iter()
-        .map(|n| NodeSettings {
-            name: n.name.clone(),
-            host: n.host.clone(),
-            port: n.port,
-            password: n.password.clone(),
-            profile: n.profile.clone(),
-            heartbeat_timeout: Duration::from_secs(link.heartbeat_timeout_secs),
-            command_timeout: Duration::from_millis(link.command_timeout_ms),
-            backoff_initial: Duration::from_millis(link.reconnect_initial_ms),
-            backoff_max: Duration::from_secs(link.reconnect_max_secs),
-        })
-        .collect();
+    let nodes = crate::fs_nodes::wanted(config, db, cipher).await?;
     let sweep_interval = Duration::from_secs(config.freeswitch.link.sweep_interval_secs);
-    let bridge = Bridge::start(
+    let bridge = Arc::new(Bridge::start(
         nodes,
         db.clone(),
         events,
@@ -239,19 +224,23 @@ fn start_bridge(
         lines.clone(),
         metrics,
         sweep_interval,
-    );
+    ));
+    let socket = Arc::new(crate::fs_nodes::OutboundSocket::new(
+        config.clone(),
+        db.clone(),
+        events.clone(),
+    ));
     if bridge.enabled() {
-        // The feature codes' outbound socket serves the same FreeSWITCH nodes.
-        let address = &config.freeswitch.outbound_socket;
-        let listener = std::net::TcpListener::bind(address)
-            .with_context(|| format!("cannot listen on freeswitch.outbound_socket {address}"))?;
-        // Only FreeSWITCH may hand calls over: the same networks mod_xml_curl may ask from.
-        let networks = config.freeswitch.xml_curl.networks();
-        let bound = FeatureCodes::new(db.clone(), events.clone())
-            .allow(move |ip| networks.iter().any(|n| n.contains(&ip)))
-            .spawn(listener)?;
-        tracing::info!(address = %bound, "feature-code outbound socket listening");
+        socket.open()?;
     }
+    crate::fs_nodes::follow(
+        config.clone(),
+        db.clone(),
+        cipher.clone(),
+        events,
+        bridge.clone(),
+        socket,
+    );
     Ok(bridge)
 }
 
@@ -318,8 +307,9 @@ impl Application {
             leases: Leases::new(&db),
             journal: journal.clone(),
         };
-        let bridge = Arc::new(start_bridge(&config, &db, &events, &lines, cluster)?);
         let cipher = Arc::new(cipher);
+        let config = Arc::new(config);
+        let bridge = start_bridge(&config, &db, &cipher, &events, &lines, cluster).await?;
         let directory = start_directory(&config, &db, &cipher, &events).await?;
         // Ring groups read the line state (busy members, longest idle).
         directory.flow_live().set_lines(lines.clone());
@@ -340,7 +330,7 @@ impl Application {
         events.observe(provisioner.observer());
         let state = AppState {
             db,
-            config: Arc::new(config),
+            config,
             jwt_secret: Arc::new(jwt_secret),
             api_keys: Arc::new(Default::default()),
             cipher,

@@ -111,6 +111,10 @@ pub enum ChangeKind {
     /// emergency address, the caller ID sent and the route).
     #[serde(rename = "call.emergency")]
     CallEmergency,
+    /// A FreeSWITCH node was registered, changed or removed through the API (platform: the
+    /// event's Domain is nil); every switchboard node adjusts its links.
+    #[serde(rename = "freeswitch_node.changed")]
+    FreeswitchNodeChanged,
 }
 
 impl ChangeKind {
@@ -149,6 +153,7 @@ impl ChangeKind {
             Self::CallFlowUpdated => "call_flow.updated",
             Self::CallFlowDeleted => "call_flow.deleted",
             Self::CallEmergency => "call.emergency",
+            Self::FreeswitchNodeChanged => "freeswitch_node.changed",
         }
     }
 }

@@ -1476,3 +1476,90 @@ mod tests {
         assert!(!a.body.contains("park@a.park.test"), "{}", a.body);
     }
 }
+
+#[cfg(test)]
+mod memtmp {
+    use super::*;
+    use switchboard_domain::bindings::testkit::Kit;
+    use switchboard_domain::routing::callers::Callers;
+    use switchboard_domain::routing::dialplan::DialPlan;
+
+    fn rss_kib() -> usize {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find(|l| l.starts_with("VmRSS"))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn src(d: usize) -> DirectorySource {
+        let mut k = Kit::new();
+        k.b.domain.id = Uuid::from_u128(d as u128 + 1_000_000_000);
+        k.b.domain.sip_domain = format!("t{d}.bench.test");
+        let mut a1 = HashMap::new();
+        for i in 0..100 {
+            let ext = k.ext(&format!("{}", 1000 + i), &format!("Person {d}-{i}"));
+            k.ext_mut(ext).sip_registration_enabled = true;
+            k.ext_mut(ext).outbound_caller_id.number = Some(format!("+4930{:06}", d * 1000 + i));
+            a1.insert(ext, "fbae1eb149366d7f4af1f7251480454f".to_owned());
+            let dev = k.fixed(&format!("Desk {i}"), &format!("d{:07x}", d * 1000 + i), ext);
+            a1.insert(dev, "244f77a49923efae3943ee66abc650bb".to_owned());
+        }
+        DirectorySource {
+            bindings: k.b,
+            name: format!("Tenant {d}"),
+            enabled: true,
+            a1_hashes: a1,
+            routing: Default::default(),
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn memory_per_user() {
+        let n = 300;
+        let users = (n * 200) as f64;
+        let r0 = rss_kib();
+        let sources: Vec<_> = (0..n).map(src).collect();
+        let r1 = rss_kib();
+        let compiled: Vec<_> = sources
+            .iter()
+            .map(|s| {
+                CompiledDomain::compile(
+                    s,
+                    &CompileSettings {
+                        cacheable_ms: 300000,
+                    },
+                    Utc::now(),
+                )
+            })
+            .collect();
+        let r2 = rss_kib();
+        let plans: Vec<_> = sources
+            .iter()
+            .map(|s| DialPlan::<()>::compile(&s.bindings, &s.routing, Utc::now(), |_, _| ()))
+            .collect();
+        let r3 = rss_kib();
+        let callers: Vec<_> = sources
+            .iter()
+            .map(|s| Callers::compile(&s.bindings))
+            .collect();
+        let r4 = rss_kib();
+        eprintln!(
+            "sources {:.0} B/user, compiled {:.0} B/user, dialplan alone {:.0} B/user, callers alone {:.0} B/user",
+            (r1 - r0) as f64 * 1024.0 / users,
+            (r2 - r1) as f64 * 1024.0 / users,
+            (r3 - r2) as f64 * 1024.0 / users,
+            (r4 - r3) as f64 * 1024.0 / users
+        );
+        let d = &compiled[0];
+        let doc = d.user_document("1005").unwrap();
+        eprintln!("{}", doc);
+        eprintln!("{}", d.user_document("d0000005").unwrap());
+        drop((compiled, plans, callers));
+    }
+}

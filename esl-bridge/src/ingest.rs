@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::frames::LeanEvent;
 use crate::metrics::BridgeMetrics;
-use crate::push::{Command, Queue};
+use crate::push::Command;
 
 /// How long a realm that is none of ours is remembered as such (a Domain may be created).
 const UNKNOWN_DOMAIN_TTL: Duration = Duration::from_secs(30);
@@ -508,7 +508,6 @@ pub struct Ingest {
     contacts: HashMap<String, (Uuid, String)>,
     sweep_interval: Duration,
     /// Each node's command queue, for registrations ingestion must drop.
-    queues: HashMap<Arc<str>, Arc<Queue>>,
     /// The gateways' state.
     gateways: Arc<crate::gateways::GatewayStates>,
     /// The nodes, for what ingestion asks of mod_voicemail (a full box letting messages go).
@@ -536,7 +535,6 @@ impl Ingest {
             reported: HashMap::new(),
             contacts: HashMap::new(),
             sweep_interval: SWEEP_INTERVAL,
-            queues: HashMap::new(),
             gateways: Arc::default(),
             nodes: None,
         }
@@ -553,12 +551,6 @@ impl Ingest {
     #[must_use]
     pub fn with_gateway_states(mut self, states: Arc<crate::gateways::GatewayStates>) -> Self {
         self.gateways = states;
-        self
-    }
-
-    /// The nodes' command queues (by node name), for registrations ingestion drops.
-    pub fn with_queues(mut self, queues: HashMap<Arc<str>, Arc<Queue>>) -> Self {
-        self.queues = queues;
         self
     }
 
@@ -857,7 +849,7 @@ impl Ingest {
                 // check): drop the registration at once, before it takes a call.
                 self.metrics.ignored("cross_domain");
                 tracing::warn!(node = %node, user = %user, stored_under = %stored_under, realm = %realm, "a registration authenticated in another Domain's realm; dropping it");
-                if let Some(queue) = self.queues.get(&node) {
+                if let Some(queue) = self.nodes.as_ref().and_then(|n| n.queue_of(&node)) {
                     queue.push(Command::DropRegistration {
                         user,
                         domain: stored_under,

@@ -22,7 +22,7 @@ use rand_core::{OsRng, RngCore};
 use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use switchboard_domain::cluster::journal::{self, Journal};
 use switchboard_domain::cluster::lease::{Lease, Leases};
@@ -61,6 +61,29 @@ pub struct NodeSettings {
     pub backoff_initial: Duration,
     /// Longest wait before reconnecting.
     pub backoff_max: Duration,
+    /// The SIP domains whose commands it takes (`None`: every Domain's).
+    pub serves: Option<Arc<std::collections::HashSet<String>>>,
+}
+
+impl NodeSettings {
+    /// True when `other` needs no new link (same address, credentials, profile, Domains).
+    pub fn same_as(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.host == other.host
+            && self.port == other.port
+            && self.password.expose_secret() == other.password.expose_secret()
+            && self.profile == other.profile
+            && self.serves == other.serves
+    }
+
+    /// True when this node takes commands of the SIP domain `domain` (`None`: a command of
+    /// no Domain, e.g. a gateway's, which every node takes).
+    pub fn serves(&self, domain: Option<&str>) -> bool {
+        match (&self.serves, domain) {
+            (Some(set), Some(d)) => set.contains(&d.to_ascii_lowercase()),
+            _ => true,
+        }
+    }
 }
 
 impl std::fmt::Debug for NodeSettings {
@@ -217,6 +240,8 @@ enum LinkError {
     Resync(String),
     #[error("the lease on this FreeSWITCH node was lost: {0}")]
     LeaseLost(String),
+    #[error("the node was removed or changed")]
+    Stopped,
 }
 
 impl From<StreamError> for LinkError {
@@ -239,6 +264,8 @@ pub struct Link {
     inbound: mpsc::Sender<Inbound>,
     node: Arc<str>,
     cluster: Cluster,
+    /// Set when the node was removed or changed: the link closes for good.
+    stop: watch::Receiver<bool>,
 }
 
 /// What links need to share FreeSWITCH nodes with other switchboard nodes.
@@ -303,14 +330,30 @@ impl Link {
             inbound,
             node,
             cluster,
+            stop: watch::channel(false).1,
         }
+    }
+
+    /// Closes for good when `stop` turns true.
+    pub fn with_stop(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Resolves once the link must close for good.
+    async fn stopped(&self) {
+        let mut stop = self.stop.clone();
+        let _ = stop.wait_for(|s| *s).await;
     }
 
     /// Runs forever: stands by until this switchboard node holds the FreeSWITCH node's lease,
     /// then drives it until the lease is lost, and stands by again.
     pub async fn run(self) {
         loop {
-            let mut lease = self.standby().await;
+            let Some(mut lease) = self.standby().await else {
+                self.handle.set("standby", None, false);
+                return;
+            };
             let owner = self.cluster.node.clone();
             let pushed = match links::claim(&self.db, &self.node, &owner, Utc::now()).await {
                 Ok(pushed) => pushed,
@@ -345,15 +388,21 @@ impl Link {
                 links::release(&self.db, &self.node, &owner, Utc::now()),
             )
             .await;
+            if *self.stop.borrow() {
+                return;
+            }
         }
     }
 
-    /// Waits for the FreeSWITCH node's lease.
-    async fn standby(&self) -> Lease {
+    /// Waits for the FreeSWITCH node's lease (`None`: the link was stopped meanwhile).
+    async fn standby(&self) -> Option<Lease> {
         let mut told = false;
         loop {
+            if *self.stop.borrow() {
+                return None;
+            }
             match self.cluster.leases.try_acquire(&self.node).await {
-                Ok(Some(lease)) => return lease,
+                Ok(Some(lease)) => return Some(lease),
                 Ok(None) => {
                     if !told {
                         tracing::info!(node = %self.node, "another switchboard node drives this FreeSWITCH node; standing by");
@@ -364,7 +413,10 @@ impl Link {
                     tracing::warn!(node = %self.node, error = %e, "cannot ask for the FreeSWITCH node's lease");
                 }
             }
-            tokio::time::sleep(STANDBY_POLL).await;
+            tokio::select! {
+                _ = tokio::time::sleep(STANDBY_POLL) => {}
+                _ = self.stopped() => return None,
+            }
         }
     }
 
@@ -383,7 +435,9 @@ impl Link {
                 let commands = crate::push::replay_commands(&events);
                 tracing::info!(node = %self.node, changes = events.len(), commands = commands.len(), after = pushed, upto, "replaying what the previous driver did not deliver");
                 for command in commands {
-                    self.handle.queue.push(command);
+                    if self.handle.settings.serves(command.domain()) {
+                        self.handle.queue.push(command);
+                    }
                 }
                 self.handle.queue.mark(upto);
             }
@@ -425,6 +479,9 @@ impl Link {
             if let Ok(LinkError::LeaseLost(reason)) | Err(LinkError::LeaseLost(reason)) = result {
                 return reason;
             }
+            if let Ok(LinkError::Stopped) | Err(LinkError::Stopped) = result {
+                return LinkError::Stopped.to_string();
+            }
             let reason = match &result {
                 Ok(ended) | Err(ended) => ended.to_string(),
             };
@@ -447,6 +504,7 @@ impl Link {
             tokio::select! {
                 _ = tokio::time::sleep(jittered(backoff)) => {}
                 reason = lease.lost() => return reason,
+                _ = self.stopped() => return LinkError::Stopped.to_string(),
             }
             backoff = (backoff * 2).min(s.backoff_max);
         }
@@ -559,6 +617,7 @@ impl Link {
         let outcome = tokio::select! {
             outcome = outcome => outcome,
             reason = lease.lost() => Err(LinkError::LeaseLost(reason)),
+            _ = self.stopped() => Err(LinkError::Stopped),
         };
         self.handle.set_client(None);
         reader.abort();
@@ -570,7 +629,8 @@ impl Link {
                 | LinkError::Malformed(_)
                 | LinkError::Silent(_)
                 | LinkError::Command(_)
-                | LinkError::LeaseLost(_)),
+                | LinkError::LeaseLost(_)
+                | LinkError::Stopped),
             ) => Ok(e),
             Err(e) => Err(e),
             Ok(()) => Ok(LinkError::Closed("the session ended".to_owned())),
@@ -645,7 +705,7 @@ impl Link {
         self.reload_registrations(client).await?;
         // Messages left while nobody listened to this node still get their e-mails.
         tokio::spawn(crate::voicemail::catch_up_emails(
-            Nodes(Arc::from(vec![self.handle.clone()])),
+            Nodes::of(vec![self.handle.clone()]),
             self.db.clone(),
         ));
         Ok(())
@@ -771,13 +831,27 @@ mod tests {
     }
 }
 
-/// The running bridge: the links, ingestion and the pusher. With no nodes configured it is
-/// off and starts nothing.
+/// The running bridge: the links, ingestion and the pusher. Nodes come and go at run time
+/// ([`Bridge::reconcile`]): the static configuration list and the nodes registered through
+/// the API.
 #[derive(Debug)]
 pub struct Bridge {
-    nodes: Vec<NodeHandle>,
+    nodes: Nodes,
     metrics: BridgeMetrics,
     gateways: Arc<crate::gateways::GatewayStates>,
+    spawner: Spawner,
+    /// Each running link's settings and the switch that stops it.
+    running: Mutex<std::collections::HashMap<String, (NodeSettings, watch::Sender<bool>)>>,
+}
+
+/// What a new link is made of.
+#[derive(Debug, Clone)]
+struct Spawner {
+    db: DatabaseConnection,
+    mirrors: Mirrors,
+    metrics: BridgeMetrics,
+    inbound: mpsc::Sender<Inbound>,
+    cluster: Cluster,
 }
 
 /// Room for events between the links and ingestion before the links wait (see
@@ -785,8 +859,8 @@ pub struct Bridge {
 const INBOUND_CAPACITY: usize = 16 * 1024;
 
 impl Bridge {
-    /// Starts a link per node, ingestion and the pusher (none of them when `nodes` is empty).
-    /// Subscribes to `bus` before returning, so no change published afterwards is missed.
+    /// Starts ingestion, the pusher and a link per node. Subscribes to `bus` before
+    /// returning, so no change published afterwards is missed.
     pub fn start(
         nodes: Vec<NodeSettings>,
         db: DatabaseConnection,
@@ -796,27 +870,14 @@ impl Bridge {
         metrics: BridgeMetrics,
         sweep_interval: Duration,
     ) -> Self {
-        let handles: Vec<NodeHandle> = nodes.into_iter().map(NodeHandle::new).collect();
         let gateways = Arc::new(crate::gateways::GatewayStates::default());
-        if handles.is_empty() {
-            return Self {
-                nodes: handles,
-                metrics,
-                gateways,
-            };
-        }
+        let handles = Nodes::default();
         let mirrors = Mirrors::default();
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let ingest = crate::ingest::Ingest::new(db.clone(), lines.clone(), metrics.clone())
-            .with_nodes(Nodes(Arc::from(handles.clone())))
+            .with_nodes(handles.clone())
             .with_gateway_states(gateways.clone())
-            .with_sweep_interval(sweep_interval)
-            .with_queues(
-                handles
-                    .iter()
-                    .map(|h| (Arc::from(h.settings.name.as_str()), h.queue.clone()))
-                    .collect(),
-            );
+            .with_sweep_interval(sweep_interval);
         let changes = bus.subscribe();
         let ingest_db = db.clone();
         let pusher_lines = lines.clone();
@@ -833,28 +894,67 @@ impl Bridge {
             }
             ingest.run(rx, changes).await;
         });
-        let pusher = crate::push::Pusher::new(
-            db.clone(),
-            handles.iter().map(|h| h.queue.clone()).collect(),
-            mirrors.clone(),
-        )
-        .with_lines(pusher_lines);
+        let pusher = crate::push::Pusher::new(db.clone(), handles.clone(), mirrors.clone())
+            .with_lines(pusher_lines);
         tokio::spawn(pusher.run(cluster.journal.subscribe()));
-        for handle in &handles {
-            let link = Link::new(
-                handle.clone(),
-                db.clone(),
-                mirrors.clone(),
-                metrics.clone(),
-                tx.clone(),
-                cluster.clone(),
-            );
-            tokio::spawn(link.run());
-        }
-        Self {
+        let bridge = Self {
             nodes: handles,
-            metrics,
+            metrics: metrics.clone(),
             gateways,
+            spawner: Spawner {
+                db,
+                mirrors,
+                metrics,
+                inbound: tx,
+                cluster,
+            },
+            running: Mutex::default(),
+        };
+        bridge.reconcile(nodes);
+        bridge
+    }
+
+    /// Makes the running links those of `wanted`: new nodes get a link, removed ones have
+    /// theirs closed (and their lease given back), changed ones are restarted.
+    pub fn reconcile(&self, wanted: Vec<NodeSettings>) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let names: std::collections::HashSet<&str> =
+            wanted.iter().map(|n| n.name.as_str()).collect();
+        let gone: Vec<String> = running
+            .keys()
+            .filter(|name| !names.contains(name.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some((_, stop)) = running.remove(&name) {
+                tracing::info!(node = %name, "FreeSWITCH node removed; closing its link");
+                let _ = stop.send(true);
+            }
+            self.nodes.remove(&name);
+        }
+        for settings in wanted {
+            if let Some((current, stop)) = running.get(&settings.name) {
+                if current.same_as(&settings) {
+                    continue;
+                }
+                tracing::info!(node = %settings.name, "FreeSWITCH node changed; restarting its link");
+                let _ = stop.send(true);
+                self.nodes.remove(&settings.name);
+            }
+            let handle = NodeHandle::new(settings.clone());
+            let (stop, stopped) = watch::channel(false);
+            self.nodes.add(handle.clone());
+            let link = Link::new(
+                handle,
+                self.spawner.db.clone(),
+                self.spawner.mirrors.clone(),
+                self.spawner.metrics.clone(),
+                self.spawner.inbound.clone(),
+                self.spawner.cluster.clone(),
+            )
+            .with_stop(stopped);
+            tokio::spawn(link.run());
+            running.insert(settings.name.clone(), (settings, stop));
         }
     }
 
@@ -863,14 +963,18 @@ impl Bridge {
         &self.gateways
     }
 
-    /// True when nodes are configured.
+    /// True when there are nodes.
     pub fn enabled(&self) -> bool {
-        !self.nodes.is_empty()
+        !self.nodes.snapshot().is_empty()
     }
 
     /// Every node's link.
     pub fn nodes(&self) -> Vec<NodeStatus> {
-        self.nodes.iter().map(NodeHandle::status).collect()
+        self.nodes
+            .snapshot()
+            .iter()
+            .map(NodeHandle::status)
+            .collect()
     }
 
     /// The metrics, to register with the application's registry.
@@ -880,7 +984,7 @@ impl Bridge {
 
     /// The nodes, for requests that wait for FreeSWITCH's answer.
     pub fn node_api(&self) -> Nodes {
-        Nodes(Arc::from(self.nodes.clone()))
+        self.nodes.clone()
     }
 }
 
@@ -895,7 +999,7 @@ pub trait NodeApi {
 
 impl NodeApi for Bridge {
     async fn api(&self, command: &str) -> Result<String, ApiUnavailable> {
-        api_on(&self.nodes, command).await
+        api_on(&self.nodes.snapshot(), command).await
     }
 }
 
@@ -905,14 +1009,45 @@ impl<T: NodeApi + Sync + Send> NodeApi for Arc<T> {
     }
 }
 
-/// The configured nodes, cheap to clone into a task.
-#[derive(Debug, Clone)]
-pub struct Nodes(Arc<[NodeHandle]>);
+/// The nodes, cheap to clone into a task; they change at run time.
+#[derive(Debug, Clone, Default)]
+pub struct Nodes(Arc<std::sync::RwLock<Vec<NodeHandle>>>);
 
 impl Nodes {
+    /// These nodes.
+    pub fn of(handles: Vec<NodeHandle>) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(handles)))
+    }
+
+    /// The nodes now.
+    pub fn snapshot(&self) -> Vec<NodeHandle> {
+        self.0.read().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    fn add(&self, handle: NodeHandle) {
+        if let Ok(mut nodes) = self.0.write() {
+            nodes.retain(|n| n.settings.name != handle.settings.name);
+            nodes.push(handle);
+        }
+    }
+
+    fn remove(&self, name: &str) {
+        if let Ok(mut nodes) = self.0.write() {
+            nodes.retain(|n| n.settings.name != name);
+        }
+    }
+
+    /// The command queue of the node `name`.
+    pub fn queue_of(&self, name: &str) -> Option<Arc<Queue>> {
+        self.snapshot()
+            .into_iter()
+            .find(|n| n.settings.name == name)
+            .map(|n| n.queue)
+    }
+
     /// The names of the FreeSWITCH nodes this switchboard node drives.
     pub fn driven_here(&self) -> Vec<String> {
-        self.0
+        self.snapshot()
             .iter()
             .filter(|n| n.driven_here())
             .map(|n| n.settings.name.clone())
@@ -922,7 +1057,7 @@ impl Nodes {
 
 impl NodeApi for Nodes {
     async fn api(&self, command: &str) -> Result<String, ApiUnavailable> {
-        api_on(&self.0, command).await
+        api_on(&self.snapshot(), command).await
     }
 }
 

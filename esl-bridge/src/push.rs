@@ -145,6 +145,23 @@ pub fn check_sync_event(profile: &str, user: &str, domain: &str) -> EslEvent {
 pub const CHECK_SYNC: &str = "check-sync;reboot=false";
 
 impl Command {
+    /// The SIP domain the command is about (`None`: the whole switch).
+    pub fn domain(&self) -> Option<&str> {
+        match self {
+            Self::FlushCache { domain, .. }
+            | Self::DropRegistration { domain, .. }
+            | Self::CheckSync { domain, .. } => Some(domain),
+            Self::Presence(lamp) => Some(&lamp.domain),
+            Self::HashInsert { key, .. } | Self::HashDelete { key } => {
+                key.rsplit_once('@').map(|(_, d)| d)
+            }
+            Self::FlushAllCaches
+            | Self::KillGateway { .. }
+            | Self::RescanGateways
+            | Self::ReloadAcl => None,
+        }
+    }
+
     /// The coalescing slot: the class (which also orders delivery: flushes first, then the
     /// mirror, then registration drops, then lamps, then re-syncs, so a phone re-reads only
     /// once everything FreeSWITCH holds for it is current) and the key within it.
@@ -568,7 +585,7 @@ pub async fn resync_commands(
 /// Turns change events into commands on every node's queue.
 pub struct Pusher {
     db: DatabaseConnection,
-    queues: Vec<Arc<Queue>>,
+    nodes: crate::link::Nodes,
     mirrors: Mirrors,
     /// The line state ring-group lamps read (none: no group lamps).
     lines: Option<Arc<LineStates>>,
@@ -579,7 +596,7 @@ pub struct Pusher {
 impl std::fmt::Debug for Pusher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pusher")
-            .field("queues", &self.queues.len())
+            .field("nodes", &self.nodes.snapshot().len())
             .finish_non_exhaustive()
     }
 }
@@ -597,11 +614,11 @@ struct Rest {
 const MAX_BATCH: usize = 256;
 
 impl Pusher {
-    /// A pusher filling `queues`.
-    pub fn new(db: DatabaseConnection, queues: Vec<Arc<Queue>>, mirrors: Mirrors) -> Self {
+    /// A pusher filling the queues of `nodes`.
+    pub fn new(db: DatabaseConnection, nodes: crate::link::Nodes, mirrors: Mirrors) -> Self {
         Self {
             db,
-            queues,
+            nodes,
             mirrors,
             lines: None,
             group_domains: Mutex::default(),
@@ -645,29 +662,26 @@ impl Pusher {
             let mirror = self.mirror_commands(&rest.domains).await;
             self.enqueue(mirror);
             self.enqueue(rest.drops);
-            for q in &self.queues {
-                q.mark(upto);
+            for node in self.nodes.snapshot() {
+                node.queue.mark(upto);
             }
         }
     }
 
     async fn repair(&self) {
         match resync_commands(&self.db, &self.mirrors).await {
-            Ok(commands) => {
-                for command in commands {
-                    for q in &self.queues {
-                        q.push(command.clone());
-                    }
-                }
-            }
+            Ok(commands) => self.enqueue(commands),
             Err(e) => tracing::warn!(error = %e, "rebuilding the FreeSWITCH mirror failed"),
         }
     }
 
+    /// Queues `commands` on every node that serves their Domain.
     fn enqueue(&self, commands: Vec<Command>) {
+        let nodes = self.nodes.snapshot();
         for command in commands {
-            for q in &self.queues {
-                q.push(command.clone());
+            let domain = command.domain();
+            for node in nodes.iter().filter(|n| n.settings.serves(domain)) {
+                node.queue.push(command.clone());
             }
         }
     }
@@ -764,7 +778,9 @@ fn split_batch(
                     continue;
                 }
                 // Nothing FreeSWITCH holds mirrors these.
-                ChangeKind::RoutingChanged | ChangeKind::CallEmergency => continue,
+                ChangeKind::RoutingChanged
+                | ChangeKind::CallEmergency
+                | ChangeKind::FreeswitchNodeChanged => continue,
                 _ => {}
             }
             // A telephone-status flip (from FreeSWITCH itself) changes nothing we mirror, but

@@ -9,6 +9,9 @@
 //! - `freeswitch_links`: per FreeSWITCH node, which switchboard node drives it, the state of
 //!   that link as its owner last wrote it, and the last change whose commands reached it
 //!   (`pushed_seq`): a node taking the link over sends what came after.
+//! - `freeswitch_nodes`: FreeSWITCH nodes registered through the API (beside the static
+//!   configuration list): the Event Socket address, its password encrypted with the secrets
+//!   key, the sofia profile, and `all_domains` or the Domains in `freeswitch_node_domains`.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -75,11 +78,60 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(FreeswitchNodes::Table)
+                    .col(pk_uuid(FreeswitchNodes::Id))
+                    .col(string(FreeswitchNodes::Name).unique_key())
+                    .col(string(FreeswitchNodes::Host))
+                    .col(integer(FreeswitchNodes::Port))
+                    .col(text(FreeswitchNodes::PasswordEncrypted))
+                    .col(string(FreeswitchNodes::Profile))
+                    .col(boolean(FreeswitchNodes::AllDomains).default(true))
+                    .col(timestamp_with_time_zone(FreeswitchNodes::CreatedAt))
+                    .col(timestamp_with_time_zone(FreeswitchNodes::UpdatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(FreeswitchNodeDomains::Table)
+                    .col(uuid(FreeswitchNodeDomains::NodeId))
+                    .col(uuid(FreeswitchNodeDomains::DomainId))
+                    .primary_key(
+                        Index::create()
+                            .col(FreeswitchNodeDomains::NodeId)
+                            .col(FreeswitchNodeDomains::DomainId),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_freeswitch_node_domains_node")
+                            .from(FreeswitchNodeDomains::Table, FreeswitchNodeDomains::NodeId)
+                            .to(FreeswitchNodes::Table, FreeswitchNodes::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_freeswitch_node_domains_domain")
+                            .from(
+                                FreeswitchNodeDomains::Table,
+                                FreeswitchNodeDomains::DomainId,
+                            )
+                            .to(Domains::Table, Domains::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            FreeswitchNodeDomains::Table.into_iden(),
+            FreeswitchNodes::Table.into_iden(),
             FreeswitchLinks::Table.into_iden(),
             ChangeCounters::Table.into_iden(),
             ChangeLog::Table.into_iden(),
@@ -121,4 +173,31 @@ enum FreeswitchLinks {
     LastError,
     PushedSeq,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum FreeswitchNodes {
+    Table,
+    Id,
+    Name,
+    Host,
+    Port,
+    PasswordEncrypted,
+    Profile,
+    AllDomains,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum FreeswitchNodeDomains {
+    Table,
+    NodeId,
+    DomainId,
+}
+
+#[derive(DeriveIden)]
+enum Domains {
+    Table,
+    Id,
 }

@@ -135,8 +135,46 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     spawn(backend, tweak, false).await
 }
 
+/// A fresh, empty database that no server has touched yet (e.g. the target of
+/// `switchboard copy-data`); removed on drop, or by the [`TestApp`] it is handed to with
+/// [`spawn_app_on`].
+pub struct FreshDatabase(TestDatabase);
+
+impl std::fmt::Debug for FreshDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FreshDatabase").field(&self.url()).finish()
+    }
+}
+
+impl FreshDatabase {
+    /// Creates one on `backend` (on PostgreSQL, `CREATE DATABASE`; on SQLite, a file name in
+    /// the temporary directory that SQLite creates on first use).
+    pub async fn create(backend: Backend) -> Self {
+        Self(TestDatabase::create(backend).await)
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        self.0.url()
+    }
+}
+
+/// Starts the real server on `database` as it is (e.g. filled by `switchboard copy-data`),
+/// after `tweak` has adjusted the configuration; the app owns the database from then on.
+pub async fn spawn_app_on(database: FreshDatabase, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_on(database.0, tweak, false).await
+}
+
 async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config), detached: bool) -> TestApp {
-    let database = TestDatabase::create(backend).await;
+    spawn_on(TestDatabase::create(backend).await, tweak, detached).await
+}
+
+async fn spawn_on(
+    database: TestDatabase,
+    tweak: impl FnOnce(&mut Config),
+    detached: bool,
+) -> TestApp {
+    let backend = database.backend();
     let database_url = database.url();
     let mut config = test_config(&database_url);
     tweak(&mut config);
@@ -472,6 +510,13 @@ impl TestDatabase {
             Self::Postgres { url, .. } => url.clone(),
         }
     }
+
+    fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite { .. } => Backend::Sqlite,
+            Self::Postgres { .. } => Backend::Postgres,
+        }
+    }
 }
 
 async fn connect_postgres_server(server_url: &str) -> DatabaseConnection {
@@ -498,7 +543,8 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         match self {
             Self::Sqlite { path } => {
-                for suffix in ["", "-wal", "-shm"] {
+                // `.lock`: the single-node claim of `serve` and `copy-data`.
+                for suffix in ["", "-wal", "-shm", ".lock"] {
                     let mut file = path.clone().into_os_string();
                     file.push(suffix);
                     let _ = std::fs::remove_file(file);

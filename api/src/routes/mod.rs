@@ -239,5 +239,9 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     cfg.service(audit::domain_audit)
         .service(audit::platform_audit);
     cfg.service(registrations::list_registrations);
-    cfg.service(freeswitch_nodes::list_nodes);
+    cfg.service(freeswitch_nodes::list_nodes)
+        .service(freeswitch_nodes::create_node)
+        .service(freeswitch_nodes::get_node)
+        .service(freeswitch_nodes::update_node)
+        .service(freeswitch_nodes::delete_node);
 }

@@ -63,6 +63,7 @@ permissions! {
     ApiKeysWrite => "api_keys.write", "Create, list and revoke API keys.";
     SecretsRead => "secrets.read", "Read SIP secrets in clear text (audited).";
     NodesRead => "nodes.read", "See the FreeSWITCH nodes and their links (platform scope).";
+    NodesWrite => "nodes.write", "Register, change and remove FreeSWITCH nodes (platform scope).";
     NumbersRead => "numbers.read", "List and read the Domain's Numbers (DIDs) and their destinations.";
     NumbersWrite => "numbers.write", "Point the Domain's Numbers at destinations.";
     NumbersManage => "numbers.manage", "Add Numbers to the platform and assign them to Domains (platform scope).";

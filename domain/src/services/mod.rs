@@ -14,6 +14,7 @@ pub mod domains;
 pub(crate) mod ending;
 pub mod extension_groups;
 pub mod extensions;
+pub mod freeswitch_nodes;
 pub mod gateways;
 pub mod history;
 pub mod hotdesk;

@@ -24,6 +24,7 @@ use crate::store::{api_keys, role_assignments, roles, users};
 pub const PLATFORM_ONLY: &[Permission] = &[
     Permission::DomainsManage,
     Permission::NodesRead,
+    Permission::NodesWrite,
     Permission::NumbersManage,
     Permission::GatewaysManage,
 ];

@@ -19,6 +19,8 @@ pub mod extension_group_templates;
 pub mod extension_groups;
 pub mod extensions;
 pub mod freeswitch_links;
+pub mod freeswitch_node_domains;
+pub mod freeswitch_nodes;
 pub mod gateway_grants;
 pub mod gateways;
 pub mod hotdesk_sessions;

@@ -1,4 +1,5 @@
-//! The `switchboard` binary itself: configuration errors, `migrate`, `admin create`, `openapi`.
+//! The `switchboard` binary itself: configuration errors, `migrate`, `admin create`, `openapi`,
+//! one server per SQLite file.
 //!
 //! These run `switchboard-cli`: the `switchboard` binary compiled from `api/src/main.rs` by this
 //! package (see tests/Cargo.toml), so cargo always builds the current CLI before these tests.
@@ -12,10 +13,10 @@ use switchboard_migration::{Migrator, MigratorTrait};
 use switchboard_tests::{TestApp, both_databases, switchboard_binary};
 
 /// What a finished run printed.
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl std::fmt::Display for Run {
@@ -30,32 +31,18 @@ impl std::fmt::Display for Run {
 
 /// Runs the binary in `dir` with only the given `SWITCHBOARD_*` variables (a developer's own
 /// settings are removed), feeding `stdin`, and gives up after a minute.
-fn switchboard(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-    let mut command = Command::new(switchboard_binary());
-    command
-        .args(args)
-        .current_dir(dir)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (key, _) in std::env::vars_os() {
-        if key
-            .to_string_lossy()
-            .to_ascii_uppercase()
-            .starts_with("SWITCHBOARD_")
-        {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env_remove("RUST_LOG")
-        .env("SWITCHBOARD_LOG__LEVEL", "warn")
-        .envs(env.iter().copied());
-
+pub(crate) fn switchboard(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Run {
+    let mut command = command(dir, args, env);
+    command.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = command.spawn().expect("starting the switchboard binary");
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(input.as_bytes()).expect("writing to stdin");
@@ -88,18 +75,43 @@ fn switchboard(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&s
     }
 }
 
+/// The binary with `args`, run in `dir` with only the given `SWITCHBOARD_*` variables (a
+/// developer's own settings are removed), its output piped.
+fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(switchboard_binary());
+    command
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars_os() {
+        if key
+            .to_string_lossy()
+            .to_ascii_uppercase()
+            .starts_with("SWITCHBOARD_")
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env_remove("RUST_LOG")
+        .env("SWITCHBOARD_LOG__LEVEL", "warn")
+        .envs(env.iter().copied());
+    command
+}
+
 /// A fresh directory (the binary's working directory), removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir =
             std::env::temp_dir().join(format!("switchboard-cli-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
 
-    fn sqlite_url(&self) -> String {
+    pub(crate) fn sqlite_url(&self) -> String {
         format!("sqlite://{}?mode=rwc", self.0.join("cli.db").display())
     }
 }
@@ -258,4 +270,146 @@ async fn admin_create_refuses_a_weak_password_and_a_taken_email(app: TestApp) {
     let run = admin_create(&app, &app.admin_email, "Another-Strong-Passphrase-7").await;
     assert!(!run.status.success(), "{run}");
     assert!(run.stderr.contains("already exists"), "{run}");
+}
+
+/// `switchboard serve` running in the background, killed (SIGKILL) on drop.
+pub(crate) struct Server {
+    child: std::process::Child,
+}
+
+impl Server {
+    /// Starts `serve` in `dir` on a free port and waits until it listens (a minute at most).
+    pub(crate) fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut env = env.to_vec();
+        env.extend([
+            ("SWITCHBOARD_HTTP__PORT", "0"),
+            // The line saying it listens is logged at info.
+            ("SWITCHBOARD_LOG__LEVEL", "info"),
+        ]);
+        let mut command = command(dir, &["serve"], &env);
+        command.stdin(Stdio::null()).stdout(Stdio::null());
+        let mut child = command.spawn().expect("starting switchboard serve");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut seen = String::new();
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains("listening") {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            // The process ended (or closed stderr) without saying it listens.
+            let _ = tx.send(Err(seen));
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(())) => Self { child },
+            Ok(Err(log)) => {
+                let _ = child.kill();
+                panic!("switchboard serve ended before it listened:\n{log}")
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!("switchboard serve did not listen within a minute")
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn one_sqlite_file_has_one_server_and_offline_writers_wait_for_it() {
+    let dir = TempDir::new();
+    let url = dir.sqlite_url();
+    let env = [
+        ("SWITCHBOARD_DATABASE_URL", url.as_str()),
+        (
+            "SWITCHBOARD_SECRETS__ENCRYPTION_KEY",
+            switchboard_tests::TEST_ENCRYPTION_KEY,
+        ),
+    ];
+    let first = Server::start(&dir.0, &env);
+
+    // A second node on the same file: refused before it touches the database.
+    let second = switchboard(
+        &dir.0,
+        &["serve"],
+        &[env[0], env[1], ("SWITCHBOARD_HTTP__PORT", "0")],
+        None,
+    );
+    assert_eq!(second.status.code(), Some(1), "{second}");
+    let database = dir.0.join("cli.db").canonicalize().unwrap();
+    assert!(
+        second.stderr.contains(&format!(
+            "error: another switchboard node is already serving the SQLite database {}",
+            database.display()
+        )),
+        "{second}"
+    );
+    assert!(
+        second.stderr.contains("SQLite is single-node")
+            && second.stderr.contains("Moving to PostgreSQL"),
+        "{second}"
+    );
+
+    // Writers that need the database to themselves are refused with what to do instead.
+    std::fs::write(
+        dir.0.join("rows.csv"),
+        "kind,number,display_name\nextension,201,Ada\n",
+    )
+    .unwrap();
+    let import = switchboard(
+        &dir.0,
+        &[
+            "import",
+            "--offline",
+            "--domain",
+            "cli.pbx.test",
+            "--file",
+            "rows.csv",
+        ],
+        &env,
+        None,
+    );
+    assert_eq!(import.status.code(), Some(1), "{import}");
+    assert!(
+        import.stderr.contains("a switchboard server")
+            && import.stderr.contains("is serving the SQLite database")
+            && import.stderr.contains("--url"),
+        "{import}"
+    );
+    let target = format!("sqlite://{}?mode=rwc", dir.0.join("copy.db").display());
+    let copy = switchboard(
+        &dir.0,
+        &["copy-data", "--from", &url, "--to", &target],
+        &[],
+        None,
+    );
+    assert_eq!(copy.status.code(), Some(1), "{copy}");
+    assert!(
+        copy.stderr.contains("is serving the SQLite database")
+            && copy.stderr.contains("stop it first"),
+        "{copy}"
+    );
+    assert!(
+        !dir.0.join("copy.db").exists(),
+        "the target was touched: {copy}"
+    );
+
+    // Reading and migrating next to a running server stay possible.
+    let status = switchboard(&dir.0, &["migrate", "status"], &env, None);
+    assert!(status.status.success(), "{status}");
+
+    // However the first one ends (here SIGKILL), the file is free for the next.
+    drop(first);
+    let _next = Server::start(&dir.0, &env);
 }
