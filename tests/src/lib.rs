@@ -21,6 +21,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![forbid(unsafe_code)]
 
+pub mod cluster;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

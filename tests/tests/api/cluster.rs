@@ -5,9 +5,6 @@
 //! over, sending what the dead one had not and counting registrations once; a node cut off
 //! from PostgreSQL catches up when it is back.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,9 +12,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
-use switchboard_tests::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, FreshDatabase, TEST_ENCRYPTION_KEY, switchboard_binary,
-};
+use switchboard_tests::cluster::Node;
+use switchboard_tests::{Backend, FreshDatabase};
 use tokio::net::TcpStream;
 
 use crate::bridge::{NO_GATEWAYS, Switch};
@@ -25,196 +21,14 @@ use crate::xmlcurl::fixture;
 
 const SIP: &str = "cluster.example.net";
 
-/// One `switchboard serve` process.
-struct Node {
-    name: String,
-    child: Child,
-    address: String,
-    client: reqwest::Client,
-    dir: PathBuf,
+/// What these tests ask of a node besides the shared helpers.
+trait Ask {
+    async fn directory(&self, user: &str) -> String;
+    async fn until_directory(&self, user: &str, known: bool) -> Duration;
+    async fn stream(&self, token: &str, domain: &str, last: Option<u64>) -> Sse;
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-impl Node {
-    /// Starts a node named `name` on `database_url`, driving `switch` (when given), and waits
-    /// until it answers.
-    async fn start(name: &str, database_url: &str, switch: Option<u16>) -> Self {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "switchboard-cluster-{name}-{}",
-            uuid::Uuid::now_v7()
-        ));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let mut toml = format!(
-            r#"database_url = "{database_url}"
-
-[database]
-max_connections = 6
-
-[http]
-host = "127.0.0.1"
-port = {port}
-workers = 1
-shutdown_timeout_secs = 1
-
-[bootstrap]
-admin_email = "{ADMIN_EMAIL}"
-admin_password = "{ADMIN_PASSWORD}"
-
-[secrets]
-encryption_key = "{TEST_ENCRYPTION_KEY}"
-
-[cluster]
-node_name = "{name}"
-
-[freeswitch]
-outbound_socket = "127.0.0.1:0"
-
-[freeswitch.link]
-reconnect_initial_ms = 100
-reconnect_max_secs = 1
-"#
-        );
-        if let Some(esl) = switch {
-            toml.push_str(&format!(
-                r#"
-[[freeswitch.nodes]]
-name = "fs1"
-host = "127.0.0.1"
-port = {esl}
-password = "ClueCon-test-0451"
-profile = "internal"
-"#
-            ));
-        }
-        let config = dir.join("switchboard.toml");
-        std::fs::write(&config, toml).expect("writing the configuration");
-        let log = std::fs::File::create(dir.join("log")).expect("a log file");
-        let mut command = Command::new(switchboard_binary());
-        for (key, _) in std::env::vars_os() {
-            if key
-                .to_string_lossy()
-                .to_ascii_uppercase()
-                .starts_with("SWITCHBOARD_")
-            {
-                command.env_remove(key);
-            }
-        }
-        let level = if std::env::var_os("TEST_LOG").is_some() {
-            "info"
-        } else {
-            "warn"
-        };
-        let child = command
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .current_dir(&dir)
-            .env_remove("RUST_LOG")
-            .env("SWITCHBOARD_LOG__LEVEL", level)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("the log file"))
-            .stderr(log)
-            .spawn()
-            .expect("starting switchboard");
-        let node = Self {
-            name: name.to_owned(),
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
-            dir,
-        };
-        node.wait_until_up().await;
-        node
-    }
-
-    async fn wait_until_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Ok(r) = self
-                .client
-                .get(format!("{}/health/live", self.address))
-                .send()
-                .await
-                && r.status() == 200
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {} did not come up: {}",
-                self.name,
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
-    }
-
-    /// Kills the process (SIGKILL: no goodbye to anyone).
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    async fn token(&self) -> String {
-        let r = self
-            .client
-            .post(format!("{}/api/v1/auth/login", self.address))
-            .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .expect("logging in");
-        let body: Value = r.json().await.expect("a login answer");
-        body["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no token: {body}"))
-            .to_owned()
-    }
-
-    async fn call(
-        &self,
-        token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.address))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("a request");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn create(&self, token: &str, path: &str, body: Value) -> Value {
-        let (status, created) = self.call(token, Method::POST, path, Some(body)).await;
-        assert_eq!(status, 201, "POST {path} on {}: {created}", self.name);
-        created
-    }
-
+impl Ask for Node {
     /// The directory's answer to a phone registering as `user`.
     async fn directory(&self, user: &str) -> String {
         let body = fixture(
@@ -339,6 +153,20 @@ impl Sse {
     }
 }
 
+/// The configuration of a node linked to the scripted switch on port `esl`.
+fn switch_toml(esl: u16) -> String {
+    format!(
+        r#"
+[[freeswitch.nodes]]
+name = "fs1"
+host = "127.0.0.1"
+port = {esl}
+password = "ClueCon-test-0451"
+profile = "internal"
+"#
+    )
+}
+
 /// A Domain with an Extension 201 and a fixed phone of it, made through `node`; returns the
 /// Domain id, the Extension id, the phone's id and its SIP user.
 async fn acme(node: &Node, token: &str) -> (String, String, String, String) {
@@ -389,9 +217,9 @@ async fn phone(node: &Node, token: &str, domain: &str, number: &str) -> (String,
 async fn a_change_on_any_node_is_served_and_streamed_by_every_node() {
     let db = FreshDatabase::create(Backend::Postgres).await;
     let url = db.url();
-    let a = Node::start("a", &url, None).await;
+    let a = Node::start("a", &url, "").await;
     // Two more at once: they migrate one after the other under the migration lock.
-    let (b, c) = tokio::join!(Node::start("b", &url, None), Node::start("c", &url, None));
+    let (b, c) = tokio::join!(Node::start("b", &url, ""), Node::start("c", &url, ""));
     let token = a.token().await;
 
     let domain = a
@@ -487,11 +315,11 @@ async fn the_driver_of_a_freeswitch_node_dies_and_another_takes_over_without_los
     let url = db.url();
     let switch = Switch::start().await;
     let esl = switch.server.port();
-    let mut a = Node::start("a", &url, Some(esl)).await;
+    let mut a = Node::start("a", &url, &switch_toml(esl)).await;
     let mut fs = switch.accept().await;
     fs.resync_holding(crate::bridge::NO_REGISTRATIONS, NO_GATEWAYS)
         .await;
-    let b = Node::start("b", &url, Some(esl)).await;
+    let b = Node::start("b", &url, &switch_toml(esl)).await;
     let token = b.token().await;
 
     // B stands by and shows A driving the node.
@@ -667,8 +495,8 @@ async fn a_node_cut_off_from_postgresql_catches_up_when_it_is_back() {
     let _ = through.set_host(Some("127.0.0.1"));
     let _ = through.set_port(Some(proxy.port));
 
-    let a = Node::start("a", &url, None).await;
-    let b = Node::start("b", through.as_str(), None).await;
+    let a = Node::start("a", &url, "").await;
+    let b = Node::start("b", through.as_str(), "").await;
     let token = a.token().await;
     let (domain, _, _, user) = acme(&a, &token).await;
     b.until_directory(&user, true).await;

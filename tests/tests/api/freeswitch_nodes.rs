@@ -97,13 +97,12 @@ async fn a_node_registered_at_run_time_is_driven_and_removed_at_run_time(app: Te
     .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["profile"], "desks");
+    // Its resync reads the registrations of the new profile.
     let mut fs = switch.accept().await;
-    let mut saw_profile = false;
     loop {
         let command = fs.command().await;
         if command == "api sofia xmlstatus profile desks reg" {
             fs.conn.reply_api(NO_REGISTRATIONS).await.unwrap();
-            saw_profile = true;
             break;
         }
         if command == "api sofia xmlstatus gateway" {
@@ -114,7 +113,6 @@ async fn a_node_registered_at_run_time_is_driven_and_removed_at_run_time(app: Te
             fs.conn.reply_api("+OK\n").await.unwrap();
         }
     }
-    assert!(saw_profile);
 
     // Removed: the link closes and the node is gone.
     let (status, _) = call(

@@ -32,8 +32,8 @@ const SHIPPED_PROMPTS: &str = concat!(
 );
 /// The sipp scenarios.
 pub const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sipp");
-const ESL_PASSWORD: &str = "live-esl-password-0451";
-const XML_CURL_PASSWORD: &str = "live-xml-curl-password-0451";
+pub const ESL_PASSWORD: &str = "live-esl-password-0451";
+pub const XML_CURL_PASSWORD: &str = "live-xml-curl-password-0451";
 /// The SIP profile of the shipped configuration.
 pub const PROFILE: &str = "internal";
 

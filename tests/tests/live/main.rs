@@ -16,6 +16,7 @@
 mod call_flows;
 mod calls;
 mod changes;
+mod cluster;
 mod crash;
 mod desks;
 mod dtmf;
