@@ -100,8 +100,8 @@ impl Journal {
         let (tx, rx) = mpsc::unbounded_channel();
         bus.set_journal(tx);
         tokio::spawn(Arc::clone(&journal).write_forever(rx));
-        if journal.shared() {
-            tokio::spawn(Arc::clone(&journal).read_forever());
+        if let Some(side) = super::side_pool(&journal.db) {
+            tokio::spawn(Arc::clone(&journal).read_forever(side));
         }
         Ok(journal)
     }
@@ -266,10 +266,9 @@ impl Journal {
         }
     }
 
-    async fn read_forever(self: Arc<Self>) {
+    async fn read_forever(self: Arc<Self>, pool: sea_orm::sqlx::postgres::PgPool) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let pool = self.db.get_postgres_connection_pool().clone();
             let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await
             {
                 Ok(l) => l,

@@ -12,9 +12,9 @@
 
 use std::time::Duration;
 
+use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::Connection as _;
 use sea_orm::sqlx::postgres::{PgConnection, PgPool};
-use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::watch;
 
 /// How often a holder checks its lease's connection.
@@ -70,9 +70,9 @@ impl Lease {
 impl Leases {
     /// Leases on `db`'s database.
     pub fn new(db: &DatabaseConnection) -> Self {
-        let pool = (db.get_database_backend() == DbBackend::Postgres)
-            .then(|| db.get_postgres_connection_pool().clone());
-        Self { pool }
+        Self {
+            pool: super::side_pool(db),
+        }
     }
 
     /// True when several nodes may compete (PostgreSQL).

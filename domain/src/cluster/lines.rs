@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::postgres::{PgListener, PgPool};
-use sea_orm::{DatabaseConnection, DbBackend};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -33,10 +33,9 @@ struct Message {
 
 /// Shares `lines` with the other nodes on PostgreSQL (nothing on SQLite).
 pub fn start(db: &DatabaseConnection, lines: &Arc<LineStates>, node: &str) {
-    if db.get_database_backend() != DbBackend::Postgres {
+    let Some(pool) = super::side_pool(db) else {
         return;
-    }
-    let pool = db.get_postgres_connection_pool().clone();
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     lines.set_fanout(Arc::new(move |facts| {
         let _ = tx.send(facts);
