@@ -499,6 +499,7 @@ async fn the_permission_catalogue_lists_every_permission_and_builtin_role(app: T
         vec![
             "domains.manage",
             "nodes.read",
+            "nodes.write",
             "numbers.manage",
             "gateways.manage"
         ]
