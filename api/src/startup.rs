@@ -495,6 +495,11 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let route_table = web::Data::new(RouteTable::from_document(&doc));
     let registry = prometheus::Registry::new();
     state.bridge.metrics().register(&registry);
+    let cluster = crate::telemetry::ClusterCollector::new(state.journal.clone())
+        .and_then(|c| registry.register(Box::new(c)));
+    if let Err(e) = cluster {
+        tracing::warn!(error = %e, "cannot register the cluster metrics");
+    }
     if let Some(metrics) = state.directory.metrics() {
         metrics.register(&registry);
     }

@@ -297,6 +297,23 @@ async fn a_change_on_any_node_is_served_and_streamed_by_every_node() {
     b.until_directory(&user, false).await;
     let gone = on_b.next_of("device.deleted").await;
     assert_eq!(gone.data["entity_id"], device.as_str());
+
+    // B's metrics count what it applied from the others.
+    let metrics = b
+        .client
+        .get(format!("{}/metrics", b.address))
+        .send()
+        .await
+        .expect("the metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    let remote: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_cluster_remote_changes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no cluster metrics: {metrics}"));
+    assert!(remote >= 4, "B applied A's and C's changes: {remote}");
     drop((a, b, c));
     drop(db);
 }
