@@ -305,6 +305,54 @@ async fn set_domains(
     Ok(())
 }
 
+/// Refuses `name` when another registered node has it.
+async fn ensure_name_free(
+    txn: &impl sea_orm::ConnectionTrait,
+    name: &str,
+    except: Option<Uuid>,
+) -> DomainResult<()> {
+    let mut query =
+        freeswitch_nodes::Entity::find().filter(freeswitch_nodes::Column::Name.eq(name));
+    if let Some(id) = except {
+        query = query.filter(freeswitch_nodes::Column::Id.ne(id));
+    }
+    if query.one(txn).await?.is_some() {
+        return Err(DomainError::conflict(
+            "name_taken",
+            format!("a node named {name} is registered already"),
+        ));
+    }
+    Ok(())
+}
+
+/// Audits the change, commits, and tells every switchboard node.
+async fn finish(
+    txn: sea_orm::DatabaseTransaction,
+    bus: &EventBus,
+    ctx: &Context,
+    id: Uuid,
+    action: &'static str,
+    before: Option<&NodeView>,
+    after: Option<&NodeView>,
+) -> DomainResult<()> {
+    audit::record(
+        &txn,
+        ctx,
+        audit::Entry {
+            domain_id: None,
+            action,
+            target_kind: "freeswitch_node",
+            target_id: Some(id.to_string()),
+            before: before.map(audit_view),
+            after: after.map(audit_view),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    bus.publish([changed(id, ctx.now)]);
+    Ok(())
+}
+
 /// Registers a node (`nodes.write`). `reserved`: the configured nodes' names.
 pub async fn create(
     db: &DatabaseConnection,
@@ -344,37 +392,22 @@ pub async fn create(
         check_domains(&txn, ids, &mut errors).await?;
     }
     errors.into_result()?;
-    let taken = freeswitch_nodes::Entity::find()
-        .filter(freeswitch_nodes::Column::Name.eq(row.name.clone()))
-        .one(&txn)
-        .await?
-        .is_some();
-    if taken {
-        return Err(DomainError::conflict(
-            "name_taken",
-            format!("a node named {} is registered already", row.name),
-        ));
-    }
+    ensure_name_free(&txn, &row.name, None).await?;
     let saved = freeswitch_nodes::ActiveModel::from(row)
         .insert(&txn)
         .await?;
     set_domains(&txn, id, &domains).await?;
     let shown = view(&saved, domains);
-    audit::record(
-        &txn,
+    finish(
+        txn,
+        bus,
         ctx,
-        audit::Entry {
-            domain_id: None,
-            action: "freeswitch_node.create",
-            target_kind: "freeswitch_node",
-            target_id: Some(id.to_string()),
-            before: None,
-            after: Some(audit_view(&shown)),
-        },
+        id,
+        "freeswitch_node.create",
+        None,
+        Some(&shown),
     )
     .await?;
-    txn.commit().await?;
-    bus.publish([changed(id, ctx.now)]);
     Ok(shown)
 }
 
@@ -403,18 +436,7 @@ pub async fn update(
     }
     errors.into_result()?;
     if row.name != before_row.name {
-        let taken = freeswitch_nodes::Entity::find()
-            .filter(freeswitch_nodes::Column::Name.eq(row.name.clone()))
-            .filter(freeswitch_nodes::Column::Id.ne(id))
-            .one(&txn)
-            .await?
-            .is_some();
-        if taken {
-            return Err(DomainError::conflict(
-                "name_taken",
-                format!("a node named {} is registered already", row.name),
-            ));
-        }
+        ensure_name_free(&txn, &row.name, Some(id)).await?;
     }
     row.updated_at = ctx.now;
     let mut active = before_row.into_active_model();
@@ -434,21 +456,16 @@ pub async fn update(
         None => before.domains.clone(),
     };
     let shown = view(&saved, domains);
-    audit::record(
-        &txn,
+    finish(
+        txn,
+        bus,
         ctx,
-        audit::Entry {
-            domain_id: None,
-            action: "freeswitch_node.update",
-            target_kind: "freeswitch_node",
-            target_id: Some(id.to_string()),
-            before: Some(audit_view(&before)),
-            after: Some(audit_view(&shown)),
-        },
+        id,
+        "freeswitch_node.update",
+        Some(&before),
+        Some(&shown),
     )
     .await?;
-    txn.commit().await?;
-    bus.publish([changed(id, ctx.now)]);
     Ok(shown)
 }
 
@@ -473,20 +490,14 @@ pub async fn delete(
     freeswitch_nodes::Entity::delete_by_id(id)
         .exec(&txn)
         .await?;
-    audit::record(
-        &txn,
+    finish(
+        txn,
+        bus,
         ctx,
-        audit::Entry {
-            domain_id: None,
-            action: "freeswitch_node.delete",
-            target_kind: "freeswitch_node",
-            target_id: Some(id.to_string()),
-            before: Some(audit_view(&before)),
-            after: None,
-        },
+        id,
+        "freeswitch_node.delete",
+        Some(&before),
+        None,
     )
-    .await?;
-    txn.commit().await?;
-    bus.publish([changed(id, ctx.now)]);
-    Ok(())
+    .await
 }
