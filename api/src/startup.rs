@@ -35,7 +35,7 @@ use switchboard_esl_bridge::metrics::BridgeMetrics;
 use switchboard_migration::Migrator;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::config::Config;
 use crate::extract;
@@ -186,10 +186,31 @@ async fn start_directory(
     // Observe first, then load: a change committed during the load is recompiled after it.
     events.observe(directory.observer());
     let started = std::time::Instant::now();
+    // On SQLite every connection is a thread of its own, and what a thread allocated stays
+    // with it until it allocates again: the cold start reads through a pool of its own,
+    // closed after it, whose threads end and give back the rows they read.
+    let cold = if db::is_sqlite(&config.database_url) {
+        let settings = db::PoolSettings {
+            max_connections: 4,
+            ..db::PoolSettings::default()
+        };
+        Some(
+            db::connect(&config.database_url, &settings)
+                .await
+                .context("opening the database for the directory's cold start")?,
+        )
+    } else {
+        None
+    };
     let stats = directory
-        .load_all()
+        .load_all_from(cold.as_ref().unwrap_or(db))
         .await
         .map_err(|e| anyhow::anyhow!("compiling the FreeSWITCH directory: {e}"))?;
+    if let Some(cold) = cold {
+        if let Err(e) = cold.close().await {
+            tracing::warn!(error = %e, "closing the cold start's connections");
+        }
+    }
     tracing::info!(
         domains = stats.domains,
         users = stats.users,
@@ -493,6 +514,13 @@ fn cors(origins: &[String]) -> Cors {
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let doc = openapi::document();
     let route_table = web::Data::new(RouteTable::from_document(&doc));
+    // Serialized once and shared by every worker: a copy of the document per worker (what
+    // `SwaggerUi::url` keeps) costs megabytes each.
+    let doc_json = web::Data::new(OpenApiJson(web::Bytes::from(
+        serde_json::to_vec(&doc)
+            .map_err(|e| anyhow::anyhow!("serializing the OpenAPI document: {e}"))?,
+    )));
+    drop(doc);
     let registry = prometheus::Registry::new();
     state.bridge.metrics().register(&registry);
     let cluster = crate::telemetry::ClusterCollector::new(state.journal.clone())
@@ -522,8 +550,10 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .configure(routes::configure_api)
             .map(|scope| {
                 scope
+                    .route("/api/openapi.json", web::get().to(openapi_json))
                     .service(
-                        SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", doc.clone()),
+                        SwaggerUi::new("/api/docs/{_:.*}")
+                            .config(SwaggerConfig::new(["/api/openapi.json"])),
                     )
                     .route("/api/docs", web::get().to(docs_redirect))
                     .default_service(web::to(fallback))
@@ -552,6 +582,7 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
         let (app, _) = App::new()
             .app_data(data.clone())
             .app_data(route_table.clone())
+            .app_data(doc_json.clone())
             .app_data(web::PayloadConfig::new(config.http.max_body_bytes))
             .app_data(extract::BodyTimeout(Duration::from_secs(
                 config.http.body_timeout_secs,
@@ -642,6 +673,16 @@ fn problem_of_status(status: StatusCode, detail: Option<String>) -> ApiError {
 }
 
 /// `/api/docs` → `/api/docs/` (where Swagger UI's relative asset paths resolve).
+/// The OpenAPI document, serialized once at start.
+struct OpenApiJson(web::Bytes);
+
+/// `GET /api/openapi.json`.
+async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .body(doc.0.clone())
+}
+
 async fn docs_redirect() -> HttpResponse {
     HttpResponse::MovedPermanently()
         .insert_header((header::LOCATION, "/api/docs/"))

@@ -16,8 +16,13 @@
 #   DOMAINS=100 bench/directory/run.sh sqlite   # a smaller directory, one database
 #   DURATION=30 bench/directory/run.sh      # seconds per wrk run (default 15)
 #   SWITCHBOARD_BIN=target/release/switchboard bench/directory/run.sh   # skip the build
-#   BENCH_DB_DIR=/tmp/dir-bench bench/directory/run.sh sqlite   # keep the seeded SQLite database
-#                                         (and its key) there, and reuse it on the next run
+#   BENCH_DB_DIR=/tmp/dir-bench bench/directory/run.sh   # keep the seeded SQLite database (and
+#                                         its key) there, and the PostgreSQL database
+#                                         switchboard_bench_dir_<DOMAINS>_<PER_DOMAIN> (its key
+#                                         there too), and reuse them on the next run
+#
+# Memory: the server's RSS is read once the directory is compiled (after a 2 s settle) and again
+# after the wrk runs, and printed per SIP user beside the throughput.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -119,9 +124,13 @@ bench_backend() { # BACKEND URL LIST_URL [SEEDED]
     cold=$(grep 'FreeSWITCH directory compiled' "$WORK/server.log" | grep -oE 'elapsed_ms=[0-9]+' | cut -d= -f2)
     local compiled
     compiled=$(grep 'FreeSWITCH directory compiled' "$WORK/server.log" | grep -oE '(domains|users|load_ms|compile_ms)=[0-9]+' | tr '\n' ' ')
-    local rss
-    rss=$(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status")
-    echo "  cold start: directory compiled in ${cold} ms ($compiled), server RSS ${rss} MiB" >&2
+    local users rss_kib rss per_user
+    users=$(grep 'FreeSWITCH directory compiled' "$WORK/server.log" | grep -oE 'users=[0-9]+' | cut -d= -f2)
+    sleep 2
+    rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$SERVER_PID/status")
+    rss=$(awk -v k="$rss_kib" 'BEGIN { printf "%.0f", k / 1024 }')
+    per_user=$(awk -v k="$rss_kib" -v u="$users" 'BEGIN { printf "%.2f", (u > 0 ? k / u : 0) }')
+    echo "  cold start: directory compiled in ${cold} ms ($compiled), server RSS ${rss} MiB (${per_user} KiB per SIP user)" >&2
     list_users "$1" "$3"
     write_lua_data
     # Every listed user is answered (not "not found") — a sample, before measuring.
@@ -138,10 +147,13 @@ bench_backend() { # BACKEND URL LIST_URL [SEEDED]
     done < <(shuf -n 20 "$WORK/users.txt")
     cp "$WORK/answer.xml" "$WORK/typical-answer.xml"
     local r
-    r=$(wrk_lookups 16 "$BASE"); echo "  16 connections: $r" >&2
-    printf '%s\t16\t%s\t%s\t%s\n' "$1" "$r" "$cold" "$rss" >>"$RESULTS"
-    r=$(wrk_lookups 128 "$BASE"); echo "  128 connections: $r" >&2
-    printf '%s\t128\t%s\t%s\t%s\n' "$1" "$r" "$cold" "$rss" >>"$RESULTS"
+    local r16 r128 rss_after
+    r16=$(wrk_lookups 16 "$BASE"); echo "  16 connections: $r16" >&2
+    r128=$(wrk_lookups 128 "$BASE"); echo "  128 connections: $r128" >&2
+    rss_after=$(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status")
+    echo "  server RSS after the wrk runs: ${rss_after} MiB" >&2
+    printf '%s\t16\t%s\t%s\t%s\t%s\t%s\n' "$1" "$r16" "$cold" "$rss" "$per_user" "$rss_after" >>"$RESULTS"
+    printf '%s\t128\t%s\t%s\t%s\t%s\t%s\n' "$1" "$r128" "$cold" "$rss" "$per_user" "$rss_after" >>"$RESULTS"
     stop_server
 }
 
@@ -165,9 +177,29 @@ for backend in "${BACKENDS[@]}"; do
                 echo "postgres: skipped, nothing answers there (or psql is missing)" >&2
                 continue
             fi
-            create_pg_database "switchboard_bench_dir_$$"
-            bench_backend postgres "$PG_DB_URL" "$PG_DB_URL"
-            drop_pg_database
+            if [ -n "${BENCH_DB_DIR:-}" ]; then
+                mkdir -p "$BENCH_DB_DIR"
+                name=switchboard_bench_dir_${DOMAINS}_${PER_DOMAIN}
+                KEY_FILE=$BENCH_DB_DIR/directory-pg-$DOMAINS-$PER_DOMAIN.key
+                seeded=""
+                if [ -f "$KEY_FILE" ] && psql -qAt "$PG_URL" -c "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1; then
+                    seeded=seeded
+                    PG_DB=$name
+                    PG_DB_URL=$(sed -E "s#^(postgres(ql)?://[^/]+)(/[^?]*)?#\\1/$PG_DB#" <<<"$PG_URL")
+                else
+                    rm -f "$KEY_FILE"
+                    psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS \"$name\"" >/dev/null
+                    create_pg_database "$name"
+                fi
+                # Kept for the next run: not dropped on exit.
+                PG_DB=""
+                bench_backend postgres "$PG_DB_URL" "$PG_DB_URL" $seeded
+                KEY_FILE=$WORK/secrets.key
+            else
+                create_pg_database "switchboard_bench_dir_$$"
+                bench_backend postgres "$PG_DB_URL" "$PG_DB_URL"
+                drop_pg_database
+            fi
             ;;
         *)
             echo "unknown backend $backend (sqlite or postgres)" >&2
@@ -179,14 +211,14 @@ done
 echo "nginx: a fixed document of $(wc -c <"$WORK/typical-answer.xml") bytes…" >&2
 start_nginx "$WORK/typical-answer.xml"
 r=$(wrk_lookups 16 "$NGINX_URL"); echo "  16 connections: $r" >&2
-printf 'nginx (fixed document)\t16\t%s\t-\t-\n' "$r" >>"$RESULTS"
+printf 'nginx (fixed document)\t16\t%s\t-\t-\t-\t-\n' "$r" >>"$RESULTS"
 r=$(wrk_lookups 128 "$NGINX_URL"); echo "  128 connections: $r" >&2
-printf 'nginx (fixed document)\t128\t%s\t-\t-\n' "$r" >>"$RESULTS"
+printf 'nginx (fixed document)\t128\t%s\t-\t-\t-\t-\n' "$r" >>"$RESULTS"
 stop_nginx
 
 echo
 echo "Machine: $(machine); $(rustc --version 2>/dev/null || echo rustc ?), release build; $DOMAINS Domains × $PER_DOMAIN Devices + $PER_DOMAIN Extensions; wrk -t2, ${DURATION}s per run, on the same machine"
 echo
-echo "| server | connections | requests/s | p50 ms | p99 ms | non-2xx | cold start (directory compiled, ms) | RSS after start (MiB) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-awk -F'\t' '{ split($3, r, " "); printf "| %s | %s | %.0f | %.2f | %.2f | %s | %s | %s |\n", $1, $2, r[1], r[2], r[3], r[4], $4, $5 }' "$RESULTS"
+echo "| server | connections | requests/s | p50 ms | p99 ms | non-2xx | cold start (directory compiled, ms) | RSS after start (MiB) | per SIP user (KiB) | RSS after wrk (MiB) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+awk -F'\t' '{ split($3, r, " "); printf "| %s | %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %s |\n", $1, $2, r[1], r[2], r[3], r[4], $4, $5, $6, $7 }' "$RESULTS"

@@ -2,7 +2,7 @@
 //! events.
 //!
 //! Every Domain is compiled once into its finished answers ([`CompiledDomain`]); a lookup is a
-//! hash-map hit and a few string copies. The view changes only when a change event says a
+//! hash-map hit, a binary search and the unpacking of one packed user. The view changes only when a change event says a
 //! Domain changed:
 //! - the bus calls [`Directory::observer`] synchronously inside `publish`, which marks the
 //!   Domain stale before the API has even answered its client;
@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures_util::StreamExt as _;
 use sea_orm::DatabaseConnection;
 use switchboard_domain::events::{ChangeEvent, ChangeKind, Observer};
 use switchboard_domain::services::directory::{self as source, DirectorySource};
@@ -209,6 +210,13 @@ impl View {
             .insert(domain.sip_domain.clone(), Arc::new(domain));
     }
 
+    /// Gives back what the maps reserved while they grew (the cold start).
+    fn shrink_to_fit(&mut self) {
+        self.by_name.shrink_to_fit();
+        self.name_of.shrink_to_fit();
+        self.number_owner.shrink_to_fit();
+    }
+
     fn by_id(&self, id: Uuid) -> Option<&Arc<CompiledDomain>> {
         self.name_of
             .get(&id)
@@ -369,9 +377,11 @@ pub struct LoadStats {
     pub domains: usize,
     /// Users compiled.
     pub users: usize,
-    /// Time spent reading (and decrypting) the Domains.
+    /// Time spent reading (and decrypting) the Domains; at the cold start, the whole load,
+    /// compiling included.
     pub load: Duration,
-    /// Time spent compiling them.
+    /// Time spent compiling them (at the cold start, summed over Domains: it overlaps with
+    /// the load).
     pub compile: Duration,
 }
 
@@ -426,27 +436,52 @@ impl Directory {
         }
     }
 
-    /// Compiles every Domain from the database (the cold start), replacing the view. Loading
-    /// and compiling are timed separately in the log; compiling runs on every core.
+    /// Compiles every Domain from the database (the cold start), replacing the view.
     pub async fn load_all(&self) -> DomainResult<LoadStats> {
+        self.load_all_from(&self.db).await
+    }
+
+    /// [`load_all`](Self::load_all), reading through `db` (the cold start gives it a pool of
+    /// its own on SQLite, closed after it: see `api::startup`).
+    ///
+    /// Domain by Domain, a few at a time: each is read (and its secrets decrypted), compiled on
+    /// a thread of the load's own and its rows dropped before the next ones are read, so the
+    /// peak is a few Domains' rows rather than every row of the platform at once. The compile
+    /// threads end with the load: what they allocated and freed on the way goes back to the
+    /// system with them (an idle pool thread would keep it). The load is timed as a whole, the
+    /// compile summed over Domains (it overlaps with the load).
+    pub async fn load_all_from(&self, db: &DatabaseConnection) -> DomainResult<LoadStats> {
         let _guard = self.reload.lock().await;
         let started = Instant::now();
-        let sources = source::load_all(&self.db, &self.cipher).await?;
+        let ids = domain_ids(db).await?;
         let carriers = self.load_carriers().await?;
         self.carriers_stale.store(false, Ordering::SeqCst);
-        let loaded = started.elapsed();
         let settings = self.compile_settings();
-        let compiled = compile_in_parallel(&sources, &settings);
+        let compilers = ColdCompilers::start(settings, Utc::now())?;
+        let (compilers, cipher) = (&compilers, &self.cipher);
+        let mut compiled = futures_util::stream::iter(ids)
+            .map(|id| async move {
+                let Some(src) = source::load_domain(db, cipher, id).await? else {
+                    return Ok(None);
+                };
+                compilers.compile(src).await.map(Some)
+            })
+            .buffer_unordered(LOAD_CONCURRENCY);
         let mut stats = LoadStats::default();
         let mut view = View {
             carriers: Arc::new(carriers),
             ..View::default()
         };
-        for domain in compiled {
+        while let Some(next) = compiled.next().await {
+            let Some((domain, took)) = next? else {
+                continue;
+            };
             stats.domains += 1;
             stats.users += domain.user_count();
+            stats.compile += took;
             view.put(domain);
         }
+        view.shrink_to_fit();
         if let Some(m) = &self.metrics {
             m.observe_view(&view);
         }
@@ -461,8 +496,7 @@ impl Directory {
                 *current = view;
             }
         }
-        stats.load = loaded;
-        stats.compile = started.elapsed() - loaded;
+        stats.load = started.elapsed();
         Ok(stats)
     }
 
@@ -975,7 +1009,7 @@ impl View {
                 None => Inbound::HangUp(HangupCause::UnallocatedNumber),
             },
             Some(Destination::Voicemail { extension_id }) => {
-                match by_extension(*extension_id).filter(|e| domain.mailboxes.contains(*e)) {
+                match by_extension(*extension_id).filter(|e| domain.mailboxes.contains(e)) {
                     Some(mailbox) => Inbound::Voicemail { mailbox },
                     None => Inbound::HangUp(HangupCause::UnallocatedNumber),
                 }
@@ -1119,7 +1153,11 @@ fn domain_context(
                 destination,
                 &route.extension.number,
                 &route.extension.id.to_string(),
-                route.payload.as_deref().unwrap_or_default(),
+                &route
+                    .payload
+                    .as_ref()
+                    .map(|d| domain.dial_string(d))
+                    .unwrap_or_default(),
                 &recording,
             ),
         ),
@@ -1317,41 +1355,72 @@ fn flow_lookup(
     )
 }
 
-/// Compiles Domains over every core (scoped threads: this runs once, at start).
-fn compile_in_parallel(
-    sources: &[DirectorySource],
-    settings: &CompileSettings,
-) -> Vec<CompiledDomain> {
-    let now = Utc::now();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if workers < 2 || sources.len() < 2 {
-        return sources
-            .iter()
-            .map(|s| CompiledDomain::compile(s, settings, now))
-            .collect();
-    }
-    let per_chunk = sources.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = sources
-            .chunks(per_chunk)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|s| CompiledDomain::compile(s, settings, now))
-                        .collect::<Vec<_>>()
+/// Domains read and compiled at once at the cold start: enough to keep the database and every
+/// core busy, few enough that only a handful of Domains' rows are in memory at a time.
+const LOAD_CONCURRENCY: usize = 4;
+
+/// A Domain to compile and where its answers go.
+type CompileJob = (
+    DirectorySource,
+    tokio::sync::oneshot::Sender<(CompiledDomain, Duration)>,
+);
+
+/// The cold start's compile threads, one per core: they end when this is dropped.
+struct ColdCompilers {
+    jobs: std::sync::mpsc::Sender<CompileJob>,
+}
+
+impl ColdCompilers {
+    fn start(settings: CompileSettings, now: chrono::DateTime<Utc>) -> DomainResult<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<CompileJob>();
+        let queue = Arc::new(Mutex::new(queue));
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for n in 0..workers {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("directory-compile-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held while waiting: one thread waits, the others queue
+                        // behind it; a closed channel ends every thread.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((src, answer)) = job else { return };
+                        let started = Instant::now();
+                        let domain = CompiledDomain::compile(&src, &settings, now);
+                        drop(src);
+                        // The load gave up (an error elsewhere): nothing to answer.
+                        let _ = answer.send((domain, started.elapsed()));
+                    }
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(compiled) => compiled,
-                // Compiling is pure string building; should it ever panic, fail loudly.
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+                .map_err(|e| DomainError::Internal(format!("starting a compile thread: {e}")))?;
+        }
+        Ok(Self { jobs })
+    }
+
+    async fn compile(&self, src: DirectorySource) -> DomainResult<(CompiledDomain, Duration)> {
+        let (answer, compiled) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send((src, answer))
+            .map_err(|_| DomainError::Internal("the compile threads are gone".into()))?;
+        compiled
+            .await
+            .map_err(|_| DomainError::Internal("compiling a Domain failed".into()))
+    }
+}
+
+/// Every Domain's id (the cold start reads and compiles them one by one).
+async fn domain_ids(db: &DatabaseConnection) -> DomainResult<Vec<Uuid>> {
+    use sea_orm::{EntityTrait, QuerySelect};
+    use switchboard_domain::store::domains;
+    Ok(domains::Entity::find()
+        .select_only()
+        .column(domains::Column::Id)
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?)
 }
 
 /// Whether a digest check (`action=sip_auth`) names only `sip_domain`: the realm the phone

@@ -191,7 +191,7 @@ impl Directory {
                     ExplainCaller::Device(_) => CallerRef::Device(*id),
                     _ => CallerRef::Extension(*id),
                 };
-                let facts = plan.caller(&r).cloned().ok_or(ExplainError::Caller)?;
+                let facts = plan.caller(&r).ok_or(ExplainError::Caller)?;
                 let context = if facts.restricted {
                     switchboard_domain::bindings::identity::LOGGED_OUT_CONTEXT.to_owned()
                 } else {

@@ -2,14 +2,13 @@
 //! that a dialplan lookup decides toll class, outbound caller ID and the emergency identity of
 //! the place from the current bindings (not from whatever a channel carried when it started).
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::bindings::Bindings;
 use crate::bindings::identity::{
-    CallingIdentity, EmergencyCallerId, calling_identity, extension_as_caller, extension_identity,
+    CallingIdentity, EmergencyCallerId, EmergencySource, calling_identity, extension_as_caller,
+    extension_identity,
 };
 use crate::bindings::ring_plan::ExtensionRef;
 use crate::telephony::internal_allow::InternalAllow;
@@ -151,20 +150,27 @@ impl CallerFacts {
 }
 
 /// Every caller of a Domain, by device id and by Extension id.
+///
+/// A Domain holds one per phone and one per Extension (hundreds of thousands on a large node),
+/// so each is kept packed ([`Stored`]: its ids and flags, every string in one allocation) in a
+/// sorted slice, and unpacked into [`CallerFacts`] when a lookup asks for it.
 #[derive(Debug, Clone, Default)]
 pub struct Callers {
-    devices: HashMap<Uuid, CallerFacts>,
-    extensions: HashMap<Uuid, CallerFacts>,
+    devices: Box<[(Uuid, Stored)]>,
+    extensions: Box<[(Uuid, Stored)]>,
     domain: Option<Box<CallerFacts>>,
 }
 
 impl Callers {
     /// Compiles the callers of a Domain.
     pub fn compile(b: &Bindings) -> Self {
+        // The bindings' maps iterate in id order: the slices come out sorted.
         let devices = b
             .devices
             .keys()
-            .filter_map(|id| calling_identity(b, *id).map(|i| (*id, CallerFacts::of(b, i))))
+            .filter_map(|id| {
+                calling_identity(b, *id).map(|i| (*id, Stored::of(&CallerFacts::of(b, i))))
+            })
             .collect();
         let extensions = b
             .extensions
@@ -172,7 +178,7 @@ impl Callers {
             .filter_map(|id| {
                 extension_identity(b, *id)
                     .or_else(|| extension_as_caller(b, *id))
-                    .map(|i| (*id, CallerFacts::of(b, i)))
+                    .map(|i| (*id, Stored::of(&CallerFacts::of(b, i))))
             })
             .collect();
         Self {
@@ -183,17 +189,246 @@ impl Callers {
     }
 
     /// A Device's facts.
-    pub fn device(&self, id: Uuid) -> Option<&CallerFacts> {
-        self.devices.get(&id)
+    pub fn device(&self, id: Uuid) -> Option<CallerFacts> {
+        find(&self.devices, id)
     }
 
     /// An Extension's facts (direct registration, or the Extension a forward came from).
-    pub fn extension(&self, id: Uuid) -> Option<&CallerFacts> {
-        self.extensions.get(&id)
+    pub fn extension(&self, id: Uuid) -> Option<CallerFacts> {
+        find(&self.extensions, id)
     }
 
     /// The Domain as a caller.
-    pub fn domain(&self) -> Option<&CallerFacts> {
-        self.domain.as_deref()
+    pub fn domain(&self) -> Option<CallerFacts> {
+        self.domain.as_deref().cloned()
+    }
+}
+
+fn find(slice: &[(Uuid, Stored)], id: Uuid) -> Option<CallerFacts> {
+    let i = slice.binary_search_by(|(k, _)| k.cmp(&id)).ok()?;
+    Some(slice[i].1.unpack())
+}
+
+/// A caller as [`Callers`] keeps it: the ids and flags as they are, the strings (label,
+/// Extension number, toll classes, caller IDs, the Location's name and address, the reason)
+/// length-prefixed in one allocation.
+#[derive(Debug, Clone)]
+struct Stored {
+    device_id: Option<Uuid>,
+    extension_id: Option<Uuid>,
+    location_id: Option<Uuid>,
+    restricted: bool,
+    record_outbound: RecordingPolicy,
+    emergency_from: [Option<EmergencySource>; 2],
+    internal_allow: Option<Box<InternalAllow>>,
+    strings: Box<[u8]>,
+}
+
+impl Stored {
+    fn of(f: &CallerFacts) -> Self {
+        let mut w = Vec::with_capacity(128);
+        put(&mut w, f.device_label.as_deref());
+        put(&mut w, f.extension.as_ref().map(|e| e.number.as_str()));
+        put_len(&mut w, f.toll_allow.len());
+        for class in &f.toll_allow {
+            put(&mut w, Some(class));
+        }
+        put(&mut w, f.outbound_name.as_deref());
+        put(&mut w, f.outbound_number.as_deref());
+        put(&mut w, f.emergency.name.as_deref());
+        put(&mut w, f.emergency.number.as_deref());
+        put(&mut w, f.location.as_ref().map(|l| l.name.as_str()));
+        put(
+            &mut w,
+            f.location
+                .as_ref()
+                .and_then(|l| l.emergency_address.as_deref()),
+        );
+        put(&mut w, Some(&f.reason));
+        Self {
+            device_id: f.device_id,
+            extension_id: f.extension.as_ref().map(|e| e.id),
+            location_id: f.location.as_ref().map(|l| l.id),
+            restricted: f.restricted,
+            record_outbound: f.record_outbound,
+            emergency_from: [f.emergency.name_from, f.emergency.number_from],
+            internal_allow: f.internal_allow.clone().map(Box::new),
+            strings: w.into_boxed_slice(),
+        }
+    }
+
+    fn unpack(&self) -> CallerFacts {
+        let mut r = Reader(&self.strings);
+        let device_label = r.string();
+        let number = r.string();
+        let classes = r.len();
+        let toll_allow = (0..classes).filter_map(|_| r.string()).collect();
+        let outbound_name = r.string();
+        let outbound_number = r.string();
+        let emergency_name = r.string();
+        let emergency_number = r.string();
+        let location_name = r.string();
+        let emergency_address = r.string();
+        let reason = r.string().unwrap_or_default();
+        CallerFacts {
+            device_id: self.device_id,
+            device_label,
+            extension: self.extension_id.map(|id| ExtensionRef {
+                id,
+                number: number.unwrap_or_default(),
+            }),
+            toll_allow,
+            outbound_name,
+            outbound_number,
+            restricted: self.restricted,
+            internal_allow: self.internal_allow.as_deref().cloned(),
+            record_outbound: self.record_outbound,
+            emergency: EmergencyCallerId {
+                name: emergency_name,
+                number: emergency_number,
+                name_from: self.emergency_from[0],
+                number_from: self.emergency_from[1],
+            },
+            location: self.location_id.map(|id| LocationRef {
+                id,
+                name: location_name.unwrap_or_default(),
+                emergency_address,
+            }),
+            reason,
+        }
+    }
+}
+
+/// A length as LEB128.
+fn put_len(w: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            w.push(byte);
+            return;
+        }
+        w.push(byte | 0x80);
+    }
+}
+
+/// An optional string: 0 for none, else its length + 1, then its bytes.
+fn put(w: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => put_len(w, 0),
+        Some(s) => {
+            put_len(w, s.len() + 1);
+            w.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
+/// Reads back what [`put`] and [`put_len`] wrote, in order.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn len(&mut self) -> usize {
+        let mut n = 0usize;
+        let mut shift = 0;
+        while let Some((&byte, rest)) = self.0.split_first() {
+            self.0 = rest;
+            n |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 || shift >= usize::BITS as usize {
+                break;
+            }
+        }
+        n
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let len = self.len().checked_sub(1)?;
+        let len = len.min(self.0.len());
+        let (s, rest) = self.0.split_at(len);
+        self.0 = rest;
+        // Written from a `&str`: always UTF-8.
+        Some(String::from_utf8_lossy(s).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::testkit::Kit;
+
+    fn rich() -> CallerFacts {
+        CallerFacts {
+            device_id: Some(Uuid::from_u128(7)),
+            device_label: Some("Réception, desk 2".into()),
+            extension: Some(ExtensionRef {
+                id: Uuid::from_u128(9),
+                number: "201".into(),
+            }),
+            toll_allow: vec!["local".into(), "domestic".into(), String::new()],
+            outbound_name: Some(String::new()),
+            outbound_number: Some("+4930123456".into()),
+            restricted: true,
+            internal_allow: Some(
+                InternalAllow::parse(&["2xx".to_owned(), "300".to_owned()]).unwrap_or_default(),
+            ),
+            record_outbound: RecordingPolicy::Always,
+            emergency: EmergencyCallerId {
+                name: Some("Acme HQ".into()),
+                number: None,
+                name_from: Some(EmergencySource::Location),
+                number_from: None,
+            },
+            location: Some(LocationRef {
+                id: Uuid::from_u128(11),
+                name: "HQ \u{0}floor 2".into(),
+                emergency_address: Some("x".repeat(300)),
+            }),
+            reason: "hot-desk session of 201 Zoë since 2025-03-28 09:02 via *11".into(),
+        }
+    }
+
+    #[test]
+    fn a_caller_comes_back_as_it_was_stored() {
+        let f = rich();
+        assert_eq!(Stored::of(&f).unpack(), f);
+        let bare = CallerFacts {
+            device_id: None,
+            device_label: None,
+            extension: None,
+            toll_allow: Vec::new(),
+            outbound_name: None,
+            outbound_number: None,
+            restricted: false,
+            internal_allow: None,
+            record_outbound: RecordingPolicy::Never,
+            emergency: EmergencyCallerId::default(),
+            location: None,
+            reason: String::new(),
+        };
+        assert_eq!(Stored::of(&bare).unpack(), bare);
+    }
+
+    #[test]
+    fn every_phone_and_extension_is_found_by_its_id() {
+        let mut k = Kit::new();
+        let mut phones = Vec::new();
+        for i in 0..50 {
+            let ext = k.ext(&format!("{}", 300 + i), &format!("Person {i}"));
+            phones.push((k.fixed(&format!("Desk {i}"), &format!("d{i}"), ext), ext));
+        }
+        let callers = Callers::compile(&k.b);
+        for (phone, ext) in phones {
+            let facts = callers.device(phone);
+            assert_eq!(facts.as_ref().and_then(|f| f.device_id), Some(phone));
+            assert_eq!(
+                facts.and_then(|f| f.extension).map(|e| e.id),
+                Some(ext),
+                "a fixed phone calls as its owner"
+            );
+            assert!(callers.extension(ext).is_some());
+            assert!(callers.device(ext).is_none());
+        }
+        assert!(callers.device(Uuid::from_u128(u128::MAX)).is_none());
+        assert!(callers.domain().is_some());
     }
 }

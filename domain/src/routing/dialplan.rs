@@ -374,16 +374,20 @@ pub struct DialPlan<X> {
     domain_id: Uuid,
     context: String,
     emergency_numbers: Vec<String>,
-    routes: HashMap<String, Route<X>>,
+    /// The Extensions in service, by number (sorted once [`finish`](Self::finish)ed: a Domain
+    /// holds one per Extension, kept without a hash table's spare room).
+    routes: Vec<Route<X>>,
+    /// Whether `routes` is in number order and `by_id` indexes it.
+    sorted: bool,
+    /// Index into `routes` by Extension id (built by `finish`).
+    by_id: Box<[(Uuid, u32)]>,
     outbound: OutboundPlan,
     numbers: HashMap<String, NumberFacts>,
     /// The Number that rings each Extension (the lowest, when several do).
     dids: HashMap<Uuid, String>,
     callers: Callers,
-    /// The number of each Extension in service, by id.
-    numbers_by_extension: HashMap<Uuid, String>,
-    /// Extension numbers with a voicemail box.
-    mailboxes: HashMap<Uuid, String>,
+    /// Extension numbers with a voicemail box, by Extension id (sorted).
+    mailboxes: Box<[(Uuid, Box<str>)]>,
     /// Ring groups, IVR menus, time conditions.
     flows: FlowPlan,
     /// The Domain's time zone (time conditions without their own).
@@ -398,17 +402,19 @@ impl<X> DialPlan<X> {
             domain_id: bindings.domain.id,
             context: bindings.domain.sip_domain.to_ascii_lowercase(),
             emergency_numbers: bindings.settings.emergency_numbers.clone(),
-            routes: HashMap::new(),
+            routes: Vec::new(),
+            sorted: true,
+            by_id: Box::default(),
             outbound: OutboundPlan::default(),
             numbers: HashMap::new(),
             dids: HashMap::new(),
             callers: Callers::compile(bindings),
-            numbers_by_extension: HashMap::new(),
+            // The bindings' map iterates in id order: sorted.
             mailboxes: bindings
                 .extensions
                 .values()
                 .filter(|e| e.voicemail_enabled)
-                .map(|e| (e.id, e.number.clone()))
+                .map(|e| (e.id, Box::from(e.number.as_str())))
                 .collect(),
             flows: FlowPlan::default(),
             time_zone: bindings.domain.time_zone,
@@ -453,8 +459,8 @@ impl<X> DialPlan<X> {
                 .map_or(unallocated, Target::Dial),
             Destination::Voicemail { extension_id } => self
                 .mailboxes
-                .get(extension_id)
-                .map_or(unallocated, |m| Target::Voicemail(m)),
+                .binary_search_by(|(id, _)| id.cmp(extension_id))
+                .map_or(unallocated, |i| Target::Voicemail(&self.mailboxes[i].1)),
             Destination::External { number } => Target::Dial(number),
             Destination::HangUp { cause } => Target::HangUp(cause.cause()),
             Destination::RingGroup { ring_group_id: id }
@@ -474,16 +480,21 @@ impl<X> DialPlan<X> {
         mut payload: impl FnMut(&ExtensionFacts, &RingPlan) -> X,
     ) -> Self {
         let mut plan = Self::empty(bindings).with_routing(routing);
-        for ext in bindings.extensions.values() {
+        let mut extensions: Vec<&ExtensionFacts> = bindings.extensions.values().collect();
+        extensions.sort_by(|a, b| a.number.cmp(&b.number));
+        for ext in extensions {
             let ring = ring_plan(bindings, ext.id, now);
             let x = payload(ext, &ring);
             plan.insert(bindings, ext, &ring, x);
         }
+        plan.finish();
         plan
     }
 
     /// Adds an Extension with its ring plan (a disabled one is left out: its number is
-    /// unallocated).
+    /// unallocated); an Extension of the same number replaces the one before. Inserting in
+    /// number order, then calling [`finish`](Self::finish), leaves the plan ready for fast
+    /// lookups (before `finish`, lookups are right but scan).
     pub fn insert(
         &mut self,
         bindings: &Bindings,
@@ -492,17 +503,61 @@ impl<X> DialPlan<X> {
         payload: X,
     ) {
         if let Some(treatment) = treatment(bindings, ext, plan) {
-            self.numbers_by_extension.insert(ext.id, ext.number.clone());
-            self.routes.insert(
-                ext.number.clone(),
-                Route {
-                    extension: ExtensionRef::from(ext),
-                    treatment,
-                    record_inbound: ext.record_inbound,
-                    payload,
-                },
-            );
+            let route = Route {
+                extension: ExtensionRef::from(ext),
+                treatment,
+                record_inbound: ext.record_inbound,
+                payload,
+            };
+            if let Some(i) = self.route_index(&ext.number) {
+                self.routes[i] = route;
+                self.by_id = Box::default();
+                return;
+            }
+            let in_order = self
+                .routes
+                .last()
+                .is_none_or(|last| last.extension.number < ext.number);
+            self.sorted &= in_order;
+            self.by_id = Box::default();
+            self.routes.push(route);
         }
+    }
+
+    /// Sorts what [`insert`](Self::insert) added and gives back the spare room: lookups are
+    /// binary searches from here on.
+    pub fn finish(&mut self) {
+        if !self.sorted {
+            self.routes
+                .sort_by(|a, b| a.extension.number.cmp(&b.extension.number));
+            self.sorted = true;
+        }
+        self.routes.shrink_to_fit();
+        let mut by_id: Vec<(Uuid, u32)> = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((r.extension.id, u32::try_from(i).ok()?)))
+            .collect();
+        by_id.sort_unstable();
+        self.by_id = by_id.into_boxed_slice();
+    }
+
+    /// Where the route of `number` is.
+    fn route_index(&self, number: &str) -> Option<usize> {
+        if self.sorted {
+            self.routes
+                .binary_search_by(|r| r.extension.number.as_str().cmp(number))
+                .ok()
+        } else {
+            self.routes
+                .iter()
+                .position(|r| r.extension.number == number)
+        }
+    }
+
+    fn route_of(&self, number: &str) -> Option<&Route<X>> {
+        self.route_index(number).map(|i| &self.routes[i])
     }
 
     /// The Domain.
@@ -517,12 +572,12 @@ impl<X> DialPlan<X> {
 
     /// The route of a number, if it is an Extension in service.
     pub fn route(&self, number: &str) -> Option<&Route<X>> {
-        self.routes.get(number)
+        self.route_of(number)
     }
 
     /// The numbers of its Extensions in service.
     pub fn extension_numbers(&self) -> impl Iterator<Item = &str> {
-        self.routes.keys().map(String::as_str)
+        self.routes.iter().map(|r| r.extension.number.as_str())
     }
 
     /// The Domain's time zone.
@@ -547,7 +602,13 @@ impl<X> DialPlan<X> {
 
     /// The number of an Extension in service.
     pub fn extension_number(&self, id: Uuid) -> Option<&str> {
-        self.numbers_by_extension.get(&id).map(String::as_str)
+        let route = if self.by_id.len() == self.routes.len() {
+            let i = self.by_id.binary_search_by(|(k, _)| k.cmp(&id)).ok()?;
+            self.routes.get(self.by_id[i].1 as usize)
+        } else {
+            self.routes.iter().find(|r| r.extension.id == id)
+        };
+        route.map(|r| r.extension.number.as_str())
     }
 
     /// The outbound side: routes, numbering, caller-ID rules.
@@ -561,7 +622,7 @@ impl<X> DialPlan<X> {
     }
 
     /// What the plan knows of a caller (`None` for an unknown one).
-    pub fn caller(&self, caller: &CallerRef) -> Option<&CallerFacts> {
+    pub fn caller(&self, caller: &CallerRef) -> Option<CallerFacts> {
         match caller {
             CallerRef::Device(id) => self.callers.device(*id),
             CallerRef::Extension(id) | CallerRef::ForwardedBy(id) => self.callers.extension(*id),
@@ -595,11 +656,12 @@ impl<X> DialPlan<X> {
     /// forwards: an emergency number, an Extension, or a number for the Outbound Routes.
     pub fn place(&self, caller: &CallerRef, destination: &str, hops: u32) -> Decision<'_, X> {
         let facts = self.caller(caller);
+        let facts = facts.as_ref();
         if self.is_emergency(destination) {
             return self.emergency(facts, destination);
         }
         let flow = self.flows.by_number(destination);
-        if self.routes.contains_key(destination) || flow.is_some() {
+        if self.route_index(destination).is_some() || flow.is_some() {
             let barred = facts.is_some_and(|f| {
                 f.restricted
                     || f.internal_allow
@@ -697,7 +759,8 @@ impl<X> DialPlan<X> {
 
     /// An emergency number: the emergency route, the place's emergency caller ID.
     fn emergency(&self, facts: Option<&CallerFacts>, dialled: &str) -> Decision<'_, X> {
-        let facts = facts.or_else(|| self.callers.domain());
+        let domain = self.callers.domain();
+        let facts = facts.or(domain.as_ref());
         let id = facts.map(|f| &f.emergency);
         let mut call = EmergencyCall {
             dialled: dialled.to_owned(),
@@ -735,7 +798,7 @@ impl<X> DialPlan<X> {
     /// `destination` dialled in the Domain's context: an Extension in service, else
     /// unallocated (see [`place`](Self::place) for every other kind of number).
     pub fn dial(&self, destination: &str, hops: u32) -> Decision<'_, X> {
-        let Some(route) = self.routes.get(destination) else {
+        let Some(route) = self.route_of(destination) else {
             return Decision::Unallocated;
         };
         match &route.treatment {
@@ -800,7 +863,7 @@ impl<X> DialPlan<X> {
 
     /// Ringing `extension` failed with `cause`: its outcome for that cause.
     pub fn after_ring(&self, extension: &str, cause: &str, hops: u32) -> Decision<'_, X> {
-        let Some(route) = self.routes.get(extension) else {
+        let Some(route) = self.route_of(extension) else {
             return Decision::Unallocated;
         };
         let failure = RingFailure::from_cause(cause);

@@ -5,6 +5,11 @@
 //! `id+user+domain` whatever the action that fetched it (`shared/FREESWITCH.md` §2): a cached
 //! `sip_auth` answer is what the next `user/201@domain` call sees, and vice versa.
 //!
+//! The elements are kept packed ([`super::packed`]: the repeated names, the Domain's name and
+//! id, ids and a1-hashes as bytes), all users of a Domain in one allocation: a few hundred bytes
+//! per SIP user instead of the 1–2 KiB of the text, so that a node holds a large provider. A
+//! lookup unpacks one element, byte for byte what was compiled.
+//!
 //! The users of a Domain:
 //! - each enabled **Device** (`d…`), with its a1-hash and the calling identity of whoever it
 //!   is bound to (fixed owner, hot-desk session, logged-out mode);
@@ -31,9 +36,8 @@
 //! - The Domain's [`DialPlan`] is compiled in the same pass, from the same ring plans: it lives
 //!   and goes stale with the directory, so a change reaches both at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -49,6 +53,7 @@ use switchboard_domain::services::directory::DirectorySource;
 use uuid::Uuid;
 
 use super::escape_into;
+use super::packed::{self, Shared};
 
 /// The dialplan context our voicemail extension answers in (`<mailbox>@<domain>`).
 pub const VOICEMAIL_CONTEXT: &str = "switchboard-voicemail";
@@ -75,8 +80,24 @@ pub struct MemberLegs {
     pub legs: Vec<(Vec<String>, String)>,
 }
 
-impl MemberLegs {
-    /// The legs of a plan that rings (none when it does not: Do-Not-Disturb, forwarded,
+/// What a ring group needs of an Extension that can ring, kept small: its phones (the SIP user,
+/// the Device and Location ids), from which [`Members::get`] writes the legs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PackedLegs {
+    callee: Option<Uuid>,
+    targets: Box<[LegTarget]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LegTarget {
+    /// Lower-case.
+    sip_user: Box<str>,
+    device_id: Option<Uuid>,
+    location_id: Option<Uuid>,
+}
+
+impl PackedLegs {
+    /// The phones of a plan that rings (none when it does not: Do-Not-Disturb, forwarded,
     /// nothing bound).
     fn of(plan: &RingPlan, sip_domain: &str) -> Option<Self> {
         if !plan.rings() {
@@ -87,12 +108,27 @@ impl MemberLegs {
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'))
         };
-        let mut out = Self::default();
+        let mut targets: Vec<LegTarget> = Vec::new();
         for t in plan.targets() {
             let user = t.sip_user.to_ascii_lowercase();
-            if !safe(&user) || !safe(sip_domain) || out.sip_users.contains(&user) {
+            if !safe(&user) || !safe(sip_domain) || targets.iter().any(|l| *l.sip_user == *user) {
                 continue;
             }
+            targets.push(LegTarget {
+                sip_user: user.into_boxed_str(),
+                device_id: t.device_id,
+                location_id: t.location_id,
+            });
+        }
+        (!targets.is_empty()).then(|| Self {
+            callee: plan.extension.as_ref().map(|e| e.id),
+            targets: targets.into_boxed_slice(),
+        })
+    }
+
+    fn legs(&self, sip_domain: &str) -> MemberLegs {
+        let mut out = MemberLegs::default();
+        for t in &self.targets {
             let mut vars = Vec::new();
             if let Some(id) = t.device_id {
                 vars.push(format!("switchboard_device_id={id}"));
@@ -100,16 +136,114 @@ impl MemberLegs {
             if let Some(id) = t.location_id {
                 vars.push(format!("switchboard_location_id={id}"));
             }
-            if let Some(ext) = &plan.extension {
-                vars.push(format!("switchboard_callee_extension_id={}", ext.id));
+            if let Some(id) = self.callee {
+                vars.push(format!("switchboard_callee_extension_id={id}"));
             }
-            out.legs
-                .push((vars, format!("${{sofia_contact(*/{user}@{sip_domain})}}")));
-            out.sip_users.push(user);
+            out.legs.push((
+                vars,
+                format!("${{sofia_contact(*/{}@{sip_domain})}}", t.sip_user),
+            ));
+            out.sip_users.push(t.sip_user.to_string());
         }
-        (!out.legs.is_empty()).then_some(out)
+        out
     }
 }
+
+/// What a ring group rings for each Extension of a Domain that can ring.
+#[derive(Debug, Default)]
+pub struct Members {
+    sip_domain: Box<str>,
+    /// By Extension id.
+    by_extension: Box<[(Uuid, PackedLegs)]>,
+}
+
+impl Members {
+    /// The legs of an Extension's phones (none: it cannot ring).
+    pub fn get(&self, extension_id: &Uuid) -> Option<MemberLegs> {
+        let i = self
+            .by_extension
+            .binary_search_by(|(id, _)| id.cmp(extension_id))
+            .ok()?;
+        Some(self.by_extension[i].1.legs(&self.sip_domain))
+    }
+}
+
+/// The numbers of a Domain's voicemail boxes.
+#[derive(Debug, Default)]
+pub struct Mailboxes(Box<[Box<str>]>);
+
+impl Mailboxes {
+    /// Whether `number` has a box.
+    pub fn contains(&self, number: &str) -> bool {
+        self.0.binary_search_by(|m| (**m).cmp(number)).is_ok()
+    }
+}
+
+/// The `<user>` elements of a Domain, packed ([`packed`]) back to back in one allocation and
+/// found by binary search: no allocation, hash slot or pointer per user.
+#[derive(Debug, Default)]
+struct UserTable {
+    /// Per user, in key order: the key's length (2 bytes), the key (the lower-case id), the
+    /// packed element.
+    bytes: Box<[u8]>,
+    /// Where each user starts; it ends where the next starts.
+    starts: Box<[usize]>,
+}
+
+impl UserTable {
+    /// A table of these users (keys of at most 65 535 bytes; longer ones are left out, no SIP
+    /// user is that long).
+    fn of(users: BTreeMap<String, Box<[u8]>>) -> Self {
+        let size = users.iter().map(|(k, v)| 2 + k.len() + v.len()).sum();
+        let mut bytes = Vec::with_capacity(size);
+        let mut starts = Vec::with_capacity(users.len());
+        for (key, packed) in users {
+            let Ok(len) = u16::try_from(key.len()) else {
+                continue;
+            };
+            starts.push(bytes.len());
+            bytes.extend_from_slice(&len.to_le_bytes());
+            bytes.extend_from_slice(key.as_bytes());
+            bytes.extend_from_slice(&packed);
+        }
+        Self {
+            bytes: bytes.into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The key and packed element of the `n`th user.
+    fn entry(&self, n: usize) -> (&[u8], &[u8]) {
+        let start = self.starts[n];
+        let end = self.starts.get(n + 1).copied().unwrap_or(self.bytes.len());
+        let record = &self.bytes[start..end];
+        let len = usize::from(u16::from_le_bytes([record[0], record[1]]));
+        record[2..].split_at(len)
+    }
+
+    /// The packed element of a user by its lower-case id.
+    fn get(&self, key: &str) -> Option<&[u8]> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (k, packed) = self.entry(mid);
+            match k.cmp(key.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(packed),
+            }
+        }
+        None
+    }
+}
+
+/// An Extension's rendered dial string, packed ([`CompiledDomain::dial_string`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialString(Box<[u8]>);
 
 /// One Domain's directory, ready to answer.
 #[derive(Debug)]
@@ -122,18 +256,22 @@ pub struct CompiledDomain {
     pub enabled: bool,
     /// `<domain name=…><params>…</params><variables>…</variables>` (left open).
     head: String,
-    /// Complete `<user>` elements by lower-case id.
-    users: HashMap<String, Arc<str>>,
+    /// The SIP domain as the users' XML writes it (escaped) and the id: what packed users
+    /// refer to instead of repeating them.
+    xml_domain: Box<str>,
+    id_text: Box<str>,
+    /// Complete `<user>` elements (without indentation), packed, by lower-case id.
+    users: UserTable,
     /// Call groups (lower-case name → the user ids of its Extensions, in number order).
     groups: HashMap<String, (String, Vec<String>)>,
     /// Numbers dialable from a logged-out phone.
     pub emergency_numbers: Vec<String>,
     /// Extension numbers with voicemail on.
-    pub mailboxes: HashSet<String>,
+    pub mailboxes: Mailboxes,
     /// The Domain's own dialplan context; each ringing route carries its rendered dial string.
-    pub dialplan: DialPlan<Option<Box<str>>>,
+    pub dialplan: DialPlan<Option<DialString>>,
     /// What a ring group rings for each Extension that can ring: its phones' legs.
-    pub members: HashMap<Uuid, MemberLegs>,
+    pub members: Members,
     /// Set when a change to the Domain was published after these answers were compiled.
     stale: AtomicBool,
 }
@@ -499,15 +637,15 @@ fn extension_user(
     Some(out)
 }
 
-/// A user element without its indentation and line breaks: the view holds one per SIP user
-/// (hundreds of thousands), and FreeSWITCH does not need them pretty. Values carry no raw line
-/// breaks (they are escaped as `&#10;`), so dropping leading whitespace per line is exact.
-fn compact(xml: &str) -> Arc<str> {
-    let mut out = String::with_capacity(xml.len());
+/// A user element without its indentation and line breaks, packed: the view holds one per SIP
+/// user (hundreds of thousands), and FreeSWITCH does not need them pretty. Values carry no raw
+/// line breaks (they are escaped as `&#10;`), so dropping leading whitespace per line is exact.
+fn compact(xml: &str, buf: &mut String, shared: &Shared<'_>) -> Box<[u8]> {
+    buf.clear();
     for line in xml.lines() {
-        out.push_str(line.trim_start());
+        buf.push_str(line.trim_start());
     }
-    Arc::from(out)
+    packed::pack(buf, shared)
 }
 
 impl CompiledDomain {
@@ -524,16 +662,31 @@ impl CompiledDomain {
         variable(&mut head, "        ", "user_context", &sip_domain);
         head.push_str("      </variables>\n");
 
-        let mut users: HashMap<String, Arc<str>> =
-            HashMap::with_capacity(b.devices.len() + b.extensions.len());
+        let xml_domain = super::escape(&b.domain.sip_domain);
+        let id_text = b.domain.id.to_string();
+        let shared = Shared {
+            domain: &xml_domain,
+            domain_id: &id_text,
+        };
+        // Dial strings are packed as they are (not escaped), against the lower-case name.
+        let raw = Shared {
+            domain: &sip_domain,
+            domain_id: &id_text,
+        };
+        let mut buf = String::with_capacity(2048);
+        // Later users replace earlier ones of the same id (an Extension wins over a device).
+        let mut users: BTreeMap<String, Box<[u8]>> = BTreeMap::new();
         let mut groups: HashMap<String, (String, Vec<String>)> = HashMap::new();
-        let mut mailboxes = HashSet::new();
-        let mut members = HashMap::new();
+        let mut mailboxes: Vec<Box<str>> = Vec::new();
+        let mut members = Vec::new();
         let mut dialplan = DialPlan::empty(b).with_routing(&src.routing);
         if src.enabled {
             for device in b.devices.values() {
                 if let Some(xml) = device_user(src, device, settings) {
-                    users.insert(device.sip_username.to_ascii_lowercase(), compact(&xml));
+                    users.insert(
+                        device.sip_username.to_ascii_lowercase(),
+                        compact(&xml, &mut buf, &shared),
+                    );
                 }
             }
             let mut extensions: Vec<&ExtensionFacts> = b.extensions.values().collect();
@@ -541,18 +694,22 @@ impl CompiledDomain {
             for ext in extensions {
                 // One ring plan per Extension feeds both its directory user and its route.
                 let plan = ring_plan(b, ext.id, now);
-                let ring = render_dial_string(&plan, &sip_domain)
-                    .map(|_| Box::from(extension_dial_string(&plan, ext, &sip_domain)));
+                let ring = render_dial_string(&plan, &sip_domain).map(|_| {
+                    DialString(packed::pack(
+                        &extension_dial_string(&plan, ext, &sip_domain),
+                        &raw,
+                    ))
+                });
                 dialplan.insert(b, ext, &plan, ring);
-                if let Some(legs) = MemberLegs::of(&plan, &sip_domain) {
-                    members.insert(ext.id, legs);
+                if let Some(legs) = PackedLegs::of(&plan, &sip_domain) {
+                    members.push((ext.id, legs));
                 }
                 let Some(xml) = extension_user(src, ext, &plan, settings) else {
                     continue;
                 };
                 let key = ext.number.to_ascii_lowercase();
                 if ext.voicemail_enabled {
-                    mailboxes.insert(ext.number.clone());
+                    mailboxes.push(ext.number.clone().into_boxed_str());
                 }
                 if let Some(group) = ext.call_group.as_deref().filter(|g| !g.trim().is_empty()) {
                     groups
@@ -561,22 +718,49 @@ impl CompiledDomain {
                         .1
                         .push(key.clone());
                 }
-                users.insert(key, compact(&xml));
+                users.insert(key, compact(&xml, &mut buf, &shared));
             }
         }
+        dialplan.finish();
+        mailboxes.sort_unstable();
+        mailboxes.dedup();
+        members.sort_unstable_by_key(|(id, _)| *id);
         Self {
             id: b.domain.id,
-            sip_domain,
             enabled: src.enabled,
             head,
-            users,
+            xml_domain: xml_domain.into_boxed_str(),
+            id_text: id_text.into_boxed_str(),
+            users: UserTable::of(users),
             groups,
             emergency_numbers: b.settings.emergency_numbers.clone(),
-            mailboxes,
+            mailboxes: Mailboxes(mailboxes.into_boxed_slice()),
             dialplan,
-            members,
+            members: Members {
+                sip_domain: sip_domain.clone().into_boxed_str(),
+                by_extension: members.into_boxed_slice(),
+            },
+            sip_domain,
             stale: AtomicBool::new(false),
         }
+    }
+
+    fn shared(&self) -> Shared<'_> {
+        Shared {
+            domain: &self.xml_domain,
+            domain_id: &self.id_text,
+        }
+    }
+
+    /// The dial string a ringing route carries.
+    pub fn dial_string(&self, packed: &DialString) -> String {
+        packed::unpack(
+            &packed.0,
+            &Shared {
+                domain: &self.sip_domain,
+                domain_id: &self.id_text,
+            },
+        )
     }
 
     /// True when a change was published after it was compiled.
@@ -594,6 +778,11 @@ impl CompiledDomain {
         self.users.len()
     }
 
+    /// The bytes its users' packed elements take (with their keys and index).
+    pub fn packed_user_bytes(&self) -> usize {
+        self.users.bytes.len() + std::mem::size_of_val(&*self.users.starts)
+    }
+
     /// The Domain alone (bare domain lookups), without users.
     pub fn domain_document(&self) -> String {
         let mut out = String::with_capacity(DOC_OPEN.len() + self.head.len() + 64);
@@ -607,11 +796,12 @@ impl CompiledDomain {
     /// One complete user, looked up case-insensitively as FreeSWITCH matches ids.
     pub fn user_document(&self, id: &str) -> Option<String> {
         let user = self.users.get(&id.to_ascii_lowercase())?;
-        let mut out = String::with_capacity(DOC_OPEN.len() + self.head.len() + user.len() + 200);
+        let mut out =
+            String::with_capacity(DOC_OPEN.len() + self.head.len() + 4 * user.len() + 200);
         out.push_str(DOC_OPEN);
         out.push_str(&self.head);
         out.push_str("      <groups>\n        <group name=\"default\">\n          <users>\n");
-        out.push_str(user);
+        packed::unpack_into(&mut out, user, &self.shared());
         out.push_str("          </users>\n        </group>\n      </groups>\n    </domain>\n");
         out.push_str(DOC_CLOSE);
         Some(out)
@@ -628,7 +818,7 @@ impl CompiledDomain {
         out.push_str("\">\n          <users>\n");
         for key in members {
             if let Some(user) = self.users.get(key) {
-                out.push_str(user);
+                packed::unpack_into(&mut out, user, &self.shared());
             }
         }
         out.push_str("          </users>\n        </group>\n      </groups>\n    </domain>\n");
@@ -651,4 +841,123 @@ pub fn gateways_document<'a>(
     out.push_str(carriers);
     out.push_str(DOC_CLOSE);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_domain::bindings::testkit::Kit;
+
+    /// A Domain whose names and ids exercise the packing: escaped characters, a name that
+    /// repeats the Domain, a call group, a device and an Extension sharing an id.
+    fn source() -> DirectorySource {
+        let mut k = Kit::new();
+        let mut a1_hashes = HashMap::new();
+        for i in 0..20 {
+            let name = match i {
+                0 => "Zoë & <Co> \"acme.example.net\"".to_owned(),
+                1 => "Tab\there".to_owned(),
+                _ => format!("Person {i}"),
+            };
+            let ext = k.ext(&format!("{}", 200 + i), &name);
+            k.ext_mut(ext).sip_registration_enabled = i % 2 == 0;
+            k.ext_mut(ext).call_group = (i < 5).then(|| "Sales".to_owned());
+            a1_hashes.insert(ext, format!("{:032x}", 0xfbae_u128 + i as u128));
+            let dev = k.fixed(&format!("Desk {i}"), &format!("D-{i:04}"), ext);
+            a1_hashes.insert(dev, format!("{:032x}", 0x244f_u128 + i as u128));
+        }
+        // A device named like an Extension: the Extension is the user of that id.
+        let ext = *k.b.extensions.keys().next().unwrap_or(&Uuid::nil());
+        let clash = k.fixed("Clash", "200", ext);
+        a1_hashes.insert(clash, "0".repeat(32));
+        DirectorySource {
+            bindings: k.b,
+            name: "Acme".into(),
+            enabled: true,
+            a1_hashes,
+            routing: Default::default(),
+        }
+    }
+
+    fn whole(xml: &str) -> String {
+        xml.lines().map(str::trim_start).collect()
+    }
+
+    #[test]
+    fn every_user_is_answered_byte_for_byte_as_rendered() {
+        let src = source();
+        let settings = CompileSettings {
+            cacheable_ms: 300_000,
+        };
+        let now = Utc::now();
+        let domain = CompiledDomain::compile(&src, &settings, now);
+        let b = &src.bindings;
+        let mut checked = 0;
+        for device in b.devices.values().filter(|d| d.sip_username != "200") {
+            let expected = device_user(&src, device, &settings).map(|x| whole(&x));
+            let doc = domain.user_document(&device.sip_username.to_ascii_uppercase());
+            let doc = doc.unwrap_or_default();
+            assert!(
+                expected.as_deref().is_some_and(|e| doc.contains(e)),
+                "{doc}"
+            );
+            assert!(roxmltree::Document::parse(&doc).is_ok(), "{doc}");
+            checked += 1;
+        }
+        for ext in b.extensions.values() {
+            let plan = ring_plan(b, ext.id, now);
+            let expected = extension_user(&src, ext, &plan, &settings).map(|x| whole(&x));
+            let doc = domain.user_document(&ext.number).unwrap_or_default();
+            assert!(
+                expected.as_deref().is_some_and(|e| doc.contains(e)),
+                "{doc}"
+            );
+            // The dialplan's dial string is the directory's.
+            let route = domain.dialplan.route(&ext.number);
+            let dial = route
+                .and_then(|r| r.payload.as_ref())
+                .map(|d| domain.dial_string(d));
+            assert_eq!(
+                dial.as_deref(),
+                Some(extension_dial_string(&plan, ext, &domain.sip_domain).as_str())
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, domain.user_count());
+        assert!(domain.user_document("nobody").is_none());
+    }
+
+    #[test]
+    fn a_call_group_lists_its_extensions_and_members_ring_their_phones() {
+        let src = source();
+        let domain =
+            CompiledDomain::compile(&src, &CompileSettings { cacheable_ms: 0 }, Utc::now());
+        let doc = domain.group_document("sales").unwrap_or_default();
+        for number in 200..205 {
+            assert!(doc.contains(&format!("<user id=\"{number}\">")), "{doc}");
+        }
+        assert!(!doc.contains("<user id=\"205\">"), "{doc}");
+        assert!(roxmltree::Document::parse(&doc).is_ok(), "{doc}");
+
+        let b = &src.bindings;
+        let ext = b.extensions.values().find(|e| e.number == "203");
+        let legs = ext
+            .and_then(|e| domain.members.get(&e.id))
+            .unwrap_or_default();
+        assert_eq!(legs.sip_users, vec!["d-0003".to_owned()]);
+        assert_eq!(legs.legs.len(), 1);
+        assert_eq!(
+            legs.legs[0].1,
+            "${sofia_contact(*/d-0003@acme.example.net)}"
+        );
+        assert!(
+            legs.legs[0]
+                .0
+                .iter()
+                .any(|v| v.starts_with("switchboard_callee_extension_id=")),
+            "{legs:?}"
+        );
+        assert!(domain.mailboxes.contains("203"));
+        assert!(!domain.mailboxes.contains("999"));
+    }
 }

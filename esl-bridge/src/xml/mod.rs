@@ -9,6 +9,7 @@ pub mod carriers;
 pub mod dialplan;
 pub mod directory;
 pub mod flows;
+pub mod packed;
 pub mod request;
 
 /// FreeSWITCH's "not found": it then tries the next binding (and finally its static files).
