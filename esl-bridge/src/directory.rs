@@ -445,11 +445,10 @@ impl Directory {
     /// its own on SQLite, closed after it: see `api::startup`).
     ///
     /// Domain by Domain, a few at a time: each is read (and its secrets decrypted), compiled on
-    /// a thread of the load's own and its rows dropped before the next ones are read, so the
-    /// peak is a few Domains' rows rather than every row of the platform at once. The compile
-    /// threads end with the load: what they allocated and freed on the way goes back to the
-    /// system with them (an idle pool thread would keep it). The load is timed as a whole, the
-    /// compile summed over Domains (it overlaps with the load).
+    /// the blocking pool and its rows dropped before the next ones are read, so the peak is a
+    /// few Domains' rows rather than every row of the platform at once (and what the allocator
+    /// keeps of that peak stays small). The load is timed as a whole, the compile summed over
+    /// Domains (it overlaps with the load).
     pub async fn load_all_from(&self, db: &DatabaseConnection) -> DomainResult<LoadStats> {
         let _guard = self.reload.lock().await;
         let started = Instant::now();
@@ -457,14 +456,21 @@ impl Directory {
         let carriers = self.load_carriers().await?;
         self.carriers_stale.store(false, Ordering::SeqCst);
         let settings = self.compile_settings();
-        let compilers = ColdCompilers::start(settings, Utc::now())?;
-        let (compilers, cipher) = (&compilers, &self.cipher);
+        let now = Utc::now();
+        let cipher = &self.cipher;
         let mut compiled = futures_util::stream::iter(ids)
             .map(|id| async move {
                 let Some(src) = source::load_domain(db, cipher, id).await? else {
                     return Ok(None);
                 };
-                compilers.compile(src).await.map(Some)
+                tokio::task::spawn_blocking(move || {
+                    let started = Instant::now();
+                    let domain = CompiledDomain::compile(&src, &settings, now);
+                    (domain, started.elapsed())
+                })
+                .await
+                .map(Some)
+                .map_err(|e| DomainError::Internal(format!("compiling a Domain failed: {e}")))
             })
             .buffer_unordered(LOAD_CONCURRENCY);
         let mut stats = LoadStats::default();
@@ -1358,58 +1364,6 @@ fn flow_lookup(
 /// Domains read and compiled at once at the cold start: enough to keep the database and every
 /// core busy, few enough that only a handful of Domains' rows are in memory at a time.
 const LOAD_CONCURRENCY: usize = 4;
-
-/// A Domain to compile and where its answers go.
-type CompileJob = (
-    DirectorySource,
-    tokio::sync::oneshot::Sender<(CompiledDomain, Duration)>,
-);
-
-/// The cold start's compile threads, one per core: they end when this is dropped.
-struct ColdCompilers {
-    jobs: std::sync::mpsc::Sender<CompileJob>,
-}
-
-impl ColdCompilers {
-    fn start(settings: CompileSettings, now: chrono::DateTime<Utc>) -> DomainResult<Self> {
-        let (jobs, queue) = std::sync::mpsc::channel::<CompileJob>();
-        let queue = Arc::new(Mutex::new(queue));
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        for n in 0..workers {
-            let queue = Arc::clone(&queue);
-            std::thread::Builder::new()
-                .name(format!("directory-compile-{n}"))
-                .spawn(move || {
-                    loop {
-                        // The lock is held while waiting: one thread waits, the others queue
-                        // behind it; a closed channel ends every thread.
-                        let job = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok((src, answer)) = job else { return };
-                        let started = Instant::now();
-                        let domain = CompiledDomain::compile(&src, &settings, now);
-                        drop(src);
-                        // The load gave up (an error elsewhere): nothing to answer.
-                        let _ = answer.send((domain, started.elapsed()));
-                    }
-                })
-                .map_err(|e| DomainError::Internal(format!("starting a compile thread: {e}")))?;
-        }
-        Ok(Self { jobs })
-    }
-
-    async fn compile(&self, src: DirectorySource) -> DomainResult<(CompiledDomain, Duration)> {
-        let (answer, compiled) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send((src, answer))
-            .map_err(|_| DomainError::Internal("the compile threads are gone".into()))?;
-        compiled
-            .await
-            .map_err(|_| DomainError::Internal("compiling a Domain failed".into()))
-    }
-}
 
 /// Every Domain's id (the cold start reads and compiles them one by one).
 async fn domain_ids(db: &DatabaseConnection) -> DomainResult<Vec<Uuid>> {
