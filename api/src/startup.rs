@@ -34,7 +34,6 @@ use switchboard_esl_bridge::link::{Bridge, Cluster};
 use switchboard_esl_bridge::metrics::BridgeMetrics;
 use switchboard_migration::Migrator;
 use tracing_actix_web::{RequestId, TracingLogger};
-use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::config::Config;
@@ -512,15 +511,21 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
-    let doc = openapi::document();
-    let route_table = web::Data::new(RouteTable::from_document(&doc));
-    // Serialized once and shared by every worker: a copy of the document per worker (what
-    // `SwaggerUi::url` keeps) costs megabytes each.
-    let doc_json = web::Data::new(OpenApiJson(web::Bytes::from(
-        serde_json::to_vec(&doc)
-            .map_err(|e| anyhow::anyhow!("serializing the OpenAPI document: {e}"))?,
-    )));
-    drop(doc);
+    // Built on a thread of its own that ends with it: composing the document allocates and
+    // frees tens of MiB, which an idle thread (the server's main thread) would keep.
+    let (route_table, doc_json) = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let doc = openapi::document();
+                // Serialized once and shared by every worker.
+                serde_json::to_vec(&doc).map(|json| (RouteTable::from_document(&doc), json))
+            })
+            .join()
+    })
+    .map_err(|_| anyhow::anyhow!("building the OpenAPI document failed"))?
+    .map_err(|e| anyhow::anyhow!("serializing the OpenAPI document: {e}"))?;
+    let route_table = web::Data::new(route_table);
+    let doc_json = web::Data::new(OpenApiJson(web::Bytes::from(doc_json)));
     let registry = prometheus::Registry::new();
     state.bridge.metrics().register(&registry);
     let cluster = crate::telemetry::ClusterCollector::new(state.journal.clone())
@@ -546,40 +551,38 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
         let origins = &config.http.cors_allowed_origins;
         // Everything but FreeSWITCH's hot path lives in a scope of its own (matching every
         // path) that carries the API's middleware; see `routes::configure_freeswitch`.
-        let api = utoipa_actix_web::scope::scope("")
+        // Plain actix routes: the OpenAPI document was built once, above.
+        let api = web::scope("")
             .configure(routes::configure_api)
-            .map(|scope| {
-                scope
-                    .route("/api/openapi.json", web::get().to(openapi_json))
-                    .service(
-                        SwaggerUi::new("/api/docs/{_:.*}")
-                            .config(SwaggerConfig::new(["/api/openapi.json"])),
-                    )
-                    .route("/api/docs", web::get().to(docs_redirect))
-                    .default_service(web::to(fallback))
-                    .wrap(Condition::new(!origins.is_empty(), cors(origins)))
-                    .wrap_fn(|req, srv| {
-                        let response = srv.call(req);
-                        async move { problem_for_every_error(response.await) }
-                    })
-                    .wrap(security_headers())
-                    .wrap(metrics.clone())
-                    .wrap_fn(|req, srv| {
-                        let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
-                        let response = srv.call(req);
-                        async move {
-                            let mut response = response.await?;
-                            if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-                                response
-                                    .headers_mut()
-                                    .insert(HeaderName::from_static("x-request-id"), value);
-                            }
-                            Ok(response)
-                        }
-                    })
-                    .wrap(TracingLogger::default())
-            });
-        let (app, _) = App::new()
+            .route("/api/openapi.json", web::get().to(openapi_json))
+            .service(
+                SwaggerUi::new("/api/docs/{_:.*}")
+                    .config(SwaggerConfig::new(["/api/openapi.json"])),
+            )
+            .route("/api/docs", web::get().to(docs_redirect))
+            .default_service(web::to(fallback))
+            .wrap(Condition::new(!origins.is_empty(), cors(origins)))
+            .wrap_fn(|req, srv| {
+                let response = srv.call(req);
+                async move { problem_for_every_error(response.await) }
+            })
+            .wrap(security_headers())
+            .wrap(metrics.clone())
+            .wrap_fn(|req, srv| {
+                let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+                let response = srv.call(req);
+                async move {
+                    let mut response = response.await?;
+                    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                        response
+                            .headers_mut()
+                            .insert(HeaderName::from_static("x-request-id"), value);
+                    }
+                    Ok(response)
+                }
+            })
+            .wrap(TracingLogger::default());
+        App::new()
             .app_data(data.clone())
             .app_data(route_table.clone())
             .app_data(doc_json.clone())
@@ -588,11 +591,8 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
                 config.http.body_timeout_secs,
             )))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
-            .into_utoipa_app()
             .configure(routes::configure_freeswitch)
             .service(api)
-            .split_for_parts();
-        app
     })
     .listen(listener)?
     .shutdown_timeout(shutdown_secs);

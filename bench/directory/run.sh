@@ -21,8 +21,10 @@
 #                                         switchboard_bench_dir_<DOMAINS>_<PER_DOMAIN> (its key
 #                                         there too), and reuse them on the next run
 #
-# Memory: the server's RSS is read once the directory is compiled (after a 2 s settle) and again
-# after the wrk runs, and printed per SIP user beside the throughput.
+# Memory: the server's RSS is read once the directory is compiled and settled (SETTLE seconds,
+# default 15: the cold start's garbage goes back to the system when the threads that compiled
+# the directory end, 10 s after the load), with the start's peak (VmHWM), and again after the wrk
+# runs; RSS per SIP user is printed beside the throughput.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -126,11 +128,13 @@ bench_backend() { # BACKEND URL LIST_URL [SEEDED]
     compiled=$(grep 'FreeSWITCH directory compiled' "$WORK/server.log" | grep -oE '(domains|users|load_ms|compile_ms)=[0-9]+' | tr '\n' ' ')
     local users rss_kib rss per_user
     users=$(grep 'FreeSWITCH directory compiled' "$WORK/server.log" | grep -oE 'users=[0-9]+' | cut -d= -f2)
-    sleep 2
+    sleep "${SETTLE:-15}"
     rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$SERVER_PID/status")
+    local hwm
+    hwm=$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status")
     rss=$(awk -v k="$rss_kib" 'BEGIN { printf "%.0f", k / 1024 }')
     per_user=$(awk -v k="$rss_kib" -v u="$users" 'BEGIN { printf "%.2f", (u > 0 ? k / u : 0) }')
-    echo "  cold start: directory compiled in ${cold} ms ($compiled), server RSS ${rss} MiB (${per_user} KiB per SIP user)" >&2
+    echo "  cold start: directory compiled in ${cold} ms ($compiled), server RSS ${rss} MiB after ${SETTLE:-15} s (${per_user} KiB per SIP user), peak ${hwm} MiB" >&2
     list_users "$1" "$3"
     write_lua_data
     # Every listed user is answered (not "not found") — a sample, before measuring.
@@ -152,8 +156,8 @@ bench_backend() { # BACKEND URL LIST_URL [SEEDED]
     r128=$(wrk_lookups 128 "$BASE"); echo "  128 connections: $r128" >&2
     rss_after=$(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status")
     echo "  server RSS after the wrk runs: ${rss_after} MiB" >&2
-    printf '%s\t16\t%s\t%s\t%s\t%s\t%s\n' "$1" "$r16" "$cold" "$rss" "$per_user" "$rss_after" >>"$RESULTS"
-    printf '%s\t128\t%s\t%s\t%s\t%s\t%s\n' "$1" "$r128" "$cold" "$rss" "$per_user" "$rss_after" >>"$RESULTS"
+    printf '%s\t16\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$r16" "$cold" "$rss" "$per_user" "$rss_after" "$hwm" >>"$RESULTS"
+    printf '%s\t128\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$r128" "$cold" "$rss" "$per_user" "$rss_after" "$hwm" >>"$RESULTS"
     stop_server
 }
 
@@ -211,14 +215,14 @@ done
 echo "nginx: a fixed document of $(wc -c <"$WORK/typical-answer.xml") bytes…" >&2
 start_nginx "$WORK/typical-answer.xml"
 r=$(wrk_lookups 16 "$NGINX_URL"); echo "  16 connections: $r" >&2
-printf 'nginx (fixed document)\t16\t%s\t-\t-\t-\t-\n' "$r" >>"$RESULTS"
+printf 'nginx (fixed document)\t16\t%s\t-\t-\t-\t-\t-\n' "$r" >>"$RESULTS"
 r=$(wrk_lookups 128 "$NGINX_URL"); echo "  128 connections: $r" >&2
-printf 'nginx (fixed document)\t128\t%s\t-\t-\t-\t-\n' "$r" >>"$RESULTS"
+printf 'nginx (fixed document)\t128\t%s\t-\t-\t-\t-\t-\n' "$r" >>"$RESULTS"
 stop_nginx
 
 echo
 echo "Machine: $(machine); $(rustc --version 2>/dev/null || echo rustc ?), release build; $DOMAINS Domains × $PER_DOMAIN Devices + $PER_DOMAIN Extensions; wrk -t2, ${DURATION}s per run, on the same machine"
 echo
-echo "| server | connections | requests/s | p50 ms | p99 ms | non-2xx | cold start (directory compiled, ms) | RSS after start (MiB) | per SIP user (KiB) | RSS after wrk (MiB) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-awk -F'\t' '{ split($3, r, " "); printf "| %s | %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %s |\n", $1, $2, r[1], r[2], r[3], r[4], $4, $5, $6, $7 }' "$RESULTS"
+echo "| server | connections | requests/s | p50 ms | p99 ms | non-2xx | cold start (directory compiled, ms) | RSS settled (MiB) | per SIP user (KiB) | peak at start (MiB) | RSS after wrk (MiB) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+awk -F'\t' '{ split($3, r, " "); printf "| %s | %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %s | %s |\n", $1, $2, r[1], r[2], r[3], r[4], $4, $5, $6, $8, $7 }' "$RESULTS"

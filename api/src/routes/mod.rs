@@ -34,7 +34,37 @@ pub mod signin;
 pub mod users;
 pub mod voicemail;
 
+use actix_web::dev::HttpServiceFactory;
+use utoipa_actix_web::OpenApiFactory;
 use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Where routes are registered: utoipa's `ServiceConfig`, which also collects every route's
+/// OpenAPI path (the document, built once at start), or actix's own (the server's workers: a
+/// worker that collected the paths too would spend megabytes of memory on a copy it drops).
+pub trait Routes {
+    /// Registers a route.
+    fn service<F>(&mut self, factory: F) -> &mut Self
+    where
+        F: HttpServiceFactory + OpenApiFactory + 'static;
+}
+
+impl Routes for ServiceConfig<'_> {
+    fn service<F>(&mut self, factory: F) -> &mut Self
+    where
+        F: HttpServiceFactory + OpenApiFactory + 'static,
+    {
+        ServiceConfig::service(self, factory)
+    }
+}
+
+impl Routes for actix_web::web::ServiceConfig {
+    fn service<F>(&mut self, factory: F) -> &mut Self
+    where
+        F: HttpServiceFactory + OpenApiFactory + 'static,
+    {
+        actix_web::web::ServiceConfig::service(self, factory)
+    }
+}
 
 /// Registers every route of the application (the OpenAPI document is built from this).
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -47,14 +77,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// a regex match (registered last, this static path spent a third of its CPU matching the
 /// API's routes), and request ids, tracing spans and per-route HTTP metrics cost more than
 /// the answer itself (the directory counts its answers in `/metrics`).
-pub fn configure_freeswitch(cfg: &mut ServiceConfig) {
+pub fn configure_freeswitch<C: Routes>(cfg: &mut C) {
     cfg.service(freeswitch::xml_curl)
         .service(freeswitch::cdr)
         .service(provision::fetch);
 }
 
 /// The JSON API, the health probes and everything under the API's middleware.
-pub fn configure_api(cfg: &mut ServiceConfig) {
+pub fn configure_api<C: Routes>(cfg: &mut C) {
     cfg.service(health::live).service(health::ready);
     cfg.service(auth::login)
         .service(auth::refresh)
