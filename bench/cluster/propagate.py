@@ -5,7 +5,9 @@ Toggles Devices' `enabled` on node A (`PATCH /api/v1/domains/{d}/devices/{id}`) 
 (open loop: change i is due at start + i / rate, whatever A's answers take), and for every
 SAMPLE-th change polls node B's directory (`POST /freeswitch/xml`, the captured `sip_auth`
 request for that phone) every POLL_MS until B's answer reflects it: the phone's `<user id=…>`
-gone after a disable, back after an enable. The propagation time of a sample is
+gone after a disable, back after an enable. Unless PER_DOMAIN samples of the change's Domain are
+being polled already: every poll is a lookup of that Domain, a lookup of a stale Domain waits
+for its recompile, and many pollers of one Domain would measure their own queue. The propagation time of a sample is
 
     (B's first changed answer received) - (A's 200 to the PATCH received, i.e. after the commit)
 
@@ -17,7 +19,7 @@ Standard library only (asyncio with a minimal HTTP/1.1 keep-alive client), one t
 human-readable progress on stderr and one line on stdout:
 
     RESULT offered_rate achieved_rate changes failed patch_p50 patch_p99 late_p99 samples
-           lost p50 p99 max resolution_p50 resolution_p99 polls_per_s
+           lost p50 p99 max resolution_p50 resolution_p99 polls_per_s poll_p50 poll_p99 dropped
 
 (times in ms), and writes every sample to --samples: "due_s patch_ms propagation_ms
 resolution_ms polls device enabled".
@@ -98,9 +100,22 @@ class Pool:
         self.idle = []
 
     async def request(self, method, path, headers, body=b""):
-        conn = self.idle.pop() if self.idle else Connection(self.host, self.port)
+        reused = bool(self.idle)
+        conn = self.idle.pop() if reused else Connection(self.host, self.port)
         try:
             result = await conn.request(method, path, headers, body)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            conn.close()
+            if not reused:
+                raise
+            # The server closed it while it sat idle (keep-alive timeout): once more, on a
+            # new one.
+            conn = Connection(self.host, self.port)
+            try:
+                result = await conn.request(method, path, headers, body)
+            except Exception:
+                conn.close()
+                raise
         except Exception:
             conn.close()
             raise
@@ -122,12 +137,17 @@ async def main():
     p.add_argument("--token", required=True)
     p.add_argument("--xml-auth", required=True, help="the Authorization header for /freeswitch/xml")
     p.add_argument("--template", required=True, help="sip_auth body, @USER@ and @DOMAIN@ placeholders")
-    p.add_argument("--devices", required=True, help='lines "domain_id device_id sip_user sip_domain"')
+    p.add_argument("--devices", required=True, help='lines "domain_id device_id sip_user sip_domain [enabled]"')
     p.add_argument("--rate", type=float, default=200)
     p.add_argument("--seconds", type=float, default=25)
     p.add_argument("--sample", type=int, default=5, help="poll B for every n-th change")
+    p.add_argument("--per-domain", type=int, default=1,
+                   help="most samples polled at once per Domain (0: no limit); a sampled change "
+                        "of a Domain with that many is not polled")
     p.add_argument("--poll-ms", type=float, default=2)
     p.add_argument("--connections", type=int, default=64, help="most PATCHes in flight on A")
+    p.add_argument("--drop-after-secs", type=float, default=5,
+                   help="a change not sent this long after it was due is dropped (counted)")
     p.add_argument("--give-up-secs", type=float, default=30)
     p.add_argument("--samples", required=True, help="where to write every sample")
     args = p.parse_args()
@@ -136,7 +156,8 @@ async def main():
     devices = [line.split() for line in open(args.devices) if line.strip()]
     random.seed(19)
     random.shuffle(devices)
-    enabled = {d[1]: True for d in devices}
+    # The fifth column, when given, is the Device's `enabled` now (psql's t / f).
+    enabled = {d[1]: len(d) < 5 or d[4] in ("t", "true") for d in devices}
 
     a, b = Pool(args.a), Pool(args.b)
     patch_headers = {"Authorization": f"Bearer {args.token}", "Content-Type": "application/json"}
@@ -146,14 +167,16 @@ async def main():
     poll_gap = args.poll_ms / 1000
     total = int(args.rate * args.seconds)
 
-    patch_ms, late_ms, failures = [], [], []
+    patch_ms, late_ms, failures, dropped = [], [], [], []
     samples, lost = [], []
-    polls = 0
+    polls = reconnects = 0
+    poll_ms = []
+    polling = {}
     completed_at = []
     tasks = []
 
     async def poll_until(device, want_enabled, acked):
-        nonlocal polls
+        nonlocal polls, reconnects
         body = template.replace("@USER@", device[2]).replace("@DOMAIN@", device[3]).encode()
         marker = f'<user id="{device[2]}"'.encode()
         window_start = acked
@@ -162,13 +185,17 @@ async def main():
             sent = time.perf_counter()
             try:
                 status, answer = await b.request("POST", "/freeswitch/xml", xml_headers, body)
-            except Exception as e:  # a dropped connection: ask again
-                print(f"poll of {device[2]} failed: {e!r}", file=sys.stderr)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # An idle keep-alive connection B closed: ask again on a new one.
+                reconnects += 1
+                if time.perf_counter() - acked > args.give_up_secs:
+                    return None, None, n
                 await asyncio.sleep(poll_gap)
                 continue
             got = time.perf_counter()
             n += 1
             polls += 1
+            poll_ms.append((got - sent) * 1000)
             if status == 200 and (marker in answer) == want_enabled:
                 return got - acked, got - window_start, n
             window_start = sent
@@ -186,6 +213,11 @@ async def main():
         async with in_flight:
             start = time.perf_counter()
             late_ms.append((start - due) * 1000)
+            if start - due > args.drop_after_secs:
+                # A is that far behind: the run would last as long as A's backlog.
+                enabled[device[1]] = not want
+                dropped.append(i)
+                return
             try:
                 status, answer = await a.request("PATCH", path, patch_headers, body)
             except Exception as e:
@@ -197,8 +229,13 @@ async def main():
             return
         patch_ms.append((acked - start) * 1000)
         completed_at.append(acked)
-        if i % args.sample == 0:
-            took, window, n = await poll_until(device, want, acked)
+        if i % args.sample == 0 and (args.per_domain == 0
+                                     or polling.get(device[0], 0) < args.per_domain):
+            polling[device[0]] = polling.get(device[0], 0) + 1
+            try:
+                took, window, n = await poll_until(device, want, acked)
+            finally:
+                polling[device[0]] -= 1
             if took is None:
                 lost.append(device[2])
             else:
@@ -229,12 +266,16 @@ async def main():
             f.write(f"{s[0]:.3f} {s[1]:.2f} {s[2]:.2f} {s[3]:.2f} {s[4]} {s[5]} {str(s[6]).lower()}\n")
     for failure in failures[:5]:
         print(f"  a change failed: {failure}", file=sys.stderr)
-    print("RESULT %.0f %.1f %d %d %.2f %.2f %.2f %d %d %.1f %.1f %.1f %.2f %.2f %.0f" % (
+    if reconnects:
+        print(f"  {reconnects} polls asked again on a new connection (B closed an idle one)",
+              file=sys.stderr)
+    print("RESULT %.0f %.1f %d %d %.2f %.2f %.2f %d %d %.1f %.1f %.1f %.2f %.2f %.0f %.2f %.2f %d" % (
         args.rate, achieved, len(completed_at), len(failures),
         percentile(patch_ms, 50), percentile(patch_ms, 99), percentile(late_ms, 99),
         len(samples), len(lost),
         percentile(propagation, 50), percentile(propagation, 99), max(propagation, default=float("nan")),
-        percentile(resolution, 50), percentile(resolution, 99), polls / elapsed))
+        percentile(resolution, 50), percentile(resolution, 99), polls / elapsed,
+        percentile(poll_ms, 50), percentile(poll_ms, 99), len(dropped)))
 
 
 if __name__ == "__main__":
