@@ -391,20 +391,8 @@ mod tests {
     fn a_caller_comes_back_as_it_was_stored() {
         let f = rich();
         assert_eq!(Stored::of(&f).unpack(), f);
-        let bare = CallerFacts {
-            device_id: None,
-            device_label: None,
-            extension: None,
-            toll_allow: Vec::new(),
-            outbound_name: None,
-            outbound_number: None,
-            restricted: false,
-            internal_allow: None,
-            record_outbound: RecordingPolicy::Never,
-            emergency: EmergencyCallerId::default(),
-            location: None,
-            reason: String::new(),
-        };
+        // No device, no Extension, no strings but the reason.
+        let bare = CallerFacts::domain(&Kit::new().b);
         assert_eq!(Stored::of(&bare).unpack(), bare);
     }
 
