@@ -27,6 +27,7 @@
 #   RUNS="small:200 large:200" CHANGE_SECS=30 bench/cluster/run.sh
 #   SWITCHBOARD_BIN=target/release/switchboard bench/cluster/run.sh   # skip the build
 #   BENCH_LOG_DIR=/tmp/cluster-logs bench/cluster/run.sh               # keep the nodes' logs
+#   MEASURE_THROUGHPUT=0 RUNS=small:200 bench/cluster/run.sh            # propagation only
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -47,6 +48,8 @@ POLL_MS=${POLL_MS:-2}
 POLLERS_PER_DOMAIN=${POLLERS_PER_DOMAIN:-1}
 DURATION=${DURATION:-15}
 CONNECTIONS=${CONNECTIONS:-128}
+# 0: the propagation runs only.
+MEASURE_THROUGHPUT=${MEASURE_THROUGHPUT:-1}
 ADMIN_EMAIL=bench@switchboard.test
 ADMIN_PASSWORD=Bench-Password-Long-Enough-42
 XML_CURL_PASSWORD=bench-xml-curl-password
@@ -339,21 +342,23 @@ wrk_both() {
     cat "$WORK/wrk-a.txt" "$WORK/wrk-b.txt"
 }
 
-echo "throughput: wrk -t2 -c$CONNECTIONS, ${DURATION}s each…" >&2
-measure "one node (A), direct" 1 wrk_to "$A"
-start_proxy "$PORT_A"
-measure "one node (A) behind nginx" 1 wrk_to "$PROXY_URL"
-stop_proxy
-start_proxy "$PORT_A" "$PORT_B"
-measure "two nodes (A + B) behind nginx" 2 wrk_to "$PROXY_URL"
-stop_proxy
-measure "two nodes, one wrk each (-t1 -c$((CONNECTIONS / 2)) each, no proxy)" 2 wrk_both
+if [ "$MEASURE_THROUGHPUT" = 1 ]; then
+    echo "throughput: wrk -t2 -c$CONNECTIONS, ${DURATION}s each…" >&2
+    measure "one node (A), direct" 1 wrk_to "$A"
+    start_proxy "$PORT_A"
+    measure "one node (A) behind nginx" 1 wrk_to "$PROXY_URL"
+    stop_proxy
+    start_proxy "$PORT_A" "$PORT_B"
+    measure "two nodes (A + B) behind nginx" 2 wrk_to "$PROXY_URL"
+    stop_proxy
+    measure "two nodes, one wrk each (-t1 -c$((CONNECTIONS / 2)) each, no proxy)" 2 wrk_both
 
-check_users "$A"
-cp "$WORK/answer.xml" "$WORK/typical-answer.xml"
-start_nginx "$WORK/typical-answer.xml"
-measure "nginx, fixed $(wc -c <"$WORK/typical-answer.xml")-byte document (reference)" 0 wrk_to "$NGINX_URL"
-stop_nginx
+    check_users "$A"
+    cp "$WORK/answer.xml" "$WORK/typical-answer.xml"
+    start_nginx "$WORK/typical-answer.xml"
+    measure "nginx, fixed $(wc -c <"$WORK/typical-answer.xml")-byte document (reference)" 0 wrk_to "$NGINX_URL"
+    stop_nginx
+fi
 
 # --- 2. propagation ------------------------------------------------------------------------
 
@@ -419,20 +424,22 @@ done
 
 echo
 echo "Machine: $(machine); $(rustc --version 2>/dev/null || echo rustc ?), release build; PostgreSQL $(psql -qAt "$PG_URL" -c 'SHOW server_version' | cut -d' ' -f1); $DOMAINS Domains × ($PER_DOMAIN Extensions + $PER_DOMAIN Devices) and $SMALL_DOMAINS × ($SMALL_PER_DOMAIN + $SMALL_PER_DOMAIN) = $users SIP users; $STARTED_AT–$(date -u +%H:%M) UTC, load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-echo
-echo "Directory throughput (nodes with http.workers = 1, $PINNING; wrk -t2 -c$CONNECTIONS, ${DURATION}s, bench/directory/lookups.lua over $users users):"
-echo
-echo "| target | node cores | requests/s | per node core | vs one node | p50 ms | p99 ms | errors | answered by A | answered by B | CPU A | CPU B | per node CPU-second | machine busy |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-awk -F'\t' 'NR == 1 { split($3, one, " ") }
-    { split($3, r, " ")
-      per = $2 > 0 ? sprintf("%.0f", r[1] / $2) : ""
-      vs = $2 > 0 ? sprintf("%.2f×", r[1] / one[1]) : ""
-      # Requests per second of CPU the nodes used (what a busy node core delivers).
-      cpu = ($6 + $7) / 100
-      per_cpu = cpu > 0 ? sprintf("%.0f", r[1] / cpu) : ""
-      printf "| %s | %s | %.0f | %s | %s | %.2f | %.2f | %d | %d | %d | %d %% | %d %% | %s | %d %% |\n",
-          $1, ($2 > 0 ? $2 : "–"), r[1], per, vs, r[2], r[3], r[4], $4, $5, $6, $7, per_cpu, $8 }' "$THROUGHPUT"
+if [ "$MEASURE_THROUGHPUT" = 1 ]; then
+    echo
+    echo "Directory throughput (nodes with http.workers = 1, $PINNING; wrk -t2 -c$CONNECTIONS, ${DURATION}s, bench/directory/lookups.lua over $users users):"
+    echo
+    echo "| target | node cores | requests/s | per node core | vs one node | p50 ms | p99 ms | errors | answered by A | answered by B | CPU A | CPU B | per node CPU-second | machine busy |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' 'NR == 1 { split($3, one, " ") }
+        { split($3, r, " ")
+          per = $2 > 0 ? sprintf("%.0f", r[1] / $2) : ""
+          vs = $2 > 0 ? sprintf("%.2f×", r[1] / one[1]) : ""
+          # Requests per second of CPU the nodes used (what a busy node core delivers).
+          cpu = ($6 + $7) / 100
+          per_cpu = cpu > 0 ? sprintf("%.0f", r[1] / cpu) : ""
+          printf "| %s | %s | %.0f | %s | %s | %.2f | %.2f | %d | %d | %d | %d %% | %d %% | %s | %d %% |\n",
+              $1, ($2 > 0 ? $2 : "–"), r[1], per, vs, r[2], r[3], r[4], $4, $5, $6, $7, per_cpu, $8 }' "$THROUGHPUT"
+fi
 echo
 echo "Change propagation, A → B (nodes $PROPAGATION_NODES; Devices' enabled toggled on A for ${CHANGE_SECS}s, a change not sent 5 s after it was due dropped; B's directory polled every $POLL_MS ms for a sample, at most $POLLERS_PER_DOMAIN per Domain at once):"
 echo

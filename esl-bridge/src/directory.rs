@@ -23,7 +23,7 @@ use chrono::Utc;
 use futures_util::StreamExt as _;
 use sea_orm::DatabaseConnection;
 use switchboard_domain::events::{ChangeEvent, ChangeKind, Observer};
-use switchboard_domain::services::directory::{self as source, DirectorySource};
+use switchboard_domain::services::directory as source;
 use switchboard_domain::telephony::secrets::SecretCipher;
 use switchboard_domain::{DomainError, DomainResult};
 use tokio::sync::Notify;
@@ -352,7 +352,14 @@ pub struct Directory {
     marked: AtomicU64,
     /// The `marked` value every stale Domain up to which has been recompiled.
     applied: AtomicU64,
+    /// Held by a refresh of every stale Domain (one at a time) and by the cold start.
     reload: tokio::sync::Mutex<()>,
+    /// Read by each recompile of one Domain, written by the cold start: a Domain recompiled
+    /// while the whole view is being replaced could be replaced by an older read.
+    whole: tokio::sync::RwLock<()>,
+    /// One lock per Domain being recompiled: two recompiles of one Domain never overlap (the
+    /// later read must be the one that stays), recompiles of different Domains run at once.
+    recompiling: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     retry_at: Mutex<Option<Instant>>,
     wake: Notify,
     metrics: Option<DirectoryMetrics>,
@@ -402,6 +409,8 @@ impl Directory {
             marked: AtomicU64::new(0),
             applied: AtomicU64::new(0),
             reload: tokio::sync::Mutex::new(()),
+            whole: tokio::sync::RwLock::new(()),
+            recompiling: Mutex::default(),
             retry_at: Mutex::new(None),
             wake: Notify::new(),
             metrics: DirectoryMetrics::new()
@@ -451,6 +460,7 @@ impl Directory {
     /// Domains (it overlaps with the load).
     pub async fn load_all_from(&self, db: &DatabaseConnection) -> DomainResult<LoadStats> {
         let _guard = self.reload.lock().await;
+        let _whole = self.whole.write().await;
         let started = Instant::now();
         let ids = domain_ids(db).await?;
         let carriers = self.load_carriers().await?;
@@ -606,24 +616,96 @@ impl Directory {
                 }
             }
         }
+        // Every Domain marked before `target` was read is in the set, or is being recompiled
+        // by a lookup that removed it after the mark (so reads after it). Each is taken out of
+        // the set by its own recompile, under its Domain's lock, just before it is read: a mark
+        // that comes while it is read puts it back and keeps the new answer stale.
         let ids: Vec<Uuid> = match self.stale.lock() {
-            Ok(mut stale) => stale.drain().collect(),
+            Ok(stale) => stale.iter().copied().collect(),
             Err(_) => return,
         };
         let settings = self.compile_settings();
-        for (i, id) in ids.iter().enumerate() {
-            match source::load_domain(&self.db, &self.cipher, *id).await {
-                Ok(found) => self.replace(*id, found.as_ref(), &settings),
-                Err(e) => {
-                    self.recompile_failed(*id, &e, &ids[i..]);
-                    return;
-                }
-            }
+        let failed = futures_util::stream::iter(ids)
+            .map(|id| self.recompile(id, settings))
+            .buffer_unordered(RECOMPILE_CONCURRENCY)
+            .filter(|ok| std::future::ready(!ok))
+            .count()
+            .await;
+        if failed > 0 {
+            return;
         }
         self.applied.fetch_max(target, Ordering::SeqCst);
         if let Ok(mut retry_at) = self.retry_at.lock() {
             *retry_at = None;
         }
+    }
+
+    /// Recompiles one Domain if it is stale (or not compiled yet): reads it, compiles it on
+    /// the blocking pool and swaps it in. Other Domains' recompiles run meanwhile; another
+    /// recompile of this one waits, then finds it current. False when the read failed (the
+    /// Domain stays stale and the failure is counted).
+    async fn recompile(&self, id: Uuid, settings: CompileSettings) -> bool {
+        let _whole = self.whole.read().await;
+        let lock = match self.recompiling.lock() {
+            Ok(mut locks) => locks.entry(id).or_default().clone(),
+            Err(_) => return false,
+        };
+        let ok = {
+            let _held = lock.lock().await;
+            self.recompile_locked(id, settings).await
+        };
+        // Forget the lock once nobody else holds or waits for it (a clone is only ever taken
+        // under the map's lock, so the count cannot grow meanwhile).
+        if let Ok(mut locks) = self.recompiling.lock()
+            && Arc::strong_count(&lock) == 2
+        {
+            locks.remove(&id);
+        }
+        ok
+    }
+
+    async fn recompile_locked(&self, id: Uuid, settings: CompileSettings) -> bool {
+        let stale = self
+            .view
+            .read()
+            .map(|v| v.by_id(id).is_none_or(|d| d.is_stale()))
+            .unwrap_or(false);
+        if !stale {
+            // Recompiled by whoever held the lock before.
+            if let Ok(mut set) = self.stale.lock() {
+                set.remove(&id);
+            }
+            return true;
+        }
+        if let Ok(mut set) = self.stale.lock() {
+            set.remove(&id);
+        }
+        let found = match source::load_domain(&self.db, &self.cipher, id).await {
+            Ok(found) => found,
+            Err(e) => {
+                self.recompile_failed(id, &e);
+                return false;
+            }
+        };
+        let compiled = match found {
+            None => None,
+            Some(src) => {
+                match tokio::task::spawn_blocking(move || {
+                    CompiledDomain::compile(&src, &settings, Utc::now())
+                })
+                .await
+                {
+                    Ok(domain) => Some(domain),
+                    Err(e) => {
+                        let e = DomainError::Internal(format!("compiling a Domain failed: {e}"));
+                        self.recompile_failed(id, &e);
+                        return false;
+                    }
+                }
+            }
+        };
+        self.replace(id, compiled);
+        true
     }
 
     /// True for a moment after a failed recompile: lookups answer from the last good view
@@ -634,22 +716,24 @@ impl Directory {
             .is_ok_and(|at| at.is_some_and(|at| Instant::now() < at))
     }
 
-    /// A recompile failed: count it, keep `pending` stale and retry after the back-off.
-    fn recompile_failed(&self, id: Uuid, error: &DomainError, pending: &[Uuid]) {
+    /// A recompile failed: count it, keep the Domain stale and retry after the back-off.
+    fn recompile_failed(&self, id: Uuid, error: &DomainError) {
         if let Some(m) = &self.metrics {
             m.recompile_failures.inc();
         }
         tracing::warn!(domain_id = %id, error = %error, "reloading the directory of a Domain failed; serving the last good view");
         if let Ok(mut stale) = self.stale.lock() {
-            stale.extend(pending.iter().copied());
+            stale.insert(id);
         }
+        // Counted as a new mark: the refresher (and every lookup that spans Domains) sees the
+        // directory stale until a later recompile of it succeeds.
+        self.marked.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut retry_at) = self.retry_at.lock() {
             *retry_at = Some(Instant::now() + RETRY_AFTER_FAILURE);
         }
     }
 
-    fn replace(&self, id: Uuid, found: Option<&DirectorySource>, settings: &CompileSettings) {
-        let compiled = found.map(|src| CompiledDomain::compile(src, settings, Utc::now()));
+    fn replace(&self, id: Uuid, compiled: Option<CompiledDomain>) {
         let Ok(stale) = self.stale.lock() else { return };
         if let Ok(mut view) = self.view.write() {
             match compiled {
@@ -728,28 +812,12 @@ impl Directory {
     }
 
     /// Recompiles one stale Domain (unless a reload failed moments ago, or someone else did it
-    /// while this waited for the lock).
+    /// while this waited for its lock), without waiting for other Domains' recompiles.
     async fn refresh_domain(&self, id: Uuid) {
         if self.waiting_to_retry() {
             return;
         }
-        let _guard = self.reload.lock().await;
-        let still_stale = self
-            .view
-            .read()
-            .ok()
-            .and_then(|v| v.by_id(id).map(|d| d.is_stale()))
-            .unwrap_or(false);
-        if !still_stale {
-            return;
-        }
-        if let Ok(mut stale) = self.stale.lock() {
-            stale.remove(&id);
-        }
-        match source::load_domain(&self.db, &self.cipher, id).await {
-            Ok(found) => self.replace(id, found.as_ref(), &self.compile_settings()),
-            Err(e) => self.recompile_failed(id, &e, &[id]),
-        }
+        self.recompile(id, self.compile_settings()).await;
     }
 
     /// Answers a request from the current view without refreshing or counting it (the call
@@ -1365,6 +1433,11 @@ fn flow_lookup(
 /// core busy, few enough that only a handful of Domains' rows are in memory at a time.
 const LOAD_CONCURRENCY: usize = 4;
 
+/// Stale Domains recompiled at once after changes: a recompile mostly waits for the database,
+/// so a few overlap (a steady stream of changes across many Domains is read in parallel, not
+/// queued behind one another), while the pool keeps connections for the API.
+const RECOMPILE_CONCURRENCY: usize = 4;
+
 /// Every Domain's id (the cold start reads and compiles them one by one).
 async fn domain_ids(db: &DatabaseConnection) -> DomainResult<Vec<Uuid>> {
     use sea_orm::{EntityTrait, QuerySelect};
@@ -1418,6 +1491,7 @@ async fn resolve(host: &str) -> Vec<std::net::IpAddr> {
 mod tests {
     use super::*;
     use switchboard_domain::bindings::testkit::Kit;
+    use switchboard_domain::services::directory::DirectorySource;
 
     /// Two Domains, each with Extension 201 and its fixed phone.
     fn two_domains() -> View {

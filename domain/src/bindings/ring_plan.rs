@@ -31,7 +31,7 @@
 //!   overdue for auto-logout still rings until the scheduler ends it: the sessions table is the
 //!   truth, and the plan must not change by itself with the clock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -40,7 +40,7 @@ use uuid::Uuid;
 use super::identity::logged_out_placeholder;
 use super::snapshot::{
     Bindings, DEFAULT_LOCATION_LEG_TIMEOUT_SECS, DeviceFacts, ExtensionFacts,
-    FALLBACK_RING_TIMEOUT_SECS, SessionOrigin,
+    FALLBACK_RING_TIMEOUT_SECS, HotdeskSession, SessionOrigin,
 };
 use super::{clock_time, ordinal};
 use crate::telephony::policy::{DeviceMode, RingStrategy};
@@ -283,10 +283,52 @@ fn device_target(
 
 /// Computes the ring plan of an Extension from the bindings (pure; see the module notes).
 pub fn ring_plan(bindings: &Bindings, extension_id: Uuid, now: DateTime<Utc>) -> RingPlan {
+    ring_plan_indexed(bindings, None, extension_id, now)
+}
+
+/// The enabled fixed Devices of each owner and the hot-desk sessions of each Extension of a
+/// Domain: [`ring_plan_indexed`] for every Extension of a large Domain then costs the size of
+/// the Domain, not its square (a recompile after each change plans every Extension).
+#[derive(Debug, Default)]
+pub struct RingIndex<'a> {
+    fixed: HashMap<Uuid, Vec<&'a DeviceFacts>>,
+    sessions: HashMap<Uuid, Vec<&'a HotdeskSession>>,
+}
+
+impl<'a> RingIndex<'a> {
+    /// The index of one Domain's bindings (valid while they do not change).
+    pub fn of(b: &'a Bindings) -> Self {
+        let mut index = Self::default();
+        for d in b.devices.values() {
+            if let Some(owner) = d.owner_extension_id.filter(|_| is_fixed(d)) {
+                index.fixed.entry(owner).or_default().push(d);
+            }
+        }
+        for s in b.sessions.values() {
+            index.sessions.entry(s.extension_id).or_default().push(s);
+        }
+        for sessions in index.sessions.values_mut() {
+            sessions.sort_by_key(|s| (s.started_at, s.device_id));
+        }
+        index
+    }
+}
+
+fn is_fixed(d: &DeviceFacts) -> bool {
+    d.enabled && d.mode == DeviceMode::Fixed
+}
+
+/// [`ring_plan`], with the Domain's [`RingIndex`] when many Extensions are planned.
+pub fn ring_plan_indexed(
+    bindings: &Bindings,
+    index: Option<&RingIndex<'_>>,
+    extension_id: Uuid,
+    now: DateTime<Utc>,
+) -> RingPlan {
     let Some(ext) = bindings.extensions.get(&extension_id).filter(|e| e.enabled) else {
         return not_found();
     };
-    let hunts = bound_hunts(bindings, ext, now);
+    let hunts = bound_hunts(bindings, index, ext, now);
     let context = bindings.context_of(ext);
     let forward = |rule: ForwardRule, destination: &str| Fallback::Forward {
         destination: destination.to_owned(),
@@ -357,7 +399,12 @@ pub fn busy_fallback(bindings: &Bindings, ext: &ExtensionFacts) -> Fallback {
 }
 
 /// The personal group (and, for a sequential Location, its own hunt).
-fn bound_hunts(b: &Bindings, ext: &ExtensionFacts, now: DateTime<Utc>) -> Vec<Hunt> {
+fn bound_hunts(
+    b: &Bindings,
+    index: Option<&RingIndex<'_>>,
+    ext: &ExtensionFacts,
+    now: DateTime<Utc>,
+) -> Vec<Hunt> {
     let tz = b.domain.time_zone;
     let mut seen = Collector::default();
     let mut personal: Vec<RingTarget> = Vec::new();
@@ -374,13 +421,14 @@ fn bound_hunts(b: &Bindings, ext: &ExtensionFacts, now: DateTime<Utc>) -> Vec<Hu
         });
     }
 
-    let mut fixed: Vec<&DeviceFacts> = b
-        .devices
-        .values()
-        .filter(|d| {
-            d.enabled && d.mode == DeviceMode::Fixed && d.owner_extension_id == Some(ext.id)
-        })
-        .collect();
+    let mut fixed: Vec<&DeviceFacts> = match index {
+        Some(index) => index.fixed.get(&ext.id).cloned().unwrap_or_default(),
+        None => b
+            .devices
+            .values()
+            .filter(|d| is_fixed(d) && d.owner_extension_id == Some(ext.id))
+            .collect(),
+    };
     fixed.sort_by(|x, y| (&x.label, x.id).cmp(&(&y.label, y.id)));
     for d in fixed {
         if seen.admit(&d.sip_username) {
@@ -393,7 +441,11 @@ fn bound_hunts(b: &Bindings, ext: &ExtensionFacts, now: DateTime<Utc>) -> Vec<Hu
         }
     }
 
-    for s in b.sessions_of(ext.id) {
+    let sessions = match index {
+        Some(index) => index.sessions.get(&ext.id).cloned().unwrap_or_default(),
+        None => b.sessions_of(ext.id),
+    };
+    for s in sessions {
         let Some(d) = b
             .devices
             .get(&s.device_id)
@@ -592,6 +644,45 @@ mod tests {
     use crate::bindings::testkit::{Kit, SIP_DOMAIN, at};
 
     const NOW: &str = "2025-03-28T14:00:00Z";
+
+    #[test]
+    fn the_indexed_plan_is_the_plan() {
+        let mut k = Kit::new();
+        let ann = k.ext("201", "Ann");
+        let bob = k.ext("202", "Bob");
+        let cid = k.ext("203", "Cid");
+        k.ext_mut(cid).sip_registration_enabled = true;
+        k.fixed("Desk B", "d-ann-b", ann);
+        k.fixed("Desk A", "d-ann-a", ann);
+        let off = k.fixed("Spare", "d-ann-off", ann);
+        k.device_mut(off).enabled = false;
+        k.fixed("Bob's desk", "d-bob", bob);
+        let hot1 = k.hotdesk("Hot 1", "d-hot1");
+        let hot2 = k.hotdesk("Hot 2", "d-hot2");
+        k.login(hot2, bob, "2025-03-28T10:00:00Z", SessionOrigin::Api);
+        k.login(hot1, bob, "2025-03-28T09:00:00Z", SessionOrigin::Api);
+        let office = k.location("Office", RingStrategy::Sequential);
+        let shared = k.fixed("Lobby", "d-lobby", bob);
+        k.place(shared, office, 0, Some(10));
+        k.sign_in(cid, office, "2025-03-28T08:00:00Z");
+        let index = RingIndex::of(&k.b);
+        let now = at(NOW);
+        for id in [ann, bob, cid, Uuid::from_u128(7)] {
+            let plan = ring_plan(&k.b, id, now);
+            assert_eq!(ring_plan_indexed(&k.b, Some(&index), id, now), plan);
+        }
+        // The index changes nothing, but the plans are not empty either.
+        let users = |id| {
+            render_dial_string(&ring_plan_indexed(&k.b, Some(&index), id, now), SIP_DOMAIN)
+                .unwrap_or_default()
+        };
+        assert!(users(ann).contains("d-ann-a") && users(ann).contains("d-ann-b"));
+        assert!(!users(ann).contains("d-ann-off"));
+        let bobs = users(bob);
+        let (first, second) = (bobs.find("d-hot1"), bobs.find("d-hot2"));
+        assert!(first.is_some() && first < second, "{bobs}");
+        assert!(users(cid).contains("d-lobby"));
+    }
 
     /// A compact description of an outcome, for tables.
     fn outcome(d: &Disposition) -> String {

@@ -46,42 +46,50 @@ pub async fn load_domain<C: ConnectionTrait>(
     cipher: &SecretCipher,
     domain_id: Uuid,
 ) -> DomainResult<Option<DirectorySource>> {
-    let Some(rows) = super::snapshot::load_rows(db, domain_id).await? else {
+    let (rows, mut routing) = tokio::try_join!(
+        super::snapshot::load_rows(db, domain_id),
+        load_routing(db, domain_id)
+    )?;
+    let Some(rows) = rows else {
         return Ok(None);
     };
-    let mut routing = load_routing(db, domain_id).await?;
     routing.settings = Some(rows.settings.clone());
     Ok(Some(assemble(cipher, rows, routing)))
 }
 
-/// The routing rows of one Domain (its settings are filled by the caller).
+/// The routing rows of one Domain (its settings are filled by the caller), read concurrently.
 pub async fn load_routing<C: ConnectionTrait>(
     db: &C,
     domain_id: Uuid,
 ) -> DomainResult<RoutingRows> {
-    let routes = super::outbound_routes::load_for_domain(db, domain_id).await?;
-    let route_gateways = if routes.is_empty() {
-        Vec::new()
-    } else {
-        outbound_route_gateways::Entity::find()
-            .filter(
-                outbound_route_gateways::Column::RouteId
-                    .is_in(routes.iter().map(|r| r.id).collect::<Vec<_>>()),
-            )
-            .all(db)
-            .await?
+    let routes = async {
+        let routes = super::outbound_routes::load_for_domain(db, domain_id).await?;
+        let route_gateways = if routes.is_empty() {
+            Vec::new()
+        } else {
+            outbound_route_gateways::Entity::find()
+                .filter(
+                    outbound_route_gateways::Column::RouteId
+                        .is_in(routes.iter().map(|r| r.id).collect::<Vec<_>>()),
+                )
+                .all(db)
+                .await?
+        };
+        DomainResult::Ok((routes, route_gateways))
     };
+    let ((routes, route_gateways), gateways, numbers, flows) = tokio::try_join!(
+        routes,
+        super::gateways::usable_by(db, domain_id),
+        load_numbers(db, Some(domain_id)),
+        super::call_flows::load(db, domain_id),
+    )?;
     Ok(RoutingRows {
         settings: None,
         routes,
         route_gateways,
-        gateways: super::gateways::usable_by(db, domain_id).await?,
-        numbers: load_numbers(db, Some(domain_id))
-            .await?
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect(),
-        flows: super::call_flows::load(db, domain_id).await?,
+        gateways,
+        numbers: numbers.into_iter().map(|(_, n)| n).collect(),
+        flows,
     })
 }
 

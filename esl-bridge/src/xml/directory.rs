@@ -45,7 +45,8 @@ use switchboard_domain::bindings::identity::{
     CallingIdentity, caller_ids, calling_identity, extension_identity,
 };
 use switchboard_domain::bindings::ring_plan::{
-    Disposition, Fallback, RingPlan, render_dial_string, render_dial_string_for_switch, ring_plan,
+    Disposition, Fallback, RingIndex, RingPlan, render_dial_string, render_dial_string_for_switch,
+    ring_plan_indexed,
 };
 use switchboard_domain::bindings::snapshot::{DeviceFacts, ExtensionFacts};
 use switchboard_domain::routing::dialplan::DialPlan;
@@ -691,9 +692,10 @@ impl CompiledDomain {
             }
             let mut extensions: Vec<&ExtensionFacts> = b.extensions.values().collect();
             extensions.sort_by(|a, b| a.number.cmp(&b.number));
+            let index = RingIndex::of(b);
             for ext in extensions {
                 // One ring plan per Extension feeds both its directory user and its route.
-                let plan = ring_plan(b, ext.id, now);
+                let plan = ring_plan_indexed(b, Some(&index), ext.id, now);
                 let ring = render_dial_string(&plan, &sip_domain).map(|_| {
                     DialString(packed::pack(
                         &extension_dial_string(&plan, ext, &sip_domain),
@@ -846,6 +848,7 @@ pub fn gateways_document<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_domain::bindings::ring_plan::ring_plan;
     use switchboard_domain::bindings::testkit::Kit;
 
     /// A Domain whose names and ids exercise the packing: escaped characters, a name that

@@ -112,6 +112,21 @@ const BY_FIRST_BYTE: [u64; 256] = {
     table
 };
 
+/// Bytes that may start a [`WORDS`] entry, an id or a hash (hex digits), or need a
+/// [`LITERAL`] (control characters); [`pack`] adds the first bytes of the Domain's name and id.
+const STARTS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = BY_FIRST_BYTE[c] != 0
+            || c < 0x20
+            || (c >= b'0' as usize && c <= b'9' as usize)
+            || (c >= b'a' as usize && c <= b'f' as usize);
+        c += 1;
+    }
+    table
+};
+
 const _: () = assert!(WORDS.len() <= 64, "BY_FIRST_BYTE holds a bit per word");
 const _: () = assert!(WORDS.len() - SHORT_WORDS <= 256);
 
@@ -120,17 +135,31 @@ pub fn pack(text: &str, shared: &Shared<'_>) -> Box<[u8]> {
     let b = text.as_bytes();
     let domain = shared.domain.as_bytes();
     let domain_id = shared.domain_id.as_bytes();
+    // Bytes that may start something to replace; runs of the others are copied whole.
+    let mut starts = STARTS;
+    for first in [domain.first(), domain_id.first()].into_iter().flatten() {
+        starts[usize::from(*first)] = true;
+    }
     let mut out = Vec::with_capacity(b.len() / 2);
     let mut i = 0;
     while i < b.len() {
+        let plain = b[i..]
+            .iter()
+            .position(|c| starts[usize::from(*c)])
+            .unwrap_or(b.len() - i);
+        if plain > 0 {
+            out.extend_from_slice(&b[i..i + plain]);
+            i += plain;
+            continue;
+        }
         let rest = &b[i..];
         let c = rest[0];
-        if !domain.is_empty() && rest.starts_with(domain) {
+        if domain.first() == Some(&c) && rest.starts_with(domain) {
             out.push(DOMAIN);
             i += domain.len();
             continue;
         }
-        if !domain_id.is_empty() && rest.starts_with(domain_id) {
+        if domain_id.first() == Some(&c) && rest.starts_with(domain_id) {
             out.push(DOMAIN_ID);
             i += domain_id.len();
             continue;
@@ -290,7 +319,15 @@ fn longest_word(b: &[u8]) -> Option<usize> {
         let i = candidates.trailing_zeros() as usize;
         candidates &= candidates - 1;
         let word = WORDS[i].as_bytes();
-        if b.starts_with(word) && best.is_none_or(|j| WORDS[j].len() < word.len()) {
+        // Many entries share their first bytes (`<variable name="…`): their last byte and
+        // the one halfway tell most apart before the whole comparison.
+        let (last, half) = (word.len() - 1, word.len() / 2);
+        if b.len() > last
+            && b[last] == word[last]
+            && b[half] == word[half]
+            && b.starts_with(word)
+            && best.is_none_or(|j| WORDS[j].len() < word.len())
+        {
             best = Some(i);
         }
     }
