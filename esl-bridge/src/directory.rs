@@ -665,19 +665,21 @@ impl Directory {
     }
 
     async fn recompile_locked(&self, id: Uuid, settings: CompileSettings) -> bool {
-        let stale = self
-            .view
-            .read()
-            .map(|v| v.by_id(id).is_none_or(|d| d.is_stale()))
-            .unwrap_or(false);
-        if !stale {
-            // Recompiled by whoever held the lock before.
-            if let Ok(mut set) = self.stale.lock() {
-                set.remove(&id);
+        // Under the set's lock, as `mark_stale` marks: a Domain in the set is flagged stale
+        // (or not compiled yet), so one that is not flagged was recompiled by whoever held its
+        // lock before, after its last mark.
+        {
+            let Ok(mut set) = self.stale.lock() else {
+                return false;
+            };
+            let stale = self
+                .view
+                .read()
+                .map(|v| v.by_id(id).is_none_or(|d| d.is_stale()))
+                .unwrap_or(false);
+            if !stale {
+                return true;
             }
-            return true;
-        }
-        if let Ok(mut set) = self.stale.lock() {
             set.remove(&id);
         }
         let found = match source::load_domain(&self.db, &self.cipher, id).await {

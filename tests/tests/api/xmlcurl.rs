@@ -23,6 +23,7 @@ both_databases!(
     dnd_forwards_and_voicemail_decide_what_a_call_rings,
     gateways_bare_domains_groups_and_message_count,
     disabled_domains_devices_and_extensions_are_not_found,
+    parallel_changes_are_each_seen_by_the_next_lookup,
     the_dialplan_serves_feature_codes_and_the_logged_out_context,
     the_domain_context_rings_extensions_and_applies_their_outcomes,
     calls_leave_through_outbound_routes_with_failover_toll_classes_and_caller_ids,
@@ -905,6 +906,48 @@ async fn disabled_domains_devices_and_extensions_are_not_found(app: TestApp) {
     .await;
     assert_eq!(status, 204, "{body}");
     assert!(is_not_found(&ask(&app, sip_auth(&user)).await));
+}
+
+/// Several clients change phones of one Domain at once while lookups of it keep coming: each
+/// recompile of the Domain runs alone (the later read stays), a mark that arrives while it
+/// reads keeps the new answer stale, and so every lookup made after a change's 200 answers
+/// with that change, whatever else is being recompiled meanwhile.
+async fn parallel_changes_are_each_seen_by_the_next_lookup(app: TestApp) {
+    let a = acme(&app).await;
+    let alice = a.alice(&app, json!({})).await;
+    let mut phones = Vec::new();
+    for _ in 0..6 {
+        let phone = a.desk(&app, &alice).await;
+        phones.push((id_of(&phone), sip_user(&phone)));
+    }
+    for round in 0..4 {
+        let enabled = round % 2 == 1;
+        let changes = phones.iter().map(|(id, user)| {
+            let (app, a) = (&app, &a);
+            async move {
+                a.patch(app, "devices", id, json!({ "enabled": enabled }))
+                    .await;
+                let doc = ask(app, sip_auth(user)).await;
+                assert_eq!(
+                    is_not_found(&doc),
+                    !enabled,
+                    "round {round}: {user} right after its change: {doc}"
+                );
+            }
+        });
+        // Lookups of the Domain's other user alongside, while it is being recompiled.
+        let lookups = (0..12).map(|_| async {
+            assert!(!is_not_found(&ask(&app, user_call("201")).await));
+        });
+        futures_util::future::join(
+            futures_util::future::join_all(changes),
+            futures_util::future::join_all(lookups),
+        )
+        .await;
+        for (_, user) in &phones {
+            assert_eq!(is_not_found(&ask(&app, sip_auth(user)).await), !enabled);
+        }
+    }
 }
 
 async fn the_dialplan_serves_feature_codes_and_the_logged_out_context(app: TestApp) {
