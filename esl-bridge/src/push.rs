@@ -33,7 +33,7 @@ use sea_orm::DatabaseConnection;
 use switchboard_domain::DomainResult;
 use switchboard_domain::bindings::Bindings;
 use switchboard_domain::bindings::identity::calling_identity;
-use switchboard_domain::bindings::ring_plan::ring_plan;
+use switchboard_domain::bindings::ring_plan::{RingIndex, ring_plan, ring_plan_indexed};
 use switchboard_domain::cluster::journal::Journaled;
 use switchboard_domain::events::{ChangeEvent, ChangeKind};
 use switchboard_domain::routing::flows::{FlowConfig, OverrideMode};
@@ -370,8 +370,9 @@ pub fn mirror_of(b: &Bindings) -> DomainMirror {
     let now = Utc::now();
     let domain = &b.domain.sip_domain;
     let mut m = DomainMirror::default();
+    let index = RingIndex::of(b);
     for e in b.extensions.values().filter(|e| e.enabled) {
-        let plan = ring_plan(b, e.id, now);
+        let plan = ring_plan_indexed(b, Some(&index), e.id, now);
         let users = plan.sip_users();
         if !users.is_empty() {
             m.hash
@@ -658,6 +659,14 @@ impl Pusher {
             // The cache flushes need no database: they leave at once, while the mirror is
             // computed (FreeSWITCH must stop answering from a stale entry first).
             let (flushes, rest) = self.split(&batch);
+            if !self.driving() {
+                // No FreeSWITCH node is driven from here (none configured, or each by another
+                // switchboard node): no queue would take the commands, and the mirror is not
+                // worth a read of the Domain per change. A link this node takes over starts
+                // with a resync, which rebuilds the mirror from the database after the
+                // changes skipped here were committed.
+                continue;
+            }
             self.enqueue(flushes);
             let mirror = self.mirror_commands(&rest.domains).await;
             self.enqueue(mirror);
@@ -666,6 +675,11 @@ impl Pusher {
                 node.queue.mark(upto);
             }
         }
+    }
+
+    /// Whether this node drives a FreeSWITCH node (holds one's queue).
+    fn driving(&self) -> bool {
+        self.nodes.snapshot().iter().any(|n| n.queue.owned())
     }
 
     async fn repair(&self) {

@@ -51,7 +51,7 @@ use super::outbound::{
 };
 use crate::bindings::Bindings;
 use crate::bindings::ring_plan::{
-    Disposition, ExtensionRef, Fallback, RingPlan, busy_fallback, ring_plan,
+    Disposition, ExtensionRef, Fallback, RingIndex, RingPlan, busy_fallback, ring_plan_indexed,
 };
 use crate::bindings::snapshot::ExtensionFacts;
 use crate::telephony::policy::RecordingPolicy;
@@ -482,8 +482,9 @@ impl<X> DialPlan<X> {
         let mut plan = Self::empty(bindings).with_routing(routing);
         let mut extensions: Vec<&ExtensionFacts> = bindings.extensions.values().collect();
         extensions.sort_by(|a, b| a.number.cmp(&b.number));
+        let index = RingIndex::of(bindings);
         for ext in extensions {
-            let ring = ring_plan(bindings, ext.id, now);
+            let ring = ring_plan_indexed(bindings, Some(&index), ext.id, now);
             let x = payload(ext, &ring);
             plan.insert(bindings, ext, &ring, x);
         }

@@ -21,7 +21,7 @@ use crate::bindings::presence::{
     ExtensionPresence, LineState, LineStates as LineMap, PresenceNote, UserStatus, presence,
     store_user_status, telephone_status,
 };
-use crate::bindings::ring_plan::ring_plan;
+use crate::bindings::ring_plan::{RingIndex, ring_plan_indexed};
 use crate::error::{DomainError, DomainResult};
 use crate::events::{ChangeEvent, ChangeKind, EventBus};
 use crate::identity::authz::can_see_domain;
@@ -316,11 +316,12 @@ fn changed_extensions(
         b
     };
     let (b_before, b_after) = (with(before), with(after));
+    let index = RingIndex::of(b);
     b.extensions
         .values()
         .filter(|e| e.enabled)
         .filter_map(|e| {
-            let plan = ring_plan(b, e.id, now);
+            let plan = ring_plan_indexed(b, Some(&index), e.id, now);
             let holds = plan
                 .sip_users()
                 .iter()
