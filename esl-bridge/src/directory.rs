@@ -23,7 +23,7 @@ use chrono::Utc;
 use futures_util::StreamExt as _;
 use sea_orm::DatabaseConnection;
 use switchboard_domain::events::{ChangeEvent, ChangeKind, Observer};
-use switchboard_domain::services::directory as source;
+use switchboard_domain::services::directory::{self as source, DirectorySource};
 use switchboard_domain::telephony::secrets::SecretCipher;
 use switchboard_domain::{DomainError, DomainResult};
 use tokio::sync::Notify;
@@ -473,14 +473,7 @@ impl Directory {
                 let Some(src) = source::load_domain(db, cipher, id).await? else {
                     return Ok(None);
                 };
-                tokio::task::spawn_blocking(move || {
-                    let started = Instant::now();
-                    let domain = CompiledDomain::compile(&src, &settings, now);
-                    (domain, started.elapsed())
-                })
-                .await
-                .map(Some)
-                .map_err(|e| DomainError::Internal(format!("compiling a Domain failed: {e}")))
+                compile_off_thread(src, settings, now).await.map(Some)
             })
             .buffer_unordered(LOAD_CONCURRENCY);
         let mut stats = LoadStats::default();
@@ -691,20 +684,13 @@ impl Directory {
         };
         let compiled = match found {
             None => None,
-            Some(src) => {
-                match tokio::task::spawn_blocking(move || {
-                    CompiledDomain::compile(&src, &settings, Utc::now())
-                })
-                .await
-                {
-                    Ok(domain) => Some(domain),
-                    Err(e) => {
-                        let e = DomainError::Internal(format!("compiling a Domain failed: {e}"));
-                        self.recompile_failed(id, &e);
-                        return false;
-                    }
+            Some(src) => match compile_off_thread(src, settings, Utc::now()).await {
+                Ok((domain, _)) => Some(domain),
+                Err(e) => {
+                    self.recompile_failed(id, &e);
+                    return false;
                 }
-            }
+            },
         };
         self.replace(id, compiled);
         true
@@ -1431,6 +1417,22 @@ fn flow_lookup(
     )
 }
 
+/// Compiles a Domain on the blocking pool (a large one takes a while: not on a worker that
+/// answers lookups), with the time it took.
+async fn compile_off_thread(
+    src: DirectorySource,
+    settings: CompileSettings,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<(CompiledDomain, Duration)> {
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let domain = CompiledDomain::compile(&src, &settings, now);
+        (domain, started.elapsed())
+    })
+    .await
+    .map_err(|e| DomainError::Internal(format!("compiling a Domain failed: {e}")))
+}
+
 /// Domains read and compiled at once at the cold start: enough to keep the database and every
 /// core busy, few enough that only a handful of Domains' rows are in memory at a time.
 const LOAD_CONCURRENCY: usize = 4;
@@ -1493,7 +1495,6 @@ async fn resolve(host: &str) -> Vec<std::net::IpAddr> {
 mod tests {
     use super::*;
     use switchboard_domain::bindings::testkit::Kit;
-    use switchboard_domain::services::directory::DirectorySource;
 
     /// Two Domains, each with Extension 201 and its fixed phone.
     fn two_domains() -> View {
