@@ -114,14 +114,14 @@ pub enum Outcome {
     /// context).
     Forward {
         /// The number.
-        destination: String,
+        destination: Box<str>,
         /// The context to dial it in.
-        context: String,
+        context: Box<str>,
     },
     /// The Extension's voicemail box.
     Voicemail {
         /// The mailbox (the Extension's number).
-        mailbox: String,
+        mailbox: Box<str>,
     },
     /// End the call.
     HangUp {
@@ -952,7 +952,7 @@ fn outcome(bindings: &Bindings, fallback: &Fallback, unavailable: HangupCause) -
             ..
         } => forward(bindings, destination, context),
         Fallback::Voicemail { mailbox } => Outcome::Voicemail {
-            mailbox: mailbox.clone(),
+            mailbox: mailbox.as_str().into(),
         },
         Fallback::Busy => Outcome::HangUp {
             cause: HangupCause::UserBusy,
@@ -968,11 +968,11 @@ fn forward(bindings: &Bindings, destination: &str, context: &str) -> Outcome {
     let own_context = context.eq_ignore_ascii_case(&bindings.domain.sip_domain);
     if !destination.is_empty() {
         Outcome::Forward {
-            destination: destination.to_owned(),
+            destination: destination.into(),
             context: if own_context {
-                bindings.domain.sip_domain.to_ascii_lowercase()
+                bindings.domain.sip_domain.to_ascii_lowercase().into()
             } else {
-                context.to_owned()
+                context.into()
             },
         }
     } else {

@@ -1,5 +1,5 @@
 //! What the FreeSWITCH directory is compiled from: each Domain's [`Bindings`] plus the
-//! `a1-hash` of every SIP identity, loaded in a few queries for one Domain or for all of them.
+//! `a1-hash` of every SIP identity, loaded in a few queries for one Domain or for any number of them.
 //!
 //! No authorization: this feeds the mod_xml_curl endpoint, which FreeSWITCH (authenticated by
 //! the HTTP edge) calls. The plaintext SIP secrets are decrypted here only long enough to hash
@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::extensions as extension_service;
@@ -15,12 +16,12 @@ use super::snapshot::{session_of, sign_in_of};
 use super::{calling_settings as settings_service, devices as device_service};
 use crate::bindings::Bindings;
 use crate::bindings::snapshot::SnapshotRows;
-use crate::error::{DomainError, DomainResult};
+use crate::error::DomainResult;
 use crate::routing::facts::{NumberFacts, RoutingRows};
 use crate::store::{
     calling_settings, devices, domains, extension_groups, extensions, gateway_grants, gateways,
-    hotdesk_sessions, location_extensions, location_sign_ins, locations, outbound_route_gateways,
-    outbound_routes,
+    hotdesk_sessions, location_extensions, location_sign_ins, locations, numbers,
+    outbound_route_gateways, outbound_routes,
 };
 use crate::telephony::secrets::{SecretCipher, a1_hash};
 
@@ -40,12 +41,42 @@ pub struct DirectorySource {
     pub routing: RoutingRows,
 }
 
+/// One Domain's rows as read, before its secrets are decrypted: [`DomainRows::assemble`]
+/// (the CPU part) can then run off the thread that read them.
+#[derive(Debug)]
+pub struct DomainRows {
+    rows: SnapshotRows,
+    routing: RoutingRows,
+}
+
+impl DomainRows {
+    /// The Domain's id.
+    pub fn domain_id(&self) -> Uuid {
+        self.rows.domain.id
+    }
+
+    /// Decrypts the SIP secrets into their a1-hashes and builds the bindings.
+    pub fn assemble(self, cipher: &SecretCipher) -> DirectorySource {
+        assemble(cipher, self.rows, self.routing)
+    }
+}
+
 /// Loads one Domain (a recompile after a change); `None` when it does not exist.
 pub async fn load_domain<C: ConnectionTrait>(
     db: &C,
     cipher: &SecretCipher,
     domain_id: Uuid,
 ) -> DomainResult<Option<DirectorySource>> {
+    Ok(load_domain_rows(db, domain_id)
+        .await?
+        .map(|rows| rows.assemble(cipher)))
+}
+
+/// Reads one Domain's rows; `None` when it does not exist.
+pub async fn load_domain_rows<C: ConnectionTrait>(
+    db: &C,
+    domain_id: Uuid,
+) -> DomainResult<Option<DomainRows>> {
     let (rows, mut routing) = tokio::try_join!(
         super::snapshot::load_rows(db, domain_id),
         load_routing(db, domain_id)
@@ -54,7 +85,7 @@ pub async fn load_domain<C: ConnectionTrait>(
         return Ok(None);
     };
     routing.settings = Some(rows.settings.clone());
-    Ok(Some(assemble(cipher, rows, routing)))
+    Ok(Some(DomainRows { rows, routing }))
 }
 
 /// The routing rows of one Domain (its settings are filled by the caller), read concurrently.
@@ -80,7 +111,7 @@ pub async fn load_routing<C: ConnectionTrait>(
     let ((routes, route_gateways), gateways, numbers, flows) = tokio::try_join!(
         routes,
         super::gateways::usable_by(db, domain_id),
-        load_numbers(db, Some(domain_id)),
+        super::numbers::load_for_domain(db, domain_id),
         super::call_flows::load(db, domain_id),
     )?;
     Ok(RoutingRows {
@@ -88,76 +119,111 @@ pub async fn load_routing<C: ConnectionTrait>(
         routes,
         route_gateways,
         gateways,
-        numbers: numbers.into_iter().map(|(_, n)| n).collect(),
+        numbers: numbers.into_iter().map(number_facts).collect(),
         flows,
     })
 }
 
-/// The Numbers of one Domain, or of every Domain, with their Domain.
-async fn load_numbers<C: ConnectionTrait>(
-    db: &C,
-    domain_id: Option<Uuid>,
-) -> DomainResult<Vec<(Uuid, NumberFacts)>> {
-    let facts = |n: crate::store::numbers::Model| {
-        let destination = n.destination_type.as_deref().and_then(|kind| {
-            crate::routing::destination::Destination::from_stored(
-                kind,
-                n.destination_id,
-                n.destination_value.as_deref(),
-            )
-        });
-        NumberFacts {
-            id: n.id,
-            number: n.number,
-            destination,
-        }
-    };
-    Ok(match domain_id {
-        Some(d) => super::numbers::load_for_domain(db, d)
-            .await?
-            .into_iter()
-            .map(|n| (d, facts(n)))
-            .collect(),
-        None => super::numbers::load_all_assigned(db)
-            .await?
-            .into_iter()
-            .flat_map(|(d, rows)| rows.into_iter().map(move |n| (d, n)))
-            .map(|(d, n)| (d, facts(n)))
-            .collect(),
-    })
+/// What the dialplan needs of a Number.
+fn number_facts(n: numbers::Model) -> NumberFacts {
+    let destination = n.destination_type.as_deref().and_then(|kind| {
+        crate::routing::destination::Destination::from_stored(
+            kind,
+            n.destination_id,
+            n.destination_value.as_deref(),
+        )
+    });
+    NumberFacts {
+        id: n.id,
+        number: n.number,
+        destination,
+    }
 }
 
-/// Loads every Domain with one query per table (a cold start of the directory).
-///
-/// The queries run concurrently; decrypting and assembling the Domains (the CPU part: one
-/// XChaCha20-Poly1305 opening and an MD5 per SIP identity) is spread over every core.
-pub async fn load_all<C: ConnectionTrait>(
+/// Reads several Domains' rows with one query per table, whatever their number: the recompile
+/// of every Domain that changed since the last one (under a steady stream of changes to many
+/// Domains, a dozen round trips for all of them instead of a dozen per Domain). Domains that
+/// do not exist are missing from the answer. The queries run concurrently.
+pub async fn load_domains_rows<C: ConnectionTrait>(
     db: &C,
-    cipher: &SecretCipher,
-) -> DomainResult<Vec<DirectorySource>> {
+    ids: &[Uuid],
+) -> DomainResult<Vec<DomainRows>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = ids.to_vec();
     let (domains, settings, extensions, devices, locations, listings, sessions, sign_ins, groups) =
         tokio::try_join!(
-            domains::Entity::find().all(db),
-            calling_settings::Entity::find().all(db),
-            extensions::Entity::find().all(db),
-            devices::Entity::find().all(db),
-            locations::Entity::find().all(db),
-            location_extensions::Entity::find().all(db),
+            domains::Entity::find()
+                .filter(domains::Column::Id.is_in(ids.clone()))
+                .all(db),
+            calling_settings::Entity::find()
+                .filter(calling_settings::Column::DomainId.is_in(ids.clone()))
+                .all(db),
+            extensions::Entity::find()
+                .filter(extensions::Column::DomainId.is_in(ids.clone()))
+                .all(db),
+            devices::Entity::find()
+                .filter(devices::Column::DomainId.is_in(ids.clone()))
+                .all(db),
+            locations::Entity::find()
+                .filter(locations::Column::DomainId.is_in(ids.clone()))
+                .all(db),
+            location_extensions::Entity::find()
+                .filter(location_extensions::Column::DomainId.is_in(ids.clone()))
+                .all(db),
             hotdesk_sessions::Entity::find()
+                .filter(hotdesk_sessions::Column::DomainId.is_in(ids.clone()))
                 .filter(hotdesk_sessions::Column::EndedAt.is_null())
                 .all(db),
-            location_sign_ins::Entity::find().all(db),
-            extension_groups::Entity::find().all(db),
+            location_sign_ins::Entity::find()
+                .filter(location_sign_ins::Column::DomainId.is_in(ids.clone()))
+                .all(db),
+            extension_groups::Entity::find()
+                .filter(extension_groups::Column::DomainId.is_in(ids.clone()))
+                .all(db),
         )?;
-    let (routes, route_gateways, all_gateways, grants) = tokio::try_join!(
-        outbound_routes::Entity::find().all(db),
-        outbound_route_gateways::Entity::find().all(db),
-        gateways::Entity::find().all(db),
-        gateway_grants::Entity::find().all(db),
+    // The gateways a Domain may use: its own and those granted to it (platform gateways).
+    let granted = Query::select()
+        .column(gateway_grants::Column::GatewayId)
+        .from(gateway_grants::Entity)
+        .and_where(gateway_grants::Column::DomainId.is_in(ids.clone()))
+        .to_owned();
+    let route_ids = Query::select()
+        .column(outbound_routes::Column::Id)
+        .from(outbound_routes::Entity)
+        .and_where(outbound_routes::Column::DomainId.is_in(ids.clone()))
+        .to_owned();
+    let (routes, route_gateways, all_gateways, grants, numbers, flows) = tokio::try_join!(
+        outbound_routes::Entity::find()
+            .filter(outbound_routes::Column::DomainId.is_in(ids.clone()))
+            .all(db),
+        outbound_route_gateways::Entity::find()
+            .filter(outbound_route_gateways::Column::RouteId.in_subquery(route_ids))
+            .all(db),
+        gateways::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(gateways::Column::DomainId.is_in(ids.clone()))
+                    .add(gateways::Column::Id.in_subquery(granted)),
+            )
+            .all(db),
+        gateway_grants::Entity::find()
+            .filter(gateway_grants::Column::DomainId.is_in(ids.clone()))
+            .all(db),
+        numbers::Entity::find()
+            .filter(numbers::Column::DomainId.is_in(ids.clone()))
+            .all(db),
+        crate::store::call_flows::Entity::find()
+            .filter(crate::store::call_flows::Column::DomainId.is_in(ids.clone()))
+            .all(db),
     )?;
-    let numbers = load_numbers(db, None).await?;
+    let numbers = numbers
+        .into_iter()
+        .filter_map(|n| Some((n.domain_id?, number_facts(n))))
+        .collect();
     let mut routing = routing_by_domain(routes, route_gateways, all_gateways, grants, numbers);
-    for flow in crate::store::call_flows::Entity::find().all(db).await? {
+    for flow in flows {
         routing.entry(flow.domain_id).or_default().flows.push(flow);
     }
     let mut settings: HashMap<Uuid, calling_settings::Model> =
@@ -170,7 +236,7 @@ pub async fn load_all<C: ConnectionTrait>(
     let mut sign_ins = group(sign_ins, |s| s.domain_id);
     let mut groups = group(groups, |g| g.domain_id);
 
-    let rows: Vec<(SnapshotRows, RoutingRows)> = domains
+    Ok(domains
         .into_iter()
         .map(|domain| {
             let id = domain.id;
@@ -200,10 +266,9 @@ pub async fn load_all<C: ConnectionTrait>(
                 registered: BTreeSet::new(),
             };
             r.settings = Some(rows.settings.clone());
-            (rows, r)
+            DomainRows { rows, routing: r }
         })
-        .collect();
-    assemble_in_parallel(cipher, rows)
+        .collect())
 }
 
 /// Groups every Domain's routing rows (the cold start).
@@ -261,48 +326,6 @@ fn assemble(cipher: &SecretCipher, rows: SnapshotRows, routing: RoutingRows) -> 
         a1_hashes,
         routing,
     }
-}
-
-/// [`assemble`] over every core (scoped threads: this runs once, at start).
-fn assemble_in_parallel(
-    cipher: &SecretCipher,
-    rows: Vec<(SnapshotRows, RoutingRows)>,
-) -> DomainResult<Vec<DirectorySource>> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if workers < 2 || rows.len() < 2 {
-        return Ok(rows
-            .into_iter()
-            .map(|(r, routing)| assemble(cipher, r, routing))
-            .collect());
-    }
-    let per_chunk = rows.len().div_ceil(workers);
-    let mut chunks: Vec<Vec<(SnapshotRows, RoutingRows)>> = Vec::with_capacity(workers);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        chunks.push(rows.by_ref().take(per_chunk).collect());
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(r, routing)| assemble(cipher, r, routing))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::new();
-        for handle in handles {
-            out.extend(
-                handle.join().map_err(|_| {
-                    DomainError::Internal("assembling the directory panicked".into())
-                })?,
-            );
-        }
-        Ok(out)
-    })
 }
 
 fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> Uuid) -> HashMap<Uuid, Vec<T>> {

@@ -8,7 +8,7 @@
 //! A Number that leaves a Domain (unassigned, moved, its Domain deleted) loses its destination:
 //! what it pointed at belongs to the old Domain.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -638,25 +638,6 @@ pub async fn load_for_domain<C: ConnectionTrait>(
         .order_by_asc(numbers::Column::Number)
         .all(db)
         .await?)
-}
-
-/// Every assigned Number of every Domain, by Domain: what the dialplan loader reads at
-/// start-up (Numbers in the stock are left out; calls to them end as unallocated).
-pub async fn load_all_assigned<C: ConnectionTrait>(
-    db: &C,
-) -> DomainResult<BTreeMap<Uuid, Vec<numbers::Model>>> {
-    let mut out: BTreeMap<Uuid, Vec<numbers::Model>> = BTreeMap::new();
-    for n in numbers::Entity::find()
-        .filter(numbers::Column::DomainId.is_not_null())
-        .order_by_asc(numbers::Column::Number)
-        .all(db)
-        .await?
-    {
-        if let Some(d) = n.domain_id {
-            out.entry(d).or_default().push(n);
-        }
-    }
-    Ok(out)
 }
 
 /// The Numbers of the Domain pointing at an Extension (ringing it or its voicemail), for the

@@ -24,6 +24,7 @@ both_databases!(
     gateways_bare_domains_groups_and_message_count,
     disabled_domains_devices_and_extensions_are_not_found,
     parallel_changes_are_each_seen_by_the_next_lookup,
+    changes_to_many_domains_are_read_together_and_each_seen,
     the_dialplan_serves_feature_codes_and_the_logged_out_context,
     the_domain_context_rings_extensions_and_applies_their_outcomes,
     calls_leave_through_outbound_routes_with_failover_toll_classes_and_caller_ids,
@@ -947,6 +948,122 @@ async fn parallel_changes_are_each_seen_by_the_next_lookup(app: TestApp) {
         for (_, user) in &phones {
             assert_eq!(is_not_found(&ask(&app, sip_auth(user)).await), !enabled);
         }
+    }
+}
+
+/// Changes to many Domains at once (a steady stream across tenants): the refresh reads every
+/// stale Domain together, one query per table, and each comes out as its own rows say; a
+/// Domain marked stale that no longer exists leaves the view; when the database cannot be
+/// read, every Domain of the batch keeps its last good answer and is read again later.
+async fn changes_to_many_domains_are_read_together_and_each_seen(app: TestApp) {
+    use sea_orm::ConnectionTrait;
+    use switchboard_domain::events::{ChangeEvent, ChangeKind};
+
+    let a = acme(&app).await;
+    let mut tenants = vec![(a.domain.clone(), SIP.to_owned())];
+    for i in 0..5 {
+        let sip = format!("tenant{i}.example.net");
+        tenants.push((create_domain(&app, &a.admin, &sip).await, sip));
+    }
+    // One Extension with a desk phone in each, Extension numbers differing by tenant.
+    let mut phones = Vec::new();
+    for (i, (domain, sip)) in tenants.iter().enumerate() {
+        let number = format!("2{i:02}");
+        let ext = create(
+            &app,
+            &a.admin,
+            domain,
+            "extensions",
+            json!({"number": number, "display_name": format!("Person {i}")}),
+        )
+        .await;
+        let phone = create(
+            &app,
+            &a.admin,
+            domain,
+            "devices",
+            json!({"label": "Desk", "mode": "fixed", "owner_extension_id": ext["id"]}),
+        )
+        .await;
+        phones.push((sip.clone(), sip_user(&phone)));
+    }
+    let found = |sip: &str, user: &str| {
+        let body = sip_auth(user).replace(SIP, sip);
+        let app = &app;
+        async move { !is_not_found(&ask(app, body).await) }
+    };
+    for (sip, user) in &phones {
+        assert!(found(sip, user).await, "{user}@{sip} before the changes");
+    }
+    let publish_all = |ids: Vec<uuid::Uuid>| {
+        app.events.publish(ids.into_iter().map(|id| {
+            ChangeEvent::new(
+                id,
+                SIP,
+                ChangeKind::DeviceUpdated,
+                uuid::Uuid::new_v4(),
+                chrono::Utc::now(),
+            )
+        }))
+    };
+    let ids: Vec<uuid::Uuid> = tenants.iter().map(|(d, _)| d.parse().unwrap()).collect();
+
+    // Every phone disabled behind the API's back, then every Domain (and one that does not
+    // exist) announced at once; a lookup that spans Domains waits for the refresh.
+    app.db
+        .execute_unprepared("UPDATE devices SET enabled = false")
+        .await
+        .unwrap();
+    let mut announced = ids.clone();
+    announced.push(uuid::Uuid::new_v4());
+    publish_all(announced);
+    let gateways = ask(&app, fixture("directory-purpose-gateways", &[])).await;
+    let mut names = domain_names(&gateways);
+    names.sort();
+    let mut expected: Vec<String> = tenants.iter().map(|(_, sip)| sip.clone()).collect();
+    expected.sort();
+    assert_eq!(names, expected, "no Domain lost, none invented");
+    for (sip, user) in &phones {
+        assert!(!found(sip, user).await, "{user}@{sip} after it was disabled");
+    }
+
+    // The database cannot be read while every Domain changes again: the last good answers stay.
+    app.db
+        .execute_unprepared("ALTER TABLE devices RENAME TO devices_away")
+        .await
+        .unwrap();
+    app.db
+        .execute_unprepared("UPDATE devices_away SET enabled = true")
+        .await
+        .unwrap();
+    publish_all(ids.clone());
+    ask(&app, fixture("directory-purpose-gateways", &[])).await;
+    for (sip, user) in &phones {
+        assert!(!found(sip, user).await, "{user}@{sip}: the last good view");
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let failures: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_directory_recompile_failures_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(failures >= ids.len() as f64, "each Domain counted: {metrics}");
+
+    // Back: every Domain of the batch is read again and answers as its rows say.
+    app.db
+        .execute_unprepared("ALTER TABLE devices_away RENAME TO devices")
+        .await
+        .unwrap();
+    for (sip, user) in &phones {
+        let mut ok = false;
+        for _ in 0..100 {
+            if found(sip, user).await {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(ok, "{user}@{sip} once the database answered again");
     }
 }
 
