@@ -619,10 +619,11 @@ impl Directory {
             Err(_) => return,
         };
         let settings = self.compile_settings();
-        let failed: usize = futures_util::stream::iter(self.batches(ids))
-            .map(|batch| self.recompile_batch(batch, settings))
+        let failed = futures_util::stream::iter(ids)
+            .map(|id| self.recompile(id, settings))
             .buffer_unordered(RECOMPILE_CONCURRENCY)
-            .fold(0, |sum, failed| std::future::ready(sum + failed))
+            .filter(|ok| std::future::ready(!ok))
+            .count()
             .await;
         if failed > 0 {
             return;
@@ -631,132 +632,6 @@ impl Directory {
         if let Ok(mut retry_at) = self.retry_at.lock() {
             *retry_at = None;
         }
-    }
-
-    /// Splits stale Domains into batches read together: at most [`BATCH_DOMAINS`] Domains and
-    /// about [`BATCH_USERS`] users (as last compiled) each, so a large Domain goes alone and
-    /// small ones do not wait for its rows.
-    fn batches(&self, mut ids: Vec<Uuid>) -> Vec<Vec<Uuid>> {
-        ids.sort_unstable();
-        let users = |id: &Uuid| {
-            self.view
-                .read()
-                .ok()
-                .and_then(|v| v.by_id(*id).map(|d| d.user_count()))
-                .unwrap_or(0)
-        };
-        let mut out: Vec<Vec<Uuid>> = Vec::new();
-        let mut current: Vec<Uuid> = Vec::new();
-        let mut current_users = 0;
-        for id in ids {
-            let n = users(&id);
-            if !current.is_empty()
-                && (current.len() >= BATCH_DOMAINS || current_users + n > BATCH_USERS)
-            {
-                out.push(std::mem::take(&mut current));
-                current_users = 0;
-            }
-            current.push(id);
-            current_users += n;
-        }
-        if !current.is_empty() {
-            out.push(current);
-        }
-        out
-    }
-
-    /// Recompiles a batch of Domains (ids in ascending order) that are stale: each Domain's
-    /// lock is taken in id order (only a refresh holds more than one, and one refresh runs at
-    /// a time, its batches disjoint: no two can wait for each other), the stale ones are read
-    /// together, then each is compiled on the blocking pool and swapped in. Returns how many
-    /// failed (they stay stale, counted as failures).
-    async fn recompile_batch(&self, ids: Vec<Uuid>, settings: CompileSettings) -> usize {
-        if let [id] = ids[..] {
-            return usize::from(!self.recompile(id, settings).await);
-        }
-        let _whole = self.whole.read().await;
-        let locks: Vec<(Uuid, Arc<tokio::sync::Mutex<()>>)> = match self.recompiling.lock() {
-            Ok(mut locks) => ids
-                .iter()
-                .map(|id| (*id, locks.entry(*id).or_default().clone()))
-                .collect(),
-            Err(_) => return ids.len(),
-        };
-        let mut held = Vec::with_capacity(locks.len());
-        for (_, lock) in &locks {
-            held.push(lock.clone().lock_owned().await);
-        }
-        let failed = self.recompile_batch_locked(ids, settings).await;
-        drop(held);
-        if let Ok(mut map) = self.recompiling.lock() {
-            for (id, lock) in locks {
-                if Arc::strong_count(&lock) == 2 {
-                    map.remove(&id);
-                }
-            }
-        }
-        failed
-    }
-
-    async fn recompile_batch_locked(&self, ids: Vec<Uuid>, settings: CompileSettings) -> usize {
-        // As in `recompile_locked`: under the set's lock, only the Domains still stale (or not
-        // compiled yet) are taken out of the set and read.
-        let todo: Vec<Uuid> = {
-            let Ok(mut set) = self.stale.lock() else {
-                return ids.len();
-            };
-            let Ok(view) = self.view.read() else {
-                return ids.len();
-            };
-            let todo: Vec<Uuid> = ids
-                .into_iter()
-                .filter(|id| view.by_id(*id).is_none_or(|d| d.is_stale()))
-                .collect();
-            for id in &todo {
-                set.remove(id);
-            }
-            todo
-        };
-        if todo.is_empty() {
-            return 0;
-        }
-        let rows = match source::load_domains_rows(&self.db, &todo).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                for id in &todo {
-                    self.recompile_failed(*id, &e);
-                }
-                return todo.len();
-            }
-        };
-        let found: HashSet<Uuid> = rows.iter().map(source::DomainRows::domain_id).collect();
-        for id in todo.iter().filter(|id| !found.contains(id)) {
-            // Deleted since it was marked.
-            self.replace(*id, None);
-        }
-        let now = Utc::now();
-        futures_util::stream::iter(rows)
-            .map(|rows| async move {
-                let id = rows.domain_id();
-                (
-                    id,
-                    compile_off_thread(rows, self.cipher.clone(), settings, now).await,
-                )
-            })
-            .buffer_unordered(COMPILE_CONCURRENCY)
-            .fold(0, |failed, (id, compiled)| {
-                std::future::ready(match compiled {
-                    Ok((domain, _)) => {
-                        self.replace(id, Some(domain));
-                        failed
-                    }
-                    Err(e) => {
-                        self.recompile_failed(id, &e);
-                        failed + 1
-                    }
-                })
-            })
-            .await
     }
 
     /// Recompiles one Domain if it is stale (or not compiled yet): reads it, compiles it on
@@ -810,15 +685,15 @@ impl Directory {
         };
         let compiled = match found {
             None => None,
-            Some(rows) => match compile_off_thread(rows, self.cipher.clone(), settings, Utc::now())
-                .await
-            {
-                Ok((domain, _)) => Some(domain),
-                Err(e) => {
-                    self.recompile_failed(id, &e);
-                    return false;
+            Some(rows) => {
+                match compile_off_thread(rows, self.cipher.clone(), settings, Utc::now()).await {
+                    Ok((domain, _)) => Some(domain),
+                    Err(e) => {
+                        self.recompile_failed(id, &e);
+                        return false;
+                    }
                 }
-            },
+            }
         };
         self.replace(id, compiled);
         true
@@ -1567,22 +1442,10 @@ async fn compile_off_thread(
 /// core busy, few enough that only a handful of Domains' rows are in memory at a time.
 const LOAD_CONCURRENCY: usize = 4;
 
-/// Batches of stale Domains recompiled at once after changes: a read mostly waits for the
-/// database, so a few overlap (a large Domain's recompile does not hold back the small ones'),
-/// while the pool keeps connections for the API.
+/// Stale Domains recompiled at once after changes: a recompile mostly waits for the database,
+/// so a few overlap (a steady stream of changes across many Domains is read in parallel, not
+/// queued behind one another), while the pool keeps connections for the API.
 const RECOMPILE_CONCURRENCY: usize = 4;
-
-/// At most this many Domains are read together by one recompile (one query per table for
-/// all of them: under a steady stream of changes across many Domains, the cost of a change is
-/// its share of a dozen round trips, not a dozen of its own).
-const BATCH_DOMAINS: usize = 64;
-
-/// About this many users (as last compiled) are read together: a Domain larger than that is
-/// read on its own.
-const BATCH_USERS: usize = 4_096;
-
-/// Domains of one batch compiled at once on the blocking pool.
-const COMPILE_CONCURRENCY: usize = 2;
 
 /// Every Domain's id (the cold start reads and compiles them one by one).
 async fn domain_ids(db: &DatabaseConnection) -> DomainResult<Vec<Uuid>> {

@@ -24,7 +24,7 @@ both_databases!(
     gateways_bare_domains_groups_and_message_count,
     disabled_domains_devices_and_extensions_are_not_found,
     parallel_changes_are_each_seen_by_the_next_lookup,
-    changes_to_many_domains_are_read_together_and_each_seen,
+    changes_to_many_domains_at_once_are_each_seen,
     the_dialplan_serves_feature_codes_and_the_logged_out_context,
     the_domain_context_rings_extensions_and_applies_their_outcomes,
     calls_leave_through_outbound_routes_with_failover_toll_classes_and_caller_ids,
@@ -951,11 +951,11 @@ async fn parallel_changes_are_each_seen_by_the_next_lookup(app: TestApp) {
     }
 }
 
-/// Changes to many Domains at once (a steady stream across tenants): the refresh reads every
-/// stale Domain together, one query per table, and each comes out as its own rows say; a
-/// Domain marked stale that no longer exists leaves the view; when the database cannot be
-/// read, every Domain of the batch keeps its last good answer and is read again later.
-async fn changes_to_many_domains_are_read_together_and_each_seen(app: TestApp) {
+/// Changes to many Domains at once (a steady stream across tenants): a lookup that spans
+/// Domains waits while every stale one is recompiled (a few at a time), and each comes out as
+/// its own rows say; a Domain marked stale that does not exist is no Domain at all; when the
+/// database cannot be read, every Domain keeps its last good answer and is read again later.
+async fn changes_to_many_domains_at_once_are_each_seen(app: TestApp) {
     use sea_orm::ConnectionTrait;
     use switchboard_domain::events::{ChangeEvent, ChangeKind};
 
@@ -1024,7 +1024,10 @@ async fn changes_to_many_domains_are_read_together_and_each_seen(app: TestApp) {
     expected.sort();
     assert_eq!(names, expected, "no Domain lost, none invented");
     for (sip, user) in &phones {
-        assert!(!found(sip, user).await, "{user}@{sip} after it was disabled");
+        assert!(
+            !found(sip, user).await,
+            "{user}@{sip} after it was disabled"
+        );
     }
 
     // The database cannot be read while every Domain changes again: the last good answers stay.
@@ -1047,9 +1050,12 @@ async fn changes_to_many_domains_are_read_together_and_each_seen(app: TestApp) {
         .find_map(|l| l.strip_prefix("switchboard_directory_recompile_failures_total "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0);
-    assert!(failures >= ids.len() as f64, "each Domain counted: {metrics}");
+    assert!(
+        failures >= ids.len() as f64,
+        "each Domain counted: {metrics}"
+    );
 
-    // Back: every Domain of the batch is read again and answers as its rows say.
+    // Back: every Domain is read again and answers as its rows say.
     app.db
         .execute_unprepared("ALTER TABLE devices_away RENAME TO devices")
         .await
