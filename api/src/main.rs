@@ -7,8 +7,6 @@ use switchboard_api::cli::{self, Cli};
 /// mimalloc rather than the system allocator: the cold start of the FreeSWITCH directory
 /// allocates and frees hundreds of MiB on several threads, and glibc kept most of it as
 /// fragmented per-thread arenas (RSS after start with 200 000 users: see bench/README.md).
-/// It also stands in for `malloc` (the crate's `override` feature), so what SQLite and other C
-/// code allocate lives in the same heaps instead of glibc's arenas beside them.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
