@@ -384,11 +384,11 @@ pub struct LoadStats {
     pub domains: usize,
     /// Users compiled.
     pub users: usize,
-    /// Time spent reading (and decrypting) the Domains; at the cold start, the whole load,
+    /// Time spent reading the Domains; at the cold start, the whole load, decrypting and
     /// compiling included.
     pub load: Duration,
-    /// Time spent compiling them (at the cold start, summed over Domains: it overlaps with
-    /// the load).
+    /// Time spent decrypting their secrets and compiling them (at the cold start, summed over
+    /// Domains: it overlaps with the load).
     pub compile: Duration,
 }
 

@@ -44,29 +44,14 @@ pub struct DomainRows {
 }
 
 impl DomainRows {
-    /// The Domain's id.
-    pub fn domain_id(&self) -> Uuid {
-        self.rows.domain.id
-    }
-
     /// Decrypts the SIP secrets into their a1-hashes and builds the bindings.
     pub fn assemble(self, cipher: &SecretCipher) -> DirectorySource {
         assemble(cipher, self.rows, self.routing)
     }
 }
 
-/// Loads one Domain (a recompile after a change); `None` when it does not exist.
-pub async fn load_domain<C: ConnectionTrait>(
-    db: &C,
-    cipher: &SecretCipher,
-    domain_id: Uuid,
-) -> DomainResult<Option<DirectorySource>> {
-    Ok(load_domain_rows(db, domain_id)
-        .await?
-        .map(|rows| rows.assemble(cipher)))
-}
-
-/// Reads one Domain's rows; `None` when it does not exist.
+/// Reads one Domain's rows (the cold start, a recompile after a change); `None` when it does
+/// not exist.
 pub async fn load_domain_rows<C: ConnectionTrait>(
     db: &C,
     domain_id: Uuid,
