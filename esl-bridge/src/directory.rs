@@ -456,8 +456,10 @@ impl Directory {
     /// Domain by Domain, a few at a time: each is read (and its secrets decrypted), compiled on
     /// the blocking pool and its rows dropped before the next ones are read, so the peak is a
     /// few Domains' rows rather than every row of the platform at once (and what the allocator
-    /// keeps of that peak stays small). The load is timed as a whole, the compile summed over
-    /// Domains (it overlaps with the load).
+    /// keeps of that peak stays small). Each compiled Domain is then copied into fresh
+    /// allocations on this task's thread ([`CompiledDomain::compacted`]), so what the view
+    /// keeps is not scattered among the pages the compile's garbage held. The load is timed as
+    /// a whole, the compile summed over Domains (it overlaps with the load).
     pub async fn load_all_from(&self, db: &DatabaseConnection) -> DomainResult<LoadStats> {
         let _guard = self.reload.lock().await;
         let _whole = self.whole.write().await;
@@ -489,7 +491,9 @@ impl Directory {
             stats.domains += 1;
             stats.users += domain.user_count();
             stats.compile += took;
-            view.put(domain);
+            // Copied here, on a thread that stays, once the compiling thread dropped its
+            // garbage: 18 MiB less resident for 200 000 users (bench/README.md).
+            view.put(domain.compacted());
         }
         view.shrink_to_fit();
         if let Some(m) = &self.metrics {
@@ -676,7 +680,7 @@ impl Directory {
             }
             set.remove(&id);
         }
-        let found = match source::load_domain_rows(&self.db, id).await {
+        let found = match source::load_domain_rows_at_once(&self.db, id).await {
             Ok(found) => found,
             Err(e) => {
                 self.recompile_failed(id, &e);

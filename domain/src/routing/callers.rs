@@ -169,7 +169,7 @@ impl Callers {
             .devices
             .keys()
             .filter_map(|id| {
-                calling_identity(b, *id).map(|i| (*id, Stored::of(&CallerFacts::of(b, i))))
+                calling_identity(b, *id).map(|i| (*id, Stored::of(*id, &CallerFacts::of(b, i))))
             })
             .collect();
         let extensions = b
@@ -178,7 +178,7 @@ impl Callers {
             .filter_map(|id| {
                 extension_identity(b, *id)
                     .or_else(|| extension_as_caller(b, *id))
-                    .map(|i| (*id, Stored::of(&CallerFacts::of(b, i))))
+                    .map(|i| (*id, Stored::of(*id, &CallerFacts::of(b, i))))
             })
             .collect();
         Self {
@@ -206,17 +206,19 @@ impl Callers {
 
 fn find(slice: &[(Uuid, Stored)], id: Uuid) -> Option<CallerFacts> {
     let i = slice.binary_search_by(|(k, _)| k.cmp(&id)).ok()?;
-    Some(slice[i].1.unpack())
+    Some(slice[i].1.unpack(id))
 }
 
-/// A caller as [`Callers`] keeps it: the ids and flags as they are, the strings (label,
-/// Extension number, toll classes, caller IDs, the Location's name and address, the reason)
-/// length-prefixed in one allocation.
+/// A caller as [`Callers`] keeps it: the Extension's id and the flags as they are; the
+/// Device's id only when it is not the caller's own key (a phone's caller is the phone), and the
+/// Location's id when there is one, at the head of the one allocation that holds the strings
+/// (label, Extension number, toll classes, caller IDs, the Location's name and address, the
+/// reason), length-prefixed. 64 bytes and the strings, against 80 with every id in place.
 #[derive(Debug, Clone)]
 struct Stored {
-    device_id: Option<Uuid>,
     extension_id: Option<Uuid>,
-    location_id: Option<Uuid>,
+    /// [`DEVICE_IS_KEY`], [`DEVICE_STORED`], [`LOCATION_STORED`].
+    ids: u8,
     restricted: bool,
     record_outbound: RecordingPolicy,
     emergency_from: [Option<EmergencySource>; 2],
@@ -224,9 +226,30 @@ struct Stored {
     strings: Box<[u8]>,
 }
 
+/// The caller's Device is the one it is kept under.
+const DEVICE_IS_KEY: u8 = 1;
+/// The caller's Device id is the first 16 bytes of the strings.
+const DEVICE_STORED: u8 = 2;
+/// The Location's id follows (after the Device's, if stored).
+const LOCATION_STORED: u8 = 4;
+
 impl Stored {
-    fn of(f: &CallerFacts) -> Self {
+    /// `f` packed, to be kept under `key` (its Device's or its Extension's id).
+    fn of(key: Uuid, f: &CallerFacts) -> Self {
         let mut w = Vec::with_capacity(128);
+        let mut ids = 0;
+        match f.device_id {
+            None => {}
+            Some(id) if id == key => ids |= DEVICE_IS_KEY,
+            Some(id) => {
+                ids |= DEVICE_STORED;
+                w.extend_from_slice(id.as_bytes());
+            }
+        }
+        if let Some(location) = &f.location {
+            ids |= LOCATION_STORED;
+            w.extend_from_slice(location.id.as_bytes());
+        }
         put(&mut w, f.device_label.as_deref());
         put(&mut w, f.extension.as_ref().map(|e| e.number.as_str()));
         put_len(&mut w, f.toll_allow.len());
@@ -246,9 +269,8 @@ impl Stored {
         );
         put(&mut w, Some(&f.reason));
         Self {
-            device_id: f.device_id,
             extension_id: f.extension.as_ref().map(|e| e.id),
-            location_id: f.location.as_ref().map(|l| l.id),
+            ids,
             restricted: f.restricted,
             record_outbound: f.record_outbound,
             emergency_from: [f.emergency.name_from, f.emergency.number_from],
@@ -257,8 +279,20 @@ impl Stored {
         }
     }
 
-    fn unpack(&self) -> CallerFacts {
+    fn unpack(&self, key: Uuid) -> CallerFacts {
         let mut r = Reader(&self.strings);
+        let device_id = if self.ids & DEVICE_IS_KEY != 0 {
+            Some(key)
+        } else if self.ids & DEVICE_STORED != 0 {
+            r.uuid()
+        } else {
+            None
+        };
+        let location_id = if self.ids & LOCATION_STORED != 0 {
+            r.uuid()
+        } else {
+            None
+        };
         let device_label = r.string();
         let number = r.string();
         let classes = r.len();
@@ -271,7 +305,7 @@ impl Stored {
         let emergency_address = r.string();
         let reason = r.string().unwrap_or_default();
         CallerFacts {
-            device_id: self.device_id,
+            device_id,
             device_label,
             extension: self.extension_id.map(|id| ExtensionRef {
                 id,
@@ -289,7 +323,7 @@ impl Stored {
                 name_from: self.emergency_from[0],
                 number_from: self.emergency_from[1],
             },
-            location: self.location_id.map(|id| LocationRef {
+            location: location_id.map(|id| LocationRef {
                 id,
                 name: location_name.unwrap_or_default(),
                 emergency_address,
@@ -341,6 +375,12 @@ impl Reader<'_> {
         n
     }
 
+    fn uuid(&mut self) -> Option<Uuid> {
+        let (id, rest) = self.0.split_first_chunk::<16>()?;
+        self.0 = rest;
+        Some(Uuid::from_bytes(*id))
+    }
+
     fn string(&mut self) -> Option<String> {
         let len = self.len().checked_sub(1)?;
         let len = len.min(self.0.len());
@@ -390,10 +430,23 @@ mod tests {
     #[test]
     fn a_caller_comes_back_as_it_was_stored() {
         let f = rich();
-        assert_eq!(Stored::of(&f).unpack(), f);
+        let phone = Uuid::from_u128(7);
+        // Kept under its own Device (the id not stored) or under another key (stored).
+        assert_eq!(Stored::of(phone, &f).unpack(phone), f);
+        let other = Uuid::from_u128(9);
+        assert_eq!(Stored::of(other, &f).unpack(other), f);
+        // The Device's id only, no Location.
+        let no_location = CallerFacts {
+            location: None,
+            ..rich()
+        };
+        assert_eq!(Stored::of(other, &no_location).unpack(other), no_location);
+        assert_eq!(Stored::of(phone, &no_location).unpack(phone), no_location);
         // No device, no Extension, no strings but the reason.
         let bare = CallerFacts::domain(&Kit::new().b);
-        assert_eq!(Stored::of(&bare).unpack(), bare);
+        assert_eq!(Stored::of(other, &bare).unpack(other), bare);
+        // The fixed part: the Extension's id and the flags beside the two pointers.
+        assert!(std::mem::size_of::<Stored>() <= 64);
     }
 
     #[test]

@@ -67,6 +67,20 @@ pub async fn load_domain_rows<C: ConnectionTrait>(
     Ok(Some(DomainRows { rows, routing }))
 }
 
+/// [`load_domain_rows`] in one read transaction (see [`super::snapshot::begin_read`]): every
+/// table as of one moment, through one pooled connection. A recompile after a change reads this
+/// way, so a steady stream of recompiles leaves the pool's other connections to the API and
+/// the change log (the cold start reads its Domains side by side instead).
+pub async fn load_domain_rows_at_once(
+    db: &sea_orm::DatabaseConnection,
+    domain_id: Uuid,
+) -> DomainResult<Option<DomainRows>> {
+    let txn = super::snapshot::begin_read(db).await?;
+    let rows = load_domain_rows(&txn, domain_id).await?;
+    txn.rollback().await?;
+    Ok(rows)
+}
+
 /// The routing rows of one Domain (its settings are filled by the caller), read concurrently.
 pub async fn load_routing<C: ConnectionTrait>(
     db: &C,

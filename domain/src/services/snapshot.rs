@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use sea_orm::{
-    AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    IsolationLevel, QueryFilter, TransactionTrait,
+    AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityTrait, IsolationLevel, QueryFilter, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -57,20 +57,27 @@ pub async fn active_sessions<C: ConnectionTrait>(
 /// (no session half-seen between two queries), and a burst of requests cannot take eight
 /// connections each and starve the pool.
 pub async fn load(db: &DatabaseConnection, domain_id: Uuid) -> DomainResult<Bindings> {
-    let txn = match db.get_database_backend() {
+    let txn = begin_read(db).await?;
+    let rows = load_rows(&txn, domain_id).await?;
+    txn.rollback().await?;
+    rows.map(Bindings::from_rows)
+        .ok_or(DomainError::NotFound("domain"))
+}
+
+/// A read-only transaction that sees one moment of the database: `REPEATABLE READ` on
+/// PostgreSQL (every query of it sees the same commits), a deferred transaction on SQLite (its
+/// read snapshot lasts until the transaction ends). It holds one pooled connection.
+pub async fn begin_read(db: &DatabaseConnection) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+    match db.get_database_backend() {
         DbBackend::Postgres => {
             db.begin_with_config(
                 Some(IsolationLevel::RepeatableRead),
                 Some(AccessMode::ReadOnly),
             )
-            .await?
+            .await
         }
-        _ => db.begin().await?,
-    };
-    let rows = load_rows(&txn, domain_id).await?;
-    txn.rollback().await?;
-    rows.map(Bindings::from_rows)
-        .ok_or(DomainError::NotFound("domain"))
+        _ => db.begin().await,
+    }
 }
 
 /// Reads the rows of one Domain's snapshot; `None` when the Domain does not exist.

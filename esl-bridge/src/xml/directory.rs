@@ -82,76 +82,135 @@ pub struct MemberLegs {
 }
 
 /// What a ring group needs of an Extension that can ring, kept small: its phones (the SIP user,
-/// the Device and Location ids), from which [`Members::get`] writes the legs.
+/// the Device and Location ids) in one allocation, from which [`Members::get`] writes the legs.
+///
+/// The bytes: a flags byte ([`CALLEE_IS_KEY`] or [`CALLEE_STORED`] and then the callee's 16
+/// bytes), then per phone its SIP user (2-byte little-endian length, lower-case bytes), a flags
+/// byte ([`LEG_DEVICE`], [`LEG_LOCATION`]) and those ids' 16 bytes each.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct PackedLegs {
-    callee: Option<Uuid>,
-    targets: Box<[LegTarget]>,
-}
+struct PackedLegs(Box<[u8]>);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct LegTarget {
-    /// Lower-case.
-    sip_user: Box<str>,
-    device_id: Option<Uuid>,
-    location_id: Option<Uuid>,
-}
+/// The callee is the Extension the legs are kept under.
+const CALLEE_IS_KEY: u8 = 1;
+/// The callee's id follows.
+const CALLEE_STORED: u8 = 2;
+/// The leg's Device id follows.
+const LEG_DEVICE: u8 = 1;
+/// The leg's Location id follows (after the Device's).
+const LEG_LOCATION: u8 = 2;
 
 impl PackedLegs {
     /// The phones of a plan that rings (none when it does not: Do-Not-Disturb, forwarded,
-    /// nothing bound).
-    fn of(plan: &RingPlan, sip_domain: &str) -> Option<Self> {
+    /// nothing bound), to be kept under Extension `key`.
+    fn of(key: Uuid, plan: &RingPlan, sip_domain: &str) -> Option<Self> {
         if !plan.rings() {
             return None;
         }
         let safe = |s: &str| {
             !s.is_empty()
+                && s.len() <= usize::from(u16::MAX)
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'))
         };
-        let mut targets: Vec<LegTarget> = Vec::new();
+        let mut out = Vec::with_capacity(64);
+        match plan.extension.as_ref().map(|e| e.id) {
+            None => out.push(0),
+            Some(id) if id == key => out.push(CALLEE_IS_KEY),
+            Some(id) => {
+                out.push(CALLEE_STORED);
+                out.extend_from_slice(id.as_bytes());
+            }
+        }
+        let mut seen: Vec<String> = Vec::new();
         for t in plan.targets() {
             let user = t.sip_user.to_ascii_lowercase();
-            if !safe(&user) || !safe(sip_domain) || targets.iter().any(|l| *l.sip_user == *user) {
+            if !safe(&user) || !safe(sip_domain) || seen.contains(&user) {
                 continue;
             }
-            targets.push(LegTarget {
-                sip_user: user.into_boxed_str(),
-                device_id: t.device_id,
-                location_id: t.location_id,
-            });
+            let len = u16::try_from(user.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(user.as_bytes());
+            let flags = if t.device_id.is_some() { LEG_DEVICE } else { 0 }
+                | if t.location_id.is_some() {
+                    LEG_LOCATION
+                } else {
+                    0
+                };
+            out.push(flags);
+            for id in [t.device_id, t.location_id].into_iter().flatten() {
+                out.extend_from_slice(id.as_bytes());
+            }
+            seen.push(user);
         }
-        (!targets.is_empty()).then(|| Self {
-            callee: plan.extension.as_ref().map(|e| e.id),
-            targets: targets.into_boxed_slice(),
-        })
+        (!seen.is_empty()).then(|| Self(out.into_boxed_slice()))
     }
 
-    fn legs(&self, sip_domain: &str) -> MemberLegs {
+    fn legs(&self, key: Uuid, sip_domain: &str) -> MemberLegs {
         let mut out = MemberLegs::default();
-        for t in &self.targets {
+        let mut r = Bytes(&self.0);
+        let callee = match r.byte() {
+            Some(CALLEE_IS_KEY) => Some(key),
+            Some(CALLEE_STORED) => r.uuid(),
+            _ => None,
+        };
+        while let Some(user) = r.user() {
+            let flags = r.byte().unwrap_or(0);
+            let device_id = if flags & LEG_DEVICE != 0 {
+                r.uuid()
+            } else {
+                None
+            };
+            let location_id = if flags & LEG_LOCATION != 0 {
+                r.uuid()
+            } else {
+                None
+            };
             let mut vars = Vec::new();
-            if let Some(id) = t.device_id {
+            if let Some(id) = device_id {
                 vars.push(format!("switchboard_device_id={id}"));
             }
-            if let Some(id) = t.location_id {
+            if let Some(id) = location_id {
                 vars.push(format!("switchboard_location_id={id}"));
             }
-            if let Some(id) = self.callee {
+            if let Some(id) = callee {
                 vars.push(format!("switchboard_callee_extension_id={id}"));
             }
-            out.legs.push((
-                vars,
-                format!("${{sofia_contact(*/{}@{sip_domain})}}", t.sip_user),
-            ));
-            out.sip_users.push(t.sip_user.to_string());
+            out.legs
+                .push((vars, format!("${{sofia_contact(*/{user}@{sip_domain})}}")));
+            out.sip_users.push(user.to_owned());
         }
         out
     }
 }
 
+/// Reads back what [`PackedLegs::of`] wrote.
+struct Bytes<'a>(&'a [u8]);
+
+impl<'a> Bytes<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let (b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(*b)
+    }
+
+    fn uuid(&mut self) -> Option<Uuid> {
+        let (id, rest) = self.0.split_first_chunk::<16>()?;
+        self.0 = rest;
+        Some(Uuid::from_bytes(*id))
+    }
+
+    /// A SIP user: ASCII, checked when written.
+    fn user(&mut self) -> Option<&'a str> {
+        let (len, rest) = self.0.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_le_bytes(*len));
+        let user = rest.get(..len)?;
+        self.0 = &rest[len..];
+        std::str::from_utf8(user).ok()
+    }
+}
+
 /// What a ring group rings for each Extension of a Domain that can ring.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Members {
     sip_domain: Box<str>,
     /// By Extension id.
@@ -165,12 +224,12 @@ impl Members {
             .by_extension
             .binary_search_by(|(id, _)| id.cmp(extension_id))
             .ok()?;
-        Some(self.by_extension[i].1.legs(&self.sip_domain))
+        Some(self.by_extension[i].1.legs(*extension_id, &self.sip_domain))
     }
 }
 
 /// The numbers of a Domain's voicemail boxes.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Mailboxes(Box<[Box<str>]>);
 
 impl Mailboxes {
@@ -182,7 +241,7 @@ impl Mailboxes {
 
 /// The `<user>` elements of a Domain, packed ([`packed`]) back to back in one allocation and
 /// found by binary search: no allocation, hash slot or pointer per user.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct UserTable {
     /// Per user, in key order: the key's length (2 bytes), the key (the lower-case id), the
     /// packed element.
@@ -703,7 +762,7 @@ impl CompiledDomain {
                     ))
                 });
                 dialplan.insert(b, ext, &plan, ring);
-                if let Some(legs) = PackedLegs::of(&plan, &sip_domain) {
+                if let Some(legs) = PackedLegs::of(ext.id, &plan, &sip_domain) {
                     members.push((ext.id, legs));
                 }
                 let Some(xml) = extension_user(src, ext, &plan, settings) else {
@@ -744,6 +803,28 @@ impl CompiledDomain {
             },
             sip_domain,
             stale: AtomicBool::new(false),
+        }
+    }
+
+    /// A copy of it in fresh allocations of exactly the size each part needs. The cold start
+    /// compiles on threads whose garbage (rows, bindings, rendered text) is interleaved with what
+    /// the compiled Domain keeps; copied once that garbage is freed, what stays lands together
+    /// and the pages the garbage held can go back to the system.
+    pub fn compacted(&self) -> Self {
+        Self {
+            id: self.id,
+            sip_domain: self.sip_domain.clone(),
+            enabled: self.enabled,
+            head: self.head.clone(),
+            xml_domain: self.xml_domain.clone(),
+            id_text: self.id_text.clone(),
+            users: self.users.clone(),
+            groups: self.groups.clone(),
+            emergency_numbers: self.emergency_numbers.clone(),
+            mailboxes: self.mailboxes.clone(),
+            dialplan: self.dialplan.clone(),
+            members: self.members.clone(),
+            stale: AtomicBool::new(self.is_stale()),
         }
     }
 
@@ -962,5 +1043,73 @@ mod tests {
         );
         assert!(domain.mailboxes.contains("203"));
         assert!(!domain.mailboxes.contains("999"));
+    }
+
+    /// The legs as the ring plan names them, written out directly.
+    fn expected_legs(plan: &RingPlan, callee: Option<Uuid>, sip_domain: &str) -> MemberLegs {
+        let mut out = MemberLegs::default();
+        for t in plan.targets() {
+            let user = t.sip_user.to_ascii_lowercase();
+            if out.sip_users.contains(&user) {
+                continue;
+            }
+            let mut vars = Vec::new();
+            if let Some(id) = t.device_id {
+                vars.push(format!("switchboard_device_id={id}"));
+            }
+            if let Some(id) = t.location_id {
+                vars.push(format!("switchboard_location_id={id}"));
+            }
+            if let Some(id) = callee {
+                vars.push(format!("switchboard_callee_extension_id={id}"));
+            }
+            out.legs
+                .push((vars, format!("${{sofia_contact(*/{user}@{sip_domain})}}")));
+            out.sip_users.push(user);
+        }
+        out
+    }
+
+    #[test]
+    fn packed_legs_come_back_as_the_ring_plan_names_them() {
+        use switchboard_domain::telephony::policy::RingStrategy;
+        let mut k = Kit::new();
+        let ext = k.ext("300", "Zoë");
+        k.fixed("Desk", "Desk-300", ext);
+        k.fixed("Softphone", "soft.300_x", ext);
+        let location = k.location("Front desk", RingStrategy::Simultaneous);
+        for i in 0..3 {
+            let phone = k.hotdesk(&format!("Front {i}"), &format!("front{i}"));
+            k.place(phone, location, i, None);
+        }
+        k.sign_in(ext, location, "2025-03-28T09:00:00Z");
+        let now = Utc::now();
+        let plan = ring_plan(&k.b, ext, now);
+        let sip_domain = "acme.example.net";
+        let callee = plan.extension.as_ref().map(|e| e.id);
+        assert_eq!(callee, Some(ext));
+        let expected = expected_legs(&plan, callee, sip_domain);
+        // Two fixed phones and the three of the Location, the Location's with its id.
+        assert_eq!(expected.legs.len(), 5, "{expected:?}");
+        assert!(
+            expected.legs.iter().any(|(vars, _)| vars
+                .iter()
+                .any(|v| v.starts_with("switchboard_location_id="))),
+            "{expected:?}"
+        );
+        // Kept under its own Extension (the callee not stored) and under another key.
+        let own = PackedLegs::of(ext, &plan, sip_domain);
+        assert_eq!(
+            own.as_ref().map(|p| p.legs(ext, sip_domain)),
+            Some(expected.clone())
+        );
+        let other = Uuid::from_u128(42);
+        let stored = PackedLegs::of(other, &plan, sip_domain);
+        assert!(stored.as_ref().map(|p| p.0.len()) > own.as_ref().map(|p| p.0.len()));
+        assert_eq!(stored.map(|p| p.legs(other, sip_domain)), Some(expected));
+        // A plan that does not ring keeps nothing.
+        k.ext_mut(ext).dnd = true;
+        let quiet = ring_plan(&k.b, ext, now);
+        assert!(PackedLegs::of(ext, &quiet, sip_domain).is_none());
     }
 }
