@@ -118,6 +118,30 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// True for a change that cannot touch a Domain's routing rows (Outbound Routes and their
+    /// gateways, the gateways it may use, Numbers, call flows, calling settings): people,
+    /// phones, Locations and their bindings. The directory recompiles such a Domain from its
+    /// bindings alone and keeps the routing it compiled before. Creating or deleting an
+    /// Extension is not one of them (a deletion clears the Numbers and flows that named it),
+    /// nor is anything else not listed here.
+    pub const fn keeps_routing(self) -> bool {
+        matches!(
+            self,
+            Self::DeviceCreated
+                | Self::DeviceUpdated
+                | Self::DeviceDeleted
+                | Self::ExtensionUpdated
+                | Self::LocationCreated
+                | Self::LocationUpdated
+                | Self::LocationDeleted
+                | Self::SessionStarted
+                | Self::SessionEnded
+                | Self::LocationSignedIn
+                | Self::LocationSignedOut
+                | Self::PresenceChanged
+        )
+    }
+
     /// The event's name, as on the SSE stream.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -14,7 +14,7 @@
 //! - When the database cannot be read, the last good view keeps answering (phones keep
 //!   registering) and the reload is retried after [`RETRY_AFTER_FAILURE`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -347,7 +347,10 @@ pub struct Directory {
     cipher: Arc<SecretCipher>,
     settings: DirectorySettings,
     view: RwLock<View>,
-    stale: Mutex<HashSet<Uuid>>,
+    /// The Domains changed since they were last compiled, each with whether its routing rows
+    /// must be read again too (false when every change since was one that
+    /// [keeps the routing](ChangeKind::keeps_routing)).
+    stale: Mutex<HashMap<Uuid, bool>>,
     /// Bumped after a Domain is marked stale.
     marked: AtomicU64,
     /// The `marked` value every stale Domain up to which has been recompiled.
@@ -474,7 +477,7 @@ impl Directory {
                 let Some(rows) = source::load_domain_rows(db, id).await? else {
                     return Ok(None);
                 };
-                compile_off_thread(rows, self.cipher.clone(), settings, now)
+                compile_off_thread(rows, self.cipher.clone(), settings, now, None)
                     .await
                     .map(Some)
             })
@@ -501,7 +504,7 @@ impl Directory {
         }
         if let Ok(stale) = self.stale.lock() {
             // Changes published while loading may be missing from what was read.
-            for id in stale.iter() {
+            for id in stale.keys() {
                 if let Some(domain) = view.by_id(*id) {
                     domain.mark_stale();
                 }
@@ -549,7 +552,7 @@ impl Directory {
         // lock that `replace` holds while it swaps Domains in, so no mark can fall between a
         // reload and the swap.
         if let Ok(mut stale) = self.stale.lock() {
-            stale.insert(event.domain_id);
+            *stale.entry(event.domain_id).or_insert(false) |= !event.kind.keeps_routing();
             if let Ok(view) = self.view.read()
                 && let Some(domain) = view.by_id(event.domain_id)
             {
@@ -619,7 +622,7 @@ impl Directory {
         // the set by its own recompile, under its Domain's lock, just before it is read: a mark
         // that comes while it is read puts it back and keeps the new answer stale.
         let ids: Vec<Uuid> = match self.stale.lock() {
-            Ok(stale) => stale.iter().copied().collect(),
+            Ok(stale) => stale.keys().copied().collect(),
             Err(_) => return,
         };
         let settings = self.compile_settings();
@@ -666,21 +669,27 @@ impl Directory {
         // Under the set's lock, as `mark_stale` marks: a Domain in the set is flagged stale
         // (or not compiled yet), so one that is not flagged was recompiled by whoever held its
         // lock before, after its last mark.
-        {
+        let keep_routing_of = {
             let Ok(mut set) = self.stale.lock() else {
                 return false;
             };
-            let stale = self
-                .view
-                .read()
-                .map(|v| v.by_id(id).is_none_or(|d| d.is_stale()))
-                .unwrap_or(false);
-            if !stale {
+            let Ok(view) = self.view.read() else {
+                return false;
+            };
+            let compiled = view.by_id(id);
+            if compiled.is_some_and(|d| !d.is_stale()) {
                 return true;
             }
-            set.remove(&id);
-        }
-        let found = match source::load_domain_rows_at_once(&self.db, id).await {
+            // Only people, phones and their bindings changed since it was compiled: its
+            // routing (Outbound Routes, gateways, Numbers, flows) is still what it compiled.
+            let routing_changed = set.remove(&id).unwrap_or(true);
+            compiled.filter(|_| !routing_changed).cloned()
+        };
+        let read = match &keep_routing_of {
+            Some(_) => source::load_domain_bindings_at_once(&self.db, id).await,
+            None => source::load_domain_rows_at_once(&self.db, id).await,
+        };
+        let found = match read {
             Ok(found) => found,
             Err(e) => {
                 self.recompile_failed(id, &e);
@@ -690,7 +699,15 @@ impl Directory {
         let compiled = match found {
             None => None,
             Some(rows) => {
-                match compile_off_thread(rows, self.cipher.clone(), settings, Utc::now()).await {
+                let compiled = compile_off_thread(
+                    rows,
+                    self.cipher.clone(),
+                    settings,
+                    Utc::now(),
+                    keep_routing_of,
+                )
+                .await;
+                match compiled {
                     Ok((domain, _)) => Some(domain),
                     Err(e) => {
                         self.recompile_failed(id, &e);
@@ -718,7 +735,8 @@ impl Directory {
         }
         tracing::warn!(domain_id = %id, error = %error, "reloading the directory of a Domain failed; serving the last good view");
         if let Ok(mut stale) = self.stale.lock() {
-            stale.insert(id);
+            // Read everything next time.
+            stale.insert(id, true);
         }
         // Counted as a new mark: the refresher (and every lookup that spans Domains) sees the
         // directory stale until a later recompile of it succeeds.
@@ -734,7 +752,7 @@ impl Directory {
             match compiled {
                 Some(domain) => {
                     // Marked again while it was being reloaded: keep it stale.
-                    if stale.contains(&id) {
+                    if stale.contains_key(&id) {
                         domain.mark_stale();
                     }
                     view.put(domain)
@@ -1431,11 +1449,17 @@ async fn compile_off_thread(
     cipher: Arc<SecretCipher>,
     settings: CompileSettings,
     now: chrono::DateTime<Utc>,
+    keep_routing_of: Option<Arc<CompiledDomain>>,
 ) -> DomainResult<(CompiledDomain, Duration)> {
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let src = rows.assemble(&cipher);
-        let domain = CompiledDomain::compile(&src, &settings, now);
+        let domain = CompiledDomain::compile_keeping_routing(
+            &src,
+            &settings,
+            now,
+            keep_routing_of.as_deref(),
+        );
         (domain, started.elapsed())
     })
     .await

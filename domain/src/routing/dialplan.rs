@@ -444,6 +444,19 @@ impl<X> DialPlan<X> {
         self
     }
 
+    /// Takes the Outbound Routes, gateways, Numbers and call flows of another plan of the same
+    /// Domain, compiled from the routing rows as they still are: a recompile after a change
+    /// that cannot touch them ([`ChangeKind::keeps_routing`](crate::events::ChangeKind::keeps_routing))
+    /// reads and compiles the bindings only. The same as [`with_routing`](Self::with_routing)
+    /// of the rows `other` was compiled from.
+    pub fn with_routing_from<Y>(mut self, other: &DialPlan<Y>) -> Self {
+        self.outbound = other.outbound.clone();
+        self.numbers = other.numbers.clone();
+        self.dids = other.dids.clone();
+        self.flows = other.flows.clone();
+        self
+    }
+
     /// The Domain's ring groups, IVR menus and time conditions.
     pub fn flows(&self) -> &FlowPlan {
         &self.flows

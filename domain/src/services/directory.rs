@@ -81,6 +81,27 @@ pub async fn load_domain_rows_at_once(
     Ok(rows)
 }
 
+/// Reads one Domain's bindings (Extensions, Devices, Locations, sessions, sign-ins, groups,
+/// settings) in one read transaction, without its routing rows: for a change that cannot have
+/// touched them (see [`crate::events::ChangeKind::keeps_routing`]), the recompile keeps the
+/// routing it compiled before. The [`DomainRows`] read has empty routing rows; `None` when the
+/// Domain does not exist.
+pub async fn load_domain_bindings_at_once(
+    db: &sea_orm::DatabaseConnection,
+    domain_id: Uuid,
+) -> DomainResult<Option<DomainRows>> {
+    let txn = super::snapshot::begin_read(db).await?;
+    let rows = super::snapshot::load_rows(&txn, domain_id).await?;
+    txn.rollback().await?;
+    Ok(rows.map(|rows| {
+        let routing = RoutingRows {
+            settings: Some(rows.settings.clone()),
+            ..RoutingRows::default()
+        };
+        DomainRows { rows, routing }
+    }))
+}
+
 /// The routing rows of one Domain (its settings are filled by the caller), read concurrently.
 pub async fn load_routing<C: ConnectionTrait>(
     db: &C,

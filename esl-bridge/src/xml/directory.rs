@@ -345,7 +345,10 @@ fn param(out: &mut String, indent: &str, name: &str, value: &str) {
     escape_into(out, name);
     out.push_str("\" value=\"");
     escape_into(out, value);
-    out.push_str("\"/>\n");
+    out.push_str("\"/>");
+    if !indent.is_empty() {
+        out.push('\n');
+    }
 }
 
 fn variable(out: &mut String, indent: &str, name: &str, value: &str) {
@@ -354,7 +357,10 @@ fn variable(out: &mut String, indent: &str, name: &str, value: &str) {
     escape_into(out, name);
     out.push_str("\" value=\"");
     escape_into(out, value);
-    out.push_str("\"/>\n");
+    out.push_str("\"/>");
+    if !indent.is_empty() {
+        out.push('\n');
+    }
 }
 
 /// A value safe inside a `{^^:a=b:c=d}` block: the characters that end or split it are
@@ -459,16 +465,18 @@ pub fn extension_dial_string(plan: &RingPlan, ext: &ExtensionFacts, sip_domain: 
 }
 
 fn open_user(out: &mut String, id: &str, settings: &CompileSettings) {
-    out.push_str("            <user id=\"");
+    out.push_str("<user id=\"");
     escape_into(out, id);
     out.push('"');
     if settings.cacheable_ms > 0 {
         let _ = write!(out, " cacheable=\"{}\"", settings.cacheable_ms);
     }
-    out.push_str(">\n              <params>\n");
+    out.push_str("><params>");
 }
 
-const P: &str = "                ";
+/// Users are rendered without indentation or line breaks (see [`compact`]): `param` and
+/// `variable` with no indent write neither.
+const P: &str = "";
 
 /// The variables of a calling identity (device or direct registration).
 fn identity_variables(
@@ -539,7 +547,7 @@ fn identity_variables(
 }
 
 fn close_user(out: &mut String) {
-    out.push_str("              </variables>\n            </user>\n");
+    out.push_str("</variables></user>");
 }
 
 /// The complete user of a device; `None` for a disabled device or one without a credential.
@@ -584,7 +592,7 @@ fn device_user(
             &format!("{mailbox}@{sip_domain}"),
         );
     }
-    out.push_str("              </params>\n              <variables>\n");
+    out.push_str("</params><variables>");
     identity_variables(
         &mut out,
         &identity,
@@ -638,7 +646,7 @@ fn extension_user(
             &format!("{}@{sip_domain}", ext.number),
         );
     }
-    out.push_str("              </params>\n              <variables>\n");
+    out.push_str("</params><variables>");
     match &direct {
         Some(identity) => identity_variables(&mut out, identity, src, None, None),
         None => {
@@ -697,20 +705,29 @@ fn extension_user(
     Some(out)
 }
 
-/// A user element without its indentation and line breaks, packed: the view holds one per SIP
-/// user (hundreds of thousands), and FreeSWITCH does not need them pretty. Values carry no raw
-/// line breaks (they are escaped as `&#10;`), so dropping leading whitespace per line is exact.
-fn compact(xml: &str, buf: &mut String, shared: &Shared<'_>) -> Box<[u8]> {
-    buf.clear();
-    for line in xml.lines() {
-        buf.push_str(line.trim_start());
-    }
-    packed::pack(buf, shared)
+/// A user element, packed. Users are rendered without indentation or line breaks in the first
+/// place (the view holds one per SIP user, hundreds of thousands, and FreeSWITCH does not need
+/// them pretty; values carry no raw line breaks, they are escaped as `&#10;`), so a recompile
+/// does not copy each one a second time to strip them.
+fn compact(xml: &str, shared: &Shared<'_>) -> Box<[u8]> {
+    packed::pack(xml, shared)
 }
 
 impl CompiledDomain {
     /// Compiles a Domain's answers (`now` only shapes human-readable reasons, never answers).
     pub fn compile(src: &DirectorySource, settings: &CompileSettings, now: DateTime<Utc>) -> Self {
+        Self::compile_keeping_routing(src, settings, now, None)
+    }
+
+    /// [`compile`](Self::compile), taking the Outbound Routes, gateways, Numbers and call flows
+    /// from `routing_of` (this Domain compiled before) instead of `src.routing` when given: the
+    /// recompile after a change that cannot touch them reads the bindings alone.
+    pub fn compile_keeping_routing(
+        src: &DirectorySource,
+        settings: &CompileSettings,
+        now: DateTime<Utc>,
+        routing_of: Option<&CompiledDomain>,
+    ) -> Self {
         let b = &src.bindings;
         let sip_domain = b.domain.sip_domain.to_ascii_lowercase();
         let mut head = String::with_capacity(400);
@@ -733,19 +750,21 @@ impl CompiledDomain {
             domain: &sip_domain,
             domain_id: &id_text,
         };
-        let mut buf = String::with_capacity(2048);
         // Later users replace earlier ones of the same id (an Extension wins over a device).
         let mut users: BTreeMap<String, Box<[u8]>> = BTreeMap::new();
         let mut groups: HashMap<String, (String, Vec<String>)> = HashMap::new();
         let mut mailboxes: Vec<Box<str>> = Vec::new();
         let mut members = Vec::new();
-        let mut dialplan = DialPlan::empty(b).with_routing(&src.routing);
+        let mut dialplan = match routing_of {
+            Some(before) => DialPlan::empty(b).with_routing_from(&before.dialplan),
+            None => DialPlan::empty(b).with_routing(&src.routing),
+        };
         if src.enabled {
             for device in b.devices.values() {
                 if let Some(xml) = device_user(src, device, settings) {
                     users.insert(
                         device.sip_username.to_ascii_lowercase(),
-                        compact(&xml, &mut buf, &shared),
+                        compact(&xml, &shared),
                     );
                 }
             }
@@ -779,7 +798,7 @@ impl CompiledDomain {
                         .1
                         .push(key.clone());
                 }
-                users.insert(key, compact(&xml, &mut buf, &shared));
+                users.insert(key, compact(&xml, &shared));
             }
         }
         dialplan.finish();
@@ -931,6 +950,10 @@ mod tests {
     use super::*;
     use switchboard_domain::bindings::ring_plan::ring_plan;
     use switchboard_domain::bindings::testkit::Kit;
+    use switchboard_domain::routing::destination::Destination;
+    use switchboard_domain::routing::dialplan::Target;
+    use switchboard_domain::routing::facts::RoutingRows;
+    use switchboard_domain::routing::flows::FlowConfig;
 
     /// A Domain whose names and ids exercise the packing: escaped characters, a name that
     /// repeats the Domain, a call group, a device and an Extension sharing an id.
@@ -1111,5 +1134,159 @@ mod tests {
         k.ext_mut(ext).dnd = true;
         let quiet = ring_plan(&k.b, ext, now);
         assert!(PackedLegs::of(ext, &quiet, sip_domain).is_none());
+    }
+
+    /// A ring group and three Numbers (to an Extension, to its box, to the group) over
+    /// [`source`]'s people.
+    fn with_routing(mut src: DirectorySource) -> DirectorySource {
+        use switchboard_domain::routing::destination::HangUpWith;
+        use switchboard_domain::routing::facts::NumberFacts;
+        use switchboard_domain::routing::flows::{GroupMember, GroupStrategy, RingGroupConfig};
+        let mut exts: Vec<&ExtensionFacts> = src.bindings.extensions.values().collect();
+        exts.sort_by(|a, b| a.number.cmp(&b.number));
+        let (first, second) = (exts[0].id, exts[2].id);
+        let group = Uuid::from_u128(0x9009);
+        let config = FlowConfig::RingGroup(RingGroupConfig {
+            strategy: GroupStrategy::Simultaneous,
+            ring_secs: 30,
+            members: [first, second]
+                .map(|id| GroupMember {
+                    extension_id: Some(id),
+                    number: None,
+                    ring_secs: 20,
+                })
+                .to_vec(),
+            skip_busy: false,
+            caller_id_prefix: String::new(),
+            when_unanswered: Destination::HangUp {
+                cause: HangUpWith::Busy,
+            },
+        });
+        let now = Utc::now();
+        src.routing
+            .flows
+            .push(switchboard_domain::store::call_flows::Model {
+                id: group,
+                domain_id: src.bindings.domain.id,
+                kind: config.kind().as_str().into(),
+                name: "Front desk".into(),
+                number: Some("600".into()),
+                config: config.to_json().to_string(),
+                override_mode: "auto".into(),
+                last_member: -1,
+                created_at: now,
+                updated_at: now,
+            });
+        for (n, destination) in [
+            (
+                1,
+                Destination::Extension {
+                    extension_id: first,
+                },
+            ),
+            (
+                2,
+                Destination::Voicemail {
+                    extension_id: second,
+                },
+            ),
+            (
+                3,
+                Destination::RingGroup {
+                    ring_group_id: group,
+                },
+            ),
+        ] {
+            src.routing.numbers.push(NumberFacts {
+                id: Uuid::from_u128(n),
+                number: format!("+1555000000{n}"),
+                destination: Some(destination),
+            });
+        }
+        src
+    }
+
+    /// Everything a Domain answers, as text: every user, every number dialled, every Number's
+    /// call, the ring group's legs.
+    fn answers(d: &CompiledDomain, src: &DirectorySource) -> Vec<String> {
+        let b = &src.bindings;
+        let mut out = Vec::new();
+        let mut ids: Vec<String> = b.devices.values().map(|x| x.sip_username.clone()).collect();
+        ids.extend(b.extensions.values().map(|e| e.number.clone()));
+        ids.sort();
+        for id in &ids {
+            out.push(format!("user {id}: {:?}", d.user_document(id)));
+        }
+        for dialled in ids.iter().map(String::as_str).chain(["600", "999"]) {
+            out.push(format!("dial {dialled}: {:?}", d.dialplan.dial(dialled, 0)));
+        }
+        let mut numbers: Vec<&str> = d.dialplan.inbound_numbers().collect();
+        numbers.sort_unstable();
+        for n in numbers {
+            let facts = d.dialplan.inbound(n);
+            let target = facts
+                .and_then(|f| f.destination.as_ref())
+                .map(|t| format!("{:?}", d.dialplan.target(t)));
+            out.push(format!("number {n}: {facts:?} -> {target:?}"));
+        }
+        for ext in b.extensions.values() {
+            out.push(format!("legs {}: {:?}", ext.number, d.members.get(&ext.id)));
+        }
+        out
+    }
+
+    #[test]
+    fn a_recompile_that_keeps_the_routing_answers_as_a_full_compile() {
+        let settings = CompileSettings {
+            cacheable_ms: 300_000,
+        };
+        let now = Utc::now();
+        let before_src = with_routing(source());
+        let before = CompiledDomain::compile(&before_src, &settings, now);
+        assert!(
+            before.dialplan.inbound_numbers().count() == 3
+                && matches!(
+                    before.dialplan.target(&Destination::RingGroup {
+                        ring_group_id: Uuid::from_u128(0x9009)
+                    }),
+                    Target::Flow(_)
+                ),
+            "the routing under test compiled"
+        );
+
+        // People and phones change: a phone disabled, an Extension on DND, another renumbered.
+        let mut after_src = before_src.clone();
+        let b = &mut after_src.bindings;
+        let device = *b.devices.keys().next().unwrap_or(&Uuid::nil());
+        if let Some(d) = b.devices.get_mut(&device) {
+            d.enabled = false;
+        }
+        let mut exts: Vec<Uuid> = b.extensions.keys().copied().collect();
+        exts.sort();
+        if let Some(e) = b.extensions.get_mut(&exts[0]) {
+            e.dnd = true;
+        }
+        if let Some(e) = b.extensions.get_mut(&exts[1]) {
+            e.number = "299".into();
+        }
+        let full = CompiledDomain::compile(&after_src, &settings, now);
+        // What the recompile reads: the bindings, no routing rows.
+        let mut bindings_only = after_src.clone();
+        bindings_only.routing = RoutingRows {
+            settings: after_src.routing.settings.clone(),
+            ..RoutingRows::default()
+        };
+        let kept =
+            CompiledDomain::compile_keeping_routing(&bindings_only, &settings, now, Some(&before));
+        let (full, kept) = (answers(&full, &after_src), answers(&kept, &after_src));
+        assert_eq!(full, kept);
+        // And the change shows: the renumbered Extension answers at its new number.
+        assert!(
+            full.iter().any(|a| a.starts_with("user 299: Some(")),
+            "{full:#?}"
+        );
+        // Without the routing kept, the Numbers and the ring group would be gone.
+        let bare = CompiledDomain::compile(&bindings_only, &settings, now);
+        assert_ne!(answers(&bare, &after_src), full);
     }
 }
