@@ -690,7 +690,7 @@ async fn docs_redirect() -> HttpResponse {
 }
 
 /// Unknown route → 404; known route with another method → 405 with `Allow`.
-async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
+pub(crate) async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
     let error = match routes.allowed(req.path()) {
         Some(methods) if !methods.is_empty() && !methods.contains(req.method()) => {
             let allow = methods
