@@ -474,8 +474,9 @@ fn open_user(out: &mut String, id: &str, settings: &CompileSettings) {
     out.push_str("><params>");
 }
 
-/// Users are rendered without indentation or line breaks (see [`compact`]): `param` and
-/// `variable` with no indent write neither.
+/// Users are rendered without indentation or line breaks (the view packs one per SIP user,
+/// hundreds of thousands, and FreeSWITCH does not need them pretty; values carry no raw line
+/// breaks, they are escaped as `&#10;`): `param` and `variable` with no indent write neither.
 const P: &str = "";
 
 /// The variables of a calling identity (device or direct registration).
@@ -705,14 +706,6 @@ fn extension_user(
     Some(out)
 }
 
-/// A user element, packed. Users are rendered without indentation or line breaks in the first
-/// place (the view holds one per SIP user, hundreds of thousands, and FreeSWITCH does not need
-/// them pretty; values carry no raw line breaks, they are escaped as `&#10;`), so a recompile
-/// does not copy each one a second time to strip them.
-fn compact(xml: &str, shared: &Shared<'_>) -> Box<[u8]> {
-    packed::pack(xml, shared)
-}
-
 impl CompiledDomain {
     /// Compiles a Domain's answers (`now` only shapes human-readable reasons, never answers).
     pub fn compile(src: &DirectorySource, settings: &CompileSettings, now: DateTime<Utc>) -> Self {
@@ -764,7 +757,7 @@ impl CompiledDomain {
                 if let Some(xml) = device_user(src, device, settings) {
                     users.insert(
                         device.sip_username.to_ascii_lowercase(),
-                        compact(&xml, &shared),
+                        packed::pack(&xml, &shared),
                     );
                 }
             }
@@ -798,7 +791,7 @@ impl CompiledDomain {
                         .1
                         .push(key.clone());
                 }
-                users.insert(key, compact(&xml, &shared));
+                users.insert(key, packed::pack(&xml, &shared));
             }
         }
         dialplan.finish();
