@@ -286,6 +286,9 @@ pub struct DirectoryMetrics {
     pub recompiles: prometheus::IntCounter,
     /// Recompiles that failed (the last good view kept answering).
     pub recompile_failures: prometheus::IntCounter,
+    /// Recompiles that applied a change to some Devices in place (reading those Devices and
+    /// what they touch, not the Domain): counted in `recompiles` too.
+    pub applied_in_place: prometheus::IntCounter,
 }
 
 impl DirectoryMetrics {
@@ -320,6 +323,10 @@ impl DirectoryMetrics {
                 "directory_recompile_failures_total",
                 "Recompiles that failed (the last good view kept answering)",
             ))?,
+            applied_in_place: prometheus::IntCounter::with_opts(opts(
+                "directory_applied_in_place_total",
+                "Recompiles that applied a change to some Devices in place (of directory_recompiles_total)",
+            ))?,
         })
     }
 
@@ -331,6 +338,7 @@ impl DirectoryMetrics {
         let _ = registry.register(Box::new(self.domains.clone()));
         let _ = registry.register(Box::new(self.recompiles.clone()));
         let _ = registry.register(Box::new(self.recompile_failures.clone()));
+        let _ = registry.register(Box::new(self.applied_in_place.clone()));
     }
 
     fn observe_view(&self, view: &View) {
@@ -347,10 +355,9 @@ pub struct Directory {
     cipher: Arc<SecretCipher>,
     settings: DirectorySettings,
     view: RwLock<View>,
-    /// The Domains changed since they were last compiled, each with whether its routing rows
-    /// must be read again too (false when every change since was one that
-    /// [keeps the routing](ChangeKind::keeps_routing)).
-    stale: Mutex<HashMap<Uuid, bool>>,
+    /// The Domains changed since they were last compiled, each with what its recompile must
+    /// read again.
+    stale: Mutex<HashMap<Uuid, Pending>>,
     /// Bumped after a Domain is marked stale.
     marked: AtomicU64,
     /// The `marked` value every stale Domain up to which has been recompiled.
@@ -552,7 +559,16 @@ impl Directory {
         // lock that `replace` holds while it swaps Domains in, so no mark can fall between a
         // reload and the swap.
         if let Ok(mut stale) = self.stale.lock() {
-            *stale.entry(event.domain_id).or_insert(false) |= !event.kind.keeps_routing();
+            let pending = Pending::of(event);
+            match stale.entry(event.domain_id) {
+                std::collections::hash_map::Entry::Occupied(mut marked) => {
+                    let before = std::mem::replace(marked.get_mut(), Pending::Everything);
+                    *marked.get_mut() = before.merge(pending);
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(pending);
+                }
+            }
             if let Ok(view) = self.view.read()
                 && let Some(domain) = view.by_id(event.domain_id)
             {
@@ -669,7 +685,7 @@ impl Directory {
         // Under the set's lock, as `mark_stale` marks: a Domain in the set is flagged stale
         // (or not compiled yet), so one that is not flagged was recompiled by whoever held its
         // lock before, after its last mark.
-        let keep_routing_of = {
+        let (pending, compiled) = {
             let Ok(mut set) = self.stale.lock() else {
                 return false;
             };
@@ -680,11 +696,32 @@ impl Directory {
             if compiled.is_some_and(|d| !d.is_stale()) {
                 return true;
             }
-            // Only people, phones and their bindings changed since it was compiled: its
-            // routing (Outbound Routes, gateways, Numbers, flows) is still what it compiled.
-            let routing_changed = set.remove(&id).unwrap_or(true);
-            compiled.filter(|_| !routing_changed).cloned()
+            (
+                set.remove(&id).unwrap_or(Pending::Everything),
+                compiled.cloned(),
+            )
         };
+        // Only some Devices changed since it was compiled: read those and what they touch, and
+        // apply them to the compiled Domain, unless the change reaches further.
+        if let (Pending::Phones(devices), Some(before)) = (&pending, &compiled) {
+            match self.apply_phones(before, devices, settings).await {
+                Ok(Some(domain)) => {
+                    if let Some(m) = &self.metrics {
+                        m.applied_in_place.inc();
+                    }
+                    self.replace(id, Some(domain));
+                    return true;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.recompile_failed(id, &e);
+                    return false;
+                }
+            }
+        }
+        // Only people, phones and their bindings changed since it was compiled: its routing
+        // (Outbound Routes, gateways, Numbers, flows) is still what it compiled.
+        let keep_routing_of = compiled.filter(|_| pending != Pending::Everything);
         let read = match &keep_routing_of {
             Some(_) => source::load_domain_bindings_at_once(&self.db, id).await,
             None => source::load_domain_rows_at_once(&self.db, id).await,
@@ -720,6 +757,30 @@ impl Directory {
         true
     }
 
+    /// A change to `devices` applied to `before` in place
+    /// ([`CompiledDomain::with_phones_changed`]), reading those Devices and what they touch;
+    /// `None` when it reaches further (the Domain is read whole instead).
+    async fn apply_phones(
+        &self,
+        before: &Arc<CompiledDomain>,
+        devices: &[Uuid],
+        settings: CompileSettings,
+    ) -> DomainResult<Option<CompiledDomain>> {
+        let (Some(context), Some(dependents)) =
+            (before.context(), before.phone_dependents(devices))
+        else {
+            return Ok(None);
+        };
+        let rows = source::load_phones_at_once(&self.db, context, devices, &dependents).await?;
+        let (before, devices, cipher) = (before.clone(), devices.to_vec(), self.cipher.clone());
+        tokio::task::spawn_blocking(move || {
+            let src = rows.assemble(&cipher);
+            before.with_phones_changed(&src, &devices, &dependents, &settings, Utc::now())
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("applying a change to a Domain failed: {e}")))
+    }
+
     /// True for a moment after a failed recompile: lookups answer from the last good view
     /// instead of asking the database again.
     fn waiting_to_retry(&self) -> bool {
@@ -736,7 +797,7 @@ impl Directory {
         tracing::warn!(domain_id = %id, error = %error, "reloading the directory of a Domain failed; serving the last good view");
         if let Ok(mut stale) = self.stale.lock() {
             // Read everything next time.
-            stale.insert(id, true);
+            stale.insert(id, Pending::Everything);
         }
         // Counted as a new mark: the refresher (and every lookup that spans Domains) sees the
         // directory stale until a later recompile of it succeeds.
@@ -1453,17 +1514,67 @@ async fn compile_off_thread(
 ) -> DomainResult<(CompiledDomain, Duration)> {
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
+        let context = rows.context();
         let src = rows.assemble(&cipher);
-        let domain = CompiledDomain::compile_keeping_routing(
+        let mut domain = CompiledDomain::compile_keeping_routing(
             &src,
             &settings,
             now,
             keep_routing_of.as_deref(),
         );
+        domain.set_context(context);
         (domain, started.elapsed())
     })
     .await
     .map_err(|e| DomainError::Internal(format!("compiling a Domain failed: {e}")))
+}
+
+/// What a stale Domain's next recompile must read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pending {
+    /// Only these Devices were created or updated: their rows and the rows they touch, applied
+    /// to the compiled Domain in place when that is all they reach.
+    Phones(Vec<Uuid>),
+    /// People, phones, Locations or their bindings changed
+    /// ([`ChangeKind::keeps_routing`]): the bindings, keeping the routing compiled before.
+    Bindings,
+    /// Anything else: every row of the Domain.
+    Everything,
+}
+
+/// Devices changed at once beyond which a Domain is read whole rather than Device by Device.
+const PHONES_AT_ONCE: usize = 16;
+
+impl Pending {
+    fn of(event: &ChangeEvent) -> Self {
+        match event.kind {
+            ChangeKind::DeviceCreated | ChangeKind::DeviceUpdated => {
+                Self::Phones(vec![event.entity_id])
+            }
+            kind if kind.keeps_routing() => Self::Bindings,
+            _ => Self::Everything,
+        }
+    }
+
+    /// What to read for both.
+    fn merge(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Everything, _) | (_, Self::Everything) => Self::Everything,
+            (Self::Phones(mut a), Self::Phones(b)) => {
+                for id in b {
+                    if !a.contains(&id) {
+                        a.push(id);
+                    }
+                }
+                if a.len() > PHONES_AT_ONCE {
+                    Self::Bindings
+                } else {
+                    Self::Phones(a)
+                }
+            }
+            _ => Self::Bindings,
+        }
+    }
 }
 
 /// Domains read and compiled at once at the cold start: enough to keep the database and every

@@ -188,6 +188,24 @@ impl Callers {
         }
     }
 
+    /// These Devices' and Extensions' facts recomputed from `b` (which holds every row they
+    /// come from: the Device, its owner or session's Extension, the Domain's Locations and
+    /// settings), the others' as they were; a Device or Extension gone from `b` (or no longer
+    /// a caller) is left out.
+    pub fn with_changes(&self, b: &Bindings, extensions: &[Uuid], devices: &[Uuid]) -> Self {
+        Self {
+            devices: replaced(&self.devices, devices, |id| {
+                calling_identity(b, id).map(|i| Stored::of(id, &CallerFacts::of(b, i)))
+            }),
+            extensions: replaced(&self.extensions, extensions, |id| {
+                extension_identity(b, id)
+                    .or_else(|| extension_as_caller(b, id))
+                    .map(|i| Stored::of(id, &CallerFacts::of(b, i)))
+            }),
+            domain: self.domain.clone(),
+        }
+    }
+
     /// A Device's facts.
     pub fn device(&self, id: Uuid) -> Option<CallerFacts> {
         find(&self.devices, id)
@@ -202,6 +220,25 @@ impl Callers {
     pub fn domain(&self) -> Option<CallerFacts> {
         self.domain.as_deref().cloned()
     }
+}
+
+/// `slice` (sorted by id) with the entries of `ids` recomputed by `of` (left out when `None`).
+fn replaced(
+    slice: &[(Uuid, Stored)],
+    ids: &[Uuid],
+    of: impl Fn(Uuid) -> Option<Stored>,
+) -> Box<[(Uuid, Stored)]> {
+    let mut out: Vec<(Uuid, Stored)> = slice
+        .iter()
+        .filter(|(id, _)| !ids.contains(id))
+        .cloned()
+        .collect();
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    out.extend(ids.into_iter().filter_map(|id| of(id).map(|s| (id, s))));
+    out.sort_unstable_by_key(|(id, _)| *id);
+    out.into_boxed_slice()
 }
 
 fn find(slice: &[(Uuid, Stored)], id: Uuid) -> Option<CallerFacts> {

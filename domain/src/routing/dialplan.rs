@@ -457,6 +457,39 @@ impl<X> DialPlan<X> {
         self
     }
 
+    /// The plan with the routes of `extensions` replaced by `routes` (each Extension with its
+    /// ring plan and payload; an Extension of `extensions` without one is no longer routed)
+    /// and the caller facts of `extensions` and `devices` recomputed from `bindings`, the rest
+    /// as it was: a change to some phones applied without recompiling the Domain. `bindings`
+    /// must hold every row those routes and callers are computed from; the Extensions' numbers,
+    /// mailboxes and the routing are unchanged (the caller checks it).
+    pub fn with_changes<'e>(
+        &self,
+        bindings: &Bindings,
+        routes: impl IntoIterator<Item = (&'e ExtensionFacts, &'e RingPlan, X)>,
+        extensions: &[Uuid],
+        devices: &[Uuid],
+    ) -> Self
+    where
+        X: Clone,
+    {
+        let mut plan = self.clone();
+        // `retain` keeps the order: still sorted.
+        plan.routes
+            .retain(|r| !extensions.contains(&r.extension.id));
+        for (ext, ring, payload) in routes {
+            plan.insert(bindings, ext, ring, payload);
+        }
+        plan.finish();
+        plan.callers = self.callers.with_changes(bindings, extensions, devices);
+        plan
+    }
+
+    /// Whether `id` has a voicemail box in this plan.
+    pub fn has_mailbox(&self, id: Uuid) -> bool {
+        self.mailboxes.binary_search_by(|(k, _)| k.cmp(&id)).is_ok()
+    }
+
     /// The Domain's ring groups, IVR menus and time conditions.
     pub fn flows(&self) -> &FlowPlan {
         &self.flows

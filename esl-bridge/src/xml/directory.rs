@@ -36,8 +36,9 @@
 //! - The Domain's [`DialPlan`] is compiled in the same pass, from the same ring plans: it lives
 //!   and goes stale with the directory, so a change reaches both at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -49,8 +50,10 @@ use switchboard_domain::bindings::ring_plan::{
     ring_plan_indexed,
 };
 use switchboard_domain::bindings::snapshot::{DeviceFacts, ExtensionFacts};
+use switchboard_domain::routing::callers::CallerRef;
 use switchboard_domain::routing::dialplan::DialPlan;
-use switchboard_domain::services::directory::DirectorySource;
+use switchboard_domain::services::directory::{DirectorySource, DomainContext};
+use switchboard_domain::telephony::policy::DeviceMode;
 use uuid::Uuid;
 
 use super::escape_into;
@@ -145,6 +148,24 @@ impl PackedLegs {
         (!seen.is_empty()).then(|| Self(out.into_boxed_slice()))
     }
 
+    /// Whether one of its legs is one of these Devices.
+    fn names_any(&self, devices: &[Uuid]) -> bool {
+        let mut r = Bytes(&self.0);
+        if r.byte() == Some(CALLEE_STORED) {
+            r.uuid();
+        }
+        while r.user().is_some() {
+            let flags = r.byte().unwrap_or(0);
+            if flags & LEG_DEVICE != 0 && r.uuid().is_some_and(|id| devices.contains(&id)) {
+                return true;
+            }
+            if flags & LEG_LOCATION != 0 {
+                r.uuid();
+            }
+        }
+        false
+    }
+
     fn legs(&self, key: Uuid, sip_domain: &str) -> MemberLegs {
         let mut out = MemberLegs::default();
         let mut r = Bytes(&self.0);
@@ -228,6 +249,30 @@ impl Members {
     }
 }
 
+impl Members {
+    /// These with the legs of `extensions` replaced by `changed` (an Extension that cannot ring
+    /// any more has none).
+    fn with_changes(&self, changed: Vec<(Uuid, Option<PackedLegs>)>) -> Self {
+        let ids: Vec<Uuid> = changed.iter().map(|(id, _)| *id).collect();
+        let mut by_extension: Vec<(Uuid, PackedLegs)> = self
+            .by_extension
+            .iter()
+            .filter(|(id, _)| !ids.contains(id))
+            .cloned()
+            .collect();
+        by_extension.extend(
+            changed
+                .into_iter()
+                .filter_map(|(id, legs)| legs.map(|l| (id, l))),
+        );
+        by_extension.sort_unstable_by_key(|(id, _)| *id);
+        Self {
+            sip_domain: self.sip_domain.clone(),
+            by_extension: by_extension.into_boxed_slice(),
+        }
+    }
+}
+
 /// The numbers of a Domain's voicemail boxes.
 #[derive(Debug, Clone, Default)]
 pub struct Mailboxes(Box<[Box<str>]>);
@@ -274,6 +319,49 @@ impl UserTable {
 
     fn len(&self) -> usize {
         self.starts.len()
+    }
+
+    /// The table with the users of `changes` replaced (`None`: left out), the others as they
+    /// are: one pass, no user unpacked.
+    fn with_changes(&self, changes: &BTreeMap<String, Option<Box<[u8]>>>) -> Self {
+        let added: usize = changes
+            .iter()
+            .map(|(k, v)| 2 + k.len() + v.as_ref().map_or(0, |v| v.len()))
+            .sum();
+        let mut bytes = Vec::with_capacity(self.bytes.len() + added);
+        let mut starts = Vec::with_capacity(self.len() + changes.len());
+        let mut push = |key: &[u8], packed: &[u8]| {
+            let Ok(len) = u16::try_from(key.len()) else {
+                return;
+            };
+            starts.push(bytes.len());
+            bytes.extend_from_slice(&len.to_le_bytes());
+            bytes.extend_from_slice(key);
+            bytes.extend_from_slice(packed);
+        };
+        let mut pending = changes.iter().peekable();
+        for n in 0..self.len() {
+            let (key, packed) = self.entry(n);
+            let mut replaced = false;
+            while let Some((k, v)) = pending.next_if(|(k, _)| k.as_bytes() <= key) {
+                replaced |= k.as_bytes() == key;
+                if let Some(v) = v {
+                    push(k.as_bytes(), v);
+                }
+            }
+            if !replaced {
+                push(key, packed);
+            }
+        }
+        for (k, v) in pending {
+            if let Some(v) = v {
+                push(k.as_bytes(), v);
+            }
+        }
+        Self {
+            bytes: bytes.into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
+        }
     }
 
     /// The key and packed element of the `n`th user.
@@ -332,6 +420,10 @@ pub struct CompiledDomain {
     pub dialplan: DialPlan<Option<DialString>>,
     /// What a ring group rings for each Extension that can ring: its phones' legs.
     pub members: Members,
+    /// The rows it was compiled from that a change to its phones leaves alone: set when it was
+    /// compiled from rows read whole ([`set_context`](Self::set_context)), the ground of
+    /// [`with_phones_changed`](Self::with_phones_changed).
+    context: Option<Arc<DomainContext>>,
     /// Set when a change to the Domain was published after these answers were compiled.
     stale: AtomicBool,
 }
@@ -706,6 +798,14 @@ fn extension_user(
     Some(out)
 }
 
+/// The call group (lower-case) an enabled Extension's user is listed in.
+fn group_key(ext: &ExtensionFacts) -> Option<String> {
+    ext.call_group
+        .as_deref()
+        .filter(|g| !g.trim().is_empty())
+        .map(str::to_lowercase)
+}
+
 impl CompiledDomain {
     /// Compiles a Domain's answers (`now` only shapes human-readable reasons, never answers).
     pub fn compile(src: &DirectorySource, settings: &CompileSettings, now: DateTime<Utc>) -> Self {
@@ -784,9 +884,9 @@ impl CompiledDomain {
                 if ext.voicemail_enabled {
                     mailboxes.push(ext.number.clone().into_boxed_str());
                 }
-                if let Some(group) = ext.call_group.as_deref().filter(|g| !g.trim().is_empty()) {
+                if let (Some(lower), Some(group)) = (group_key(ext), ext.call_group.as_deref()) {
                     groups
-                        .entry(group.to_lowercase())
+                        .entry(lower)
                         .or_insert_with(|| (group.to_owned(), Vec::new()))
                         .1
                         .push(key.clone());
@@ -814,6 +914,7 @@ impl CompiledDomain {
                 by_extension: members.into_boxed_slice(),
             },
             sip_domain,
+            context: None,
             stale: AtomicBool::new(false),
         }
     }
@@ -836,8 +937,167 @@ impl CompiledDomain {
             mailboxes: self.mailboxes.clone(),
             dialplan: self.dialplan.clone(),
             members: self.members.clone(),
+            context: self.context.clone(),
             stale: AtomicBool::new(self.is_stale()),
         }
+    }
+
+    /// Keeps the rows a change to its phones leaves alone (see [`DomainContext`]).
+    pub fn set_context(&mut self, context: DomainContext) {
+        self.context = Some(Arc::new(context));
+    }
+
+    /// The rows kept by [`set_context`](Self::set_context).
+    pub fn context(&self) -> Option<&Arc<DomainContext>> {
+        self.context.as_ref()
+    }
+
+    /// The Extensions whose answers name one of these Devices as compiled: the Extension each
+    /// calls as, and those whose ring plan rings it. `None` when one of them is in a Location
+    /// (whoever signs in there rings it, which this does not track: the Domain is read whole).
+    pub fn phone_dependents(&self, devices: &[Uuid]) -> Option<Vec<Uuid>> {
+        let mut out = BTreeSet::new();
+        for id in devices {
+            if let Some(caller) = self.dialplan.caller(&CallerRef::Device(*id)) {
+                if caller.location.is_some() {
+                    return None;
+                }
+                out.extend(caller.extension.map(|e| e.id));
+            }
+        }
+        for (ext, legs) in self.members.by_extension.iter() {
+            if legs.names_any(devices) {
+                out.insert(*ext);
+            }
+        }
+        Some(out.into_iter().collect())
+    }
+
+    /// This Domain with a change to some Devices applied in place: the answers for `devices`
+    /// and for `extensions` (those that named them before: [`phone_dependents`](Self::phone_dependents))
+    /// and their new owners recomputed from `src`, every other answer kept as compiled. `src`
+    /// holds only the rows those answers come from
+    /// (`switchboard_domain::services::directory::load_phones_at_once`); the answers are the
+    /// same as a full compile's (a unit test compares them).
+    ///
+    /// `None` when the change reaches further than those rows, and the Domain must be read
+    /// whole: a changed Device that is gone, hot-desk (its session, its logged-out mode) or in a
+    /// Location; an Extension involved that rings logged-out phones, is signed in to a Location,
+    /// or whose number, state, mailbox or call group is not what was compiled (a change of its
+    /// own, whose event follows); a Device user named like an Extension.
+    pub fn with_phones_changed(
+        &self,
+        src: &DirectorySource,
+        devices: &[Uuid],
+        extensions: &[Uuid],
+        settings: &CompileSettings,
+        now: DateTime<Utc>,
+    ) -> Option<Self> {
+        let b = &src.bindings;
+        if !src.enabled || !self.enabled || b.domain.id != self.id {
+            return None;
+        }
+        let mut involved: BTreeSet<Uuid> = extensions.iter().copied().collect();
+        for id in devices {
+            let d = b.devices.get(id)?;
+            if d.location_id.is_some() {
+                return None;
+            }
+            if d.enabled {
+                match d.mode {
+                    DeviceMode::Fixed => involved.extend(d.owner_extension_id),
+                    DeviceMode::Hotdesk => return None,
+                }
+            }
+        }
+        let mut exts: Vec<&ExtensionFacts> = Vec::with_capacity(involved.len());
+        for id in &involved {
+            let Some(e) = b.extensions.get(id) else {
+                // Never there, or deleted since (its own event reads the Domain whole).
+                if self.dialplan.extension_number(*id).is_some() {
+                    return None;
+                }
+                continue;
+            };
+            if e.placeholder_rings || b.sign_ins.contains_key(id) {
+                return None;
+            }
+            if self.dialplan.extension_number(*id) != e.enabled.then_some(e.number.as_str())
+                || self.dialplan.has_mailbox(*id) != e.voicemail_enabled
+                || (e.enabled
+                    && self.group_of(&e.number.to_ascii_lowercase()) != group_key(e).as_deref())
+            {
+                return None;
+            }
+            exts.push(e);
+        }
+        let shared = self.shared();
+        let raw = Shared {
+            domain: &self.sip_domain,
+            domain_id: &self.id_text,
+        };
+        // Later entries replace earlier ones of the same id (an Extension wins over a device),
+        // and a device named like an Extension outside the change is not this one's to answer.
+        let mut users: BTreeMap<String, Option<Box<[u8]>>> = BTreeMap::new();
+        for id in devices {
+            let d = b.devices.get(id)?;
+            let key = d.sip_username.to_ascii_lowercase();
+            if self
+                .dialplan
+                .extension_numbers()
+                .chain(exts.iter().map(|e| e.number.as_str()))
+                .any(|n| n.eq_ignore_ascii_case(&key))
+            {
+                return None;
+            }
+            let user = device_user(src, d, settings).map(|xml| packed::pack(&xml, &shared));
+            users.insert(key, user);
+        }
+        let index = RingIndex::of(b);
+        let plans: Vec<RingPlan> = exts
+            .iter()
+            .map(|e| ring_plan_indexed(b, Some(&index), e.id, now))
+            .collect();
+        let mut routes = Vec::with_capacity(exts.len());
+        let mut members = Vec::with_capacity(exts.len());
+        for (ext, plan) in exts.iter().copied().zip(&plans) {
+            let ring = render_dial_string(plan, &self.sip_domain).map(|_| {
+                DialString(packed::pack(
+                    &extension_dial_string(plan, ext, &self.sip_domain),
+                    &raw,
+                ))
+            });
+            routes.push((ext, plan, ring));
+            members.push((ext.id, PackedLegs::of(ext.id, plan, &self.sip_domain)));
+            let user =
+                extension_user(src, ext, plan, settings).map(|xml| packed::pack(&xml, &shared));
+            users.insert(ext.number.to_ascii_lowercase(), user);
+        }
+        let involved: Vec<Uuid> = involved.into_iter().collect();
+        Some(Self {
+            id: self.id,
+            sip_domain: self.sip_domain.clone(),
+            enabled: self.enabled,
+            head: self.head.clone(),
+            xml_domain: self.xml_domain.clone(),
+            id_text: self.id_text.clone(),
+            users: self.users.with_changes(&users),
+            groups: self.groups.clone(),
+            emergency_numbers: self.emergency_numbers.clone(),
+            mailboxes: self.mailboxes.clone(),
+            dialplan: self.dialplan.with_changes(b, routes, &involved, devices),
+            members: self.members.with_changes(members),
+            context: self.context.clone(),
+            stale: AtomicBool::new(false),
+        })
+    }
+
+    /// The call group (lower-case) that lists user `key`.
+    fn group_of(&self, key: &str) -> Option<&str> {
+        self.groups
+            .iter()
+            .find(|(_, (_, keys))| keys.iter().any(|k| k == key))
+            .map(|(name, _)| name.as_str())
     }
 
     fn shared(&self) -> Shared<'_> {
@@ -1225,7 +1485,283 @@ mod tests {
         for ext in b.extensions.values() {
             out.push(format!("legs {}: {:?}", ext.number, d.members.get(&ext.id)));
         }
+        for id in b.devices.keys() {
+            let caller = d.dialplan.caller(&CallerRef::Device(*id));
+            out.push(format!("caller device {id}: {caller:?}"));
+        }
+        for id in b.extensions.keys() {
+            let caller = d.dialplan.caller(&CallerRef::Extension(*id));
+            out.push(format!("caller extension {id}: {caller:?}"));
+        }
+        for group in ["sales", "support"] {
+            out.push(format!("group {group}: {:?}", d.group_document(group)));
+        }
         out
+    }
+
+    /// What `load_phones_at_once` reads for a change to `devices` whose answers named
+    /// `extensions`: those Devices, those Extensions and the changed Devices' owners, the
+    /// Extensions' fixed Devices, their sessions and those sessions' Devices, the sessions on
+    /// the changed Devices, the Extensions' sign-ins, over the Domain's settings, groups and
+    /// Locations.
+    fn phones_source(
+        full: &DirectorySource,
+        devices: &[Uuid],
+        extensions: &[Uuid],
+    ) -> DirectorySource {
+        let b = &full.bindings;
+        let mut exts: BTreeSet<Uuid> = extensions.iter().copied().collect();
+        exts.extend(
+            devices
+                .iter()
+                .filter_map(|id| b.devices.get(id))
+                .filter_map(|d| d.owner_extension_id),
+        );
+        let sessions: BTreeMap<Uuid, _> = b
+            .sessions
+            .iter()
+            .filter(|(device, s)| exts.contains(&s.extension_id) || devices.contains(device))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        let bindings = switchboard_domain::bindings::Bindings {
+            domain: b.domain.clone(),
+            settings: b.settings.clone(),
+            extensions: b
+                .extensions
+                .iter()
+                .filter(|(id, _)| exts.contains(id))
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            devices: b
+                .devices
+                .iter()
+                .filter(|(id, d)| {
+                    devices.contains(id)
+                        || sessions.contains_key(id)
+                        || d.owner_extension_id.is_some_and(|o| exts.contains(&o))
+                })
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            locations: b.locations.clone(),
+            groups: b.groups.clone(),
+            sessions,
+            sign_ins: b
+                .sign_ins
+                .iter()
+                .filter(|(id, _)| exts.contains(id))
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            registered: Default::default(),
+        };
+        let a1_hashes = full
+            .a1_hashes
+            .iter()
+            .filter(|(id, _)| {
+                bindings.devices.contains_key(id) || bindings.extensions.contains_key(id)
+            })
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        DirectorySource {
+            bindings,
+            name: full.name.clone(),
+            enabled: full.enabled,
+            a1_hashes,
+            routing: RoutingRows::default(),
+        }
+    }
+
+    /// A small xorshift: the same scenarios on every run.
+    struct Dice(u64);
+
+    impl Dice {
+        fn roll(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+
+        fn chance(&mut self, percent: usize) -> bool {
+            self.roll(100) < percent
+        }
+    }
+
+    /// A Domain with every kind of binding, shaped by the dice: fixed phones (some without an
+    /// owner, some disabled), hot-desk phones with and without sessions, a Location someone is
+    /// signed in to, an Extension that rings logged-out phones, DND, forwards, call groups.
+    fn scenario(dice: &mut Dice) -> DirectorySource {
+        use switchboard_domain::bindings::snapshot::{Forward, SessionOrigin};
+        use switchboard_domain::telephony::policy::{LoggedOutMode, RingStrategy};
+        let mut k = Kit::new();
+        let mut a1_hashes = HashMap::new();
+        let mut exts = Vec::new();
+        for i in 0..8 {
+            let ext = k.ext(&format!("{}", 200 + i), &format!("Person {i}"));
+            let e = k.ext_mut(ext);
+            e.sip_registration_enabled = dice.chance(30);
+            e.voicemail_enabled = dice.chance(60);
+            e.dnd = dice.chance(10);
+            if dice.chance(10) {
+                e.forward_always = Forward {
+                    enabled: true,
+                    destination: Some("0301234567".into()),
+                };
+            }
+            e.call_group = match dice.roll(4) {
+                0 => Some("Sales".into()),
+                1 => Some("support".into()),
+                _ => None,
+            };
+            e.enabled = !dice.chance(10);
+            a1_hashes.insert(ext, format!("{:032x}", 0xe000 + i));
+            exts.push(ext);
+        }
+        if dice.chance(50) {
+            let placeholder = exts[7];
+            k.ext_mut(placeholder).placeholder = true;
+            k.ext_mut(placeholder).placeholder_rings = dice.chance(50);
+            k.group("Visitors", LoggedOutMode::Placeholder, Some(placeholder));
+            k.b.settings.logged_out_mode = LoggedOutMode::Placeholder;
+            k.b.settings.placeholder_extension_id = Some(placeholder);
+        }
+        let mut n = 0;
+        let mut phone = |k: &mut Kit, hotdesk: bool, owner: Uuid| {
+            n += 1;
+            let (label, sip) = (format!("Desk {n}"), format!("d-{n:04}"));
+            let id = if hotdesk {
+                k.hotdesk(&label, &sip)
+            } else {
+                k.fixed(&label, &sip, owner)
+            };
+            a1_hashes.insert(id, format!("{:032x}", 0xd000 + n));
+            id
+        };
+        for _ in 0..12 {
+            let owner = exts[dice.roll(exts.len())];
+            let d = phone(&mut k, false, owner);
+            k.device_mut(d).enabled = !dice.chance(15);
+            if dice.chance(10) {
+                k.device_mut(d).owner_extension_id = None;
+            }
+        }
+        for _ in 0..3 {
+            let d = phone(&mut k, true, Uuid::nil());
+            if dice.chance(60) {
+                let ext = exts[dice.roll(exts.len())];
+                k.login(d, ext, "2025-03-28T09:00:00Z", SessionOrigin::FeatureCode);
+            }
+        }
+        let strategy = if dice.chance(50) {
+            RingStrategy::Simultaneous
+        } else {
+            RingStrategy::Sequential
+        };
+        let location = k.location("Room 1", strategy);
+        for position in 0..2 {
+            let d = phone(&mut k, dice.chance(50), exts[0]);
+            k.device_mut(d).owner_extension_id = None;
+            k.place(d, location, position, None);
+        }
+        if dice.chance(70) {
+            k.sign_in(
+                exts[dice.roll(exts.len())],
+                location,
+                "2025-03-28T08:00:00Z",
+            );
+        }
+        DirectorySource {
+            bindings: k.b,
+            name: "Acme".into(),
+            enabled: true,
+            a1_hashes,
+            routing: RoutingRows::default(),
+        }
+    }
+
+    /// One to three of the Domain's phones changed (enabled, owner, label, mode), or one added.
+    fn change_phones(dice: &mut Dice, src: &mut DirectorySource) -> Vec<Uuid> {
+        let b = &mut src.bindings;
+        let exts: Vec<Uuid> = b.extensions.keys().copied().collect();
+        let ids: Vec<Uuid> = b.devices.keys().copied().collect();
+        let mut changed = Vec::new();
+        if dice.chance(15) {
+            let id = Uuid::from_u128(0xabc0 + dice.roll(1000) as u128);
+            let mut d = b.devices[&ids[0]].clone();
+            d.id = id;
+            d.sip_username = format!("new-{id}");
+            d.label = "New phone".into();
+            d.mode = DeviceMode::Fixed;
+            d.location_id = None;
+            d.owner_extension_id = Some(exts[dice.roll(exts.len())]);
+            d.enabled = true;
+            b.devices.insert(id, d);
+            src.a1_hashes.insert(id, "f".repeat(32));
+            changed.push(id);
+            return changed;
+        }
+        for _ in 0..=dice.roll(3) {
+            let id = ids[dice.roll(ids.len())];
+            let d = b.devices.get_mut(&id).unwrap_or_else(|| unreachable!());
+            match dice.roll(5) {
+                0 | 1 => d.enabled = !d.enabled,
+                2 => d.owner_extension_id = Some(exts[dice.roll(exts.len())]),
+                3 => d.label = format!("Renamed {}", dice.roll(100)),
+                _ => {
+                    d.mode = match d.mode {
+                        DeviceMode::Fixed => DeviceMode::Hotdesk,
+                        DeviceMode::Hotdesk => DeviceMode::Fixed,
+                    }
+                }
+            }
+            if !changed.contains(&id) {
+                changed.push(id);
+            }
+        }
+        changed
+    }
+
+    #[test]
+    fn a_change_to_phones_applied_in_place_answers_as_a_full_compile() {
+        let settings = CompileSettings {
+            cacheable_ms: 300_000,
+        };
+        let now = Utc::now();
+        let mut dice = Dice(0x5eed_1234_abcd_0001);
+        let (mut applied, mut read_whole, mut showed) = (0, 0, 0);
+        for round in 0..400 {
+            let before_src = scenario(&mut dice);
+            let before = CompiledDomain::compile(&before_src, &settings, now);
+            let mut after_src = before_src.clone();
+            let changed = change_phones(&mut dice, &mut after_src);
+            let Some(dependents) = before.phone_dependents(&changed) else {
+                read_whole += 1;
+                continue;
+            };
+            let partial = phones_source(&after_src, &changed, &dependents);
+            let Some(in_place) =
+                before.with_phones_changed(&partial, &changed, &dependents, &settings, now)
+            else {
+                read_whole += 1;
+                continue;
+            };
+            applied += 1;
+            let full = CompiledDomain::compile(&after_src, &settings, now);
+            let (full, in_place) = (answers(&full, &after_src), answers(&in_place, &after_src));
+            if full != in_place {
+                let diff: Vec<_> = full.iter().zip(&in_place).filter(|(a, b)| a != b).collect();
+                panic!("round {round}, {changed:?} changed: {diff:#?}");
+            }
+            // Most changes show in the answers (a label or a disabled owner's phone may not).
+            if answers(&before, &after_src) != full {
+                showed += 1;
+            }
+        }
+        // Both ways are exercised: about half the changes apply in place, the far-reaching
+        // ones (hot-desk phones, Locations, placeholders) read the Domain whole.
+        assert!(
+            applied > 150 && read_whole > 50 && showed > applied / 2,
+            "applied {applied}, read whole {read_whole}, changed answers {showed}"
+        );
     }
 
     #[test]
