@@ -24,6 +24,7 @@ both_databases!(
     gateways_bare_domains_groups_and_message_count,
     disabled_domains_devices_and_extensions_are_not_found,
     parallel_changes_are_each_seen_by_the_next_lookup,
+    a_change_to_phones_is_applied_in_place_as_a_whole_read_would_answer,
     changes_to_many_domains_at_once_are_each_seen,
     the_dialplan_serves_feature_codes_and_the_logged_out_context,
     the_domain_context_rings_extensions_and_applies_their_outcomes,
@@ -949,6 +950,130 @@ async fn parallel_changes_are_each_seen_by_the_next_lookup(app: TestApp) {
             assert_eq!(is_not_found(&ask(&app, sip_auth(user)).await), !enabled);
         }
     }
+}
+
+/// `switchboard_directory_applied_in_place_total` from `/metrics`.
+async fn applied_in_place(app: &TestApp) -> f64 {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_directory_applied_in_place_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no applied-in-place count in {metrics}"))
+}
+
+/// Every answer a change to these phones can reach: their users, Alice's and Bob's users, and
+/// what dialling 201 and 202 from `desk` does.
+async fn phone_answers(app: &TestApp, phones: &[String], desk: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for user in phones.iter().map(String::as_str).chain(["201", "202"]) {
+        out.push(ask(app, sip_auth(user)).await);
+    }
+    for dest in ["201", "202"] {
+        out.push(ask(app, dial_from(desk, dest, SIP)).await);
+    }
+    out
+}
+
+/// A change to fixed phones (moved to another owner, disabled, enabled, created) is applied to
+/// the compiled Domain in place, reading those phones and the Extensions they touch: every
+/// answer that names them changes with the very next lookup, and is what the Domain read whole
+/// answers. A hot-desk phone's change reaches further (its session, its logged-out mode): the
+/// Domain is read whole.
+async fn a_change_to_phones_is_applied_in_place_as_a_whole_read_would_answer(app: TestApp) {
+    let a = acme(&app).await;
+    let alice = a.alice(&app, json!({})).await;
+    let bob = a
+        .create(
+            &app,
+            "extensions",
+            json!({"number": "202", "display_name": "Bob Berg", "pin": PIN, "hotdesk_allowed": true}),
+        )
+        .await;
+    let desk = a.desk(&app, &alice).await;
+    let other = a.desk(&app, &alice).await;
+    let roaming = a
+        .create(
+            &app,
+            "devices",
+            json!({"label": "Roaming", "mode": "hotdesk"}),
+        )
+        .await;
+    let desk_id = id_of(&desk);
+    let phones = [sip_user(&desk), sip_user(&other), sip_user(&roaming)];
+    // Creating an Extension makes the next recompile read the Domain whole.
+    let read_whole = |n: u32| {
+        let (app, a) = (&app, &a);
+        async move {
+            a.create(
+                app,
+                "extensions",
+                json!({"number": format!("29{n}"), "display_name": "Nobody", "pin": PIN}),
+            )
+            .await;
+        }
+    };
+    // Looked up once: what was created so far is compiled (and not counted below).
+    assert!(!is_not_found(&ask(&app, sip_auth(&phones[2])).await));
+    let started = applied_in_place(&app).await;
+
+    // The desk moves to Bob: its identity and both people's dial strings change.
+    a.patch(
+        &app,
+        "devices",
+        &desk_id,
+        json!({"owner_extension_id": bob["id"]}),
+    )
+    .await;
+    let moved = phone_answers(&app, &phones, &desk_id).await;
+    assert_eq!(
+        the_user(&moved[0], &phones[0]).variables["switchboard_extension"],
+        "202"
+    );
+    let alice_rings = the_user(&moved[3], "201").params["dial-string"].clone();
+    let bob_rings = the_user(&moved[4], "202").params["dial-string"].clone();
+    assert!(
+        !alice_rings.contains(&phones[0]) && alice_rings.contains(&phones[1]),
+        "{alice_rings}"
+    );
+    assert!(bob_rings.contains(&phones[0]), "{bob_rings}");
+    assert_eq!(
+        applied_in_place(&app).await,
+        started + 1.0,
+        "applied in place"
+    );
+    read_whole(1).await;
+    assert_eq!(
+        phone_answers(&app, &phones, &desk_id).await,
+        moved,
+        "as the Domain read whole answers"
+    );
+
+    // Disabled: not found, and rung by nobody; enabled again: back as it was.
+    a.patch(&app, "devices", &desk_id, json!({"enabled": false}))
+        .await;
+    let disabled = phone_answers(&app, &phones, &desk_id).await;
+    assert!(is_not_found(&disabled[0]));
+    assert!(!the_user(&disabled[4], "202").params["dial-string"].contains(&phones[0]));
+    read_whole(2).await;
+    assert_eq!(phone_answers(&app, &phones, &desk_id).await, disabled);
+    a.patch(&app, "devices", &desk_id, json!({"enabled": true}))
+        .await;
+    assert_eq!(phone_answers(&app, &phones, &desk_id).await, moved);
+    assert_eq!(applied_in_place(&app).await, started + 3.0);
+
+    // A new phone of Alice's rings with her at once.
+    let third = a.desk(&app, &alice).await;
+    let rings = the_user(&ask(&app, sip_auth("201")).await, "201").params["dial-string"].clone();
+    assert!(rings.contains(&sip_user(&third)), "{rings}");
+    assert_eq!(applied_in_place(&app).await, started + 4.0);
+
+    // A hot-desk phone's change is read whole, and seen by the next lookup all the same.
+    a.patch(&app, "devices", &id_of(&roaming), json!({"label": "Lobby"}))
+        .await;
+    let lobby = ask(&app, sip_auth(&phones[2])).await;
+    assert!(!is_not_found(&lobby), "{lobby}");
+    assert_eq!(applied_in_place(&app).await, started + 4.0, "read whole");
 }
 
 /// Changes to many Domains at once (a steady stream across tenants): a lookup that spans
