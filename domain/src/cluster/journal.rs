@@ -242,11 +242,15 @@ impl Journal {
                 event: Arc::clone(event),
             });
         }
-        if backend == DbBackend::Postgres {
-            // Delivered to the listeners when the transaction commits.
+        if backend == DbBackend::Postgres
+            && let Some(last) = rows.last()
+        {
+            // Delivered to the listeners when the transaction commits, with the last `seq`
+            // written: a reader that has delivered it already (this node's, woken by its own
+            // writer) need not read the log again.
             txn.execute_raw(Statement::from_string(
                 backend,
-                format!("SELECT pg_notify('{CHANNEL}', '')"),
+                format!("SELECT pg_notify('{CHANNEL}', '{}')", last.seq),
             ))
             .await?;
         }
@@ -289,11 +293,19 @@ impl Journal {
             }
             backoff = Duration::from_millis(100);
             tracing::debug!("listening for other nodes' changes");
+            let mut read = true;
             loop {
-                self.catch_up().await;
+                if read {
+                    self.catch_up().await;
+                }
+                read = true;
                 tokio::select! {
                     got = listener.try_recv() => match got {
-                        Ok(Some(_)) => {}
+                        // Rows up to the notified `seq` are delivered already (on this node,
+                        // its writer woke the reader as soon as it committed them).
+                        Ok(Some(n)) => {
+                            read = n.payload().parse::<i64>().map_or(true, |seq| seq > self.cursor());
+                        }
                         // The connection was lost and is back: what was said meanwhile is
                         // read from the log on the next round.
                         Ok(None) => tracing::info!("the change listener reconnected; catching up"),

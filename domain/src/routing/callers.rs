@@ -228,14 +228,14 @@ fn replaced(
     ids: &[Uuid],
     of: impl Fn(Uuid) -> Option<Stored>,
 ) -> Box<[(Uuid, Stored)]> {
-    let mut out: Vec<(Uuid, Stored)> = slice
-        .iter()
-        .filter(|(id, _)| !ids.contains(id))
-        .cloned()
-        .collect();
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
+    let mut out: Vec<(Uuid, Stored)> = slice
+        .iter()
+        .filter(|(id, _)| ids.binary_search(id).is_err())
+        .cloned()
+        .collect();
     out.extend(ids.into_iter().filter_map(|id| of(id).map(|s| (id, s))));
     out.sort_unstable_by_key(|(id, _)| *id);
     out.into_boxed_slice()

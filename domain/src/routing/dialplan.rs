@@ -473,15 +473,33 @@ impl<X> DialPlan<X> {
     where
         X: Clone,
     {
-        let mut plan = self.clone();
-        // `retain` keeps the order: still sorted.
-        plan.routes
-            .retain(|r| !extensions.contains(&r.extension.id));
+        let mut changed = extensions.to_vec();
+        changed.sort_unstable();
+        let mut plan = Self {
+            domain_id: self.domain_id,
+            context: self.context.clone(),
+            emergency_numbers: self.emergency_numbers.clone(),
+            // In number order still.
+            routes: self
+                .routes
+                .iter()
+                .filter(|r| changed.binary_search(&r.extension.id).is_err())
+                .cloned()
+                .collect(),
+            sorted: self.sorted,
+            by_id: Box::default(),
+            outbound: self.outbound.clone(),
+            numbers: self.numbers.clone(),
+            dids: self.dids.clone(),
+            callers: self.callers.with_changes(bindings, extensions, devices),
+            mailboxes: self.mailboxes.clone(),
+            flows: self.flows.clone(),
+            time_zone: self.time_zone,
+        };
         for (ext, ring, payload) in routes {
             plan.insert(bindings, ext, ring, payload);
         }
         plan.finish();
-        plan.callers = self.callers.with_changes(bindings, extensions, devices);
         plan
     }
 

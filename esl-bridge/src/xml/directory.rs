@@ -148,7 +148,7 @@ impl PackedLegs {
         (!seen.is_empty()).then(|| Self(out.into_boxed_slice()))
     }
 
-    /// Whether one of its legs is one of these Devices.
+    /// Whether one of its legs is one of these Devices (sorted).
     fn names_any(&self, devices: &[Uuid]) -> bool {
         let mut r = Bytes(&self.0);
         if r.byte() == Some(CALLEE_STORED) {
@@ -156,7 +156,10 @@ impl PackedLegs {
         }
         while r.user().is_some() {
             let flags = r.byte().unwrap_or(0);
-            if flags & LEG_DEVICE != 0 && r.uuid().is_some_and(|id| devices.contains(&id)) {
+            if flags & LEG_DEVICE != 0
+                && r.uuid()
+                    .is_some_and(|id| devices.binary_search(&id).is_ok())
+            {
                 return true;
             }
             if flags & LEG_LOCATION != 0 {
@@ -253,11 +256,12 @@ impl Members {
     /// These with the legs of `extensions` replaced by `changed` (an Extension that cannot ring
     /// any more has none).
     fn with_changes(&self, changed: Vec<(Uuid, Option<PackedLegs>)>) -> Self {
-        let ids: Vec<Uuid> = changed.iter().map(|(id, _)| *id).collect();
+        let mut ids: Vec<Uuid> = changed.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
         let mut by_extension: Vec<(Uuid, PackedLegs)> = self
             .by_extension
             .iter()
-            .filter(|(id, _)| !ids.contains(id))
+            .filter(|(id, _)| ids.binary_search(id).is_err())
             .cloned()
             .collect();
         by_extension.extend(
@@ -957,6 +961,9 @@ impl CompiledDomain {
     /// (whoever signs in there rings it, which this does not track: the Domain is read whole).
     pub fn phone_dependents(&self, devices: &[Uuid]) -> Option<Vec<Uuid>> {
         let mut out = BTreeSet::new();
+        let mut sorted = devices.to_vec();
+        sorted.sort_unstable();
+        let devices = &sorted[..];
         for id in devices {
             if let Some(caller) = self.dialplan.caller(&CallerRef::Device(*id)) {
                 if caller.location.is_some() {
