@@ -231,13 +231,20 @@ fn replaced(
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    let mut out: Vec<(Uuid, Stored)> = slice
+    let mut fresh = ids
+        .iter()
+        .filter_map(|id| of(*id).map(|s| (*id, s)))
+        .peekable();
+    // Both in id order: merged, no entry moved twice.
+    let mut out: Vec<(Uuid, Stored)> = Vec::with_capacity(slice.len() + ids.len());
+    for (id, stored) in slice
         .iter()
         .filter(|(id, _)| ids.binary_search(id).is_err())
-        .cloned()
-        .collect();
-    out.extend(ids.into_iter().filter_map(|id| of(id).map(|s| (id, s))));
-    out.sort_unstable_by_key(|(id, _)| *id);
+    {
+        out.extend(std::iter::from_fn(|| fresh.next_if(|(f, _)| f < id)));
+        out.push((*id, stored.clone()));
+    }
+    out.extend(fresh);
     out.into_boxed_slice()
 }
 

@@ -475,17 +475,43 @@ impl<X> DialPlan<X> {
     {
         let mut changed = extensions.to_vec();
         changed.sort_unstable();
+        let mut fresh: Vec<Route<X>> = routes
+            .into_iter()
+            .filter_map(|(ext, ring, payload)| {
+                Some(Route {
+                    extension: ExtensionRef::from(ext),
+                    treatment: treatment(bindings, ext, ring)?,
+                    record_inbound: ext.record_inbound,
+                    payload,
+                })
+            })
+            .collect();
+        fresh.sort_by(|a, b| a.extension.number.cmp(&b.extension.number));
+        // The routes kept and the new ones, merged in number order (a new one replaces a kept
+        // one of its number, as `insert` does); no route moved twice.
+        let mut merged = Vec::with_capacity(self.routes.len() + fresh.len());
+        let mut fresh = fresh.into_iter().peekable();
+        for kept in self
+            .routes
+            .iter()
+            .filter(|r| changed.binary_search(&r.extension.id).is_err())
+        {
+            let mut replaced = false;
+            while let Some(new) = fresh.next_if(|f| f.extension.number <= kept.extension.number) {
+                replaced |= new.extension.number == kept.extension.number;
+                merged.push(new);
+            }
+            if !replaced {
+                merged.push(kept.clone());
+            }
+        }
+        merged.extend(fresh);
         let mut plan = Self {
             domain_id: self.domain_id,
             context: self.context.clone(),
             emergency_numbers: self.emergency_numbers.clone(),
-            // In number order still.
-            routes: self
-                .routes
-                .iter()
-                .filter(|r| changed.binary_search(&r.extension.id).is_err())
-                .cloned()
-                .collect(),
+            routes: merged,
+            // In number order when the kept routes were (a finished plan's are).
             sorted: self.sorted,
             by_id: Box::default(),
             outbound: self.outbound.clone(),
@@ -496,9 +522,6 @@ impl<X> DialPlan<X> {
             flows: self.flows.clone(),
             time_zone: self.time_zone,
         };
-        for (ext, ring, payload) in routes {
-            plan.insert(bindings, ext, ring, payload);
-        }
         plan.finish();
         plan
     }

@@ -258,18 +258,23 @@ impl Members {
     fn with_changes(&self, changed: Vec<(Uuid, Option<PackedLegs>)>) -> Self {
         let mut ids: Vec<Uuid> = changed.iter().map(|(id, _)| *id).collect();
         ids.sort_unstable();
-        let mut by_extension: Vec<(Uuid, PackedLegs)> = self
+        let mut changed = changed;
+        changed.sort_unstable_by_key(|(id, _)| *id);
+        let mut fresh = changed
+            .into_iter()
+            .filter_map(|(id, legs)| legs.map(|l| (id, l)))
+            .peekable();
+        // Both in id order: merged.
+        let mut by_extension = Vec::with_capacity(self.by_extension.len() + ids.len());
+        for (id, legs) in self
             .by_extension
             .iter()
             .filter(|(id, _)| ids.binary_search(id).is_err())
-            .cloned()
-            .collect();
-        by_extension.extend(
-            changed
-                .into_iter()
-                .filter_map(|(id, legs)| legs.map(|l| (id, l))),
-        );
-        by_extension.sort_unstable_by_key(|(id, _)| *id);
+        {
+            by_extension.extend(std::iter::from_fn(|| fresh.next_if(|(f, _)| f < id)));
+            by_extension.push((*id, legs.clone()));
+        }
+        by_extension.extend(fresh);
         Self {
             sip_domain: self.sip_domain.clone(),
             by_extension: by_extension.into_boxed_slice(),
@@ -1048,17 +1053,22 @@ impl CompiledDomain {
         let mut users: BTreeMap<String, Option<Box<[u8]>>> = BTreeMap::new();
         for id in devices {
             let d = b.devices.get(id)?;
-            let key = d.sip_username.to_ascii_lowercase();
-            if self
-                .dialplan
-                .extension_numbers()
-                .chain(exts.iter().map(|e| e.number.as_str()))
-                .any(|n| n.eq_ignore_ascii_case(&key))
-            {
-                return None;
-            }
             let user = device_user(src, d, settings).map(|xml| packed::pack(&xml, &shared));
-            users.insert(key, user);
+            users.insert(d.sip_username.to_ascii_lowercase(), user);
+        }
+        if self
+            .dialplan
+            .extension_numbers()
+            .chain(exts.iter().map(|e| e.number.as_str()))
+            .any(|n| {
+                if n.bytes().any(|b| b.is_ascii_uppercase()) {
+                    users.contains_key(&n.to_ascii_lowercase())
+                } else {
+                    users.contains_key(n)
+                }
+            })
+        {
+            return None;
         }
         let index = RingIndex::of(b);
         let plans: Vec<RingPlan> = exts
