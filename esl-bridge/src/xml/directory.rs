@@ -933,6 +933,22 @@ impl CompiledDomain {
     /// the compiled Domain keeps; copied once that garbage is freed, what stays lands together
     /// and the pages the garbage held can go back to the system.
     pub fn compacted(&self) -> Self {
+        self.with_parts(
+            self.users.clone(),
+            self.dialplan.clone(),
+            self.members.clone(),
+            self.is_stale(),
+        )
+    }
+
+    /// A copy of its small parts with these users, dialplan and ring-group legs.
+    fn with_parts(
+        &self,
+        users: UserTable,
+        dialplan: DialPlan<Option<DialString>>,
+        members: Members,
+        stale: bool,
+    ) -> Self {
         Self {
             id: self.id,
             sip_domain: self.sip_domain.clone(),
@@ -940,14 +956,14 @@ impl CompiledDomain {
             head: self.head.clone(),
             xml_domain: self.xml_domain.clone(),
             id_text: self.id_text.clone(),
-            users: self.users.clone(),
+            users,
             groups: self.groups.clone(),
             emergency_numbers: self.emergency_numbers.clone(),
             mailboxes: self.mailboxes.clone(),
-            dialplan: self.dialplan.clone(),
-            members: self.members.clone(),
+            dialplan,
+            members,
             context: self.context.clone(),
-            stale: AtomicBool::new(self.is_stale()),
+            stale: AtomicBool::new(stale),
         }
     }
 
@@ -1091,22 +1107,12 @@ impl CompiledDomain {
             users.insert(ext.number.to_ascii_lowercase(), user);
         }
         let involved: Vec<Uuid> = involved.into_iter().collect();
-        Some(Self {
-            id: self.id,
-            sip_domain: self.sip_domain.clone(),
-            enabled: self.enabled,
-            head: self.head.clone(),
-            xml_domain: self.xml_domain.clone(),
-            id_text: self.id_text.clone(),
-            users: self.users.with_changes(&users),
-            groups: self.groups.clone(),
-            emergency_numbers: self.emergency_numbers.clone(),
-            mailboxes: self.mailboxes.clone(),
-            dialplan: self.dialplan.with_changes(b, routes, &involved, devices),
-            members: self.members.with_changes(members),
-            context: self.context.clone(),
-            stale: AtomicBool::new(false),
-        })
+        Some(self.with_parts(
+            self.users.with_changes(&users),
+            self.dialplan.with_changes(b, routes, &involved, devices),
+            self.members.with_changes(members),
+            false,
+        ))
     }
 
     /// The call group (lower-case) that lists user `key`.
