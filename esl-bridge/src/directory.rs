@@ -1640,6 +1640,52 @@ async fn resolve(host: &str) -> Vec<std::net::IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_changes_read_what_every_one_of_them_needs() {
+        let event = |kind, n: u128| {
+            ChangeEvent::new(
+                Uuid::nil(),
+                "acme.example.net",
+                kind,
+                Uuid::from_u128(n),
+                Utc::now(),
+            )
+        };
+        let phone = |n| Pending::of(&event(ChangeKind::DeviceUpdated, n));
+        assert_eq!(phone(2), Pending::Phones(vec![Uuid::from_u128(2)]));
+        assert_eq!(
+            Pending::of(&event(ChangeKind::DeviceCreated, 1)),
+            Pending::Phones(vec![Uuid::from_u128(1)])
+        );
+        // Phones add up, each once, in id order.
+        let both = phone(3).merge(phone(1)).merge(phone(3));
+        assert_eq!(
+            both,
+            Pending::Phones(vec![Uuid::from_u128(1), Uuid::from_u128(3)])
+        );
+        // A deletion, a session or an Extension's change: the bindings; anything else: all.
+        for kind in [
+            ChangeKind::DeviceDeleted,
+            ChangeKind::SessionStarted,
+            ChangeKind::ExtensionUpdated,
+        ] {
+            assert_eq!(Pending::of(&event(kind, 9)), Pending::Bindings, "{kind:?}");
+            assert_eq!(
+                both.clone().merge(Pending::of(&event(kind, 9))),
+                Pending::Bindings
+            );
+        }
+        let created = Pending::of(&event(ChangeKind::ExtensionCreated, 9));
+        assert_eq!(created, Pending::Everything);
+        assert_eq!(both.clone().merge(created.clone()), Pending::Everything);
+        assert_eq!(Pending::Bindings.merge(created), Pending::Everything);
+        // A bulk change to many phones reads the bindings rather than phone by phone.
+        let many = (0..=PHONES_AT_ONCE as u128).fold(phone(0), |p, n| p.merge(phone(n)));
+        assert_eq!(many, Pending::Bindings);
+        let most = (0..PHONES_AT_ONCE as u128).fold(phone(0), |p, n| p.merge(phone(n)));
+        assert!(matches!(most, Pending::Phones(ids) if ids.len() == PHONES_AT_ONCE));
+    }
     use switchboard_domain::bindings::testkit::Kit;
 
     /// Two Domains, each with Extension 201 and its fixed phone.
