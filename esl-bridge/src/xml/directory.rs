@@ -309,21 +309,11 @@ impl UserTable {
     /// user is that long).
     fn of(users: BTreeMap<String, Box<[u8]>>) -> Self {
         let size = users.iter().map(|(k, v)| 2 + k.len() + v.len()).sum();
-        let mut bytes = Vec::with_capacity(size);
-        let mut starts = Vec::with_capacity(users.len());
+        let mut table = Building::with_capacity(size, users.len());
         for (key, packed) in users {
-            let Ok(len) = u16::try_from(key.len()) else {
-                continue;
-            };
-            starts.push(bytes.len());
-            bytes.extend_from_slice(&len.to_le_bytes());
-            bytes.extend_from_slice(key.as_bytes());
-            bytes.extend_from_slice(&packed);
+            table.push(key.as_bytes(), &packed);
         }
-        Self {
-            bytes: bytes.into_boxed_slice(),
-            starts: starts.into_boxed_slice(),
-        }
+        table.done()
     }
 
     fn len(&self) -> usize {
@@ -337,17 +327,8 @@ impl UserTable {
             .iter()
             .map(|(k, v)| 2 + k.len() + v.as_ref().map_or(0, |v| v.len()))
             .sum();
-        let mut bytes = Vec::with_capacity(self.bytes.len() + added);
-        let mut starts = Vec::with_capacity(self.len() + changes.len());
-        let mut push = |key: &[u8], packed: &[u8]| {
-            let Ok(len) = u16::try_from(key.len()) else {
-                return;
-            };
-            starts.push(bytes.len());
-            bytes.extend_from_slice(&len.to_le_bytes());
-            bytes.extend_from_slice(key);
-            bytes.extend_from_slice(packed);
-        };
+        let mut table =
+            Building::with_capacity(self.bytes.len() + added, self.len() + changes.len());
         let mut pending = changes.iter().peekable();
         for n in 0..self.len() {
             let (key, packed) = self.entry(n);
@@ -355,22 +336,19 @@ impl UserTable {
             while let Some((k, v)) = pending.next_if(|(k, _)| k.as_bytes() <= key) {
                 replaced |= k.as_bytes() == key;
                 if let Some(v) = v {
-                    push(k.as_bytes(), v);
+                    table.push(k.as_bytes(), v);
                 }
             }
             if !replaced {
-                push(key, packed);
+                table.push(key, packed);
             }
         }
         for (k, v) in pending {
             if let Some(v) = v {
-                push(k.as_bytes(), v);
+                table.push(k.as_bytes(), v);
             }
         }
-        Self {
-            bytes: bytes.into_boxed_slice(),
-            starts: starts.into_boxed_slice(),
-        }
+        table.done()
     }
 
     /// The key and packed element of the `n`th user.
@@ -395,6 +373,39 @@ impl UserTable {
             }
         }
         None
+    }
+}
+
+/// A [`UserTable`] being written, user by user in key order.
+struct Building {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl Building {
+    fn with_capacity(bytes: usize, users: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            starts: Vec::with_capacity(users),
+        }
+    }
+
+    /// Appends a user (a key over 65 535 bytes is left out: no SIP user is that long).
+    fn push(&mut self, key: &[u8], packed: &[u8]) {
+        let Ok(len) = u16::try_from(key.len()) else {
+            return;
+        };
+        self.starts.push(self.bytes.len());
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(packed);
+    }
+
+    fn done(self) -> UserTable {
+        UserTable {
+            bytes: self.bytes.into_boxed_slice(),
+            starts: self.starts.into_boxed_slice(),
+        }
     }
 }
 
