@@ -309,11 +309,21 @@ impl UserTable {
     /// user is that long).
     fn of(users: BTreeMap<String, Box<[u8]>>) -> Self {
         let size = users.iter().map(|(k, v)| 2 + k.len() + v.len()).sum();
-        let mut table = Building::with_capacity(size, users.len());
+        let mut bytes = Vec::with_capacity(size);
+        let mut starts = Vec::with_capacity(users.len());
         for (key, packed) in users {
-            table.push(key.as_bytes(), &packed);
+            let Ok(len) = u16::try_from(key.len()) else {
+                continue;
+            };
+            starts.push(bytes.len());
+            bytes.extend_from_slice(&len.to_le_bytes());
+            bytes.extend_from_slice(key.as_bytes());
+            bytes.extend_from_slice(&packed);
         }
-        table.done()
+        Self {
+            bytes: bytes.into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
+        }
     }
 
     fn len(&self) -> usize {
@@ -327,8 +337,17 @@ impl UserTable {
             .iter()
             .map(|(k, v)| 2 + k.len() + v.as_ref().map_or(0, |v| v.len()))
             .sum();
-        let mut table =
-            Building::with_capacity(self.bytes.len() + added, self.len() + changes.len());
+        let mut bytes = Vec::with_capacity(self.bytes.len() + added);
+        let mut starts = Vec::with_capacity(self.len() + changes.len());
+        let mut push = |key: &[u8], packed: &[u8]| {
+            let Ok(len) = u16::try_from(key.len()) else {
+                return;
+            };
+            starts.push(bytes.len());
+            bytes.extend_from_slice(&len.to_le_bytes());
+            bytes.extend_from_slice(key);
+            bytes.extend_from_slice(packed);
+        };
         let mut pending = changes.iter().peekable();
         for n in 0..self.len() {
             let (key, packed) = self.entry(n);
@@ -336,19 +355,22 @@ impl UserTable {
             while let Some((k, v)) = pending.next_if(|(k, _)| k.as_bytes() <= key) {
                 replaced |= k.as_bytes() == key;
                 if let Some(v) = v {
-                    table.push(k.as_bytes(), v);
+                    push(k.as_bytes(), v);
                 }
             }
             if !replaced {
-                table.push(key, packed);
+                push(key, packed);
             }
         }
         for (k, v) in pending {
             if let Some(v) = v {
-                table.push(k.as_bytes(), v);
+                push(k.as_bytes(), v);
             }
         }
-        table.done()
+        Self {
+            bytes: bytes.into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
+        }
     }
 
     /// The key and packed element of the `n`th user.
@@ -373,39 +395,6 @@ impl UserTable {
             }
         }
         None
-    }
-}
-
-/// A [`UserTable`] being written, user by user in key order.
-struct Building {
-    bytes: Vec<u8>,
-    starts: Vec<usize>,
-}
-
-impl Building {
-    fn with_capacity(bytes: usize, users: usize) -> Self {
-        Self {
-            bytes: Vec::with_capacity(bytes),
-            starts: Vec::with_capacity(users),
-        }
-    }
-
-    /// Appends a user (a key over 65 535 bytes is left out: no SIP user is that long).
-    fn push(&mut self, key: &[u8], packed: &[u8]) {
-        let Ok(len) = u16::try_from(key.len()) else {
-            return;
-        };
-        self.starts.push(self.bytes.len());
-        self.bytes.extend_from_slice(&len.to_le_bytes());
-        self.bytes.extend_from_slice(key);
-        self.bytes.extend_from_slice(packed);
-    }
-
-    fn done(self) -> UserTable {
-        UserTable {
-            bytes: self.bytes.into_boxed_slice(),
-            starts: self.starts.into_boxed_slice(),
-        }
     }
 }
 
